@@ -1,0 +1,171 @@
+//! The operator commands that talk to a running daemon over its control
+//! socket: `announce`, `say`, `emergency`, `status`, `queue`, `cancel`,
+//! `skip`, `stop`, `log`, `reload`, and `zones` / `schedule` when a daemon
+//! answers.
+//!
+//! With no daemon running, each says so in one line and exits non-zero
+//! within a second (the client's connect timeout).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono_tz::Tz;
+
+use crate::control::client::{self, Client, ClientError};
+use crate::control::protocol::{Reply, Request};
+use crate::control::render;
+
+/// Where the client finds the daemon and how it prints.
+pub struct Target<'a> {
+    pub socket: Option<&'a Path>,
+    pub config: Option<&'a Path>,
+    pub json: bool,
+}
+
+impl Target<'_> {
+    /// The time zone to print times in: the config's, else UTC.
+    fn timezone(&self) -> Tz {
+        let path = super::config_path(self.config);
+        crate::config::load(&path)
+            .map(|c| c.daemon.timezone)
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    fn connect(&self) -> Result<Client, ExitCode> {
+        let path = client::socket_path(self.socket, self.config).map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(3)
+        })?;
+        Client::connect(&path).map_err(|e| fail(&e))
+    }
+}
+
+fn fail(e: &ClientError) -> ExitCode {
+    eprintln!("{e}");
+    ExitCode::from(e.exit_code().clamp(1, 255) as u8)
+}
+
+/// Send `req` and print the reply (human or JSON).
+pub fn run(target: &Target<'_>, req: Request) -> ExitCode {
+    let mut client = match target.connect() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if req.streams() {
+        return run_streaming(target, &mut client, &req);
+    }
+    match client.call(&req) {
+        Ok(reply) => {
+            print_reply(target, &reply);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `--wait`: progress until the job has played everywhere; exit 0 only if
+/// it did.
+fn run_streaming(target: &Target<'_>, client: &mut Client, req: &Request) -> ExitCode {
+    client.set_stream_timeout(None);
+    let tty = std::io::stdout().is_terminal() && !target.json;
+    let mut printer = render::ProgressPrinter::new(std::io::stdout(), tty);
+    let result = client.call_stream(req, |p| {
+        if target.json {
+            if let Ok(line) = serde_json::to_string(p) {
+                println!("{line}");
+            }
+        } else {
+            let _ = printer.update(p);
+        }
+    });
+    let _ = printer.finish();
+    match result {
+        Ok(Reply::Finished(p)) => {
+            if target.json {
+                print_json(&Reply::Finished(p.clone()));
+            } else {
+                println!("{}", render::progress_line(&p, 20));
+            }
+            if p.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(other) => {
+            print_reply(target, &other);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn print_json(reply: &Reply) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(reply).expect("replies serialize")
+    );
+}
+
+fn print_reply(target: &Target<'_>, reply: &Reply) {
+    if target.json {
+        print_json(reply);
+        return;
+    }
+    match reply {
+        Reply::Announced(a) => {
+            println!("{}", a.id);
+            let when = a
+                .not_before
+                .as_deref()
+                .map(|t| format!(" at {}", render::local_time(t, target.timezone())))
+                .unwrap_or_default();
+            eprintln!("queued job {} for {}{when}", a.id, a.zones.join(", "));
+        }
+        Reply::Finished(p) => println!("{}", render::progress_line(p, 20)),
+        Reply::Status(s) => print!("{}", render::status(s, target.timezone())),
+        Reply::Queue(q) => print!("{}", render::queue(q, target.timezone())),
+        Reply::Zones(z) => print!("{}", render::zones(z)),
+        Reply::Schedule(s) => print!("{}", render::schedule(s, target.timezone())),
+        Reply::Log(l) => print!("{}", render::log(l, target.timezone())),
+        Reply::Done(d) => println!("{}", d.message),
+    }
+}
+
+/// Files as the daemon needs them: absolute, resolved against this
+/// process's working directory.
+pub fn absolute(files: &[PathBuf]) -> Result<Vec<PathBuf>, ExitCode> {
+    client::absolute_files(files).map_err(|e| {
+        eprintln!("corong: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// `zones` / `schedule`: ask the daemon (health, live state); when none
+/// answers, say so and answer from the config, exiting 3.
+pub fn ask_or_config(
+    target: &Target<'_>,
+    req: Request,
+    from_config: impl FnOnce() -> ExitCode,
+) -> ExitCode {
+    let path = match client::socket_path(target.socket, target.config) {
+        Ok(p) => p,
+        Err(_) => return from_config(),
+    };
+    match Client::connect(&path) {
+        Ok(mut c) => match c.call(&req) {
+            Ok(reply) => {
+                print_reply(target, &reply);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Err(e @ ClientError::NotRunning { .. }) => {
+            eprintln!("{e}; answering from the config");
+            let _ = from_config();
+            ExitCode::from(3)
+        }
+        Err(e) => fail(&e),
+    }
+}

@@ -1,0 +1,281 @@
+//! The raw TOML schema: what an operator writes, before validation.
+//!
+//! Every struct denies unknown keys. Optional keys are `Option` here and get
+//! their defaults in `load.rs` (the defaults are the `DEFAULT_*` constants
+//! below), so that validation can tell "not written" from "written as the
+//! default". Values that validation must point at are `toml::Spanned`.
+//!
+//! `load.rs` deserializes each section and each `[[zones]]` /
+//! `[[schedules]]` table on its own, so that one bad table does not hide
+//! the problems in the others.
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::forward_to_deserialize_any;
+use toml::Spanned;
+
+use crate::priority::Priority;
+
+/// Default `[daemon] timezone`.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Jakarta";
+/// Default `[daemon] control_socket`.
+pub const DEFAULT_CONTROL_SOCKET: &str = "run/corong.sock";
+/// Default `[daemon] state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "state";
+/// Default `[daemon] sample_rate`, Hz.
+pub const DEFAULT_SAMPLE_RATE: u32 = 48_000;
+/// Accepted `[daemon] sample_rate`s, Hz.
+pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<i64> = 8_000..=192_000;
+/// Default `[daemon] packet_ms`.
+pub const DEFAULT_PACKET_MS: u32 = 20;
+/// Accepted `[daemon] packet_ms`.
+pub const PACKET_MS_RANGE: std::ops::RangeInclusive<i64> = 5..=100;
+/// Default zone `codec`.
+pub const DEFAULT_CODEC: &str = "l16";
+/// Default zone `channels`.
+pub const DEFAULT_CHANNELS: u16 = 1;
+/// Default zone `gain_db`.
+pub const DEFAULT_GAIN_DB: f32 = 0.0;
+/// Accepted zone `gain_db`.
+pub const GAIN_DB_RANGE: std::ops::RangeInclusive<f64> = -60.0..=20.0;
+/// Default zone `multicast_interface`: loopback, so that nothing leaves the
+/// machine until an operator names the real interface.
+pub const DEFAULT_MULTICAST_INTERFACE: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
+/// Default zone `multicast_ttl`.
+pub const DEFAULT_MULTICAST_TTL: u32 = 1;
+/// Default zone `dscp` (EF, expedited forwarding).
+pub const DEFAULT_DSCP: u8 = 46;
+/// Default schedule `priority`.
+pub const DEFAULT_PRIORITY: Priority = Priority::PROGRAM;
+/// The reserved target name meaning every zone.
+pub const ALL_ZONES: &str = "all";
+
+/// The whole file. `load.rs` checks the top-level keys against this struct's
+/// fields and deserializes each section separately.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[daemon]`. Optional: every key has a default.
+    pub daemon: Option<DaemonTable>,
+    /// `[[zones]]`, one table per zone. At least one is required.
+    pub zones: Option<Vec<ZoneTable>>,
+    /// `[groups]`: `name = ["zone or group", ...]`. Default: no groups.
+    pub groups: Option<toml::Table>,
+    /// `[[schedules]]`. Default: none (the daemon then only plays
+    /// announcements).
+    pub schedules: Option<Vec<ScheduleTable>>,
+    /// `[announcements]`: chimes, alert tone, repeats, text to speech.
+    /// Optional: every key has a default.
+    pub announcements: Option<AnnouncementsTable>,
+    /// `[preemption]`: what each priority level does while a higher one
+    /// holds its zone. Optional: every key has a default.
+    pub preemption: Option<PreemptionTable>,
+    /// `[quiet_hours]`. Default: none.
+    pub quiet_hours: Option<QuietHoursTable>,
+}
+
+/// Default `[announcements] repeat_interval_s`.
+pub const DEFAULT_REPEAT_INTERVAL_S: u64 = 60;
+/// Default `[announcements] tts_voice`: Indonesian.
+pub const DEFAULT_TTS_VOICE: &str = "id";
+/// Default `[preemption] duck_db`.
+pub const DEFAULT_DUCK_DB: f64 = -20.0;
+
+/// `[announcements]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnouncementsTable {
+    /// The chime before an announcement, a media file relative to the
+    /// config's folder. Default: the chime corong synthesizes itself.
+    pub chime: Option<Spanned<String>>,
+    /// Play the chime after the announcement too. Default false.
+    pub chime_after: Option<bool>,
+    /// Seconds between plays of `--repeat N` when `--interval` is not given.
+    /// 0..=86400. Default 60.
+    pub repeat_interval_s: Option<Spanned<i64>>,
+    /// The emergency alert signal, a media file. Default: the alert tone
+    /// corong synthesizes (alternating 800/1000 Hz, 4 s).
+    pub alert: Option<Spanned<String>>,
+    /// espeak-ng voice for `corong say` and `emergency --text`. Default "id".
+    pub tts_voice: Option<Spanned<String>>,
+}
+
+/// `[preemption]`: `duck`, `pause` or `cancel` per priority level. A
+/// numbered priority follows the nearest named level at or below it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreemptionTable {
+    /// Default `"duck"`: background music dips under announcements.
+    pub background: Option<Spanned<String>>,
+    /// Default `"pause"`: a programme resumes where it stopped.
+    pub program: Option<Spanned<String>>,
+    /// Default `"pause"`.
+    pub announcement: Option<Spanned<String>>,
+    /// Default `"pause"`.
+    pub live: Option<Spanned<String>>,
+    /// How far a ducked job is lowered, dB, -60..=0. Default -20.
+    pub duck_db: Option<Spanned<f64>>,
+}
+
+/// `[daemon]`: process-wide settings.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonTable {
+    /// IANA time zone that schedules are read in. Default `"Asia/Jakarta"`.
+    pub timezone: Option<Spanned<String>>,
+    /// Unix socket for operator commands, relative to the config file's
+    /// folder. Default `"run/corong.sock"`.
+    pub control_socket: Option<Spanned<String>>,
+    /// Folder for the queue, the as-run log and caches, relative to the
+    /// config file's folder. Default `"state"`.
+    pub state_dir: Option<Spanned<String>>,
+    /// Engine sample rate in Hz, 8000..=192000. Default 48000.
+    pub sample_rate: Option<Spanned<i64>>,
+    /// Packet time in ms, 5..=100; must be a whole number of frames at
+    /// `sample_rate` and at 8000 Hz. Default 20.
+    pub packet_ms: Option<Spanned<i64>>,
+    /// Group that owns the control socket (mode 0660): its members are the
+    /// operators. Default: the daemon's own group.
+    pub control_group: Option<Spanned<String>>,
+}
+
+/// One `[[zones]]` table.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneTable {
+    /// Unique name of `a-z`, `0-9`, `_`, `-`. Required; `all` is reserved.
+    pub name: Spanned<String>,
+    /// RTP destinations, `"IP:port"` (IPv4, `[IPv6]:port`, unicast or
+    /// multicast). Default: none. A zone needs `rtp`, `wav` or both.
+    pub rtp: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"l16"` or `"pcmu"`. Default `"l16"`.
+    pub codec: Option<Spanned<String>>,
+    /// 1 or 2; `pcmu` requires 1. Default 1.
+    pub channels: Option<Spanned<i64>>,
+    /// Gain in dB, -60..=20. Default 0.
+    pub gain_db: Option<Spanned<f64>>,
+    /// IPv4 address of the interface multicast leaves by. Default
+    /// `"127.0.0.1"`.
+    pub multicast_interface: Option<Spanned<String>>,
+    /// Multicast TTL, 0..=255. Default 1.
+    pub multicast_ttl: Option<Spanned<i64>>,
+    /// DSCP code point, 0..=63. Default 46 (EF).
+    pub dscp: Option<Spanned<i64>>,
+    /// Recorder output: a WAV file of what the zone plays, relative to the
+    /// config file's folder. Default: none.
+    pub wav: Option<Spanned<String>>,
+}
+
+/// One `[[schedules]]` table.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleTable {
+    /// Unique, non-empty name. Required.
+    pub name: Spanned<String>,
+    /// Six cron fields, `sec min hour day-of-month month day-of-week`, read
+    /// in `[daemon] timezone`. Required.
+    pub cron: Spanned<String>,
+    /// Playlist name: `playlists/NAME.m3u` or `playlists/NAME.m3u8` beside
+    /// the config file. Required.
+    pub playlist: Spanned<String>,
+    /// Zone names, group names or `"all"`. Required, at least one.
+    pub zones: Spanned<Vec<Spanned<String>>>,
+    /// Priority name or number 0..=255. Default `"program"` (50).
+    pub priority: Option<Spanned<Priority>>,
+    /// Play the items in random order. Default false.
+    pub shuffle: Option<bool>,
+    /// Repeat the playlist until this local time, `"HH:MM"` or
+    /// `"HH:MM:SS"` (a TOML local time like `07:30:00` works too).
+    /// Default: play it once.
+    pub loop_until: Option<Spanned<toml::Value>>,
+    /// What to do with a fire time missed while the daemon was down:
+    /// `"skip"` or `"catch-up"` (play it at start if it is at most
+    /// `grace_s` old). Default `"skip"`.
+    pub missed: Option<Spanned<String>>,
+    /// Seconds a missed fire may be late and still be caught up, 1..=86400.
+    /// Default 300.
+    pub grace_s: Option<Spanned<i64>>,
+    /// Dates (`"YYYY-MM-DD"`, local) on which the schedule does not fire.
+    pub except_dates: Option<Vec<Spanned<String>>>,
+    /// A file of such dates, one per line (`#` comments), relative to the
+    /// config's folder: national holidays, say.
+    pub except_file: Option<Spanned<String>>,
+    /// First local date the schedule fires on (`"YYYY-MM-DD"`). Default: no
+    /// limit.
+    pub active_from: Option<Spanned<String>>,
+    /// Last local date the schedule fires on. Default: no limit.
+    pub active_until: Option<Spanned<String>>,
+}
+
+/// `[quiet_hours]`: a daily stretch of local time when nothing below
+/// `emergency` plays.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursTable {
+    /// Start, `"HH:MM"` (local). Required.
+    pub from: Spanned<String>,
+    /// End, `"HH:MM"` (local); earlier than `from` means the next morning.
+    /// Required.
+    pub to: Spanned<String>,
+}
+
+/// Default schedule `grace_s`.
+pub const DEFAULT_GRACE_S: i64 = 300;
+
+/// The field names a derived `Deserialize` struct accepts, in declaration
+/// order. Read from the derive itself, so it never falls out of step with
+/// the struct.
+pub fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldProbe(&mut fields));
+    fields
+}
+
+/// A deserializer that only records the `fields` a struct asks for.
+struct FieldProbe<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldProbe<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("field probe"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(de::Error::custom("field probe"))
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_come_from_the_derive() {
+        assert_eq!(
+            field_names::<ConfigFile>(),
+            [
+                "daemon",
+                "zones",
+                "groups",
+                "schedules",
+                "announcements",
+                "preemption",
+                "quiet_hours"
+            ]
+        );
+        assert!(field_names::<ZoneTable>().contains(&"multicast_interface"));
+        assert_eq!(field_names::<ScheduleTable>().len(), 13);
+    }
+}

@@ -1,0 +1,385 @@
+//! The operator's side: find the socket, connect, send a request, read the
+//! replies. Blocking std I/O: the CLI is synchronous and needs no runtime.
+//!
+//! Every wait is bounded: connecting takes at most [`CONNECT_TIMEOUT`], a
+//! reply at most [`REPLY_TIMEOUT`]. Streams (`--wait`) have no reply timeout
+//! by default (an announcement `--at 18:00` legitimately waits hours), but a
+//! daemon that dies closes the socket, which ends the wait with an error.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::protocol::{ErrorCode, Progress, Reply, Request, Response};
+
+/// How long connecting may take before the daemon counts as not answering.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the daemon may take to answer a request.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest reply line the client reads (a long `log`), in bytes.
+pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+
+/// The environment variable naming the socket, after `--socket`.
+pub const SOCKET_ENV: &str = "CORONG_SOCKET";
+
+/// What went wrong talking to the daemon. `Display` is one line, ready for
+/// stderr, starting with `corong:`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens at the socket path (missing file, connection refused).
+    #[error("corong: the daemon is not running (no answer on {})", path.display())]
+    NotRunning { path: PathBuf },
+    /// The socket's mode keeps this user out.
+    #[error("corong: permission denied on {}: ask the administrator to add you to the operators group", path.display())]
+    PermissionDenied { path: PathBuf },
+    /// Connected (or connecting) but no answer in time: the daemon is stuck
+    /// or overloaded.
+    #[error("corong: the daemon on {} does not answer", path.display())]
+    NotResponding { path: PathBuf },
+    /// The daemon closed the connection before its final reply (it stopped
+    /// or crashed).
+    #[error("corong: the daemon on {} closed the connection before answering", path.display())]
+    Closed { path: PathBuf },
+    #[error("corong: cannot talk to the daemon on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// The daemon answered something this client does not understand.
+    #[error("corong: unexpected reply from the daemon: {0}")]
+    Protocol(String),
+    /// The daemon refused or failed the request; `message` is its one line.
+    #[error("corong: {message}")]
+    Refused { code: ErrorCode, message: String },
+}
+
+impl ClientError {
+    /// A process exit status for this error: 3 when the daemon cannot be
+    /// reached (not running, not answering, gone), 4 for permission denied,
+    /// 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::NotRunning { .. }
+            | ClientError::NotResponding { .. }
+            | ClientError::Closed { .. } => 3,
+            ClientError::PermissionDenied { .. } => 4,
+            ClientError::Refused {
+                code: ErrorCode::Denied,
+                ..
+            } => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// A connection to the daemon. Requests go one at a time.
+pub struct Client {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    reply_timeout: Duration,
+    stream_timeout: Option<Duration>,
+}
+
+impl Client {
+    /// Connect to the daemon's socket at `path`, within [`CONNECT_TIMEOUT`].
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = connect_bounded(path, CONNECT_TIMEOUT)?;
+        let io_err = |source| ClientError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        stream
+            .set_write_timeout(Some(REPLY_TIMEOUT))
+            .map_err(io_err)?;
+        let writer = stream.try_clone().map_err(io_err)?;
+        Ok(Client {
+            path: path.to_path_buf(),
+            reader: BufReader::new(stream),
+            writer,
+            reply_timeout: REPLY_TIMEOUT,
+            stream_timeout: None,
+        })
+    }
+
+    /// Change how long a reply may take (default [`REPLY_TIMEOUT`]).
+    pub fn set_reply_timeout(&mut self, timeout: Duration) {
+        self.reply_timeout = timeout;
+    }
+
+    /// Give up on a stream when no line comes for this long (default `None`:
+    /// wait as long as the daemon lives).
+    pub fn set_stream_timeout(&mut self, timeout: Option<Duration>) {
+        self.stream_timeout = timeout;
+    }
+
+    /// Send `req` and return the final response (`Ok` or `Err`); progress
+    /// lines, if any, are skipped.
+    pub fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
+        self.request_stream(req, |_| {})
+    }
+
+    /// Send `req`, pass each progress line to `on_progress`, and return the
+    /// final response. Requests that stream ([`Request::streams`]) read
+    /// without the reply timeout (see [`Client::set_stream_timeout`]).
+    pub fn request_stream(
+        &mut self,
+        req: &Request,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<Response, ClientError> {
+        let mut line = req.to_line().into_bytes();
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(|e| self.map_io(e))?;
+        let timeout = if req.streams() {
+            self.stream_timeout
+        } else {
+            Some(self.reply_timeout)
+        };
+        self.reader
+            .get_ref()
+            .set_read_timeout(timeout)
+            .map_err(|e| self.map_io(e))?;
+        loop {
+            let resp = self.read_response()?;
+            match resp {
+                Response::Progress(p) => on_progress(&p),
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Like [`Client::request`], with an error reply turned into
+    /// [`ClientError::Refused`].
+    pub fn call(&mut self, req: &Request) -> Result<Reply, ClientError> {
+        self.call_stream(req, |_| {})
+    }
+
+    /// Like [`Client::request_stream`], with an error reply turned into
+    /// [`ClientError::Refused`].
+    pub fn call_stream(
+        &mut self,
+        req: &Request,
+        on_progress: impl FnMut(&Progress),
+    ) -> Result<Reply, ClientError> {
+        match self.request_stream(req, on_progress)? {
+            Response::Ok(reply) => Ok(reply),
+            Response::Err { code, error } => Err(ClientError::Refused {
+                code,
+                message: error,
+            }),
+            Response::Progress(_) => unreachable!("request_stream returns final replies"),
+        }
+    }
+
+    fn read_response(&mut self) -> Result<Response, ClientError> {
+        let mut buf = Vec::new();
+        let n = (&mut self.reader)
+            .take(MAX_REPLY as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| self.map_io(e))?;
+        if n == 0 {
+            return Err(ClientError::Closed {
+                path: self.path.clone(),
+            });
+        }
+        if buf.last() != Some(&b'\n') {
+            return Err(if buf.len() > MAX_REPLY {
+                ClientError::Protocol(format!("reply longer than {MAX_REPLY} bytes"))
+            } else {
+                ClientError::Closed {
+                    path: self.path.clone(),
+                }
+            });
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| ClientError::Protocol("reply is not UTF-8".into()))?;
+        Response::from_line(text.trim_end()).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    fn map_io(&self, e: io::Error) -> ClientError {
+        let path = self.path.clone();
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                ClientError::NotResponding { path }
+            }
+            io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::UnexpectedEof => ClientError::Closed { path },
+            _ => ClientError::Io { path, source: e },
+        }
+    }
+}
+
+/// Connect with a bound. On Linux a blocking connect to a Unix socket waits
+/// only when the listener's backlog is full, and that wait is bounded by
+/// `SO_SNDTIMEO`, so setting it first bounds the connect.
+fn connect_bounded(path: &Path, timeout: Duration) -> Result<UnixStream, ClientError> {
+    let owned = || path.to_path_buf();
+    let io_err = |source| ClientError::Io {
+        path: owned(),
+        source,
+    };
+    let addr = socket2::SockAddr::unix(path).map_err(io_err)?;
+    let socket =
+        socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).map_err(io_err)?;
+    socket.set_write_timeout(Some(timeout)).map_err(io_err)?;
+    match socket.connect(&addr) {
+        Ok(()) => Ok(socket.into()),
+        Err(e) => Err(match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning { path: owned() }
+            }
+            // A path through something that is not a folder: nothing there.
+            _ if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                ClientError::NotRunning { path: owned() }
+            }
+            io::ErrorKind::PermissionDenied => ClientError::PermissionDenied { path: owned() },
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                ClientError::NotResponding { path: owned() }
+            }
+            _ => ClientError::Io {
+                path: owned(),
+                source: e,
+            },
+        }),
+    }
+}
+
+/// Make announcement files absolute against the client's working directory
+/// (the daemon's is elsewhere). Paths are not canonicalized: the daemon
+/// reports a missing file itself.
+pub fn absolute_files(files: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    files.iter().map(std::path::absolute).collect()
+}
+
+/// Why the socket path could not be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("corong: cannot find the control socket: no --socket, no {SOCKET_ENV}, and config {}: {problem}", config.display())]
+pub struct SocketPathError {
+    pub config: PathBuf,
+    /// The first line of what was wrong with the config.
+    pub problem: String,
+}
+
+/// The config a client reads when `--config` is not given: `./config.toml`
+/// if it exists, else `/etc/corong/config.toml` (as `corong daemon`).
+pub fn default_config_path() -> PathBuf {
+    let local = PathBuf::from("config.toml");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("/etc/corong/config.toml")
+    }
+}
+
+/// The socket a client command talks to: `--socket PATH`, else
+/// `$CORONG_SOCKET`, else the `control_socket` of the config (`--config`, or
+/// [`default_config_path`]).
+pub fn socket_path(flag: Option<&Path>, config: Option<&Path>) -> Result<PathBuf, SocketPathError> {
+    let config = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_config_path);
+    resolve_socket_path(flag, std::env::var_os(SOCKET_ENV), &config, |p| {
+        crate::config::load(p)
+            .map(|c| c.daemon.control_socket)
+            .map_err(|d| d.to_string())
+    })
+}
+
+/// [`socket_path`] with its inputs given: `env` is the value of
+/// `CORONG_SOCKET` (empty counts as unset), `load` reads the config's
+/// `control_socket` or says in text what is wrong. A relative
+/// `control_socket` is taken relative to the config's folder.
+pub fn resolve_socket_path(
+    flag: Option<&Path>,
+    env: Option<OsString>,
+    config: &Path,
+    load: impl FnOnce(&Path) -> Result<PathBuf, String>,
+) -> Result<PathBuf, SocketPathError> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = env.filter(|e| !e.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if !config.exists() {
+        return Err(SocketPathError {
+            config: config.to_path_buf(),
+            problem: "no such file".into(),
+        });
+    }
+    match load(config) {
+        Ok(p) if p.is_relative() => Ok(config.parent().unwrap_or(Path::new(".")).join(p)),
+        Ok(p) => Ok(p),
+        Err(problem) => Err(SocketPathError {
+            config: config.to_path_buf(),
+            problem: problem
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("it does not load (run `corong check`)")
+                .to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_path_prefers_flag_then_env_then_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(&cfg, "").unwrap();
+        let load = |_: &Path| Ok(PathBuf::from("run/corong.sock"));
+        assert_eq!(
+            resolve_socket_path(
+                Some(Path::new("/f.sock")),
+                Some("/e.sock".into()),
+                &cfg,
+                load
+            )
+            .unwrap(),
+            PathBuf::from("/f.sock")
+        );
+        assert_eq!(
+            resolve_socket_path(None, Some("/e.sock".into()), &cfg, load).unwrap(),
+            PathBuf::from("/e.sock")
+        );
+        assert_eq!(
+            resolve_socket_path(None, Some("".into()), &cfg, load).unwrap(),
+            dir.path().join("run/corong.sock")
+        );
+        let err = resolve_socket_path(None, None, &cfg, |_| Err("\nbad: line 3\nmore".into()))
+            .unwrap_err();
+        assert_eq!(err.problem, "bad: line 3");
+        assert!(err.to_string().starts_with("corong: "));
+        let missing = resolve_socket_path(None, None, &dir.path().join("nope.toml"), load);
+        assert_eq!(missing.unwrap_err().problem, "no such file");
+    }
+
+    #[test]
+    fn errors_are_one_line_and_name_the_path() {
+        let e = ClientError::NotRunning {
+            path: "/run/corong.sock".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "corong: the daemon is not running (no answer on /run/corong.sock)"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let e = ClientError::PermissionDenied {
+            path: "/run/corong.sock".into(),
+        };
+        assert!(e.to_string().contains("operators group"));
+        assert_eq!(e.exit_code(), 4);
+    }
+
+    #[test]
+    fn relative_files_become_absolute() {
+        let out = absolute_files(&["a.wav".into(), "/b.wav".into()]).unwrap();
+        assert!(out[0].is_absolute() && out[0].ends_with("a.wav"));
+        assert_eq!(out[1], PathBuf::from("/b.wav"));
+    }
+}

@@ -1,0 +1,19 @@
+//! The control socket: how operators talk to the running daemon.
+//!
+//! - [`protocol`]: JSON-lines requests and replies, version 1, with their
+//!   bounds (`docs/protocol.md` is the reference).
+//! - [`server`]: binds the socket (mode 0660, operators' group, stale-socket
+//!   cleanup) and serves it: a task per connection, bounded line reads, peer
+//!   credentials, graceful shutdown. The daemon plugs in a [`Handler`].
+//! - [`client`]: the blocking client the CLI uses, with bounded waits, and
+//!   the socket path resolution (`--socket`, `CORONG_SOCKET`, config).
+//! - [`render`]: human-readable output of replies (pure: strings out).
+
+pub mod client;
+pub mod protocol;
+pub mod render;
+pub mod server;
+
+pub use client::{Client, ClientError};
+pub use protocol::{Reply, Request, Response};
+pub use server::{bind, serve, serve_with, Handler, Peer, ServeOptions};

@@ -1,0 +1,464 @@
+//! Human output of replies: aligned tables in local time, and the `--wait`
+//! progress bar. Everything here is pure (a `String` out) except
+//! [`ProgressPrinter`], which writes to any `Write`, so all of it is tested
+//! without a terminal. `--json` output is not made here: it is the reply's
+//! `result` object as is (see `docs/protocol.md`).
+
+use std::io::{self, Write};
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+
+use super::protocol::{
+    LogResult, Progress, QueueResult, ScheduleResult, StatusResult, ZonesResult,
+};
+use crate::priority::Priority;
+
+/// An RFC 3339 time from the daemon as `YYYY-MM-DD HH:MM:SS` in `tz`; text
+/// that does not parse is shown as it came.
+pub fn local_time(rfc3339: &str, tz: Tz) -> String {
+    match DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
+fn priority(p: u8) -> String {
+    match Priority(p).name() {
+        Some(name) => format!("{name} ({p})"),
+        None => p.to_string(),
+    }
+}
+
+/// Columns padded to their widest cell (in characters), two spaces apart;
+/// the last column is not padded, so lines carry no trailing spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = headers.len();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate().take(cols) {
+            line.push_str(cell);
+            if i + 1 < cols {
+                let pad = widths[i] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn join(list: &[String]) -> String {
+    if list.is_empty() {
+        "-".into()
+    } else {
+        list.join(",")
+    }
+}
+
+/// `corong status`: the daemon line, a row per zone, zone errors, and the
+/// next events.
+pub fn status(s: &StatusResult, tz: Tz) -> String {
+    let mut out = format!(
+        "corong {} (pid {}), running since {} ({})\n\n",
+        s.daemon.version,
+        s.daemon.pid,
+        local_time(&s.daemon.started_at, tz),
+        tz.name()
+    );
+    let rows: Vec<Vec<String>> = s
+        .zones
+        .iter()
+        .map(|z| match &z.playing {
+            Some(p) => vec![
+                z.name.clone(),
+                z.state.clone(),
+                priority(p.priority),
+                p.file.clone(),
+                local_time(&p.since, tz),
+                p.origin.clone(),
+                format!("#{}", p.job),
+            ],
+            None => vec![
+                z.name.clone(),
+                z.state.clone(),
+                "-".into(),
+                "(silence)".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ],
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "ZONE", "STATE", "PRIORITY", "PLAYING", "SINCE", "ORIGIN", "JOB",
+        ],
+        &rows,
+    ));
+    for z in &s.zones {
+        if let Some(e) = &z.error {
+            out.push_str(&format!("! {}: {e}\n", z.name));
+        }
+    }
+    out.push('\n');
+    if s.next_events.is_empty() {
+        out.push_str("no scheduled events\n");
+    } else {
+        let rows: Vec<Vec<String>> = s
+            .next_events
+            .iter()
+            .map(|e| {
+                vec![
+                    local_time(&e.at, tz),
+                    e.what.clone(),
+                    join(&e.zones),
+                    priority(e.priority),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["NEXT", "WHAT", "ZONES", "PRIORITY"], &rows));
+    }
+    out
+}
+
+/// `corong queue`.
+pub fn queue(q: &QueueResult, tz: Tz) -> String {
+    if q.jobs.is_empty() {
+        return "no pending announcements\n".into();
+    }
+    let rows: Vec<Vec<String>> = q
+        .jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                j.kind.clone(),
+                j.state.to_string(),
+                priority(j.priority),
+                j.not_before
+                    .as_deref()
+                    .map(|t| local_time(t, tz))
+                    .unwrap_or_else(|| "now".into()),
+                format!("{}/{}", j.plays_done, j.repeat),
+                join(&j.zones),
+                j.origin.clone(),
+                join(&j.files),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "KIND", "STATE", "PRIORITY", "AT", "PLAYS", "ZONES", "ORIGIN", "FILES",
+        ],
+        &rows,
+    )
+}
+
+/// `corong log`.
+pub fn log(l: &LogResult, tz: Tz) -> String {
+    if l.entries.is_empty() {
+        return "nothing played in that window\n".into();
+    }
+    let rows: Vec<Vec<String>> = l
+        .entries
+        .iter()
+        .map(|e| {
+            let how = match &e.reason {
+                Some(r) => format!("{} ({r})", e.how),
+                None => e.how.clone(),
+            };
+            vec![
+                local_time(&e.started_at, tz),
+                e.ended_at
+                    .as_deref()
+                    .map(|t| local_time(t, tz))
+                    .unwrap_or_else(|| "-".into()),
+                e.zone.clone(),
+                format!("#{}", e.job),
+                e.origin.clone(),
+                e.file.clone(),
+                how,
+            ]
+        })
+        .collect();
+    table(
+        &["STARTED", "ENDED", "ZONE", "JOB", "ORIGIN", "FILE", "HOW"],
+        &rows,
+    )
+}
+
+/// `corong zones`.
+pub fn zones(z: &ZonesResult) -> String {
+    let rows: Vec<Vec<String>> = z
+        .zones
+        .iter()
+        .map(|z| {
+            let health = match &z.error {
+                Some(e) => format!("{} ({e})", z.health),
+                None => z.health.clone(),
+            };
+            vec![
+                z.name.clone(),
+                z.codec.clone().unwrap_or_else(|| "-".into()),
+                join(&z.endpoints),
+                join(&z.groups),
+                health,
+            ]
+        })
+        .collect();
+    table(&["ZONE", "CODEC", "ENDPOINTS", "GROUPS", "HEALTH"], &rows)
+}
+
+/// `corong schedule`: a block per schedule, its fire times in local time.
+pub fn schedule(s: &ScheduleResult, tz: Tz) -> String {
+    if s.schedules.is_empty() {
+        return "no schedules\n".into();
+    }
+    let mut out = String::new();
+    for (i, sch) in s.schedules.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{}  cron \"{}\"  playlist {}  zones {}  priority {}\n",
+            sch.name,
+            sch.cron,
+            sch.playlist,
+            join(&sch.zones),
+            priority(sch.priority)
+        ));
+        if sch.next.is_empty() {
+            out.push_str("  never fires\n");
+        }
+        for t in &sch.next {
+            out.push_str(&format!("  {}\n", local_time(t, tz)));
+        }
+    }
+    out
+}
+
+/// One line for `--wait`: `[#######-------------] 1/3 zones  playing  job 17`.
+pub fn progress_line(p: &Progress, width: usize) -> String {
+    // No zones at all counts as a full bar.
+    let filled = (p.zones_done.min(p.zones_total) * width)
+        .checked_div(p.zones_total)
+        .unwrap_or(width);
+    let mut line = format!(
+        "[{}{}] {}/{} zones  {}  job {}",
+        "#".repeat(filled),
+        "-".repeat(width - filled),
+        p.zones_done,
+        p.zones_total,
+        p.state,
+        p.id
+    );
+    if let Some(r) = &p.reason {
+        line.push_str(&format!(": {r}"));
+    }
+    line
+}
+
+/// Writes `--wait` progress: on a terminal one line redrawn with `\r`,
+/// otherwise a plain line each time it changes (for logs and pipes).
+pub struct ProgressPrinter<W: Write> {
+    out: W,
+    tty: bool,
+    last: Option<String>,
+}
+
+impl<W: Write> ProgressPrinter<W> {
+    /// `tty`: whether `out` is a terminal (`std::io::IsTerminal`).
+    pub fn new(out: W, tty: bool) -> Self {
+        ProgressPrinter {
+            out,
+            tty,
+            last: None,
+        }
+    }
+
+    pub fn update(&mut self, p: &Progress) -> io::Result<()> {
+        let line = progress_line(p, 20);
+        if self.last.as_deref() == Some(line.as_str()) {
+            return Ok(());
+        }
+        if self.tty {
+            // Pad over what is left of a longer previous line.
+            let old = self.last.as_ref().map_or(0, |l| l.chars().count());
+            let pad = old.saturating_sub(line.chars().count());
+            write!(self.out, "\r{line}{}", " ".repeat(pad))?;
+        } else {
+            writeln!(self.out, "{line}")?;
+        }
+        self.out.flush()?;
+        self.last = Some(line);
+        Ok(())
+    }
+
+    /// End the redrawn line (on a terminal) so later output starts clean.
+    pub fn finish(mut self) -> io::Result<W> {
+        if self.tty && self.last.is_some() {
+            writeln!(self.out)?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::*;
+
+    const JAKARTA: Tz = chrono_tz::Asia::Jakarta;
+
+    #[test]
+    fn times_are_local() {
+        assert_eq!(
+            local_time("2024-05-01T23:30:00Z", JAKARTA),
+            "2024-05-02 06:30:00"
+        );
+        assert_eq!(local_time("soon", JAKARTA), "soon");
+    }
+
+    #[test]
+    fn tables_align_and_have_no_trailing_spaces() {
+        let t = table(
+            &["A", "BB"],
+            &[vec!["xyz".into(), "1".into()], vec!["é".into(), "".into()]],
+        );
+        assert_eq!(t, "A    BB\nxyz  1\né\n");
+    }
+
+    #[test]
+    fn status_shows_zones_errors_and_next_events() {
+        let s = StatusResult {
+            daemon: DaemonInfo {
+                version: "0.1.0".into(),
+                pid: 42,
+                started_at: "2024-05-01T23:00:00Z".into(),
+                timezone: "Asia/Jakarta".into(),
+            },
+            zones: vec![
+                ZoneStatus {
+                    name: "alun-alun".into(),
+                    state: "streaming".into(),
+                    playing: Some(NowPlaying {
+                        job: 3,
+                        priority: 50,
+                        priority_name: "program".into(),
+                        origin: "schedule:lagu-pagi".into(),
+                        file: "/srv/indonesia-raya.mp3".into(),
+                        since: "2024-05-01T23:00:03Z".into(),
+                    }),
+                    error: None,
+                },
+                ZoneStatus {
+                    name: "pasar".into(),
+                    state: "degraded".into(),
+                    playing: None,
+                    error: Some("connection refused".into()),
+                },
+            ],
+            next_events: vec![NextEvent {
+                at: "2024-05-02T05:00:00Z".into(),
+                what: "schedule:siang".into(),
+                zones: vec!["all".into()],
+                priority: 77,
+            }],
+        };
+        let out = status(&s, JAKARTA);
+        assert!(
+            out.starts_with(
+                "corong 0.1.0 (pid 42), running since 2024-05-02 06:00:00 (Asia/Jakarta)\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("alun-alun  streaming  program (50)  /srv/indonesia-raya.mp3  2024-05-02 06:00:03  schedule:lagu-pagi  #3\n"), "{out}");
+        assert!(
+            out.contains("pasar      degraded   -             (silence)"),
+            "{out}"
+        );
+        assert!(out.contains("! pasar: connection refused\n"), "{out}");
+        assert!(
+            out.contains("2024-05-02 12:00:00  schedule:siang  all    77\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn queue_and_log_render_rows() {
+        let q = QueueResult {
+            jobs: vec![QueuedJob {
+                id: 17,
+                kind: "announce".into(),
+                origin: "operator:siti".into(),
+                priority: 100,
+                zones: vec!["utara".into()],
+                files: vec!["/a.wav".into()],
+                state: JobState::Queued,
+                not_before: Some("2024-05-02T11:00:00Z".into()),
+                repeat: 3,
+                plays_done: 1,
+            }],
+        };
+        let out = queue(&q, JAKARTA);
+        assert!(out.contains("17  announce  queued  announcement (100)  2024-05-02 18:00:00  1/3    utara  operator:siti  /a.wav"), "{out}");
+        assert_eq!(
+            queue(&QueueResult { jobs: vec![] }, JAKARTA),
+            "no pending announcements\n"
+        );
+
+        let l = LogResult {
+            entries: vec![AsRunRow {
+                zone: "pasar".into(),
+                job: 17,
+                origin: "operator:siti".into(),
+                file: "/a.wav".into(),
+                started_at: "2024-05-02T11:00:00Z".into(),
+                ended_at: None,
+                how: "preempted".into(),
+                reason: Some("emergency #18".into()),
+            }],
+        };
+        let out = log(&l, JAKARTA);
+        assert!(out.contains("2024-05-02 18:00:00  -      pasar  #17  operator:siti  /a.wav  preempted (emergency #18)"), "{out}");
+    }
+
+    #[test]
+    fn progress_redraws_on_a_terminal_and_prints_lines_otherwise() {
+        let mut p = Progress {
+            id: 9,
+            zones_done: 1,
+            zones_total: 4,
+            state: JobState::Playing,
+            reason: None,
+        };
+        assert_eq!(progress_line(&p, 8), "[##------] 1/4 zones  playing  job 9");
+        let mut tty = ProgressPrinter::new(Vec::new(), true);
+        let mut plain = ProgressPrinter::new(Vec::new(), false);
+        for done in [1, 1, 4] {
+            p.zones_done = done;
+            if done == 4 {
+                p.state = JobState::Done;
+            }
+            tty.update(&p).unwrap();
+            plain.update(&p).unwrap();
+        }
+        let tty = String::from_utf8(tty.finish().unwrap()).unwrap();
+        let plain = String::from_utf8(plain.finish().unwrap()).unwrap();
+        assert_eq!(tty.matches('\r').count(), 2);
+        assert!(tty.ends_with("4/4 zones  done  job 9   \n"), "{tty:?}");
+        assert_eq!(plain.lines().count(), 2);
+        assert!(!plain.contains('\r'));
+    }
+}

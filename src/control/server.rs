@@ -1,0 +1,654 @@
+//! The daemon's side of the control socket: bind it safely, accept
+//! operators' connections, read bounded request lines, and hand each request
+//! to a [`Handler`] with the peer's credentials.
+//!
+//! Flow (as in mini-redis): [`serve`] accepts -> one task per connection ->
+//! bounded line reader -> [`Request::from_line`] -> [`Request::validate`] ->
+//! [`Handler::handle`] -> reply lines until the final one.
+//!
+//! A connection may send several requests one after another. A line that is
+//! not a valid request (too long, not UTF-8, not JSON, wrong version) gets
+//! one error line and the connection is closed; every other connection goes
+//! on. A connection idle for [`ServeOptions::idle_timeout`] is closed.
+
+use std::ffi::{CStr, CString};
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
+
+use super::protocol::{ErrorCode, ProtocolError, Request, Response, MAX_LINE};
+
+/// Who is on the other end of a connection, from the kernel (`SO_PEERCRED`),
+/// not from anything the client says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    /// The client's process id, when the kernel reports it.
+    pub pid: Option<i32>,
+    /// The user name of `uid`, or the number as text if it has no name. The
+    /// daemon records it with every request (as-run log, job origin).
+    pub user: String,
+}
+
+/// What the daemon does with requests. The control module only moves lines;
+/// the daemon implements this.
+///
+/// # Contract
+///
+/// `handle` is a plain function called on a tokio worker thread, once per
+/// request, after [`Request::validate`] succeeded. It must not block: do
+/// quick work inline, or `tokio::spawn` a task that owns `reply` for longer
+/// work (`announce` with `wait`).
+///
+/// Send replies through `reply`:
+/// - most commands: exactly one final [`Response`] (`Ok` or `Err`);
+/// - `announce`/`say` with `wait`: any number of [`Response::Progress`],
+///   then one final `Ok(Reply::Finished(..))` (or `Err`).
+///
+/// The exchange ends at the first final response; anything sent after it is
+/// dropped. Dropping `reply` without a final response makes the server send
+/// `{"ok":false,"code":"failed"}` for you. If the client goes away, `send`
+/// fails: stop working for it (the job itself goes on).
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: Request, peer: Peer, reply: mpsc::Sender<Response>);
+}
+
+/// Limits of the server. `Default` gives the documented values.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Close a connection that sends no complete request line for this long.
+    /// Default 30 s.
+    pub idle_timeout: Duration,
+    /// Give up on a client that does not read its replies for this long.
+    /// Default 10 s.
+    pub write_timeout: Duration,
+    /// Connections served at once; more get an `unavailable` error line.
+    /// Default 64.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            max_connections: 64,
+        }
+    }
+}
+
+/// Create the control socket at `path`, mode 0660, group `group` (a name, or
+/// a number) if given.
+///
+/// - Creates the parent folder.
+/// - A socket file nobody answers on (left by a power cut) is removed; one a
+///   daemon answers on is an error "another corong daemon is already running
+///   on PATH". A file there that is not a socket is never removed.
+/// - The group is resolved before binding, and failing to give the socket to
+///   it is an error naming the group (the socket is then removed).
+///
+/// Must be called inside a tokio runtime. Between `bind(2)` and `chmod(2)`
+/// the file has the mode the umask gives; [`serve`] also checks each peer's
+/// credentials, so that window lets nobody in.
+pub fn bind(path: &Path, group: Option<&str>) -> io::Result<UnixListener> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create folder {}: {e}", parent.display()),
+            )
+        })?;
+    }
+    remove_stale_socket(path)?;
+    let gid = group.map(resolve_group).transpose()?;
+
+    let listener = UnixListener::bind(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot bind control socket {}: {e}", path.display()),
+        )
+    })?;
+    let finish = || -> io::Result<()> {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot set mode 0660 on {}: {e}", path.display()),
+            )
+        })?;
+        if let (Some(gid), Some(name)) = (gid, group) {
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot give control socket {} to group `{name}` (gid {gid}): {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    };
+    if let Err(e) = finish() {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(listener)
+}
+
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot look at {}: {e}", path.display()),
+            ))
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; not touching it",
+                path.display()
+            ),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "another corong daemon is already running on {}",
+                path.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "removing stale control socket");
+            std::fs::remove_file(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot remove stale socket {}: {e}", path.display()),
+                )
+            })
+        }
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot check existing socket {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Serve requests on `listener` until `shutdown` completes, with the default
+/// [`ServeOptions`].
+pub async fn serve(
+    listener: UnixListener,
+    handler: Arc<dyn Handler>,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listener, handler, shutdown, ServeOptions::default()).await
+}
+
+/// Serve requests on `listener` until `shutdown` completes.
+///
+/// On shutdown it stops accepting, tells every connection (a connection in
+/// the middle of a `wait` stream gets an `unavailable` error line), waits for
+/// them to finish, and removes the socket file.
+pub async fn serve_with(
+    listener: UnixListener,
+    handler: Arc<dyn Handler>,
+    shutdown: impl Future<Output = ()>,
+    opts: ServeOptions,
+) {
+    let socket_path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let access = Access::new(socket_path.as_deref());
+    // Dropping `notify_shutdown` tells every connection; each holds a clone
+    // of `done_tx`, so `done_rx` sees `None` when the last one has finished.
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let server = Server {
+        listener,
+        handler,
+        opts: opts.clone(),
+        access: Arc::new(access),
+        limit: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+        notify_shutdown: notify_shutdown.clone(),
+        done_tx,
+    };
+    tokio::select! {
+        _ = server.accept_loop() => {}
+        _ = shutdown => tracing::debug!("control socket shutting down"),
+    }
+    // Stop accepting, tell every connection, and drop our `done_tx` (in
+    // `server`) so that `done_rx` ends when the last connection has.
+    drop(server);
+    drop(notify_shutdown);
+    let _ = done_rx.recv().await;
+    if let Some(path) = socket_path {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+struct Server {
+    listener: UnixListener,
+    handler: Arc<dyn Handler>,
+    opts: ServeOptions,
+    access: Arc<Access>,
+    limit: Arc<Semaphore>,
+    notify_shutdown: broadcast::Sender<()>,
+    done_tx: mpsc::Sender<()>,
+}
+
+impl Server {
+    /// Accept forever. Accept errors (out of file descriptors) are logged and
+    /// retried with a backoff of up to a second: an unattended daemon must
+    /// not lose its control socket to a passing fd shortage.
+    async fn accept_loop(&self) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    backoff = Duration::from_millis(10);
+                    stream
+                }
+                Err(e) => {
+                    tracing::warn!("control socket accept failed: {e}; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let permit = self.limit.clone().try_acquire_owned().ok();
+            let busy = permit.is_none();
+            let conn = Connection {
+                handler: self.handler.clone(),
+                opts: self.opts.clone(),
+                access: self.access.clone(),
+                shutdown: self.notify_shutdown.subscribe(),
+                _done: self.done_tx.clone(),
+                _permit: permit,
+            };
+            tokio::spawn(async move {
+                if busy {
+                    conn.refuse_busy(stream).await;
+                } else {
+                    conn.run(stream).await;
+                }
+            });
+        }
+    }
+}
+
+struct Connection {
+    handler: Arc<dyn Handler>,
+    opts: ServeOptions,
+    access: Arc<Access>,
+    shutdown: broadcast::Receiver<()>,
+    /// Held until this connection ends; see `serve_with`.
+    _done: mpsc::Sender<()>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Connection {
+    async fn refuse_busy(self, mut stream: UnixStream) {
+        let resp = Response::error(
+            ErrorCode::Unavailable,
+            "the daemon is serving too many connections; try again",
+        );
+        let _ = write_response(&mut stream, &resp, self.opts.write_timeout).await;
+    }
+
+    async fn run(mut self, stream: UnixStream) {
+        let peer = match peer_of(&stream) {
+            Ok(peer) => peer,
+            Err(e) => {
+                tracing::warn!("control connection without credentials: {e}");
+                return;
+            }
+        };
+        let (rd, mut wr) = stream.into_split();
+        if !self.access.allows(&peer) {
+            tracing::warn!(user = %peer.user, uid = peer.uid, "control connection refused: not in the socket's group");
+            let resp = Response::error(
+                ErrorCode::Denied,
+                "permission denied: you are not in the operators group",
+            );
+            let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+            return;
+        }
+        let mut reader = BufReader::with_capacity(8 * 1024, rd);
+        loop {
+            let read = tokio::select! {
+                r = tokio::time::timeout(self.opts.idle_timeout, read_line_bounded(&mut reader, MAX_LINE)) => r,
+                _ = self.shutdown.recv() => return,
+            };
+            let line = match read {
+                Err(_) => {
+                    tracing::debug!(user = %peer.user, "closing idle control connection");
+                    return;
+                }
+                Ok(Ok(None)) => return,
+                Ok(Ok(Some(line))) => line,
+                Ok(Err(LineError::TooLong)) => {
+                    tracing::warn!(user = %peer.user, "oversized control request; closing");
+                    let resp = Response::error(ErrorCode::BadRequest, ProtocolError::TooLong);
+                    let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+                    return;
+                }
+                Ok(Err(LineError::Io(e))) => {
+                    tracing::debug!(user = %peer.user, "control connection read failed: {e}");
+                    return;
+                }
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let req = match Request::from_line(&line) {
+                Ok(req) => req,
+                Err(e) => {
+                    tracing::warn!(user = %peer.user, "bad control request: {e}; closing");
+                    let resp = Response::error(ErrorCode::BadRequest, e);
+                    let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+                    return;
+                }
+            };
+            if let Err(e) = req.validate() {
+                let resp = Response::error(ErrorCode::BadRequest, e);
+                if write_response(&mut wr, &resp, self.opts.write_timeout)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            tracing::info!(user = %peer.user, uid = peer.uid, pid = ?peer.pid, cmd = req.name(), "control request");
+            if !self.exchange(req, &peer, &mut wr).await {
+                return;
+            }
+        }
+    }
+
+    /// Run one request through the handler and forward its replies. Returns
+    /// whether the connection may go on.
+    async fn exchange<W: AsyncWrite + Unpin>(
+        &mut self,
+        req: Request,
+        peer: &Peer,
+        wr: &mut W,
+    ) -> bool {
+        let (tx, mut rx) = mpsc::channel(16);
+        self.handler.handle(req, peer.clone(), tx);
+        loop {
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                _ = self.shutdown.recv() => {
+                    let resp = Response::error(ErrorCode::Unavailable, "the daemon is shutting down");
+                    let _ = write_response(wr, &resp, self.opts.write_timeout).await;
+                    return false;
+                }
+            };
+            let resp = next.unwrap_or_else(|| {
+                Response::error(
+                    ErrorCode::Failed,
+                    "the daemon ended the request without an answer",
+                )
+            });
+            if let Err(e) = write_response(wr, &resp, self.opts.write_timeout).await {
+                tracing::debug!(user = %peer.user, "control client went away: {e}");
+                return false;
+            }
+            if resp.is_final() {
+                return true;
+            }
+        }
+    }
+}
+
+async fn write_response<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    resp: &Response,
+    limit: Duration,
+) -> io::Result<()> {
+    let mut line = resp.to_line().into_bytes();
+    line.push(b'\n');
+    match tokio::time::timeout(limit, async {
+        wr.write_all(&line).await?;
+        wr.flush().await
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client does not read its replies",
+        )),
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum LineError {
+    TooLong,
+    Io(io::Error),
+}
+
+/// Read one `\n`-terminated line of at most `max` bytes (without the
+/// newline), holding at most `max` bytes plus one buffer's worth in memory.
+/// `Ok(None)` at a clean end of stream; a last line without a newline is
+/// returned as a line.
+pub(crate) async fn read_line_bounded<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Option<Vec<u8>>, LineError> {
+    let mut line = Vec::new();
+    loop {
+        let buf = reader.fill_buf().await.map_err(LineError::Io)?;
+        if buf.is_empty() {
+            return Ok(if line.is_empty() { None } else { Some(line) });
+        }
+        let (chunk, found) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        if line.len() + chunk.len() > max {
+            return Err(LineError::TooLong);
+        }
+        line.extend_from_slice(chunk);
+        let used = chunk.len() + usize::from(found);
+        reader.consume(used);
+        if found {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Some(line));
+        }
+    }
+}
+
+fn peer_of(stream: &UnixStream) -> io::Result<Peer> {
+    let cred = stream.peer_cred()?;
+    Ok(Peer {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+        user: user_name(cred.uid()).unwrap_or_else(|| cred.uid().to_string()),
+    })
+}
+
+/// Who may talk to the daemon, besides what the socket's mode enforces: root,
+/// the daemon's own user, and members of the socket file's group.
+struct Access {
+    own_uid: u32,
+    group: Option<u32>,
+}
+
+impl Access {
+    fn new(socket: Option<&Path>) -> Access {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let own_uid = unsafe { libc::geteuid() };
+        let group = socket
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.gid());
+        Access { own_uid, group }
+    }
+
+    fn allows(&self, peer: &Peer) -> bool {
+        if peer.uid == 0 || peer.uid == self.own_uid {
+            return true;
+        }
+        match self.group {
+            // We could not see the socket's group; the file mode decides.
+            None => true,
+            Some(gid) => {
+                peer.gid == gid || groups_of(&peer.user, peer.gid).is_some_and(|g| g.contains(&gid))
+            }
+        }
+    }
+}
+
+/// The user name of `uid` from the password database (getpwuid_r).
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: `pwd` is plain data that getpwuid_r fills; `buf` outlives
+        // every pointer into it, and we pass its true length.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success pw_name points to a NUL-terminated string in `buf`.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+        return Some(name.to_string_lossy().into_owned());
+    }
+}
+
+/// The gid of group `name` (getgrnam_r). A name that is all digits and not
+/// a group's name is taken as a gid.
+pub fn resolve_group(name: &str) -> io::Result<u32> {
+    let not_found = || {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("control socket group `{name}` does not exist"),
+        )
+    };
+    let c_name = CString::new(name).map_err(|_| not_found())?;
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: as in `user_name`: `grp` is filled by getgrnam_r, `buf`
+        // outlives the call, and its true length is passed.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c_name.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc == 0 && !result.is_null() {
+            return Ok(grp.gr_gid);
+        }
+        return name.parse::<u32>().map_err(|_| not_found());
+    }
+}
+
+/// Every group `user` is in, with `primary` (getgrouplist).
+fn groups_of(user: &str, primary: u32) -> Option<Vec<u32>> {
+    let c_user = CString::new(user).ok()?;
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    for _ in 0..8 {
+        let mut n = groups.len() as libc::c_int;
+        // SAFETY: `groups` has room for `n` entries; getgrouplist writes at
+        // most `n` and sets `n` to the number it needs.
+        let rc =
+            unsafe { libc::getgrouplist(c_user.as_ptr(), primary, groups.as_mut_ptr(), &mut n) };
+        if rc >= 0 {
+            groups.truncate(n.max(0) as usize);
+            return Some(groups);
+        }
+        groups.resize((n.max(0) as usize).max(groups.len() * 2), 0);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
+        let mut r = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        loop {
+            match read_line_bounded(&mut r, max).await {
+                Ok(Some(l)) => out.push(Ok(l)),
+                Ok(None) => return out,
+                Err(LineError::TooLong) => {
+                    out.push(Err("too long".into()));
+                    return out;
+                }
+                Err(LineError::Io(e)) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn bounded_lines_split_and_stop_at_the_bound() {
+        assert_eq!(
+            lines(b"ab\r\ncdefgh\n\nlast", 10).await,
+            vec![
+                Ok(b"ab".to_vec()),
+                Ok(b"cdefgh".to_vec()),
+                Ok(vec![]),
+                Ok(b"last".to_vec())
+            ]
+        );
+        assert_eq!(
+            lines(b"0123456789\n", 10).await,
+            vec![Ok(b"0123456789".to_vec())]
+        );
+        assert_eq!(
+            lines(b"ok\n0123456789A\nnever", 10).await,
+            vec![Ok(b"ok".to_vec()), Err("too long".into())]
+        );
+    }
+
+    #[test]
+    fn own_user_and_groups_resolve() {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        assert!(user_name(uid).is_some());
+        assert_eq!(resolve_group("0").unwrap(), 0);
+        assert!(resolve_group("no-such-group-corong").is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Output health turned into log lines: an endpoint that keeps failing is
+//! logged at most once a minute, with the count since the last line.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::output::OutputHealth;
+
+/// How often a repeating error is logged at most.
+pub const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// One output's counters and what has been logged of them.
+pub struct OutputWatch {
+    pub zone: String,
+    /// What the output is, for the log (`rtp 127.0.0.1:5004`, `wav ...`).
+    pub label: String,
+    pub health: Arc<OutputHealth>,
+    logged_errors: u64,
+    last_log: Option<Instant>,
+    failing: bool,
+}
+
+impl OutputWatch {
+    pub fn new(zone: &str, label: String, health: Arc<OutputHealth>) -> OutputWatch {
+        OutputWatch {
+            zone: zone.to_string(),
+            label,
+            health,
+            logged_errors: 0,
+            last_log: None,
+            failing: false,
+        }
+    }
+
+    /// Whether the output's sends have been failing lately, and the last
+    /// error: what `status` and `zones` show.
+    pub fn problem(&self) -> Option<String> {
+        if !self.failing {
+            return None;
+        }
+        let code = self.health.last_error.load(Ordering::Relaxed);
+        Some(if code > 0 {
+            format!(
+                "{}: {}",
+                self.label,
+                std::io::Error::from_raw_os_error(code)
+            )
+        } else {
+            format!("{}: send failed", self.label)
+        })
+    }
+
+    /// Log what changed, rate-limited, and say what was logged. Call about
+    /// once a second.
+    pub fn check(&mut self, now: Instant) -> Report {
+        let errors = self.health.send_errors.load(Ordering::Relaxed);
+        let new = errors - self.logged_errors;
+        if new > 0 {
+            let due = self.last_log.is_none_or(|t| now - t >= LOG_EVERY);
+            if due {
+                let code = self.health.last_error.load(Ordering::Relaxed);
+                let reason = if code > 0 {
+                    std::io::Error::from_raw_os_error(code).to_string()
+                } else {
+                    "send failed".to_string()
+                };
+                tracing::warn!(
+                    zone = %self.zone,
+                    output = %self.label,
+                    errors = new,
+                    "sends failing: {reason} ({new} since last report; the zone keeps its clock)"
+                );
+                self.logged_errors = errors;
+                self.last_log = Some(now);
+                self.failing = true;
+                return Report::Failing { errors: new };
+            }
+        } else if self.failing && self.last_log.is_some_and(|t| now - t >= LOG_EVERY) {
+            tracing::info!(zone = %self.zone, output = %self.label, "sends recovered");
+            self.failing = false;
+            return Report::Recovered;
+        }
+        Report::Quiet
+    }
+}
+
+/// What [`OutputWatch::check`] logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Quiet,
+    /// A "sends failing" line, with the errors since the last one.
+    Failing {
+        errors: u64,
+    },
+    Recovered,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeating_error_is_logged_at_most_once_a_minute_with_its_count() {
+        let health = Arc::new(OutputHealth::default());
+        let mut watch = OutputWatch::new("pasar", "rtp".into(), health.clone());
+        let start = Instant::now();
+        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let mut reports = Vec::new();
+        // Three minutes of a dead endpoint: 50 failed sends a second.
+        for second in 0..180u64 {
+            for _ in 0..50 {
+                health.record_error(&refused);
+            }
+            let r = watch.check(start + Duration::from_secs(second));
+            if r != Report::Quiet {
+                reports.push((second, r));
+            }
+        }
+        assert_eq!(
+            reports,
+            vec![
+                (0, Report::Failing { errors: 50 }),
+                (60, Report::Failing { errors: 3000 }),
+                (120, Report::Failing { errors: 3000 }),
+            ]
+        );
+        // The endpoint comes back at second 180: the errors of seconds 121 to
+        // 179 are reported when their minute is up, then one "recovered" a
+        // minute later, then quiet.
+        let mut after = Vec::new();
+        for second in 180..400u64 {
+            let r = watch.check(start + Duration::from_secs(second));
+            if r != Report::Quiet {
+                after.push((second, r));
+            }
+        }
+        assert_eq!(
+            after,
+            vec![
+                (180, Report::Failing { errors: 2950 }),
+                (240, Report::Recovered)
+            ]
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! The daemon: config -> zones and engine -> scheduler, and the control
+//! plane's loop that turns events into jobs and logs what plays where.
+//!
+//! - `mod.rs`: start-up, the main loop, shutdown.
+//! - `station.rs`: the running zones and jobs (start a job, follow its events).
+//! - `health.rs`: output counters turned into log lines, at most once a minute.
+//! - `bridge.rs`: a thread that carries the engine's and the decoders' events
+//!   into the tokio world.
+//! - `control.rs`: the control socket's handler: requests into the loop.
+//! - `requests.rs`: what each operator request does.
+//! - `sounds.rs`: the chime, the alert signal and text to speech.
+//! - `notify.rs`: systemd's READY, STATUS, WATCHDOG and STOPPING.
+//!
+//! # Shutdown
+//!
+//! SIGTERM (or SIGINT): STOPPING=1 to systemd; the control socket and the
+//! scheduler stop; the engine finishes the packet in progress and reports
+//! every voice on air as interrupted, which the store records (every store
+//! write is durable when it returns, so there is nothing left to flush);
+//! the process exits. Every wait on the way is bounded (see
+//! [`SHUTDOWN_BUDGET`]) so that the whole takes well under systemd's and the
+//! operators' 2 s, even when a thread hangs.
+
+mod bridge;
+mod control;
+pub mod health;
+pub mod notify;
+mod requests;
+pub mod sounds;
+mod station;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::{self, Config};
+use crate::schedule;
+pub use station::Station;
+
+/// `corong daemon`: load the config, run until SIGINT or SIGTERM.
+pub fn main(config_path: PathBuf) -> ExitCode {
+    crate::logging::init();
+    install_panic_hook();
+    let config = match config::load_with_warnings(&config_path) {
+        Ok((c, warnings)) => {
+            for w in &warnings.0 {
+                tracing::warn!("{w}");
+            }
+            c
+        }
+        Err(diags) => {
+            for d in &diags.0 {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "corong: {} has errors; the daemon does not start",
+                config_path.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("corong-control")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("corong: cannot start the control plane: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(config, shutdown_signal()));
+    // Tasks still running (a client's connection) are dropped; blocking work
+    // is not waited for beyond this.
+    runtime.shutdown_timeout(SHUTDOWN_BUDGET.runtime);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("corong: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reload the station's config and hand the scheduler the new schedules;
+/// the reply for `corong reload`.
+async fn reload(
+    station: &mut Station,
+    schedules: &mpsc::Sender<Vec<crate::config::Schedule>>,
+) -> crate::control::protocol::Response {
+    use crate::control::protocol::{DoneResult, ErrorCode, Reply, Response};
+    match station.reload() {
+        Ok((message, config)) => {
+            let _ = schedules.send(config.schedules.clone()).await;
+            Response::Ok(Reply::Done(DoneResult {
+                message,
+                zones: config.zones.iter().map(|z| z.name.clone()).collect(),
+            }))
+        }
+        Err(e) => Response::error(ErrorCode::Failed, e),
+    }
+}
+
+/// Panics go to the log, with the thread they happened on.
+///
+/// Which threads may panic, and what happens then:
+/// - a decoder worker (`corong-decode-N`): the panic is caught around each
+///   decode call; the item is logged as skipped ("decoder panicked") and the
+///   playlist goes on;
+/// - the engine (`corong-engine`), the event bridge and the control plane
+///   (`corong-control`) are written not to panic; a panic there is a bug,
+///   and the process exits so that systemd restarts it (the queue is on
+///   disk);
+/// - a WAV writer thread: its zone's recording stops; the zone streams on.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!(thread = name, at = %at, "panicked: {msg}");
+    }));
+}
+
+/// The most each step of shutdown waits. The engine (1.2 s, including the
+/// WAV recorders' final header) and the decoder workers (0.5 s) bound their
+/// own joins; these are the control plane's. Together the worst case stays
+/// under 2 s; the usual case is a few packet times.
+pub struct ShutdownBudget {
+    pub scheduler: Duration,
+    pub server: Duration,
+    pub runtime: Duration,
+}
+
+/// See [`ShutdownBudget`].
+pub const SHUTDOWN_BUDGET: ShutdownBudget = ShutdownBudget {
+    scheduler: Duration::from_millis(50),
+    server: Duration::from_millis(100),
+    runtime: Duration::from_millis(100),
+};
+
+/// The one-line state systemd shows in `systemctl status corong`.
+fn status_line(station: &Station) -> String {
+    let on_air = station
+        .jobs
+        .values()
+        .filter(|j| !j.playing.is_empty())
+        .count();
+    let mut s = format!(
+        "{} zones streaming, {on_air} jobs on air",
+        station.zones.len()
+    );
+    if let Some(why) = &station.store_problem {
+        s.push_str("; ");
+        s.push_str(why);
+    }
+    s
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+/// Run the daemon on `config` until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // The socket first: a second daemon on the same config stops here,
+    // before it touches the zones or the store.
+    let socket = config.daemon.control_socket.clone();
+    let listener = control::server_bind(&socket, config.daemon.control_group.as_deref())?;
+
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (wake_tx, mut wakes) = mpsc::unbounded_channel();
+    let mut station = Station::start(config, events_tx, wake_tx)?;
+    let config = station.config().clone();
+    // Before the scheduler's first look at the clock: what it will not see.
+    station.catch_up(chrono::Utc::now());
+
+    let (requests_tx, mut requests) = mpsc::channel(64);
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let handler = Arc::new(control::Forward { tx: requests_tx });
+    let server_task = tokio::spawn(crate::control::server::serve(
+        listener,
+        handler,
+        async move {
+            let _ = server_stopped.await;
+        },
+    ));
+    tracing::info!(socket = %socket.display(), "control socket ready");
+
+    let (fire_tx, mut fires) = mpsc::channel(64);
+    let (schedules_tx, schedules_rx) = mpsc::channel(4);
+    // The config was validated, so every cron expression parses.
+    let scheduler = schedule::Scheduler::new(&config.schedules, config.daemon.timezone)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let clock: Arc<dyn schedule::Clock> = Arc::new(schedule::SystemClock);
+    let scheduler_task =
+        tokio::spawn(
+            scheduler.run_with_updates(clock, fire_tx, schedules_rx, async move {
+                let _ = scheduler_stopped.await;
+            }),
+        );
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| anyhow::anyhow!("cannot watch SIGHUP: {e}"))?;
+
+    let mut health_timer = tokio::time::interval(Duration::from_secs(1));
+    health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    // systemd: READY once every zone streams (polled every few ms until
+    // then), WATCHDOG pings from this loop, so that a ping proves this loop
+    // and the engine thread alive (see notify.rs).
+    let mut systemd = notify::Systemd::from_env();
+    let mut ready_poll = tokio::time::interval(Duration::from_millis(5));
+    let watchdog_enabled = systemd.ping_every().is_some();
+    let mut watchdog_timer =
+        tokio::time::interval(systemd.ping_every().unwrap_or(Duration::from_secs(3600)));
+    watchdog_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(r) = requests.recv() => {
+                if matches!(r.request, crate::control::protocol::Request::Reload) {
+                    tracing::info!(user = %r.peer.user, "reload requested");
+                    let reply = reload(&mut station, &schedules_tx).await;
+                    let _ = r.reply.try_send(reply);
+                } else {
+                    station.on_request(r.request, r.peer, r.reply);
+                }
+            }
+            Some(()) = hangups.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                let _ = reload(&mut station, &schedules_tx).await;
+            }
+            Some(event) = events.recv() => station.on_event(event),
+            Some(fire) = fires.recv() => station.on_fire(&fire),
+            Some(id) = wakes.recv() => station.on_wake(id),
+            _ = ready_poll.tick(), if !systemd.is_ready() => {
+                let status = status_line(&station);
+                systemd.poll_ready(station.engine(), status);
+            }
+            _ = watchdog_timer.tick(), if watchdog_enabled => {
+                let ticks = station.engine().heartbeat.ticks.load(Ordering::Acquire);
+                systemd.on_watchdog_timer(ticks);
+            }
+            _ = health_timer.tick() => {
+                station.check_health();
+                systemd.set_status(status_line(&station));
+            }
+        }
+    }
+
+    let stopping = std::time::Instant::now();
+    tracing::info!("shutting down");
+    systemd.stopping();
+    let _ = stop_server.send(());
+    let _ = stop_scheduler.send(());
+    let _ = tokio::time::timeout(SHUTDOWN_BUDGET.scheduler, scheduler_task).await;
+    // Bounded inside: engine, decoder workers, event bridge.
+    tokio::task::block_in_place(|| station.shutdown());
+    // The engine reported the voices it interrupted; record them.
+    while let Ok(event) = events.try_recv() {
+        station.on_event(event);
+    }
+    if tokio::time::timeout(SHUTDOWN_BUDGET.server, server_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("a client connection did not close in time; dropping it");
+    }
+    tracing::info!(ms = stopping.elapsed().as_millis() as u64, "stopped");
+    Ok(())
+}

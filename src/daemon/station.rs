@@ -1,0 +1,1065 @@
+//! The running station: zones in the engine, jobs on them, the store that
+//! keeps them, and the as-run log of what played where.
+//!
+//! Every job (a schedule's run, an announcement, an emergency) gets an id
+//! from the store, which has it on disk before anything else happens; a job
+//! the store cannot take (a broken disk) still plays if it comes from a
+//! schedule, under an id from a separate range, while operators' jobs are
+//! refused (corong never accepts what it cannot keep).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+use super::bridge::{AudioEvent, Bridge};
+use super::health::OutputWatch;
+use super::sounds::Sounds;
+use crate::config::{self, Config, PreemptMode};
+use crate::control::protocol::{JobState, Progress, Reply, Response};
+use crate::engine::mixer::db_to_gain;
+use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
+use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
+use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
+use crate::output::rtp::RtpOutput;
+use crate::output::wav::WavRecorder;
+use crate::output::Output;
+use crate::playlist;
+use crate::priority::Priority;
+use crate::schedule::Fire;
+use crate::store::{
+    AfterFinish, AsRunEntry, How, JobId, JobKind, NewJob, Store, StoredJob, ZoneEnd, ZoneState,
+};
+
+/// Seconds of audio each voice's ring holds (decoded ahead of playback).
+pub const BUFFER_SECONDS: f32 = 3.0;
+
+/// Ids for jobs the store could not take start here, far above any id the
+/// store will hand out.
+pub const LOCAL_ID_BASE: i64 = 1 << 50;
+
+/// A zone as the control plane knows it.
+pub(super) struct ZoneEntry {
+    pub id: ZoneId,
+    pub name: String,
+    pub channels: u16,
+    pub outputs: Vec<OutputWatch>,
+    /// The zone's config, to tell on reload whether it changed.
+    pub config: config::Zone,
+}
+
+/// A job as the control plane knows it while it has something to do.
+pub(super) struct Job {
+    pub origin: String,
+    pub priority: Priority,
+    pub schedule: Option<String>,
+    /// The store has it: progress and as-run rows go through `finish_zone`.
+    pub persisted: bool,
+    /// Cancelled through the store, which logged the cut-off items itself.
+    pub cancelled: bool,
+    /// Zones of the job, and those it has finished on (all repeats).
+    pub zones_total: usize,
+    pub zones_done: usize,
+    /// Zones where it has a voice now, and those of them paused.
+    pub playing: BTreeSet<ZoneId>,
+    pub paused: BTreeSet<ZoneId>,
+    /// The file behind each (zone, item), learnt from the decoders.
+    pub items: HashMap<(ZoneId, u32), PathBuf>,
+    /// The item on air on each zone, and since when.
+    pub current: HashMap<ZoneId, (u32, DateTime<Utc>)>,
+    /// Files already reported as failed (each is logged once per job).
+    pub failed: BTreeSet<PathBuf>,
+    /// Clients waiting (`--wait`) for progress.
+    pub waiters: Vec<mpsc::Sender<Response>>,
+}
+
+impl Job {
+    /// Where job `id` is, for its `--wait` clients.
+    fn progress(&self, id: i64, state: JobState, reason: Option<String>) -> Progress {
+        Progress {
+            id,
+            zones_done: self.zones_done,
+            zones_total: self.zones_total,
+            state,
+            reason,
+        }
+    }
+}
+
+/// Zones, engine, decoders, store and jobs of a running daemon.
+pub struct Station {
+    pub(super) config: Config,
+    engine: Arc<Engine>,
+    prefetcher: Option<Prefetcher>,
+    feed_tx: std::sync::mpsc::Sender<FeedEvent>,
+    bridge: Option<Bridge>,
+    pub(super) zones: Vec<ZoneEntry>,
+    pub(super) jobs: HashMap<i64, Job>,
+    pub(super) store: Option<Store>,
+    /// Why there is no writable store, for refusals.
+    pub(super) store_problem: Option<String>,
+    next_local_id: i64,
+    /// The last time noted in the alive file.
+    alive_at: Option<DateTime<Utc>>,
+    /// Zone ids are never reused: a reload gives a changed zone a new one.
+    next_zone_id: ZoneId,
+    /// Zones a reload removed (or replaced), and their names for the log.
+    removed_zones: BTreeSet<ZoneId>,
+    gone_names: HashMap<ZoneId, String>,
+    pub(super) sounds: Sounds,
+    /// Timers (`--at`, repeats) wake the main loop with a job id.
+    wake_tx: UnboundedSender<i64>,
+    pub(super) started_at: DateTime<Utc>,
+}
+
+impl Station {
+    /// Open the store, every zone's outputs, and start streaming (silence
+    /// until something plays). Jobs the store had unfinished are restored.
+    pub fn start(
+        config: Config,
+        events: UnboundedSender<AudioEvent>,
+        wake_tx: UnboundedSender<i64>,
+    ) -> anyhow::Result<Station> {
+        let d = &config.daemon;
+        let (engine, outbox) = Engine::start(EngineConfig {
+            packet_time: d.packet_time(),
+        })
+        .context("starting the engine thread")?;
+        let engine = Arc::new(engine);
+        let prefetcher =
+            Prefetcher::start(prefetch::default_workers()).context("starting decoder workers")?;
+        let (feed_tx, feed_rx) = std::sync::mpsc::channel();
+        let bridge = Bridge::start(outbox, feed_rx, events).context("starting the event bridge")?;
+
+        let (store, store_problem) = match Store::open(&d.state_dir) {
+            Ok(s) if s.is_writable() => (Some(s), None),
+            Ok(s) => {
+                let why = format!(
+                    "state store {} is read-only: announcements are refused until it is writable",
+                    s.path().display()
+                );
+                tracing::error!("{why}");
+                (Some(s), Some(why))
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                (None, Some(e.to_string()))
+            }
+        };
+        let sounds = Sounds::prepare(&config);
+
+        let mut station = Station {
+            engine,
+            prefetcher: Some(prefetcher),
+            feed_tx,
+            bridge: Some(bridge),
+            zones: Vec::new(),
+            jobs: HashMap::new(),
+            store,
+            store_problem,
+            next_local_id: LOCAL_ID_BASE,
+            alive_at: None,
+            next_zone_id: config.zones.len() as ZoneId + 1,
+            removed_zones: BTreeSet::new(),
+            gone_names: HashMap::new(),
+            sounds,
+            wake_tx,
+            started_at: Utc::now(),
+            config: config.clone(),
+        };
+        for (n, zone) in config.zones.iter().enumerate() {
+            station
+                .add_zone(n as ZoneId + 1, zone)
+                .with_context(|| format!("zone `{}`", zone.name))?;
+        }
+        station.restore();
+        tracing::info!(
+            zones = config.zones.len(),
+            schedules = config.schedules.len(),
+            config = %config.path.display(),
+            "corong daemon started"
+        );
+        Ok(station)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn add_zone(&mut self, id: ZoneId, zone: &config::Zone) -> anyhow::Result<()> {
+        let d = &self.config.daemon;
+        let frames = d.frames_per_packet();
+        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+        let mut watches = Vec::new();
+        if let Some(rtp) = &zone.rtp {
+            let out = RtpOutput::new(&zone.name, rtp, d.sample_rate, zone.channels, frames)
+                .context("opening the RTP socket")?;
+            let dests: Vec<String> = rtp.destinations.iter().map(|a| a.to_string()).collect();
+            let label = format!("rtp {} {}", rtp.codec.name(), dests.join(","));
+            tracing::info!(zone = %zone.name, "streaming {label}");
+            watches.push(OutputWatch::new(&zone.name, label, out.health()));
+            outputs.push(Box::new(out));
+        }
+        if let Some(path) = &zone.wav {
+            let out = WavRecorder::new(path, d.sample_rate, zone.channels)
+                .with_context(|| format!("opening the recording {}", path.display()))?;
+            let label = format!("wav {}", path.display());
+            tracing::info!(zone = %zone.name, "recording to {}", path.display());
+            watches.push(OutputWatch::new(&zone.name, label, out.health()));
+            outputs.push(Box::new(out));
+        }
+        let mixer = ZoneMixer::new(zone.channels, d.sample_rate, zone.gain_db, Ramps::default());
+        let runtime = ZoneRuntime::new(id, mixer, outputs, frames);
+        if self
+            .engine
+            .send(Command::AddZone(Box::new(runtime)))
+            .is_err()
+        {
+            anyhow::bail!("the engine's command queue is full");
+        }
+        self.zones.push(ZoneEntry {
+            id,
+            name: zone.name.clone(),
+            channels: zone.channels,
+            outputs: watches,
+            config: zone.clone(),
+        });
+        Ok(())
+    }
+
+    /// Re-read the config file and apply it: unchanged zones stream on
+    /// untouched (same RTP stream, no gap), changed zones restart, added
+    /// zones start, removed zones stop; the new schedules, groups and
+    /// settings apply. A config with errors is refused whole, with its
+    /// diagnostics, and the running one stays. `[daemon]` settings need a
+    /// restart, so a change there is refused too.
+    pub fn reload(&mut self) -> Result<(String, Config), String> {
+        let path = self.config.path.clone();
+        let new = match config::load(&path) {
+            Ok(c) => c,
+            Err(diags) => {
+                let text = diags.to_string();
+                tracing::error!(
+                    "reload refused, the running config stays:\n{}",
+                    text.trim_end()
+                );
+                return Err(format!(
+                    "reload refused, the running config stays: {}",
+                    text.trim_end()
+                ));
+            }
+        };
+        if new.daemon != self.config.daemon {
+            let msg = "reload refused: [daemon] settings changed; they apply only at start: restart the daemon";
+            tracing::error!("{msg}");
+            return Err(msg.into());
+        }
+        let (mut added, mut removed, mut changed) = (0, 0, 0);
+        // Stop zones that are gone or changed.
+        let mut keep = Vec::new();
+        for entry in std::mem::take(&mut self.zones) {
+            match new.zone(&entry.name) {
+                Some(z) if *z == entry.config => keep.push(entry),
+                other => {
+                    if other.is_some() {
+                        changed += 1;
+                    } else {
+                        removed += 1;
+                    }
+                    tracing::info!(zone = %entry.name, "zone {} by reload", if other.is_some() { "changed" } else { "removed" });
+                    self.removed_zones.insert(entry.id);
+                    let _ = self.engine.send(Command::RemoveZone(entry.id));
+                    // Its place in `zones` goes; events for it still name it.
+                    self.gone_names.insert(entry.id, entry.name);
+                }
+            }
+        }
+        self.zones = keep;
+        let old_names: BTreeSet<String> =
+            self.config.zones.iter().map(|z| z.name.clone()).collect();
+        self.config = new.clone();
+        for zone in &new.zones {
+            if self.zone_id(&zone.name).is_some() {
+                continue; // unchanged: kept as it was
+            }
+            let id = self.next_zone_id;
+            self.next_zone_id += 1;
+            if let Err(e) = self.add_zone(id, zone) {
+                tracing::error!(zone = %zone.name, "zone not started: {e:#}");
+                continue;
+            }
+            if !old_names.contains(&zone.name) {
+                added += 1;
+            }
+        }
+        // Keep config order.
+        let order: Vec<&str> = new.zones.iter().map(|z| z.name.as_str()).collect();
+        self.zones.sort_by_key(|z| {
+            order
+                .iter()
+                .position(|n| *n == z.name)
+                .unwrap_or(usize::MAX)
+        });
+        let summary = format!(
+            "reloaded {}: {} zones ({added} added, {removed} removed, {changed} changed), {} schedules",
+            path.display(),
+            new.zones.len(),
+            new.schedules.len()
+        );
+        tracing::info!("{summary}");
+        Ok((summary, new))
+    }
+
+    pub(super) fn zone_name(&self, id: ZoneId) -> &str {
+        self.zones
+            .iter()
+            .find(|z| z.id == id)
+            .map(|z| z.name.as_str())
+            .or_else(|| self.gone_names.get(&id).map(String::as_str))
+            .unwrap_or("?")
+    }
+
+    pub(super) fn zone_id(&self, name: &str) -> Option<ZoneId> {
+        self.zones.iter().find(|z| z.name == name).map(|z| z.id)
+    }
+
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Persist `job` (operators' jobs: refused when the store can't).
+    ///
+    /// Every attempt goes to the disk: once space is freed or the disk is
+    /// writable again, the next announcement is accepted, with no restart.
+    pub(super) fn accept(&mut self, job: &NewJob) -> Result<i64, String> {
+        if self.store.is_none() {
+            // Opening failed at start-up: try again now.
+            match Store::open(&self.config.daemon.state_dir) {
+                Ok(s) => self.store = Some(s),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let store = self.store.as_mut().expect("opened above");
+        match tokio::task::block_in_place(|| store.accept(job)) {
+            Ok(id) => {
+                if self.store_problem.take().is_some() {
+                    tracing::info!("state store writable again: announcements are accepted");
+                }
+                Ok(id.0)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                if e.refuses_new_jobs() {
+                    self.store_problem = Some(e.to_string());
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Restore what the store had unfinished at start-up: announcements
+    /// play again (their zones that had not finished); scheduled runs cut
+    /// off by the restart are not replayed (the next fire plays).
+    fn restore(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let jobs = match store.recover_after_restart(Utc::now()) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!("cannot read the queue back: {e}");
+                return;
+            }
+        };
+        for job in jobs {
+            if job.job.kind == JobKind::Schedule {
+                if let Some(store) = self.store.as_mut() {
+                    let _ = store.cancel_job(
+                        job.id,
+                        Utc::now(),
+                        Some("scheduled run cut off by a restart"),
+                    );
+                }
+                continue;
+            }
+            tracing::info!(job = job.id.0, origin = %job.job.origin, "restoring an unfinished job");
+            self.resume_stored(&job);
+        }
+    }
+
+    /// Play a stored job now, or set a timer for when it is due.
+    pub(super) fn resume_stored(&mut self, job: &StoredJob) {
+        if let Some(due) = job.due().filter(|t| *t > Utc::now()) {
+            self.wake_at(job.id.0, due);
+            self.track(job, true);
+            return;
+        }
+        self.play_stored(job);
+    }
+
+    /// Register a stored job in memory (if it is not already).
+    fn track(&mut self, job: &StoredJob, persisted: bool) {
+        let zones_done = job
+            .progress
+            .iter()
+            .filter(|p| p.state == ZoneState::Done)
+            .count();
+        self.jobs.entry(job.id.0).or_insert_with(|| Job {
+            origin: job.job.origin.clone(),
+            priority: Priority(job.job.priority),
+            schedule: None,
+            persisted,
+            cancelled: false,
+            zones_total: job.job.zones.len(),
+            zones_done,
+            playing: BTreeSet::new(),
+            paused: BTreeSet::new(),
+            items: HashMap::new(),
+            current: HashMap::new(),
+            failed: BTreeSet::new(),
+            waiters: Vec::new(),
+        });
+    }
+
+    /// Play a stored job on every zone it has not finished.
+    pub(super) fn play_stored(&mut self, job: &StoredJob) {
+        self.track(job, true);
+        let zones: Vec<ZoneId> = job
+            .progress
+            .iter()
+            .filter(|p| p.state != ZoneState::Done)
+            .filter_map(|p| self.zone_id(&p.zone))
+            .collect();
+        let (files, order) = self.running_order(&job.job);
+        self.play(job.id.0, &zones, Priority(job.job.priority), files, order);
+    }
+
+    /// The files a job plays, chimes and alert included, and how.
+    fn running_order(&self, job: &NewJob) -> (Vec<PathBuf>, Order) {
+        let mut files = Vec::new();
+        if job.kind == JobKind::Emergency {
+            // Alert signal once, then the message until stopped.
+            files.push(self.sounds.alert.clone());
+            files.extend(job.files.iter().cloned());
+            let order = Order {
+                shuffle: false,
+                looping: Looping::Forever,
+                repeat_from: 1,
+            };
+            return (files, order);
+        }
+        if job.chime_before {
+            files.push(self.sounds.chime.clone());
+        }
+        files.extend(job.files.iter().cloned());
+        if job.chime_after {
+            files.push(self.sounds.chime.clone());
+        }
+        (files, Order::default())
+    }
+
+    /// Wake the main loop for job `id` at `at`.
+    pub(super) fn wake_at(&self, id: i64, at: DateTime<Utc>) {
+        let tx = self.wake_tx.clone();
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        tokio::spawn(async move {
+            // Sleep in steps of at most a minute so that a wall-clock
+            // correction is noticed before the job is due.
+            let deadline = at;
+            let mut left = wait;
+            while !left.is_zero() {
+                tokio::time::sleep(left.min(std::time::Duration::from_secs(60))).await;
+                left = (deadline - Utc::now()).to_std().unwrap_or_default();
+            }
+            let _ = tx.send(id);
+        });
+    }
+
+    /// A timer fired for job `id`: play it if it is still wanted.
+    pub fn on_wake(&mut self, id: i64) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.job(JobId(id)) {
+            Ok(Some(job)) if job.finished_at.is_none() && !job.cancelled => {
+                if job.due().is_some_and(|t| t > Utc::now()) {
+                    // The clock went back: wait again.
+                    self.resume_stored(&job);
+                } else {
+                    self.play_stored(&job);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(job = id, "cannot read the job back: {e}"),
+        }
+    }
+
+    /// A schedule fired: play its playlist on its zones.
+    pub fn on_fire(&mut self, fire: &Fire) {
+        let Some(sched) = self
+            .config
+            .schedules
+            .iter()
+            .find(|s| s.name == fire.schedule)
+            .cloned()
+        else {
+            return;
+        };
+        // Fires up to here are handled: a restart must not catch them up.
+        self.mark_alive(fire.at);
+        let tz = self.config.daemon.timezone;
+        let local = fire.at.with_timezone(&tz);
+        if let Err(why) = sched.fires_on(local.date_naive()) {
+            tracing::info!(schedule = %sched.name, "not fired: {} is {why}", local.date_naive());
+            return;
+        }
+        if sched.priority < Priority::EMERGENCY
+            && self
+                .config
+                .quiet_hours
+                .is_some_and(|q| q.contains(local.time()))
+        {
+            tracing::info!(schedule = %sched.name, "not fired: quiet hours");
+            return;
+        }
+        tracing::info!(schedule = %sched.name, playlist = %sched.playlist, at = %fire.at, "schedule fired");
+        // The playlist is read at each fire, so an edit applies next time.
+        let list = match playlist::load(&sched.playlist_path) {
+            Ok(l) => l,
+            Err(diags) => {
+                for d in &diags.0 {
+                    tracing::error!(schedule = %sched.name, "{d}");
+                }
+                return;
+            }
+        };
+        let files: Vec<PathBuf> = list.entries.into_iter().map(|e| e.path).collect();
+        let loop_until = sched
+            .loop_until
+            .map(|t| loop_end(fire.at, t, self.config.daemon.timezone));
+        // A schedule whose previous run still plays on a zone is not stacked
+        // behind itself there: radio automation skips, and so do we.
+        let busy: BTreeSet<ZoneId> = self
+            .jobs
+            .values()
+            .filter(|j| j.schedule.as_deref() == Some(sched.name.as_str()))
+            .flat_map(|j| j.playing.iter().copied())
+            .collect();
+        let mut zones = Vec::new();
+        for name in &sched.zones {
+            let Some(id) = self.zone_id(name) else {
+                continue;
+            };
+            if busy.contains(&id) {
+                tracing::warn!(schedule = %sched.name, zone = %name,
+                    "previous run still playing; this fire is skipped on this zone");
+                continue;
+            }
+            zones.push(id);
+        }
+        if zones.is_empty() {
+            return;
+        }
+        let origin = format!("schedule:{}", sched.name);
+        let new = NewJob {
+            kind: JobKind::Schedule,
+            origin: origin.clone(),
+            priority: sched.priority.0,
+            zones: zones
+                .iter()
+                .map(|z| self.zone_name(*z).to_string())
+                .collect(),
+            files: files.clone(),
+            chime_before: false,
+            chime_after: false,
+            not_before: None,
+            repeat: 1,
+            repeat_interval: std::time::Duration::ZERO,
+            text: None,
+        };
+        // A schedule plays whether or not the disk takes its record.
+        let (id, persisted) = match self.accept(&new) {
+            Ok(id) => (id, true),
+            Err(_) => {
+                self.next_local_id += 1;
+                (self.next_local_id, false)
+            }
+        };
+        self.jobs.insert(
+            id,
+            Job {
+                origin,
+                priority: sched.priority,
+                schedule: Some(sched.name.clone()),
+                persisted,
+                cancelled: false,
+                zones_total: zones.len(),
+                zones_done: 0,
+                playing: BTreeSet::new(),
+                paused: BTreeSet::new(),
+                items: HashMap::new(),
+                current: HashMap::new(),
+                failed: BTreeSet::new(),
+                waiters: Vec::new(),
+            },
+        );
+        let order = Order {
+            shuffle: sched.shuffle,
+            looping: loop_until.map_or(Looping::Once, Looping::Until),
+            repeat_from: 0,
+        };
+        self.play(id, &zones, sched.priority, files, order);
+        if let Some(until) = loop_until {
+            self.stop_job_at(id, until);
+        }
+    }
+
+    /// The file where the daemon notes that it is alive (and up to when
+    /// schedules were handled), for catching up after a stop.
+    fn alive_path(&self) -> PathBuf {
+        self.config.daemon.state_dir.join("alive")
+    }
+
+    /// Note that the daemon was alive at `at` (and had handled every fire up
+    /// to it). Best effort: a disk that refuses is already being reported.
+    pub fn mark_alive(&mut self, at: DateTime<Utc>) {
+        if self.alive_at.is_some_and(|t| t >= at) {
+            return;
+        }
+        self.alive_at = Some(at);
+        let path = self.alive_path();
+        let tmp = path.with_extension("tmp");
+        let _ = std::fs::write(&tmp, at.to_rfc3339()).and_then(|_| std::fs::rename(&tmp, &path));
+    }
+
+    /// At start: play, once, the latest fire of each `missed = "catch-up"`
+    /// schedule that fell while the daemon was down and is within its grace.
+    pub fn catch_up(&mut self, now: DateTime<Utc>) {
+        let last_alive = std::fs::read_to_string(self.alive_path())
+            .ok()
+            .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let Some(last_alive) = last_alive else {
+            return;
+        };
+        let tz = self.config.daemon.timezone;
+        let mut due = Vec::new();
+        for (index, sched) in self.config.schedules.iter().enumerate() {
+            let config::Missed::CatchUp { grace } = sched.missed else {
+                continue;
+            };
+            let Ok(cron) = crate::schedule::CronSchedule::parse(&sched.cron) else {
+                continue;
+            };
+            let oldest = now - chrono::Duration::from_std(grace).unwrap_or_default();
+            let from = last_alive.max(oldest);
+            if let Some(at) = crate::schedule::fires_between(&cron, tz, from, now).pop() {
+                tracing::info!(schedule = %sched.name, missed_at = %at.with_timezone(&tz),
+                    "catching up a fire missed while the daemon was down");
+                due.push(Fire {
+                    schedule: sched.name.clone(),
+                    index,
+                    at,
+                });
+            }
+        }
+        for fire in due {
+            self.on_fire(&fire);
+        }
+        self.mark_alive(now);
+    }
+
+    /// What a job at `priority` does while a higher priority holds its zone.
+    fn yields(&self, priority: Priority) -> Yield {
+        let p = &self.config.preemption;
+        match p.mode(priority) {
+            PreemptMode::Duck => Yield::Duck {
+                gain: db_to_gain(p.duck_db),
+            },
+            PreemptMode::Pause => Yield::Pause,
+            PreemptMode::Cancel => Yield::Cancel,
+        }
+    }
+
+    /// Start `files` of job `id` on `zones` at `priority`.
+    fn play(
+        &mut self,
+        id: i64,
+        zones: &[ZoneId],
+        priority: Priority,
+        files: Vec<PathBuf>,
+        order: Order,
+    ) {
+        let rate = self.config.daemon.sample_rate;
+        let capacity = (rate as f32 * BUFFER_SECONDS) as usize;
+        let spec = VoiceSpec {
+            job: id as u64,
+            priority,
+            yields: self.yields(priority),
+        };
+        let mut started = Vec::new();
+        for &zone in zones {
+            let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
+                continue;
+            };
+            let (voice, input) = voice::voice(spec, entry.channels, capacity);
+            let feed = Feed::new(
+                zone,
+                id as u64,
+                input,
+                files.clone(),
+                order.clone(),
+                rate,
+                self.feed_tx.clone(),
+            );
+            if let Some(p) = &self.prefetcher {
+                p.submit(feed);
+            }
+            let cmd = Command::AddVoice {
+                zone,
+                voice: Box::new(voice),
+            };
+            if self.engine.send(cmd).is_err() {
+                tracing::error!(zone = %entry.name, job = id, "engine command queue full; job not started here");
+                continue;
+            }
+            started.push(zone);
+        }
+        let names: Vec<&str> = started.iter().map(|z| self.zone_name(*z)).collect();
+        tracing::info!(job = id, priority = %priority, zones = %names.join(","),
+            items = files.len(), "job started");
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.playing.extend(started);
+        }
+    }
+
+    /// End `id` everywhere at wall-clock `until` (a schedule's loop end).
+    fn stop_job_at(&self, id: i64, until: SystemTime) {
+        let engine = self.engine.clone();
+        let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = engine.send(Command::StopJob {
+                job: id as u64,
+                zone: None,
+                reason: EndReason::Completed,
+            });
+        });
+    }
+
+    /// Something happened in the audio world.
+    pub fn on_event(&mut self, event: AudioEvent) {
+        match event {
+            AudioEvent::Feed(FeedEvent::ItemOpened {
+                zone,
+                job,
+                item,
+                path,
+            }) => {
+                if let Some(j) = self.jobs.get_mut(&(job as i64)) {
+                    j.items.insert((zone, item), path);
+                }
+            }
+            AudioEvent::Feed(FeedEvent::ItemFailed {
+                zone,
+                job,
+                path,
+                reason,
+                ..
+            }) => self.on_item_failed(zone, job as i64, path, reason),
+            AudioEvent::Engine(e) => self.on_engine_event(e),
+        }
+    }
+
+    fn on_item_failed(&mut self, zone: ZoneId, id: i64, path: PathBuf, reason: String) {
+        let zone_name = self.zone_name(zone).to_string();
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        if j.failed.insert(path.clone()) {
+            tracing::warn!(zone = %zone_name, job = id, file = %path.display(), "skipped: {reason}");
+        }
+        let now = Utc::now();
+        let row = AsRunEntry {
+            zone: zone_name,
+            job: Some(JobId(id)),
+            origin: j.origin.clone(),
+            file: path.display().to_string(),
+            started_at: now,
+            ended_at: now,
+            how: How::Failed,
+            reason: Some(reason),
+        };
+        self.record(&row);
+    }
+
+    /// Write one as-run row; a store that fails is logged, never fatal.
+    fn record(&mut self, row: &AsRunEntry) {
+        if let Some(store) = self.store.as_mut() {
+            if let Err(e) = tokio::task::block_in_place(|| store.record_as_run(row)) {
+                tracing::error!(zone = %row.zone, "as-run log not written: {e}");
+            }
+        }
+    }
+
+    /// The as-run row of the item on air for (`id`, `zone`), ending now.
+    fn close_item(
+        &mut self,
+        id: i64,
+        zone: ZoneId,
+        ended: DateTime<Utc>,
+        how: How,
+    ) -> Option<AsRunEntry> {
+        let zone_name = self.zone_name(zone).to_string();
+        let j = self.jobs.get_mut(&id)?;
+        let (item, started) = j.current.remove(&zone)?;
+        let file = j
+            .items
+            .get(&(zone, item))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Some(AsRunEntry {
+            zone: zone_name,
+            job: Some(JobId(id)),
+            origin: j.origin.clone(),
+            file,
+            started_at: started,
+            ended_at: ended,
+            how,
+            reason: None,
+        })
+    }
+
+    fn on_engine_event(&mut self, e: Event) {
+        match e {
+            Event::ItemStarted {
+                zone,
+                job,
+                item,
+                at,
+            } => {
+                let id = job as i64;
+                let at = wall(at);
+                if let Some(row) = self.close_item(id, zone, at, How::Completed) {
+                    self.record(&row);
+                }
+                let name = self.zone_name(zone).to_string();
+                let Some(j) = self.jobs.get_mut(&id) else {
+                    return;
+                };
+                j.current.insert(zone, (item, at));
+                let file = j
+                    .items
+                    .get(&(zone, item))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                tracing::info!(zone = %name, job = id, item, origin = %j.origin, file = %file, "on air");
+                if j.persisted {
+                    if let Some(store) = self.store.as_mut() {
+                        let r = tokio::task::block_in_place(|| {
+                            store.mark_playing(JobId(id), &name, item, &file, at)
+                        });
+                        if let Err(e) = r {
+                            tracing::error!(zone = %name, job = id, "queue progress not written: {e}");
+                        }
+                    }
+                }
+                self.notify(id, JobState::Playing);
+            }
+            Event::Paused { zone, job, .. } => {
+                tracing::info!(zone = %self.zone_name(zone), job, "paused for a higher priority");
+                if let Some(j) = self.jobs.get_mut(&(job as i64)) {
+                    j.paused.insert(zone);
+                }
+            }
+            Event::Resumed { zone, job, .. } => {
+                tracing::info!(zone = %self.zone_name(zone), job, "resumed");
+                if let Some(j) = self.jobs.get_mut(&(job as i64)) {
+                    j.paused.remove(&zone);
+                }
+            }
+            Event::Skipped {
+                zone,
+                job,
+                item,
+                at,
+            } => {
+                let id = job as i64;
+                tracing::info!(zone = %self.zone_name(zone), job = id, item, "skipped by an operator");
+                if let Some(row) = self.close_item(id, zone, wall(at), How::Skipped) {
+                    self.record(&row);
+                }
+            }
+            Event::Ended {
+                zone,
+                job,
+                reason,
+                at,
+            } => self.on_ended(zone, job as i64, reason, wall(at)),
+            Event::Rejected { zone, job } => {
+                tracing::error!(zone = %self.zone_name(zone), job, "zone refused the job (too many queued)");
+                self.on_ended(zone, job as i64, EndReason::Cancelled, Utc::now());
+            }
+        }
+    }
+
+    fn on_ended(&mut self, zone: ZoneId, id: i64, reason: EndReason, at: DateTime<Utc>) {
+        let how = match reason {
+            EndReason::Completed => How::Completed,
+            EndReason::Preempted => How::Preempted,
+            EndReason::Cancelled => How::Cancelled,
+            // A zone a reload took away will not come back to finish it.
+            EndReason::Interrupted if self.removed_zones.contains(&zone) => How::Cancelled,
+            EndReason::Interrupted => How::Interrupted,
+        };
+        tracing::info!(zone = %self.zone_name(zone), job = id, how = %how, "ended");
+        let zone_name = self.zone_name(zone).to_string();
+        let row = self.close_item(id, zone, at, how);
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        j.playing.remove(&zone);
+        j.paused.remove(&zone);
+        let after = if j.cancelled {
+            // The store logged the cut-off item when it cancelled the job.
+            if j.playing.is_empty() {
+                AfterFinish::JobFinished
+            } else {
+                AfterFinish::ZonesRemaining
+            }
+        } else if j.persisted && self.store.is_some() {
+            let store = self.store.as_mut().expect("checked");
+            let end = ZoneEnd {
+                how,
+                reason: None,
+                at,
+            };
+            let rows: Vec<AsRunEntry> = row.into_iter().collect();
+            match tokio::task::block_in_place(|| {
+                store.finish_zone(JobId(id), &zone_name, &end, &rows)
+            }) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(zone = %zone_name, job = id, "queue progress not written: {e}");
+                    if j.playing.is_empty() {
+                        AfterFinish::JobFinished
+                    } else {
+                        AfterFinish::ZonesRemaining
+                    }
+                }
+            }
+        } else {
+            let done = j.playing.is_empty();
+            if let Some(row) = row {
+                self.record(&row);
+            }
+            if done {
+                AfterFinish::JobFinished
+            } else {
+                AfterFinish::ZonesRemaining
+            }
+        };
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        match after {
+            AfterFinish::ZonesRemaining => {
+                j.zones_done += 1;
+                self.notify(id, JobState::Playing);
+            }
+            AfterFinish::NextPlayAt(t) => {
+                // Every zone finished this play; another is due at `t`.
+                self.notify(id, JobState::Queued);
+                self.wake_at(id, t);
+            }
+            AfterFinish::JobFinished => {
+                j.zones_done = j.zones_total;
+                let state = if j.cancelled || how == How::Cancelled {
+                    JobState::Cancelled
+                } else {
+                    JobState::Done
+                };
+                self.finish(id, state, None);
+            }
+        }
+    }
+
+    /// Tell a job's waiters where it is.
+    pub(super) fn notify(&mut self, id: i64, state: JobState) {
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let p = j.progress(id, state, None);
+        j.waiters
+            .retain(|w| w.try_send(Response::Progress(p.clone())).is_ok());
+    }
+
+    /// The job is over: give its waiters the final line and forget it.
+    pub(super) fn finish(&mut self, id: i64, state: JobState, reason: Option<String>) {
+        let Some(j) = self.jobs.remove(&id) else {
+            return;
+        };
+        let p = j.progress(id, state, reason);
+        for w in j.waiters {
+            let _ = w.try_send(Response::Ok(Reply::Finished(p.clone())));
+        }
+    }
+
+    /// Log output errors, at most once a minute per output; note every ten
+    /// seconds that the daemon is alive.
+    pub fn check_health(&mut self) {
+        let wall = Utc::now();
+        if self
+            .alive_at
+            .is_none_or(|t| wall - t >= chrono::Duration::seconds(10))
+        {
+            self.mark_alive(wall);
+        }
+        let now = Instant::now();
+        for z in &mut self.zones {
+            for o in &mut z.outputs {
+                let _ = o.check(now);
+            }
+        }
+    }
+
+    /// Stop the engine after the packet in progress (jobs on air end as
+    /// interrupted), then the decoders.
+    pub fn shutdown(&mut self) {
+        self.engine.shutdown();
+        self.prefetcher.take();
+        // Dropping the bridge drains what the engine said last.
+        self.bridge.take();
+    }
+}
+
+/// The wall-clock time of a monotonic instant near now.
+pub(super) fn wall(at: Instant) -> DateTime<Utc> {
+    let now = Instant::now();
+    let wall_now = Utc::now();
+    if at <= now {
+        wall_now - chrono::Duration::from_std(now - at).unwrap_or_default()
+    } else {
+        wall_now + chrono::Duration::from_std(at - now).unwrap_or_default()
+    }
+}
+
+/// The wall-clock end of a loop that fired at `fired` and runs until local
+/// time `until`: the same day, or the next when `until` has passed.
+pub fn loop_end(fired: DateTime<Utc>, until: chrono::NaiveTime, tz: chrono_tz::Tz) -> SystemTime {
+    let local = fired.with_timezone(&tz);
+    let mut date = local.date_naive();
+    for _ in 0..3 {
+        if let Some(end) = tz.from_local_datetime(&date.and_time(until)).earliest() {
+            if end > local {
+                return end.with_timezone(&Utc).into();
+            }
+        }
+        date = date.succ_opt().unwrap_or(date);
+    }
+    SystemTime::from(fired)
+}

@@ -1,0 +1,51 @@
+//! corong: a public-address broadcast controller.
+//!
+//! A daemon on a kiosk PC streams scheduled playlists and operators'
+//! announcements to speaker zones over RTP; a receiver plays them on the
+//! poles. See `README.md` for the tour and `docs/` for configuration and
+//! operation.
+//!
+//! # Layout
+//!
+//! Data takes one road: an event (a schedule fires, an operator asks) becomes
+//! a job; the engine gives each zone's mixer its voices; every packet time the
+//! mixer plays the highest-priority voice of each zone and hands the packet to
+//! the zone's outputs.
+//!
+//! - [`config`]: the TOML schema, loading with spans, validation.
+//! - [`playlist`]: M3U/M3U8 playlists.
+//! - [`priority`]: job priorities and their names.
+//! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
+//!   decoder workers that fill each voice's ring buffer ahead of playback.
+//! - [`engine`]: the one OS thread that paces every zone against monotonic
+//!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`).
+//! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
+//!   (`wav.rs`), G.711 (`pcmu.rs`).
+//! - [`schedule`]: cron schedules in the configured time zone.
+//! - [`store`]: the SQLite state store: announcement queue, as-run log,
+//!   loudness cache; durable before a client gets its answer.
+//! - [`control`]: the control socket: protocol, server (daemon side), client
+//!   (CLI side) and human rendering of replies.
+//! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
+//!   systemd when it is ready and alive (`daemon/notify.rs`).
+//! - [`logging`]: tracing to the journal or to stderr.
+//! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
+//!   playout in step with the sender's clock, receiver reports.
+//! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`).
+//!
+//! Two worlds: tokio runs the control plane (scheduler, control socket,
+//! signals); audio runs on plain OS threads. tokio never paces audio.
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod engine;
+pub mod logging;
+pub mod media;
+pub mod output;
+pub mod playlist;
+pub mod priority;
+pub mod receive;
+pub mod schedule;
+pub mod store;

@@ -1,0 +1,101 @@
+//! Logging: tracing with structured fields (zone, job, schedule), to the
+//! systemd journal when stderr is the journal, else to stderr as text.
+//!
+//! `RUST_LOG` filters (default `info`, with the decoder library's own chatter
+//! at `warn`).
+//!
+//! # Journal or stderr
+//!
+//! systemd sets `JOURNAL_STREAM=DEV:INODE` for a service whose stderr goes
+//! to the journal. That variable is inherited by children whose stderr may
+//! have been redirected elsewhere, so it counts only when stderr really is
+//! that stream (same device and inode), as systemd.exec(5) advises. Then the
+//! events go to journald natively (tracing-journald): every field becomes a
+//! journal field with a `CORONG_` prefix (`CORONG_ZONE=pasar`,
+//! `CORONG_JOB=12`), so `journalctl -u corong CORONG_ZONE=pasar` selects one
+//! zone. The prefix keeps our `priority` field away from the journal's own
+//! `PRIORITY` (the log level). If journald cannot be reached, or stderr is
+//! not the journal (a terminal, a file, a test), it is plain text on stderr;
+//! colours only when stderr is a terminal.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The default filter: corong at info, symphonia's per-stream notes muted.
+pub const DEFAULT_FILTER: &str =
+    "info,symphonia=warn,symphonia_core=warn,symphonia_format_ogg=warn";
+
+/// Where the log goes; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    Journal,
+    Stderr,
+}
+
+/// Install the subscriber once; later calls do nothing. Returns where the
+/// log goes.
+pub fn init() -> Sink {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
+    };
+    if stderr_is_journal() {
+        if let Ok(layer) = tracing_journald::layer() {
+            let layer = layer
+                .with_field_prefix(Some("CORONG".into()))
+                .with_syslog_identifier("corong".into());
+            let _ = tracing_subscriber::registry()
+                .with(filter())
+                .with(layer)
+                .try_init();
+            return Sink::Journal;
+        }
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+    Sink::Stderr
+}
+
+/// Whether stderr is the stream `JOURNAL_STREAM` names.
+fn stderr_is_journal() -> bool {
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = parse_journal_stream(&value.to_string_lossy()) else {
+        return false;
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: fstat on fd 2 into a zeroed stat struct that lives through
+    // the call; read only when fstat returned 0.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(std::io::stderr().as_raw_fd(), &mut st) != 0 {
+            return false;
+        }
+        st.st_dev as u64 == dev && st.st_ino as u64 == ino
+    }
+}
+
+/// `DEV:INODE`, both decimal.
+fn parse_journal_stream(s: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = s.trim().split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_stream_is_device_colon_inode() {
+        assert_eq!(parse_journal_stream("8:12345"), Some((8, 12345)));
+        assert_eq!(parse_journal_stream("8:"), None);
+        assert_eq!(parse_journal_stream("nonsense"), None);
+    }
+}

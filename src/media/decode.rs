@@ -1,0 +1,472 @@
+//! [`Decoder`]: a media file as a stream of engine-format frames.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use symphonia::core::audio::{SampleBuffer, SignalSpec};
+use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::{FormatOptions, FormatReader, Packet, Track};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use super::convert::Converter;
+use super::mp4::{self, EditList};
+use super::{MediaError, SourceInfo};
+
+/// Limits on one item's decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeOptions {
+    /// Stop (cleanly, with a warning) after this much audio, so a bogus
+    /// header or an endless stream can't hold a zone forever.
+    /// Default: 6 hours.
+    pub max_duration: Duration,
+    /// Give up with [`MediaError::Decode`] after this many packets in a row
+    /// fail to decode; single bad packets are skipped. Default: 50.
+    pub max_consecutive_errors: u32,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_duration: Duration::from_secs(6 * 3600),
+            max_consecutive_errors: 50,
+        }
+    }
+}
+
+/// Packets in a row that yield no audio (other tracks, empty packets) before
+/// we decide the file is not going to produce any.
+const MAX_PACKETS_WITHOUT_AUDIO: u32 = 100_000;
+
+/// Once this many consumed samples sit at the front of the ready queue, the
+/// queue is compacted.
+const READY_COMPACT_SAMPLES: usize = 1 << 16;
+
+/// A file being decoded to `out_rate` Hz and `out_channels` channels, as
+/// interleaved f32 samples in -1.0..=1.0.
+pub struct Decoder {
+    path: PathBuf,
+    info: SourceInfo,
+    options: DecodeOptions,
+    out_rate: u32,
+    out_channels: usize,
+    format: Box<dyn FormatReader>,
+    codec: Box<dyn symphonia::core::codecs::Decoder>,
+    track_id: u32,
+    /// Decoded packet as interleaved f32; reused while it is big enough.
+    samples: Option<SampleBuffer<f32>>,
+    /// Converter for the current signal spec; created at the first audio.
+    converter: Option<Converter>,
+    /// Converted output not yet read, interleaved; `ready_pos` samples of it
+    /// are already consumed.
+    ready: Vec<f32>,
+    ready_pos: usize,
+    /// Seconds of source audio passed on so far.
+    decoded_seconds: f64,
+    /// What the MP4 edit list says to play, if the file has one.
+    edit: Option<EditList>,
+    /// Source frames decoded so far, before any edit-list trimming.
+    source_pos: u64,
+    consecutive_errors: u32,
+    packets_without_audio: u32,
+    skipped_packets: u64,
+    seen_audio: bool,
+    /// The source has no more packets (or hit the duration limit).
+    source_done: bool,
+    /// Everything, including the resampler's tail, is in `ready`.
+    finished: bool,
+}
+
+impl Decoder {
+    /// Open `path` for decoding to `out_rate` Hz, `out_channels` channels,
+    /// with the default [`DecodeOptions`].
+    pub fn open(path: &Path, out_rate: u32, out_channels: u16) -> Result<Decoder, MediaError> {
+        Decoder::open_with(path, out_rate, out_channels, DecodeOptions::default())
+    }
+
+    /// Open `path` with explicit limits. The file's content decides its
+    /// format; the extension is only a hint. The first audio is decoded
+    /// here, so a file that can't start playing fails now.
+    pub fn open_with(
+        path: &Path,
+        out_rate: u32,
+        out_channels: u16,
+        options: DecodeOptions,
+    ) -> Result<Decoder, MediaError> {
+        let unsupported = |reason: String| MediaError::Unsupported {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if out_rate == 0 || !(1..=2).contains(&out_channels) {
+            return Err(unsupported(format!(
+                "can't convert to {out_rate} Hz, {out_channels} channels (1 or 2 channels, rate above 0)"
+            )));
+        }
+        let open_err = |source| MediaError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(open_err)?;
+        let meta = file.metadata().map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(unsupported("is a directory".into()));
+        }
+        if meta.len() == 0 {
+            return Err(unsupported("empty file".into()));
+        }
+
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let format_opts = FormatOptions {
+            // Trim encoder delay and padding (MP3 LAME/Xing headers) so
+            // items start on time and are as long as their source.
+            enable_gapless: true,
+            ..Default::default()
+        };
+        let probed = guard(|| {
+            symphonia::default::get_probe().format(
+                &hint,
+                mss,
+                &format_opts,
+                &MetadataOptions::default(),
+            )
+        })
+        .map_err(|e| match e {
+            // The probe reads until it finds a known format or the file
+            // ends: both mean the content is no audio we know.
+            SymError::Unsupported(_) => unsupported("not a recognised audio format".into()),
+            SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
+                unsupported("not a recognised audio format".into())
+            }
+            SymError::IoError(io) => open_err(io),
+            other => MediaError::Decode {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        })?;
+        let format = probed.format;
+
+        let track = first_audio_track(format.tracks())
+            .ok_or_else(|| unsupported("no audio track".into()))?;
+        let track_id = track.id;
+        let params = track.codec_params.clone();
+        let codec = make_codec(&params).map_err(unsupported)?;
+
+        let edit = mp4::edit_list(path);
+        let info = SourceInfo {
+            sample_rate: params.sample_rate.unwrap_or(0),
+            channels: params.channels.map(|c| c.count() as u16).unwrap_or(0),
+            codec: codec_name(&params),
+            duration: edit.map(|e| e.duration()).or_else(|| duration_of(&params)),
+        };
+
+        let mut decoder = Decoder {
+            path: path.to_path_buf(),
+            info,
+            options,
+            out_rate,
+            out_channels: out_channels as usize,
+            format,
+            codec,
+            track_id,
+            samples: None,
+            converter: None,
+            ready: Vec::new(),
+            ready_pos: 0,
+            decoded_seconds: 0.0,
+            edit,
+            source_pos: 0,
+            consecutive_errors: 0,
+            packets_without_audio: 0,
+            skipped_packets: 0,
+            seen_audio: false,
+            source_done: false,
+            finished: false,
+        };
+        // Decode up to the first audio, which also tells the real spec.
+        while !decoder.seen_audio && !decoder.finished {
+            decoder.step()?;
+        }
+        Ok(decoder)
+    }
+
+    /// Append up to `max_frames` frames to `out`. Returns how many frames were
+    /// appended; `Ok(0)` means the end of the file.
+    pub fn read(&mut self, out: &mut Vec<f32>, max_frames: usize) -> Result<usize, MediaError> {
+        // Test hook, in debug builds only: a file named `*.panic-test.wav`
+        // makes the decoder panic mid-item, as symphonia has done on
+        // malformed input, so tests can show the panic is contained.
+        #[cfg(debug_assertions)]
+        if self.decoded_seconds >= 0.2 && self.path.to_string_lossy().ends_with(".panic-test.wav") {
+            panic!("test hook: the decoder panics on purpose");
+        }
+        let ch = self.out_channels;
+        while (self.ready.len() - self.ready_pos) / ch < max_frames && !self.finished {
+            if let Err(e) = self.step() {
+                // An unrecoverable error ends the item; don't try again.
+                self.finished = true;
+                self.source_done = true;
+                return Err(e);
+            }
+        }
+        let frames = ((self.ready.len() - self.ready_pos) / ch).min(max_frames);
+        let end = self.ready_pos + frames * ch;
+        out.extend_from_slice(&self.ready[self.ready_pos..end]);
+        self.ready_pos = end;
+        if self.ready_pos == self.ready.len() {
+            self.ready.clear();
+            self.ready_pos = 0;
+        } else if self.ready_pos >= READY_COMPACT_SAMPLES {
+            self.ready.drain(..self.ready_pos);
+            self.ready_pos = 0;
+        }
+        Ok(frames)
+    }
+
+    /// What the file holds. Rate and channels are those of the decoded audio
+    /// (more reliable than some headers) once any audio was decoded.
+    pub fn source_info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    /// The file being decoded.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Packets skipped because they failed to decode.
+    pub fn skipped_packets(&self) -> u64 {
+        self.skipped_packets
+    }
+
+    fn decode_error(&self, reason: String) -> MediaError {
+        MediaError::Decode {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// Advance by one packet, or finish the stream.
+    fn step(&mut self) -> Result<(), MediaError> {
+        if self.source_done {
+            if let Some(c) = &mut self.converter {
+                c.finish(&mut self.ready);
+            }
+            self.finished = true;
+            return Ok(());
+        }
+        let packet = match guard(|| self.format.next_packet()) {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                self.source_done = true;
+                return Ok(());
+            }
+            Err(SymError::ResetRequired) => return self.reset_track(),
+            Err(e) => return Err(self.decode_error(e.to_string())),
+        };
+        if packet.track_id() != self.track_id {
+            return self.no_audio_from_packet();
+        }
+        self.decode_packet(&packet)
+    }
+
+    fn decode_packet(&mut self, packet: &Packet) -> Result<(), MediaError> {
+        let codec = &mut self.codec;
+        let samples = &mut self.samples;
+        // Copy the decoded packet out as interleaved f32 inside the borrow of
+        // the codec; the spec and frame count come out of it.
+        let decoded: Result<Option<(SignalSpec, usize)>, SymError> = guard(|| {
+            let buf = codec.decode(packet)?;
+            let frames = buf.frames();
+            if frames == 0 {
+                return Ok(None);
+            }
+            let spec = *buf.spec();
+            let need = frames * spec.channels.count();
+            let fits = samples.as_ref().is_some_and(|s| s.capacity() >= need);
+            if !fits {
+                *samples = Some(SampleBuffer::new(buf.capacity() as u64, spec));
+            }
+            samples
+                .as_mut()
+                .expect("sample buffer was just made")
+                .copy_interleaved_ref(buf);
+            Ok(Some((spec, frames)))
+        });
+        match decoded {
+            Ok(Some((spec, frames))) => {
+                self.consecutive_errors = 0;
+                self.packets_without_audio = 0;
+                self.push_audio(spec, frames)
+            }
+            Ok(None) => self.no_audio_from_packet(),
+            // Per symphonia: a packet that fails to decode is skipped.
+            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                self.skipped_packets += 1;
+                self.consecutive_errors += 1;
+                if self.consecutive_errors > self.options.max_consecutive_errors {
+                    let reason = format!(
+                        "{} packets in a row failed to decode{}",
+                        self.consecutive_errors,
+                        if self.seen_audio {
+                            ""
+                        } else {
+                            " (is it really audio?)"
+                        }
+                    );
+                    return Err(self.decode_error(reason));
+                }
+                Ok(())
+            }
+            Err(SymError::ResetRequired) => self.reset_track(),
+            Err(e) => Err(self.decode_error(e.to_string())),
+        }
+    }
+
+    fn no_audio_from_packet(&mut self) -> Result<(), MediaError> {
+        self.packets_without_audio += 1;
+        if self.packets_without_audio > MAX_PACKETS_WITHOUT_AUDIO {
+            return Err(
+                self.decode_error(format!("{MAX_PACKETS_WITHOUT_AUDIO} packets without audio"))
+            );
+        }
+        Ok(())
+    }
+
+    /// Hand the decoded packet in `self.samples` to the converter.
+    fn push_audio(&mut self, spec: SignalSpec, frames: usize) -> Result<(), MediaError> {
+        let channels = spec.channels.count();
+        if spec.rate == 0 || channels == 0 {
+            return Err(self.decode_error("audio with no sample rate or no channels".into()));
+        }
+        if !self.seen_audio {
+            self.seen_audio = true;
+            self.info.sample_rate = spec.rate;
+            self.info.channels = channels as u16;
+        }
+        // A new spec midway (chained Ogg streams, odd MP3s): flush the old
+        // conversion and start a new one.
+        if !self
+            .converter
+            .as_ref()
+            .is_some_and(|c| c.accepts(spec.rate, channels))
+        {
+            if let Some(old) = &mut self.converter {
+                old.finish(&mut self.ready);
+            }
+            let c = Converter::new(
+                spec.rate,
+                channels,
+                Some(spec.channels),
+                self.out_rate,
+                self.out_channels,
+            )
+            .map_err(|reason| self.decode_error(reason))?;
+            self.converter = Some(c);
+        }
+
+        // The part of this packet to play: the MP4 edit list may cut
+        // priming samples at the start and padding at the end.
+        let first = self.source_pos;
+        self.source_pos += frames as u64;
+        let (mut from, mut to) = (0, frames);
+        if let Some(edit) = &self.edit {
+            let skip = edit.skip_frames(spec.rate);
+            let end = skip + edit.keep_frames(spec.rate);
+            from = skip.saturating_sub(first).min(frames as u64) as usize;
+            to = end.saturating_sub(first).min(frames as u64) as usize;
+            if self.source_pos >= end {
+                self.source_done = true;
+            }
+        }
+        if to <= from {
+            return Ok(());
+        }
+
+        let limit = self.options.max_duration.as_secs_f64();
+        let allowed = ((limit - self.decoded_seconds) * spec.rate as f64)
+            .round()
+            .max(0.0) as usize;
+        if to - from > allowed {
+            tracing::warn!(
+                file = %self.path.display(),
+                "stopping after {:?}, the longest an item may play",
+                self.options.max_duration
+            );
+            self.source_done = true;
+            to = from + allowed;
+        }
+        self.decoded_seconds += (to - from) as f64 / spec.rate as f64;
+
+        let samples = self.samples.as_ref().expect("audio was decoded into it");
+        let converter = self.converter.as_mut().expect("converter was just made");
+        converter.push(
+            &samples.samples()[from * channels..to * channels],
+            &mut self.ready,
+        );
+        Ok(())
+    }
+
+    /// Symphonia asked for a reset: re-examine the tracks and recreate the
+    /// decoder. The converter follows any change of spec by itself.
+    fn reset_track(&mut self) -> Result<(), MediaError> {
+        let track = first_audio_track(self.format.tracks())
+            .ok_or_else(|| self.decode_error("no audio track after a stream reset".into()))?;
+        self.track_id = track.id;
+        let params = track.codec_params.clone();
+        self.codec = make_codec(&params).map_err(|reason| self.decode_error(reason))?;
+        Ok(())
+    }
+}
+
+fn first_audio_track(tracks: &[Track]) -> Option<&Track> {
+    tracks
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+}
+
+fn make_codec(
+    params: &CodecParameters,
+) -> Result<Box<dyn symphonia::core::codecs::Decoder>, String> {
+    guard(|| symphonia::default::get_codecs().make(params, &DecoderOptions::default()))
+        .map_err(|e| format!("codec {}: {e}", codec_name(params)))
+}
+
+fn codec_name(params: &CodecParameters) -> String {
+    symphonia::default::get_codecs()
+        .get_codec(params.codec)
+        .map(|d| d.short_name.to_string())
+        .unwrap_or_else(|| format!("unknown codec {}", params.codec))
+}
+
+fn duration_of(params: &CodecParameters) -> Option<Duration> {
+    let frames = params.n_frames?;
+    if let Some(tb) = params.time_base {
+        let t = tb.calc_time(frames);
+        return Some(Duration::from_secs(t.seconds) + Duration::from_secs_f64(t.frac));
+    }
+    let rate = params.sample_rate.filter(|&r| r > 0)?;
+    Some(Duration::from_secs_f64(frames as f64 / rate as f64))
+}
+
+/// Run a symphonia call, turning a panic on malformed input (decoders have
+/// had such bugs) into a decode error instead of killing the worker.
+fn guard<T>(f: impl FnOnce() -> Result<T, SymError>) -> Result<T, SymError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(Err(SymError::DecodeError(
+        "decoder panicked on malformed data",
+    )))
+}
+
+// Decoders are opened on one worker thread and may be handed to another.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Decoder>();
+};

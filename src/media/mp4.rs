@@ -1,0 +1,255 @@
+//! The edit list of an MP4/M4A audio track: which stretch of the decoded
+//! samples is the real audio.
+//!
+//! AAC encoders put priming samples before the audio (1024 with ffmpeg and
+//! Apple's encoders) and pad the last frame; the MP4 edit list (`elst`)
+//! says what to skip and how long the presentation is. symphonia 0.5 reads
+//! the atom but does not apply it, so without this an M4A starts ~23 ms late
+//! and runs ~45 ms long. (If a later symphonia applies edit lists itself,
+//! this module must go, or the trim is applied twice.)
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// The one edit of an audio track, in seconds as exact fractions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditList {
+    /// Media time where presentation starts, in `media_timescale` units.
+    pub media_start: u64,
+    pub media_timescale: u32,
+    /// Presentation length, in `movie_timescale` units.
+    pub duration: u64,
+    pub movie_timescale: u32,
+}
+
+impl EditList {
+    /// Source frames to skip at `rate` Hz.
+    pub fn skip_frames(&self, rate: u32) -> u64 {
+        scale(self.media_start, rate, self.media_timescale)
+    }
+
+    /// Source frames to keep after the skipped ones, at `rate` Hz.
+    pub fn keep_frames(&self, rate: u32) -> u64 {
+        scale(self.duration, rate, self.movie_timescale)
+    }
+
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.duration as f64 / self.movie_timescale as f64)
+    }
+}
+
+fn scale(value: u64, rate: u32, timescale: u32) -> u64 {
+    let v = value as u128 * rate as u128;
+    ((v + timescale as u128 / 2) / timescale as u128) as u64
+}
+
+/// The largest `moov` atom we read into memory.
+const MAX_MOOV_BYTES: u64 = 64 << 20;
+
+/// The edit list of the first sound track of the MP4 file at `path`, when it
+/// is an MP4 file and the track has exactly one non-empty edit at normal
+/// rate. Any doubt (other files, unusual lists, damaged atoms) gives `None`:
+/// then nothing is trimmed.
+pub fn edit_list(path: &Path) -> Option<EditList> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut pos = 0u64;
+    let mut first = true;
+    while pos + 8 <= len {
+        file.seek(SeekFrom::Start(pos)).ok()?;
+        let mut hdr = [0u8; 16];
+        file.read_exact(&mut hdr[..8]).ok()?;
+        let kind: [u8; 4] = hdr[4..8].try_into().ok()?;
+        if first && &kind != b"ftyp" {
+            return None;
+        }
+        first = false;
+        let (size, header_len) = match u32::from_be_bytes(hdr[..4].try_into().ok()?) {
+            0 => (len - pos, 8),
+            1 => {
+                file.read_exact(&mut hdr[8..16]).ok()?;
+                (u64::from_be_bytes(hdr[8..16].try_into().ok()?), 16)
+            }
+            n => (n as u64, 8),
+        };
+        if size < header_len || pos.checked_add(size)? > len {
+            return None;
+        }
+        if &kind == b"moov" {
+            let body = size - header_len;
+            if body > MAX_MOOV_BYTES {
+                return None;
+            }
+            let mut moov = vec![0u8; body as usize];
+            file.read_exact(&mut moov).ok()?;
+            return parse_moov(&moov);
+        }
+        pos += size;
+    }
+    None
+}
+
+/// Child atoms of an atom body: (type, body).
+fn atoms(mut data: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        if data.len() < 8 {
+            return None;
+        }
+        let size32 = u32::from_be_bytes(data[..4].try_into().ok()?);
+        let (size, header_len) = match size32 {
+            0 => (data.len(), 8),
+            1 if data.len() >= 16 => (
+                usize::try_from(u64::from_be_bytes(data[8..16].try_into().ok()?)).ok()?,
+                16,
+            ),
+            1 => return None,
+            n => (n as usize, 8),
+        };
+        if size < header_len || size > data.len() {
+            return None;
+        }
+        let kind = &data[4..8];
+        let body = &data[header_len..size];
+        data = &data[size..];
+        Some((kind, body))
+    })
+}
+
+fn child<'a>(data: &'a [u8], kind: &[u8]) -> Option<&'a [u8]> {
+    atoms(data).find(|(k, _)| *k == kind).map(|(_, b)| b)
+}
+
+fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn be_u64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// Timescale of an `mvhd` or `mdhd` body (same layout up to it).
+fn header_timescale(body: &[u8]) -> Option<u32> {
+    let ts = match body.first()? {
+        0 => be_u32(body, 12)?,
+        1 => be_u32(body, 20)?,
+        _ => return None,
+    };
+    (ts > 0).then_some(ts)
+}
+
+fn parse_moov(moov: &[u8]) -> Option<EditList> {
+    let movie_timescale = header_timescale(child(moov, b"mvhd")?)?;
+    let trak = atoms(moov)
+        .filter(|(k, _)| *k == b"trak")
+        .map(|(_, b)| b)
+        .find(|trak| {
+            child(trak, b"mdia")
+                .and_then(|m| child(m, b"hdlr"))
+                .and_then(|h| h.get(8..12))
+                == Some(b"soun")
+        })?;
+    let media_timescale = header_timescale(child(child(trak, b"mdia")?, b"mdhd")?)?;
+    let elst = child(child(trak, b"edts")?, b"elst")?;
+    let version = *elst.first()?;
+    let count = be_u32(elst, 4)? as usize;
+    let entry_len = if version == 1 { 20 } else { 12 };
+    let mut edit = None;
+    for i in 0..count.min(16) {
+        let at = 8 + i * entry_len;
+        let (duration, media_time, rate_at) = if version == 1 {
+            (be_u64(elst, at)?, be_u64(elst, at + 8)? as i64, at + 16)
+        } else {
+            (
+                be_u32(elst, at)? as u64,
+                be_u32(elst, at + 4)? as i32 as i64,
+                at + 8,
+            )
+        };
+        if media_time == -1 {
+            // An empty edit (leading silence): rare for audio; not handled.
+            return None;
+        }
+        if edit.is_some() || media_time < 0 || be_u32(elst, rate_at)? != 0x0001_0000 {
+            return None;
+        }
+        edit = Some((duration, media_time as u64));
+    }
+    let (duration, media_start) = edit?;
+    if count > 16 || duration == 0 {
+        return None;
+    }
+    Some(EditList {
+        media_start,
+        media_timescale,
+        duration,
+        movie_timescale,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn atom(kind: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn timescale_header(ts: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 12];
+        b.extend_from_slice(&ts.to_be_bytes());
+        b.extend_from_slice(&[0u8; 8]);
+        b
+    }
+
+    fn file_with_edit(media_time: i32, duration: u32) -> Vec<u8> {
+        let mut elst = vec![0, 0, 0, 0, 0, 0, 0, 1];
+        elst.extend_from_slice(&duration.to_be_bytes());
+        elst.extend_from_slice(&media_time.to_be_bytes());
+        elst.extend_from_slice(&0x0001_0000u32.to_be_bytes());
+        let mut hdlr = vec![0u8; 8];
+        hdlr.extend_from_slice(b"soun");
+        hdlr.extend_from_slice(&[0u8; 12]);
+        let mdia = [
+            atom(b"mdhd", &timescale_header(44100)),
+            atom(b"hdlr", &hdlr),
+        ]
+        .concat();
+        let trak = [atom(b"edts", &atom(b"elst", &elst)), atom(b"mdia", &mdia)].concat();
+        let moov = [atom(b"mvhd", &timescale_header(1000)), atom(b"trak", &trak)].concat();
+        [
+            atom(b"ftyp", b"M4A \0\0\0\0"),
+            atom(b"mdat", &[0u8; 100]),
+            atom(b"moov", &moov),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn reads_the_edit_of_the_sound_track() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.m4a");
+        std::fs::write(&path, file_with_edit(1024, 2000)).unwrap();
+        let e = edit_list(&path).unwrap();
+        assert_eq!(e.skip_frames(44100), 1024);
+        assert_eq!(e.keep_frames(44100), 88200);
+    }
+
+    #[test]
+    fn empty_edits_and_other_files_give_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.m4a");
+        std::fs::write(&path, file_with_edit(-1, 2000)).unwrap();
+        assert_eq!(edit_list(&path), None);
+        std::fs::write(&path, b"RIFF\0\0\0\0WAVEfmt ").unwrap();
+        assert_eq!(edit_list(&path), None);
+        // Truncated in the middle of an atom.
+        let mut bytes = file_with_edit(1024, 2000);
+        bytes.truncate(bytes.len() - 10);
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(edit_list(&path), None);
+    }
+}

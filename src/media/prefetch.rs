@@ -1,0 +1,357 @@
+//! Decoder workers: fill each voice's ring seconds ahead of playback.
+//!
+//! A [`Feed`] is the producer end of one voice plus the list of files it
+//! plays. A small pool of worker threads ([`Prefetcher`]) owns the feeds and
+//! keeps every ring topped up, decoding with [`Decoder`] (which allocates and
+//! does file I/O: that is why it runs here and never on the engine thread).
+//!
+//! A file that is missing, corrupt or unsupported is reported once (a
+//! [`FeedEvent::ItemFailed`], logged by the control plane with its path and
+//! reason) and skipped; the playlist goes on. A panic inside a decoder is
+//! caught at the worker's boundary and treated the same way, so it never
+//! takes down the worker, the engine or another zone.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use rand::seq::SliceRandom;
+
+use super::Decoder;
+use crate::engine::voice::{JobId, Marker, VoiceInput};
+use crate::engine::ZoneId;
+
+/// Frames decoded per step; a ring needs this much room before a step runs.
+const CHUNK_FRAMES: usize = 4096;
+/// Most frames one feed gets per pass, so one busy feed can't starve the
+/// others sharing its worker.
+const PASS_FRAMES: usize = 48_000;
+/// How long an idle worker waits for new feeds before looking again.
+const IDLE_WAIT: Duration = Duration::from_millis(10);
+
+/// What a worker reports to the control plane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedEvent {
+    /// Item `item` of `job` on `zone` was opened: it is `path`.
+    ItemOpened {
+        zone: ZoneId,
+        job: JobId,
+        item: u32,
+        path: PathBuf,
+    },
+    /// A file could not be played (or failed mid-way) and was skipped.
+    ItemFailed {
+        zone: ZoneId,
+        job: JobId,
+        item: u32,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+/// How a feed walks its list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Order {
+    /// Shuffle the list (again at each loop). Items before `repeat_from`
+    /// stay in place.
+    pub shuffle: bool,
+    /// Whether and how long to start over at the end of the list.
+    pub looping: Looping,
+    /// Where a loop starts over: items before it play once (an emergency's
+    /// alert tone before the message that repeats). Default 0.
+    pub repeat_from: usize,
+}
+
+/// Whether a feed starts over at the end of its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Looping {
+    /// Play the list once.
+    #[default]
+    Once,
+    /// Start over until this wall-clock time.
+    Until(SystemTime),
+    /// Start over until the job is stopped.
+    Forever,
+}
+
+/// The producer side of one voice: files to decode into its ring.
+pub struct Feed {
+    zone: ZoneId,
+    job: JobId,
+    input: VoiceInput,
+    files: Vec<PathBuf>,
+    order: Order,
+    rate: u32,
+    /// Position in `files` of the next file to open.
+    next_file: usize,
+    /// Item number of the next item (counts across loops).
+    next_item: u32,
+    current: Option<(u32, PathBuf, Decoder)>,
+    frames_written: u64,
+    scratch: Vec<f32>,
+    events: Sender<FeedEvent>,
+}
+
+impl Feed {
+    /// A feed of `files` into `input` at `rate` Hz.
+    pub fn new(
+        zone: ZoneId,
+        job: JobId,
+        input: VoiceInput,
+        mut files: Vec<PathBuf>,
+        order: Order,
+        rate: u32,
+        events: Sender<FeedEvent>,
+    ) -> Feed {
+        if order.shuffle {
+            let from = order.repeat_from.min(files.len());
+            files[from..].shuffle(&mut rand::rng());
+        }
+        let channels = input.channels as usize;
+        Feed {
+            zone,
+            job,
+            input,
+            files,
+            order,
+            rate,
+            next_file: 0,
+            next_item: 0,
+            current: None,
+            frames_written: 0,
+            scratch: Vec::with_capacity(CHUNK_FRAMES * channels),
+            events,
+        }
+    }
+
+    fn report(&self, e: FeedEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// Open the next playable file, skipping (and reporting) those that fail.
+    /// Returns false when the list is over.
+    fn open_next(&mut self) -> bool {
+        loop {
+            if self.next_file >= self.files.len() {
+                let again = match self.order.looping {
+                    Looping::Once => false,
+                    Looping::Until(until) => SystemTime::now() < until,
+                    Looping::Forever => true,
+                };
+                let from = self.order.repeat_from.min(self.files.len());
+                // A loop where nothing at all played would spin: stop.
+                if !again || from == self.files.len() || self.frames_written == 0 {
+                    return false;
+                }
+                if self.order.shuffle {
+                    self.files[from..].shuffle(&mut rand::rng());
+                }
+                self.next_file = from;
+            }
+            let path = self.files[self.next_file].clone();
+            self.next_file += 1;
+            let item = self.next_item;
+            self.next_item += 1;
+            let opened = catch_unwind(AssertUnwindSafe(|| {
+                Decoder::open(&path, self.rate, self.input.channels)
+            }));
+            match opened {
+                Ok(Ok(decoder)) => {
+                    self.report(FeedEvent::ItemOpened {
+                        zone: self.zone,
+                        job: self.job,
+                        item,
+                        path: path.clone(),
+                    });
+                    self.current = Some((item, path, decoder));
+                    return true;
+                }
+                Ok(Err(e)) => self.fail(item, path, e.to_string()),
+                Err(panic) => self.fail(item, path, panic_reason(&panic)),
+            }
+        }
+    }
+
+    fn fail(&self, item: u32, path: PathBuf, reason: String) {
+        self.report(FeedEvent::ItemFailed {
+            zone: self.zone,
+            job: self.job,
+            item,
+            path,
+            reason,
+        });
+    }
+
+    /// Decode into the ring while it has room, up to [`PASS_FRAMES`].
+    /// Returns whether anything was done, and whether the feed is over.
+    fn fill(&mut self) -> (bool, bool) {
+        if self.input.stop_requested() {
+            return (false, true);
+        }
+        let ch = self.input.channels as usize;
+        let mut worked = false;
+        let mut budget = PASS_FRAMES;
+        while budget > 0 && self.input.samples.slots() >= CHUNK_FRAMES * ch {
+            if self.current.is_none() {
+                if !self.open_next() {
+                    self.input.finish();
+                    return (true, true);
+                }
+                // Announce the item's first frame; with the marker ring full,
+                // wait for the engine to play some items first.
+                let item = self.current.as_ref().map(|c| c.0).unwrap_or_default();
+                let marker = Marker {
+                    item,
+                    at_frame: self.frames_written,
+                };
+                if self.input.markers.push(marker).is_err() {
+                    self.current = None;
+                    self.next_file -= 1;
+                    self.next_item -= 1;
+                    return (worked, false);
+                }
+            }
+            let Some((item, path, decoder)) = self.current.as_mut() else {
+                continue;
+            };
+            if self.input.skip_requested(*item) {
+                // The operator skipped this item: the engine drops what was
+                // already decoded of it; decode no more.
+                self.current = None;
+                continue;
+            }
+            self.scratch.clear();
+            let read = catch_unwind(AssertUnwindSafe(|| {
+                decoder.read(&mut self.scratch, CHUNK_FRAMES)
+            }));
+            let frames = match read {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    let (item, path) = (*item, path.clone());
+                    self.fail(item, path, e.to_string());
+                    0
+                }
+                Err(panic) => {
+                    let (item, path) = (*item, path.clone());
+                    self.fail(item, path, panic_reason(&panic));
+                    0
+                }
+            };
+            worked = true;
+            if frames == 0 {
+                self.current = None;
+                continue;
+            }
+            let n = frames * ch;
+            if let Ok(chunk) = self.input.samples.write_chunk_uninit(n) {
+                chunk.fill_from_iter(self.scratch[..n].iter().copied());
+            }
+            self.frames_written += frames as u64;
+            budget = budget.saturating_sub(frames);
+        }
+        (worked, false)
+    }
+}
+
+fn panic_reason(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("decoder panicked: {msg}")
+}
+
+/// The pool of decoder workers.
+pub struct Prefetcher {
+    workers: Vec<(Sender<Feed>, JoinHandle<()>)>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Prefetcher {
+    /// Start `workers` threads (at least one).
+    pub fn start(workers: usize) -> std::io::Result<Prefetcher> {
+        let mut list = Vec::new();
+        for n in 0..workers.max(1) {
+            let (tx, rx) = mpsc::channel();
+            let handle = std::thread::Builder::new()
+                .name(format!("corong-decode-{n}"))
+                .spawn(move || worker(rx))?;
+            list.push((tx, handle));
+        }
+        Ok(Prefetcher {
+            workers: list,
+            next: Default::default(),
+        })
+    }
+
+    /// Hand a feed to a worker (round robin). It starts decoding at once.
+    pub fn submit(&self, feed: Feed) {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.workers.len();
+        // A worker only goes away when its channel is closed, which happens
+        // in Drop below; a send can't fail before that.
+        let _ = self.workers[n].0.send(feed);
+    }
+}
+
+/// How long dropping the [`Prefetcher`] waits for all its workers together.
+/// A worker finishes the fill it is in (a fraction of a second of audio)
+/// before it sees the closed channel; one stuck in a read from a dead
+/// network mount is left behind so that shutdown stays bounded.
+pub const SHUTDOWN_JOIN_LIMIT: Duration = Duration::from_millis(500);
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        // Close every channel first, so the workers stop in parallel.
+        let handles: Vec<JoinHandle<()>> = self
+            .workers
+            .drain(..)
+            .map(|(tx, handle)| {
+                drop(tx);
+                handle
+            })
+            .collect();
+        let end = std::time::Instant::now() + SHUTDOWN_JOIN_LIMIT;
+        for handle in handles {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if !crate::engine::join_within(handle, left) {
+                tracing::error!("a decoder worker did not stop in time; exiting without it");
+            }
+        }
+    }
+}
+
+/// Shared between tests and the daemon: how many workers suit this machine.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().clamp(1, 4))
+        .unwrap_or(2)
+}
+
+fn worker(rx: Receiver<Feed>) {
+    let mut feeds: Vec<Feed> = Vec::new();
+    let mut worked = true;
+    loop {
+        let wait = if worked { Duration::ZERO } else { IDLE_WAIT };
+        match rx.recv_timeout(wait) {
+            Ok(feed) => feeds.push(feed),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // Shutting down: the feeds' producers drop, which tells the
+                // engine that nothing more will come.
+                return;
+            }
+        }
+        while let Ok(feed) = rx.try_recv() {
+            feeds.push(feed);
+        }
+        worked = false;
+        feeds.retain_mut(|feed| {
+            let (did, done) = feed.fill();
+            worked |= did;
+            !done
+        });
+    }
+}

@@ -1,0 +1,176 @@
+//! `corong receive`: the pole-side receiver.
+//!
+//! It receives a zone's RTP stream (unicast, or a multicast group joined on
+//! a named interface), puts it through a jitter buffer, and plays every
+//! sample at the sender's wall-clock time for it plus a fixed latency, so
+//! that receivers with synchronized clocks play in lockstep. It reports
+//! reception back to the sender in RTCP receiver reports. For now it plays
+//! into a WAV file (with a sidecar giving the wall-clock time of its first
+//! sample); a sound card comes later behind a cargo feature, as another
+//! [`sink::Sink`].
+//!
+//! The road a packet takes, one file per idea:
+//! - [`socket`]: binding, joining the group, RTCP on port + 1.
+//! - [`packet`]: RTP and RTCP parsing with bounds, the payload formats.
+//! - [`jitter`]: the buffer by RTP timestamp; loss, reordering,
+//!   duplicates, late packets, a sender that restarts.
+//! - [`clock`]: which timestamp is due when (sender reports, or arrival).
+//! - [`playout`]: the one thread: waits for packets and deadlines, follows
+//!   the target by inserting or dropping single samples, renders blocks.
+//! - [`conceal`]: fills holes and splices without clicks.
+//! - [`report`]: RTCP receiver reports with SDES CNAME.
+//! - [`sink`]: where the audio goes: the WAV file and its sidecar.
+//!
+//! `docs/receiver.md` says how to run it on a pole.
+
+pub mod clock;
+pub mod conceal;
+pub mod jitter;
+pub mod packet;
+pub mod playout;
+pub mod report;
+pub mod sink;
+pub mod socket;
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::Args;
+
+use packet::Codec;
+use playout::{Receiver, Settings, SinkFactory, STOP};
+use sink::{Sink, WavSink};
+use socket::Interface;
+
+/// `corong receive` arguments.
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Where the stream arrives: a unicast ADDR:PORT (0.0.0.0 for every
+    /// interface) or a multicast GROUP:PORT. RTCP uses PORT + 1.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: SocketAddrV4,
+    /// Interface to join a multicast group on: its IPv4 address or its name
+    /// (eth0). Default: the kernel's choice by its routes.
+    #[arg(long, value_name = "IP|NAME")]
+    pub interface: Option<Interface>,
+    /// The codec to receive; default: whichever arrives first (PT 96 is
+    /// L16, PT 0 is PCMU).
+    #[arg(long, value_enum, value_name = "C")]
+    pub codec: Option<Codec>,
+    /// Sample rate of an L16 stream (the daemon's `sample_rate`).
+    #[arg(long, value_name = "HZ", default_value_t = 48_000,
+          value_parser = clap::value_parser!(u32).range(8000..=192_000))]
+    pub rate: u32,
+    /// Record what plays to this WAV file (and its wall-clock start to
+    /// PATH.json).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "local",
+        required_unless_present = "local"
+    )]
+    pub wav: Option<PathBuf>,
+    /// Play through the sound card (not built in yet).
+    #[arg(long)]
+    pub local: bool,
+    /// Play each sample this long after the sender's wall-clock time for it.
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(20..=2000))]
+    pub latency_ms: u32,
+    /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+}
+
+/// Run `corong receive`.
+pub fn main(args: ReceiveArgs) -> ExitCode {
+    crate::logging::init();
+    if args.local {
+        eprintln!("corong: --local needs a build with the sound card output, which is not available yet; use --wav PATH");
+        return ExitCode::from(2);
+    }
+    let duration = match args.duration {
+        Some(s) if !(s.is_finite() && s > 0.0 && s < 1e9) => {
+            eprintln!("corong: --duration must be a positive number of seconds");
+            return ExitCode::from(2);
+        }
+        s => s.map(Duration::from_secs_f64),
+    };
+    let (rtp, rtcp) = match socket::open(args.listen, args.interface.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("corong: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    install_signal_handlers();
+    let latency = Duration::from_millis(args.latency_ms as u64);
+    let wav = args
+        .wav
+        .clone()
+        .expect("clap requires --wav without --local");
+    let listen = args.listen.to_string();
+    let make_sink: SinkFactory = Box::new(move |codec, rate| {
+        let meta = serde_json::json!({
+            "codec": codec.name(),
+            "latency_ms": latency.as_millis() as u64,
+            "listen": listen,
+        });
+        let sink = WavSink::create(&wav, rate, meta)?;
+        Ok(Box::new(sink) as Box<dyn Sink>)
+    });
+    let settings = Settings {
+        codec: args.codec,
+        l16_rate: args.rate,
+        latency,
+        duration,
+        cname: cname(),
+    };
+    tracing::info!(listen = %args.listen, interface = ?args.interface, "corong receive started");
+    match Receiver::new(rtp, rtcp, settings, make_sink).run() {
+        Ok(summary) => {
+            tracing::info!(%summary, "corong receive stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("corong: receive failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `receive-PID@HOST`: unique per process on a host, as RTCP wants.
+fn cname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    let host = if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".into()
+    };
+    format!("receive-{}@{host}", std::process::id())
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM set [`STOP`]: the receiver finishes its WAV and
+/// exits 0.
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; `action` is a valid sigaction for the call.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The receiver's one thread: packets in, blocks out on time.
+//!
+//! It waits in `ppoll` on both sockets until the next block's deadline
+//! (an absolute `CLOCK_MONOTONIC` instant, [`BLOCK`] apart from the start,
+//! never accumulating rounding), takes every packet that arrived into the
+//! jitter buffer, and at each deadline renders one block:
+//!
+//! 1. The block's first sample plays at the wall-clock time of its deadline
+//!    (`CLOCK_REALTIME`, read beside the monotonic clock, plus the sink's
+//!    delay). [`Timing::target`] says which RTP timestamp is due then.
+//! 2. The playout position follows that target. Within a sample it is left
+//!    alone. Further off, one sample is dropped or inserted in the block (two
+//!    when more than [`FAST_SLEW`] off), where the waveform is flattest, so
+//!    the correction is inaudible: this absorbs clock drift and the change
+//!    from arrival timing to sender-report timing. Further off than
+//!    [`MAX_SLEW`] (a sender restart, a clock step), the position jumps and
+//!    the concealer splices old into new.
+//! 3. The samples are read from the jitter buffer, holes concealed, the
+//!    block written to the sink, and the buffer consumed up to the new
+//!    position.
+//!
+//! Nothing is written to the sink until the first packet's audio is due;
+//! from then on every block is, silence included, so the recording is one
+//! unbroken timeline. A run is stopped by [`STOP`] (set from SIGINT and
+//! SIGTERM) or its duration; the sink is finished either way.
+
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::clock::{Mode, Timing};
+use super::conceal::Concealer;
+use super::jitter::{Counters, Insert, JitterBuffer};
+use super::packet::{parse_rtp, parse_sender_report, Codec, SenderReport, MAX_DATAGRAM};
+use super::report::{LastSr, Reporter};
+use super::sink::Sink;
+use crate::engine::clock::Pacer;
+
+/// Set from a signal handler: finish and exit.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Output block length.
+pub const BLOCK: Duration = Duration::from_millis(5);
+/// Beyond this much timing error, correct two samples a block, not one.
+pub const FAST_SLEW: Duration = Duration::from_millis(5);
+/// Beyond this much timing error, jump (splice) rather than slew.
+pub const MAX_SLEW: Duration = Duration::from_millis(50);
+/// Packets taken from a socket per wake-up at most, so a flood cannot
+/// starve the playout.
+const MAX_PACKETS_PER_WAKE: usize = 256;
+
+/// What the receiver is told to do.
+pub struct Settings {
+    /// The codec to accept; `None`: the first of PT 96 / PT 0 that arrives.
+    pub codec: Option<Codec>,
+    /// Clock rate of L16 (PT 96).
+    pub l16_rate: u32,
+    pub latency: Duration,
+    pub duration: Option<Duration>,
+    /// CNAME for the receiver reports.
+    pub cname: String,
+}
+
+/// Opens the sink once the codec (and so the rate) is known.
+pub type SinkFactory = Box<dyn FnMut(Codec, u32) -> io::Result<Box<dyn Sink>>>;
+
+/// Counters of the playout, for the summary.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+struct PlayoutCounters {
+    blocks: u64,
+    inserted_samples: u64,
+    dropped_samples: u64,
+    splices: u64,
+    sender_reports: u64,
+    malformed: u64,
+}
+
+/// Everything that exists once the codec is known.
+struct Playout {
+    codec: Codec,
+    rate: u32,
+    block_len: usize,
+    buffer: JitterBuffer,
+    timing: Timing,
+    concealer: Concealer,
+    sink: Box<dyn Sink>,
+    origin: Instant,
+    next_block: u64,
+    /// Started writing; the generation of the stream the position is in.
+    started: bool,
+    generation: u64,
+    position: i64,
+    mode: Option<Mode>,
+    /// Last timing error, samples (target minus position).
+    error: f64,
+    work: Vec<f32>,
+    /// What follows the block, for the concealer to see audio returning.
+    ahead: Vec<f32>,
+    counters: PlayoutCounters,
+}
+
+impl Playout {
+    fn deadline(&self, block: u64) -> Instant {
+        self.origin + BLOCK * block as u32
+    }
+}
+
+/// The receiver. See the module docs.
+pub struct Receiver {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    settings: Settings,
+    make_sink: SinkFactory,
+    playout: Option<Playout>,
+    reporter: Reporter,
+    last_sr: Option<(SenderReport, LastSr)>,
+    malformed: u64,
+}
+
+impl Receiver {
+    pub fn new(
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        settings: Settings,
+        make_sink: SinkFactory,
+    ) -> Receiver {
+        let reporter = Reporter::new(&settings.cname);
+        Receiver {
+            rtp,
+            rtcp,
+            settings,
+            make_sink,
+            playout: None,
+            reporter,
+            last_sr: None,
+            malformed: 0,
+        }
+    }
+
+    /// Run until [`STOP`] or the duration is over; then finish the sink and
+    /// return the summary.
+    pub fn run(mut self) -> io::Result<serde_json::Value> {
+        Pacer::tighten_timer_slack();
+        let start = Instant::now();
+        let end = self.settings.duration.map(|d| start + d);
+        let mut buf = [0u8; MAX_DATAGRAM + 1];
+        loop {
+            let now = Instant::now();
+            if STOP.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
+                break;
+            }
+            if let Some(p) = self.playout.as_mut() {
+                let due = p.deadline(p.next_block);
+                if now >= due {
+                    self.render(due)?;
+                    continue;
+                }
+            }
+            let mut wake = now + Duration::from_millis(100);
+            if let Some(p) = &self.playout {
+                wake = wake.min(p.deadline(p.next_block));
+            }
+            if let Some(e) = end {
+                wake = wake.min(e);
+            }
+            wait_readable(&[&self.rtp, &self.rtcp], wake - now);
+            for _ in 0..MAX_PACKETS_PER_WAKE {
+                match self.rtp.recv_from(&mut buf) {
+                    Ok((n, from)) if n <= MAX_DATAGRAM => self.on_rtp(&buf[..n], from)?,
+                    Ok(_) => self.malformed += 1,
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_PACKETS_PER_WAKE {
+                match self.rtcp.recv_from(&mut buf) {
+                    Ok((n, from)) if n <= MAX_DATAGRAM => self.on_rtcp(&buf[..n], from),
+                    Ok(_) => self.malformed += 1,
+                    Err(_) => break,
+                }
+            }
+            if let Some(p) = &self.playout {
+                if let Some(stream) = p.buffer.stream() {
+                    let sr = self.last_sr.as_ref().filter(|(s, _)| s.ssrc == stream.ssrc);
+                    let sr = sr.map(|(_, l)| l);
+                    self.reporter
+                        .maybe_send(Instant::now(), &self.rtcp, stream, sr);
+                }
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> io::Result<serde_json::Value> {
+        let summary = match self.playout.as_mut() {
+            None => serde_json::json!({ "packets": 0, "malformed": self.malformed }),
+            Some(p) => {
+                let mut c = p.counters;
+                c.malformed = self.malformed;
+                let buffer: Counters = p.buffer.counters;
+                let lost = p
+                    .buffer
+                    .stream()
+                    .map_or(0, |s| s.expected() - s.received as i64);
+                serde_json::json!({
+                    "codec": p.codec.name(),
+                    "buffer": buffer,
+                    "playout": c,
+                    "lost": lost,
+                    "concealed_samples": p.concealer.concealed,
+                    "timing": p.mode,
+                    "timing_error_samples": p.error,
+                    "sender_rate": p.timing.sender_rate(),
+                    "receiver_reports": self.reporter.sent,
+                })
+            }
+        };
+        if let Some(p) = self.playout.as_mut() {
+            p.sink.finish(summary.clone())?;
+        }
+        Ok(summary)
+    }
+
+    fn on_rtp(&mut self, data: &[u8], from: std::net::SocketAddr) -> io::Result<()> {
+        let Some(packet) = parse_rtp(data) else {
+            self.malformed += 1;
+            return Ok(());
+        };
+        let wall = unix_ns(SystemTime::now());
+        let now = Instant::now();
+        if self.playout.is_none() {
+            let codec = match self.settings.codec {
+                Some(c) => c,
+                None => match Codec::from_payload_type(packet.payload_type) {
+                    Some(c) => c,
+                    None => {
+                        self.malformed += 1;
+                        return Ok(());
+                    }
+                },
+            };
+            let rate = match codec {
+                Codec::L16 => self.settings.l16_rate,
+                Codec::Pcmu => 8000,
+            };
+            let sink = (self.make_sink)(codec, rate)?;
+            let block_len = (rate as u128 * BLOCK.as_nanos() / 1_000_000_000) as usize;
+            let concealer = Concealer::new(rate);
+            tracing::info!(codec = codec.name(), rate, "receiving");
+            self.playout = Some(Playout {
+                codec,
+                rate,
+                block_len,
+                buffer: JitterBuffer::new(codec, rate),
+                timing: Timing::new(rate, self.settings.latency),
+                ahead: vec![0.0; concealer.lookahead()],
+                concealer,
+                sink,
+                origin: now,
+                next_block: 0,
+                started: false,
+                generation: 0,
+                position: 0,
+                mode: None,
+                error: 0.0,
+                work: vec![0.0; block_len + 2],
+                counters: PlayoutCounters::default(),
+            });
+        }
+        let p = self.playout.as_mut().expect("created above");
+        let arrival_ts = (wall * p.rate as i128 / 1_000_000_000) as u32;
+        let outcome = p.buffer.insert(&packet, arrival_ts, now, from);
+        if outcome == Insert::NewStream {
+            p.timing.reset();
+            p.mode = None;
+            tracing::info!(
+                ssrc = format_args!("{:08x}", packet.ssrc),
+                from = %from,
+                seq = packet.seq,
+                "following stream"
+            );
+            if let Some((sr, _)) = self.last_sr.filter(|(s, _)| s.ssrc == packet.ssrc) {
+                let ext = p
+                    .buffer
+                    .stream()
+                    .expect("a stream")
+                    .extend_ts(sr.rtp_timestamp);
+                p.timing.on_sender_report(&sr, ext);
+            }
+        }
+        if matches!(outcome, Insert::Stored | Insert::NewStream) {
+            let ext = p
+                .buffer
+                .stream()
+                .expect("a stream")
+                .extend_ts(packet.timestamp);
+            p.timing.on_packet(ext, wall);
+        }
+        Ok(())
+    }
+
+    fn on_rtcp(&mut self, data: &[u8], from: std::net::SocketAddr) {
+        let Some(sr) = parse_sender_report(data) else {
+            return;
+        };
+        let last = LastSr {
+            ntp: sr.ntp,
+            arrived: Instant::now(),
+            from,
+        };
+        self.last_sr = Some((sr, last));
+        if let Some(p) = self.playout.as_mut() {
+            if let Some(stream) = p.buffer.stream().filter(|s| s.ssrc == sr.ssrc) {
+                let ext = stream.extend_ts(sr.rtp_timestamp);
+                p.timing.on_sender_report(&sr, ext);
+                p.counters.sender_reports += 1;
+            }
+        }
+    }
+
+    /// Render the block due at `due`.
+    fn render(&mut self, due: Instant) -> io::Result<()> {
+        let p = self.playout.as_mut().expect("render needs a playout");
+        p.next_block += 1;
+        let wall = wall_ns_at(due) + p.sink.delay().as_nanos() as i128;
+        let b = p.block_len;
+        let target = match p.buffer.stream() {
+            Some(_) => p.timing.target(wall),
+            None => None,
+        };
+        if !p.started {
+            let (Some((t, _)), Some(s)) = (target, p.buffer.stream()) else {
+                return Ok(());
+            };
+            if t + (b as f64) < s.first_ts as f64 {
+                return Ok(());
+            }
+            p.started = true;
+            p.generation = p.buffer.generation();
+            p.position = t.round() as i64;
+            tracing::info!(
+                latency_ms = self.settings.latency.as_millis() as u64,
+                "playing"
+            );
+        }
+        if p.generation != p.buffer.generation() {
+            // A new stream: its timestamps have nothing to do with ours.
+            p.generation = p.buffer.generation();
+            if let Some((t, _)) = target {
+                p.position = t.round() as i64;
+            }
+            p.concealer.splice();
+            p.counters.splices += 1;
+        }
+        let mut correction: i64 = 0;
+        if let Some((t, mode)) = target {
+            if p.mode != Some(mode) {
+                match mode {
+                    Mode::SenderReports => tracing::info!("timing by the sender's reports"),
+                    Mode::Arrival if p.timing.refused => tracing::warn!(
+                        "sender reports disagree with arrival times by more than the latency allows: \
+                         are both clocks synchronized? timing by arrival"
+                    ),
+                    Mode::Arrival => tracing::info!("timing by arrival until a sender report"),
+                }
+                p.mode = Some(mode);
+            }
+            let e = t - p.position as f64;
+            let per_ms = p.rate as f64 / 1000.0;
+            if e.abs() > MAX_SLEW.as_millis() as f64 * per_ms {
+                tracing::info!(error_ms = e / per_ms, "timing jump: splicing");
+                p.position = t.round() as i64;
+                p.concealer.splice();
+                p.counters.splices += 1;
+            } else if e.abs() >= 1.0 {
+                let n = if e.abs() > FAST_SLEW.as_millis() as f64 * per_ms {
+                    2
+                } else {
+                    1
+                };
+                correction = if e > 0.0 { n } else { -n };
+            }
+            p.error = t - p.position as f64;
+        }
+
+        // Read what the corrected block needs; correct only clean audio.
+        let need = (b as i64 + correction) as usize;
+        p.buffer.read(p.position, &mut p.work[..need]);
+        if correction != 0
+            && (!p.concealer.is_normal() || p.work[..need].iter().any(|v| v.is_nan()))
+        {
+            correction = 0;
+        }
+        let mut len = need;
+        if correction != 0 {
+            let n = correction.unsigned_abs() as usize;
+            for k in 0..n {
+                let range = (len * k / n).max(1)..(len * (k + 1) / n).min(len - 1);
+                if correction > 0 {
+                    len = drop_one(&mut p.work, len, range);
+                    p.counters.dropped_samples += 1;
+                } else {
+                    len = insert_one(&mut p.work, len, range);
+                    p.counters.inserted_samples += 1;
+                }
+            }
+        } else {
+            p.buffer.read(p.position, &mut p.work[..b]);
+            len = b;
+        }
+        debug_assert_eq!(len, b);
+        p.buffer
+            .read(p.position + b as i64 + correction, &mut p.ahead);
+        let block = &mut p.work[..b];
+        p.concealer.process(block, &p.ahead);
+        let wall_time = UNIX_EPOCH + Duration::from_nanos(wall.max(0) as u64);
+        p.sink.write(block, wall_time)?;
+        p.position += b as i64 + correction;
+        p.buffer.consume(p.position);
+        p.counters.blocks += 1;
+        Ok(())
+    }
+}
+
+/// Remove the sample in `range` whose neighbours are closest, from the
+/// first `len` of `buf`; the new length.
+fn drop_one(buf: &mut [f32], len: usize, range: std::ops::Range<usize>) -> usize {
+    let k = range
+        .min_by(|&a, &b| {
+            let da = (buf[a + 1] - buf[a - 1]).abs();
+            let db = (buf[b + 1] - buf[b - 1]).abs();
+            da.total_cmp(&db)
+        })
+        .unwrap_or(1);
+    buf.copy_within(k + 1..len, k);
+    len - 1
+}
+
+/// Insert, after the sample in `range` closest to its successor, their
+/// mean, into the first `len` of `buf` (which has room); the new length.
+fn insert_one(buf: &mut [f32], len: usize, range: std::ops::Range<usize>) -> usize {
+    let k = range
+        .min_by(|&a, &b| {
+            let da = (buf[a + 1] - buf[a]).abs();
+            let db = (buf[b + 1] - buf[b]).abs();
+            da.total_cmp(&db)
+        })
+        .unwrap_or(0);
+    let mid = 0.5 * (buf[k] + buf[k + 1]);
+    buf.copy_within(k + 1..len, k + 2);
+    buf[k + 1] = mid;
+    len + 1
+}
+
+fn unix_ns(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+/// The wall-clock time (ns since the epoch) of the monotonic instant `at`,
+/// by the clocks' offset now.
+fn wall_ns_at(at: Instant) -> i128 {
+    let mono = Instant::now();
+    let wall = unix_ns(SystemTime::now());
+    if at <= mono {
+        wall - (mono - at).as_nanos() as i128
+    } else {
+        wall + (at - mono).as_nanos() as i128
+    }
+}
+
+/// Sleep until one of `sockets` is readable, a signal arrives, or `timeout`.
+fn wait_readable(sockets: &[&UdpSocket; 2], timeout: Duration) {
+    let mut fds = sockets.map(|s| libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is a valid array of two pollfds and `ts` a valid
+    // timespec, both live for the call; a null sigmask keeps the mask.
+    unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_and_inserts_where_the_wave_is_flattest() {
+        let mut b = [0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0];
+        let len = drop_one(&mut b, 6, 1..5);
+        assert_eq!(&b[..len], &[0.0, 0.5, 1.0, 0.5, 0.0]);
+        let mut b = [0.0, 0.5, 1.0, 0.9, 0.5, 0.0, 0.0];
+        let len = insert_one(&mut b, 6, 0..5);
+        assert_eq!(&b[..len], &[0.0, 0.5, 1.0, 0.95, 0.9, 0.5, 0.0]);
+    }
+}

@@ -1,0 +1,119 @@
+//! The database schema and its migrations, versioned by `PRAGMA user_version`.
+//!
+//! Each migration takes the database from version `n` to `n + 1` inside one
+//! transaction together with the new `user_version`, so a power cut during a
+//! migration leaves the old version intact. Migrations are only ever
+//! appended: a released one is never edited.
+//!
+//! Times are integer milliseconds since the Unix epoch (UTC) in columns named
+//! `*_ms`; lists are JSON arrays in TEXT columns.
+
+use rusqlite::Connection;
+
+use super::error::{Failure, StoreError};
+
+/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1
+    r#"
+    -- One row per accepted job. AUTOINCREMENT: an id is never reused, even
+    -- after the newest rows are pruned, so `corong cancel 17` can never hit a
+    -- later job.
+    CREATE TABLE jobs (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind               TEXT    NOT NULL
+                           CHECK (kind IN ('announcement', 'emergency', 'say', 'schedule')),
+        origin             TEXT    NOT NULL,
+        priority           INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 255),
+        zones              TEXT    NOT NULL,  -- JSON array of zone names
+        files              TEXT    NOT NULL,  -- JSON array of paths
+        chime_before       INTEGER NOT NULL,
+        chime_after        INTEGER NOT NULL,
+        not_before_ms      INTEGER,
+        repeat_total       INTEGER NOT NULL CHECK (repeat_total >= 1),
+        repeat_interval_ms INTEGER NOT NULL CHECK (repeat_interval_ms >= 0),
+        text               TEXT,
+        accepted_at_ms     INTEGER NOT NULL,
+        plays_done         INTEGER NOT NULL DEFAULT 0,
+        next_due_ms        INTEGER,
+        finished_at_ms     INTEGER,           -- NULL while unfinished
+        cancelled          INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_unfinished ON jobs (id) WHERE finished_at_ms IS NULL;
+    CREATE INDEX jobs_finished_at ON jobs (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+
+    -- A job's progress on each of its zones in the current play.
+    CREATE TABLE job_zones (
+        job                INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        zone               TEXT    NOT NULL,
+        position           INTEGER NOT NULL,  -- order in jobs.zones
+        state              TEXT    NOT NULL DEFAULT 'pending'
+                           CHECK (state IN ('pending', 'playing', 'done')),
+        how                TEXT,              -- set when state = 'done'
+        reason             TEXT,
+        item               INTEGER NOT NULL DEFAULT 0,
+        file               TEXT,              -- on air (or last on air)
+        started_at_ms      INTEGER,           -- this play on this zone
+        item_started_at_ms INTEGER,           -- the item `file`
+        ended_at_ms        INTEGER,
+        PRIMARY KEY (job, zone)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_zones_playing ON job_zones (state) WHERE state = 'playing';
+
+    -- The as-run log. `job` has no foreign key: the log outlives pruned jobs,
+    -- and audio without a stored job has NULL.
+    CREATE TABLE as_run (
+        id             INTEGER PRIMARY KEY,
+        zone           TEXT    NOT NULL,
+        job            INTEGER,
+        origin         TEXT    NOT NULL,
+        file           TEXT    NOT NULL,
+        started_at_ms  INTEGER NOT NULL,
+        ended_at_ms    INTEGER NOT NULL,
+        how            TEXT    NOT NULL
+                       CHECK (how IN ('completed', 'preempted', 'skipped', 'cancelled',
+                                      'failed', 'interrupted')),
+        reason         TEXT
+    );
+    CREATE INDEX as_run_zone_started ON as_run (zone, started_at_ms);
+    CREATE INDEX as_run_started ON as_run (started_at_ms);
+    CREATE INDEX as_run_ended ON as_run (ended_at_ms);
+
+    -- Loudness measurements, keyed by the media file's content hash.
+    CREATE TABLE loudness (
+        content_hash    TEXT PRIMARY KEY,
+        integrated_lufs REAL    NOT NULL,
+        true_peak_dbtp  REAL    NOT NULL,
+        measured_at_ms  INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`]. A database from a newer corong
+/// is left untouched and refused.
+pub(crate) fn migrate(conn: &mut Connection, db: &std::path::Path) -> Result<(), Failure> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: db.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        }
+        .into());
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(db = %db.display(), version = from + 1, "state store schema migrated");
+    }
+    Ok(())
+}
