@@ -340,7 +340,14 @@ fn a_lossy_path_plays_without_gaps_or_clicks_and_is_reported() {
     };
     let block = rr.report_blocks().next().expect("a report block");
     assert_eq!(block.ssrc(), l.ssrc);
-    assert!(block.cumulative_lost() > 0 && block.cumulative_lost() < 1 << 23);
+    assert!(
+        block.cumulative_lost() > 0 && block.cumulative_lost() < 1 << 23,
+        "cumulative lost {} in the last of {} reports; the relay dropped {} and duplicated {}; {summary}",
+        block.cumulative_lost(),
+        l.reports.len(),
+        l.dropped,
+        l.duplicated
+    );
     assert!(block.last_sender_report_timestamp() != 0);
     let ext = block.extended_sequence_number();
     assert!(
