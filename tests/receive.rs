@@ -16,6 +16,15 @@ use common::{ffmpeg_tone, read_wav_mono, require_peer, rms, run, tone_frequency}
 
 const RATE: usize = 48_000;
 
+/// These tests measure timing to the millisecond with a daemon and
+/// receivers each: one at a time, so they do not starve each other on a
+/// small CI machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Start `corong receive --listen LISTEN --wav WAV ARGS...`.
 fn receiver(listen: &str, wav: &Path, args: &[&str]) -> Child {
     let log = std::fs::File::create(wav.with_extension("log")).unwrap();
@@ -116,6 +125,7 @@ fn two_receivers_of_a_multicast_zone_play_in_step() {
     if !require_peer("ffmpeg") {
         return;
     }
+    let _serial = one_at_a_time();
     let port = free_port_pair();
     let group = format!("239.255.61.{}:{port}", 1 + std::process::id() % 250);
     let st = Station::new();
@@ -260,6 +270,10 @@ fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<Re
             std::thread::sleep(Duration::from_micros(200));
         }
     }
+    // The receiver's last report (with its BYE) was sent before it exited.
+    while let Ok(n) = out.recv(&mut buf) {
+        log.lock().unwrap().reports.push(buf[..n].to_vec());
+    }
 }
 
 /// Through a relay that loses 5% of the packets, reorders and duplicates
@@ -271,6 +285,7 @@ fn a_lossy_path_plays_without_gaps_or_clicks_and_is_reported() {
     if !require_peer("ffmpeg") {
         return;
     }
+    let _serial = one_at_a_time();
     let input = free_port_pair();
     let output = free_port_pair();
     let st = Station::new();
@@ -356,6 +371,8 @@ fn a_lossy_path_plays_without_gaps_or_clicks_and_is_reported() {
         l.max_seq
     );
     assert!(matches!(packets.next(), Some(Ok(Packet::Sdes(_)))));
+    // The last one, sent as the receiver stopped, says goodbye.
+    assert!(matches!(packets.next(), Some(Ok(Packet::Bye(_)))));
 }
 
 /// Every packet seen on a group: when, from which SSRC, and whether it is
@@ -391,6 +408,7 @@ fn a_restarted_sender_is_followed_within_a_second() {
     if !require_peer("ffmpeg") {
         return;
     }
+    let _serial = one_at_a_time();
     let port = free_port_pair();
     let group: SocketAddrV4 = format!("239.255.62.{}:{port}", 1 + std::process::id() % 250)
         .parse()

@@ -193,6 +193,11 @@ impl Receiver {
     }
 
     fn finish(mut self) -> io::Result<serde_json::Value> {
+        if let Some(stream) = self.playout.as_ref().and_then(|p| p.buffer.stream()) {
+            let sr = self.last_sr.as_ref().filter(|(s, _)| s.ssrc == stream.ssrc);
+            self.reporter
+                .send_bye(Instant::now(), &self.rtcp, stream, sr.map(|(_, l)| l));
+        }
         let summary = match self.playout.as_mut() {
             None => serde_json::json!({ "packets": 0, "malformed": self.malformed }),
             Some(p) => {

@@ -12,7 +12,8 @@
 //! between half and one and a half times it (RFC 3550 6.3.1, so that the
 //! receivers of a town's poles do not report in bursts); the first one half
 //! an interval after the stream starts (6.2). The packet is built in a
-//! buffer allocated once.
+//! buffer allocated once. When the receiver stops, a last report goes out
+//! with a BYE.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -104,6 +105,27 @@ impl Reporter {
         if socket.send_to(packet, dest).is_ok() {
             self.sent += 1;
         }
+    }
+
+    /// The last report, sent when the receiver stops: the final figures,
+    /// then a BYE (RFC 3550 6.6) so the sender can forget this receiver at
+    /// once rather than time it out.
+    pub fn send_bye(
+        &mut self,
+        now: Instant,
+        socket: &UdpSocket,
+        stream: &Stream,
+        sr: Option<&LastSr>,
+    ) {
+        let dest = sr.map_or(stream.source, |s| s.from);
+        let len = self.build(now, stream, sr).len();
+        // BYE: V=2, SC=1, PT=203, length 1.
+        self.buf.extend_from_slice(&[0x81, 203, 0, 1]);
+        self.buf.extend_from_slice(&self.ssrc.to_be_bytes());
+        if socket.send_to(&self.buf, dest).is_ok() {
+            self.sent += 1;
+        }
+        self.buf.truncate(len);
     }
 
     /// The compound packet about `stream` as of `now`.
