@@ -23,8 +23,12 @@
 //! largest where the gain is one half). [`FADE`] is 6 ms, so that holds for
 //! everything from 84 Hz up.
 //!
-//! It also keeps a history of what was played, for the pitch search. Nothing
-//! allocates after [`Concealer::new`].
+//! It also keeps a history for the pitch search: not what was played but
+//! the signal as best known, unfaded: what arrived where it arrived, the
+//! plain repetition where it did not. A hole that opens soon after audio
+//! returned from a long one (faded in from silence) then repeats a period
+//! at the level the audio actually had, so it does not start with a step.
+//! Nothing allocates after [`Concealer::new`].
 
 use std::f32::consts::PI;
 
@@ -54,7 +58,12 @@ enum State {
 
 /// See the module docs.
 pub struct Concealer {
+    /// Ring of the unfaded signal (see the module docs); `head` is where the
+    /// next sample goes.
     history: Vec<f32>,
+    head: usize,
+    /// The ring laid out oldest first, for the pitch search.
+    linear: Vec<f32>,
     period: Vec<f32>,
     /// Correlation by candidate period (scratch for the search).
     corr: Vec<f32>,
@@ -77,6 +86,8 @@ impl Concealer {
         let max_period = n(MAX_PERIOD);
         Concealer {
             history: vec![0.0; max_period + n(MATCH_WINDOW)],
+            head: 0,
+            linear: vec![0.0; max_period + n(MATCH_WINDOW)],
             period: vec![0.0; max_period],
             corr: vec![0.0; max_period + 1],
             period_len: 1,
@@ -113,7 +124,6 @@ impl Concealer {
     /// [`Concealer::lookahead`] samples of it for audio to return at the
     /// block's end.
     pub fn process(&mut self, block: &mut [f32], ahead: &[f32]) {
-        let mut pushed = 0;
         for i in 0..block.len() {
             let x = block[i];
             let mut missing = x.is_nan();
@@ -124,9 +134,6 @@ impl Concealer {
                 missing = true;
             }
             if missing && matches!(self.state, State::Normal | State::Recovering { .. }) {
-                // The period comes from everything played up to here.
-                self.push_history(&block[pushed..i]);
-                pushed = i;
                 let k = match self.state {
                     State::Recovering { k, .. } => k,
                     _ => {
@@ -136,16 +143,16 @@ impl Concealer {
                 };
                 self.state = State::Concealing { k };
             }
-            block[i] = match self.state {
-                State::Normal => x,
+            let (out, known) = match self.state {
+                State::Normal => (x, x),
                 State::Concealing { k } => {
                     if missing {
                         self.concealed += 1;
                         self.state = State::Concealing { k: k + 1 };
-                        self.repeated(k)
+                        (self.repeated(k), self.period[k % self.period_len])
                     } else {
                         self.state = State::Recovering { k: k + 1, j: 1 };
-                        self.crossfade(x, k, 0)
+                        (self.crossfade(x, k, 0), x)
                     }
                 }
                 State::Recovering { k, j } => {
@@ -154,11 +161,13 @@ impl Concealer {
                     } else {
                         State::Recovering { k: k + 1, j: j + 1 }
                     };
-                    self.crossfade(x, k, j)
+                    (self.crossfade(x, k, j), x)
                 }
             };
+            block[i] = out;
+            self.history[self.head] = known;
+            self.head = (self.head + 1) % self.history.len();
         }
-        self.push_history(&block[pushed..]);
     }
 
     /// Whether `block` then `ahead` start with [`FADE`] samples of audio.
@@ -189,19 +198,12 @@ impl Concealer {
         gain * self.period[k % self.period_len]
     }
 
-    fn push_history(&mut self, played: &[f32]) {
-        let h = self.history.len();
-        if played.len() >= h {
-            self.history.copy_from_slice(&played[played.len() - h..]);
-        } else if !played.is_empty() {
-            self.history.copy_within(played.len().., 0);
-            self.history[h - played.len()..].copy_from_slice(played);
-        }
-    }
-
     /// Pick the pitch period of the history and copy its last period.
     fn start_hole(&mut self) {
-        let h = &self.history;
+        let (newer, older) = self.history.split_at(self.head);
+        self.linear[..older.len()].copy_from_slice(older);
+        self.linear[older.len()..].copy_from_slice(newer);
+        let h = &self.linear;
         let n = h.len();
         let w = self.match_window;
         let recent = &h[n - w..];
@@ -325,6 +327,43 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Loss as a real network makes it: holes of one to three packets at
+    /// random, some soon after audio came back from a long one. Before the
+    /// history kept the unfaded signal, a hole that opened while the audio
+    /// was still fading in from silence repeated a faded period and started
+    /// with a step.
+    #[test]
+    fn random_loss_never_steps_more_than_the_tone() {
+        let mut seed: u64 = 0x1234_5678_9abc_def1;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % 1000
+        };
+        let freq = 200.0;
+        let own = max_step(&tone(freq, 48_000, 0));
+        for trial in 0..200 {
+            let mut holes = Vec::new();
+            let mut pos = 4800;
+            while pos < 46_000 {
+                if rnd() < 80 {
+                    let unit = if rnd() < 500 { 480 } else { 240 };
+                    let len = unit * (1 + (rnd() % 3) as usize);
+                    holes.push((pos, pos + len));
+                    pos += len;
+                }
+                pos += 240;
+            }
+            let out = run(freq, &holes, None);
+            let step = max_step(&out[2000..]);
+            assert!(
+                step <= own * 1.001 + 1e-6,
+                "trial {trial}, holes {holes:?}: {step} > {own}"
+            );
         }
     }
 
