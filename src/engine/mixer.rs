@@ -299,7 +299,7 @@ fn mix_voice(
         let (a, b) = chunk.as_slices();
         let mut frame = 0;
         while frame < available {
-            // Item boundaries inside this packet.
+            // Item boundaries at this frame.
             while let Ok(m) = v.markers.peek() {
                 if m.at_frame > v.frames_read + frame as u64 {
                     break;
@@ -314,26 +314,36 @@ fn mix_voice(
                     at: at(frame, rate),
                 });
             }
-            if v.gain != v.target {
+            // This run goes to the next item boundary or the end of what
+            // is here, whichever comes first.
+            let run_end = match v.markers.peek() {
+                Ok(m) => (m.at_frame - v.frames_read).min(available as u64) as usize,
+                Err(_) => available,
+            };
+            if v.gain == v.target {
+                if v.gain == 0.0 {
+                    // A pause or an end stops reading where the fade reached
+                    // silence, so a paused speech resumes exactly there.
+                    frame += 1;
+                    break;
+                }
+                // Steady gain: one multiply-add per sample, in slices the
+                // compiler can vectorise.
+                add_scaled(out, a, b, frame * ch, run_end * ch, v.gain);
+                frame = run_end;
+                continue;
+            }
+            // Ramping: the gain moves one step a frame until it arrives.
+            while frame < run_end && v.gain != v.target {
                 if v.gain < v.target {
                     v.gain = (v.gain + v.step).min(v.target);
                 } else {
                     v.gain = (v.gain - v.step).max(v.target);
                 }
+                let base = frame * ch;
+                add_scaled(out, a, b, base, base + ch, v.gain);
+                frame += 1;
             }
-            let base = frame * ch;
-            for c in 0..ch {
-                let idx = base + c;
-                let s = if idx < a.len() {
-                    a[idx]
-                } else {
-                    b[idx - a.len()]
-                };
-                out[idx] += s * v.gain;
-            }
-            frame += 1;
-            // A pause or an end stops reading where the fade reached
-            // silence, so a paused speech resumes exactly there.
             if v.gain == 0.0 && v.target == 0.0 {
                 break;
             }
@@ -369,6 +379,21 @@ fn mix_voice(
         );
     }
     false
+}
+
+/// `out[i] += g * ring[i]` for samples `from..to` of a ring read as its two
+/// slices `a` then `b`.
+fn add_scaled(out: &mut [f32], a: &[f32], b: &[f32], from: usize, to: usize, g: f32) {
+    let split = to.min(a.len()).max(from);
+    for (o, s) in out[from..split].iter_mut().zip(&a[from..split]) {
+        *o += s * g;
+    }
+    if to > split {
+        let (lo, hi) = (split - a.len(), to - a.len());
+        for (o, s) in out[split..to].iter_mut().zip(&b[lo..hi]) {
+            *o += s * g;
+        }
+    }
 }
 
 /// Drop the samples of a skipped item, up to `max_frames` a packet, until

@@ -41,3 +41,34 @@ pub trait Output: Send {
     /// Counters the control plane reads (sent, errors, last error).
     fn health(&self) -> std::sync::Arc<OutputHealth>;
 }
+
+/// f32 in -1..1 to a 16-bit sample: clipped, rounded half away from zero.
+/// Written out rather than with `f32::round`, which is a libm call on
+/// baseline x86-64 and showed up in the engine thread's profile.
+#[inline]
+pub fn to_i16(s: f32) -> i16 {
+    let x = s.clamp(-1.0, 1.0) * 32767.0;
+    (x + 0.5f32.copysign(x)) as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_i16;
+
+    #[test]
+    fn to_i16_rounds_half_away_from_zero_and_clips() {
+        assert_eq!(to_i16(0.0), 0);
+        assert_eq!(to_i16(1.0), 32767);
+        assert_eq!(to_i16(-1.0), -32767);
+        assert_eq!(to_i16(2.0), 32767);
+        assert_eq!(to_i16(-7.5), -32767);
+        assert_eq!(to_i16(1.5 / 32767.0), 2);
+        assert_eq!(to_i16(-1.5 / 32767.0), -2);
+        assert_eq!(to_i16(1.4 / 32767.0), 1);
+        assert_eq!(to_i16(-0.4 / 32767.0), 0);
+        for i in -1000..=1000 {
+            let s = i as f32 / 1000.0;
+            assert_eq!(to_i16(s), (s * 32767.0).round() as i16, "{s}");
+        }
+    }
+}

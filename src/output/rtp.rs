@@ -48,7 +48,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::pcmu::{self, Decimator, PCMU_RATE};
-use super::{Output, OutputHealth, Tick};
+use super::{to_i16, Output, OutputHealth, Tick};
 use crate::config::{Codec, RtpOutput as RtpConfig};
 
 /// Largest RTP payload sent, in bytes (as ffmpeg's `pkt_size=1292` minus
@@ -422,11 +422,6 @@ impl Output for RtpOutput {
     fn health(&self) -> Arc<OutputHealth> {
         self.health.clone()
     }
-}
-
-/// f32 in -1..1 to a 16-bit sample, clipping.
-fn to_i16(s: f32) -> i16 {
-    (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }
 
 /// 64-bit NTP timestamp (seconds since 1900 . 32-bit fraction).

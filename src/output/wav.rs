@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Output, OutputHealth, Tick};
+use super::{to_i16, Output, OutputHealth, Tick};
 
 /// Seconds of audio the ring holds before packets are dropped.
 pub const RING_SECONDS: usize = 4;
@@ -273,10 +273,6 @@ fn ring_drain_forever(mut ring: rtrb::Consumer<i16>) {
         }
         std::thread::sleep(IDLE_SLEEP);
     }
-}
-
-fn to_i16(s: f32) -> i16 {
-    (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }
 
 fn hound_to_io(e: hound::Error) -> io::Error {

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Send jitter and drift (issue 2 and issue 7's figures): ZONES mono streams
+# of CODEC (pcmu: G.711 8 kHz, the default; l16: 48 kHz) on loopback at
+# PTIME ms packets, sent by
+#   corong  one daemon with ZONES zones playing a scheduled tone;
+#   ffmpeg  one `ffmpeg -re ... -f rtp` per stream (PEERS.md's reference
+#           sender, re-chunked to PTIME ms packets);
+#   gst     one `audiotestsrc is-live=true ! rtpL16pay ! udpsink` per stream;
+# one after the other, ROUNDS rounds of SECONDS seconds each (A/B/C
+# alternating), measured by bench/jitter.py from kernel receive stamps.
+# With LOAD=1 a busy loop keeps the other core loaded during every run.
+#
+# corong never sends a datagram over 1292 bytes (no IP fragments on a
+# 1500-byte MTU path), so an L16 48 kHz packet time of 20 ms goes out as
+# two 10 ms RTP packets, back to back; for L16 the timing is measured on
+# the first packet of each packet time (jitter.py --tick-samples). ffmpeg
+# and GStreamer are let send whole 20 ms packets.
+#
+# Prints per sender the median over rounds of jitter p50/p99/max and of
+# the worst stream's drift, and the ratio corong/ffmpeg of p99. With
+# OUT=DIR the jitter samples are kept there (for bench/plot_jitter.py).
+#
+#   bench/jitter.sh [SECONDS] [ROUNDS] [PTIME] [ZONES] [CODEC]   (default 60 3 20 10 pcmu)
+#   LOAD=1 OUT=bench/out bench/jitter.sh 600 1 20 10 pcmu        (issue 7's 10 minutes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-60}
+ROUNDS=${2:-3}
+PTIME=${3:-20}
+ZONES=${4:-10}
+CODEC=${5:-pcmu}
+case "$CODEC" in
+    pcmu) RATE=8000 ;;
+    l16) RATE=48000 ;;
+    *) echo "CODEC is pcmu or l16" >&2; exit 2 ;;
+esac
+LOAD=${LOAD:-0}
+cargo build --release --quiet
+CORONG=$PWD/target/release/corong
+DIR=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+SAMPLES=$((RATE / 1000 * PTIME))
+PORTS=$(python3 -c "print(','.join(str(41000 + 2 * i) for i in range($ZONES)))")
+mkdir -p "$DIR/media" "$DIR/playlists"
+RUN=$((SECS + 10))
+ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$((RUN + 10))" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
+printf '#EXTM3U\n../media/tone.wav\n' > "$DIR/playlists/tone.m3u"
+[ -n "${OUT:-}" ] && mkdir -p "$OUT"
+
+load_on() {
+    if [ "$LOAD" = 1 ]; then
+        timeout "$RUN" sh -c 'while :; do :; done' &
+        PIDS+=($!)
+    fi
+}
+
+run_corong() {
+    local round=$1
+    local cron
+    cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
+    {
+        printf '[daemon]\ntimezone = "UTC"\npacket_ms = %s\n' "$PTIME"
+        local i=0
+        for p in ${PORTS//,/ }; do
+            printf '[[zones]]\nname = "z%s"\nrtp = ["127.0.0.1:%s"]\ncodec = "%s"\n' "$i" "$p" "$CODEC"
+            i=$((i + 1))
+        done
+        printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"
+    } > "$DIR/config.toml"
+    rm -rf "$DIR/state" "$DIR/run"
+    "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
+    local d=$!
+    PIDS+=($d)
+    load_on
+    python3 bench/jitter.py --ports "$PORTS" --clock "$RATE" --seconds "$SECS" --warmup 5 \
+        --tick-samples "$SAMPLES" --label corong ${OUT:+--dump "$OUT/corong-$CODEC-$PTIME-$round.txt"}
+    kill "$d"; wait "$d" 2>/dev/null || true
+    grep -o 'engine thread running with [^"]*' "$DIR/daemon.log" | head -1 >&2 || true
+}
+
+run_ffmpeg() {
+    local round=$1 procs=()
+    for p in ${PORTS//,/ }; do
+        if [ "$CODEC" = pcmu ]; then enc=(-c:a pcm_mulaw -payload_type 0); bytes=1; else enc=(-c:a pcm_s16be -payload_type 96); bytes=2; fi
+        ffmpeg -v error -re -i "$DIR/media/tone.wav" -af "aresample=$RATE,asetnsamples=n=$SAMPLES" "${enc[@]}" \
+            -f rtp "rtp://127.0.0.1:$p?pkt_size=$((SAMPLES * bytes + 12))" >/dev/null 2>&1 &
+        procs+=($!); PIDS+=($!)
+    done
+    load_on
+    python3 bench/jitter.py --ports "$PORTS" --clock "$RATE" --seconds "$SECS" --warmup 3 \
+        --tick-samples "$SAMPLES" --label ffmpeg ${OUT:+--dump "$OUT/ffmpeg-$CODEC-$PTIME-$round.txt"}
+    kill "${procs[@]}" 2>/dev/null; wait "${procs[@]}" 2>/dev/null || true
+}
+
+run_gst() {
+    local round=$1 procs=()
+    for p in ${PORTS//,/ }; do
+        if [ "$CODEC" = pcmu ]; then pay=(mulawenc ! rtppcmupay pt=0); else pay=(audioconvert ! rtpL16pay pt=96 mtu=2000); fi
+        gst-launch-1.0 -q audiotestsrc is-live=true samplesperbuffer=$SAMPLES freq=1000 \
+            ! audio/x-raw,rate=$RATE,channels=1 ! "${pay[@]}" min-ptime=$((PTIME * 1000000)) max-ptime=$((PTIME * 1000000)) \
+            ! udpsink host=127.0.0.1 port="$p" >/dev/null 2>&1 &
+        procs+=($!); PIDS+=($!)
+    done
+    load_on
+    python3 bench/jitter.py --ports "$PORTS" --clock "$RATE" --seconds "$SECS" --warmup 3 \
+        --tick-samples "$SAMPLES" --label gstreamer ${OUT:+--dump "$OUT/gstreamer-$CODEC-$PTIME-$round.txt"}
+    kill "${procs[@]}" 2>/dev/null; wait "${procs[@]}" 2>/dev/null || true
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $ZONES $CODEC streams, ${PTIME} ms packets, $ROUNDS x ${SECS} s, other core loaded: $LOAD; user $(id -un)"
+for round in $(seq "$ROUNDS"); do
+    run_corong "$round"
+    run_ffmpeg "$round"
+    run_gst "$round"
+done > "$DIR/results.jsonl"
+cat "$DIR/results.jsonl"
+python3 - "$DIR/results.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+med = {}
+for label in ("corong", "ffmpeg", "gstreamer"):
+    rs = [r for r in rows if r["label"] == label and "jitter_p99_ms" in r]
+    if not rs:
+        print(f"{label:10s} no packets")
+        continue
+    m = {k: statistics.median(r[k] for r in rs) for k in ("jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms", "drift_worst_ms_per_hour")}
+    med[label] = m
+    print(f"{label:10s} jitter p50 {m['jitter_p50_ms']:.3f} ms  p99 {m['jitter_p99_ms']:.3f} ms  max {m['jitter_max_ms']:.3f} ms  drift {m['drift_worst_ms_per_hour']:+.2f} ms/h  ({len(rs)} rounds)")
+if "corong" in med and "ffmpeg" in med:
+    print(f"p99 ratio corong/ffmpeg: {med['corong']['jitter_p99_ms'] / med['ffmpeg']['jitter_p99_ms']:.3f}")
+PY

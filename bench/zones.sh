@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# CPU and memory per zone (issue 2 and issue 7's figures): one corong
+# daemon streaming N zones, against N ffmpeg processes (one per zone, as a
+# town would run without corong), for each N in ZONE_COUNTS.
+#
+# Every zone plays the same scheduled 48 kHz mono WAV tone, so decoding
+# costs next to nothing and what is measured is the engine: mixing,
+# encoding, pacing and sending. KIND picks the zones:
+#   l16        unicast L16 48 kHz mono (20 ms = two 10 ms RTP packets)
+#   pcmu       unicast PCMU 8 kHz
+#   multicast  PCMU, one multicast group per zone, out of the loopback
+#              interface (239.255.x.y; nothing leaves the machine)
+# Unicast zones all send to one port on 127.0.0.1, where a socket is
+# bound and never read (the kernel drops what overflows it; the senders
+# see no error). CPU is utime + stime from /proc/PID/stat over SECONDS
+# seconds after a 5 s warm-up, as % of one core; RSS is VmRSS (summed
+# over the ffmpeg processes) and, for the daemon, its peak VmHWM.
+#
+#   bench/zones.sh [KIND] [SECONDS] [ZONE_COUNTS] [FFMPEG_MAX]
+#   (default pcmu 20 "1 10 100 500" 100: ffmpeg is run up to FFMPEG_MAX zones)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIND=${1:-pcmu}
+SECS=${2:-20}
+COUNTS=${3:-"1 10 100 500"}
+FFMAX=${4:-100}
+cargo build --release --quiet
+CORONG=$PWD/target/release/corong
+DIR=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+mkdir -p "$DIR/media" "$DIR/playlists"
+ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$((SECS + 30))" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
+printf '#EXTM3U\n../media/tone.wav\n' > "$DIR/playlists/tone.m3u"
+SINK=41500
+python3 - "$SINK" <<'PY' &
+import signal, socket, sys
+port = int(sys.argv[1])
+socks = []
+for p in (port, port + 1):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", p))
+    socks.append(s)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+signal.pause()
+PY
+PIDS+=($!)
+TICK=$(getconf CLK_TCK)
+cputicks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
+measure() { # PIDS... -> "cpu% rss_mb"
+    sleep 5
+    local c0 t0 c1 t1
+    c0=$(cputicks "$@"); t0=$(date +%s.%N)
+    sleep "$SECS"
+    c1=$(cputicks "$@"); t1=$(date +%s.%N)
+    python3 -c "print(f'{($c1 - $c0) / $TICK / ($t1 - $t0) * 100:.1f} {$(rss_kb "$@") / 1024:.1f}')"
+}
+dest() { # zone index -> host:port
+    if [ "$KIND" = multicast ]; then echo "239.255.$(($1 / 250 + 100)).$(($1 % 250 + 1)):5004"; else echo "127.0.0.1:$SINK"; fi
+}
+codec() { if [ "$KIND" = l16 ]; then echo l16; else echo pcmu; fi; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $KIND zones; ${SECS} s per measurement"
+printf '%6s %14s %14s %14s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB"
+for n in $COUNTS; do
+    cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
+    {
+        printf '[daemon]\ntimezone = "UTC"\n'
+        for i in $(seq 0 $((n - 1))); do
+            printf '[[zones]]\nname = "z%s"\nrtp = ["%s"]\ncodec = "%s"\n' "$i" "$(dest "$i")" "$(codec)"
+        done
+        printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"
+    } > "$DIR/config.toml"
+    rm -rf "$DIR/state" "$DIR/run"
+    "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
+    d=$!; PIDS+=($d)
+    read -r ccpu crss <<<"$(measure $d)"
+    cpeak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$d/status")
+    grep -q "on air" "$DIR/daemon.log" || { echo "the daemon never went on air:"; tail "$DIR/daemon.log"; exit 1; }
+    kill $d; wait $d 2>/dev/null || true
+    fcpu=-; frss=-
+    if [ "$n" -le "$FFMAX" ]; then
+        procs=()
+        for i in $(seq 0 $((n - 1))); do
+            if [ "$(codec)" = l16 ]; then enc=(-c:a pcm_s16be -payload_type 96 -af asetnsamples=n=960); size=1932;
+            else enc=(-ar 8000 -c:a pcm_mulaw -payload_type 0 -af aresample=8000,asetnsamples=n=160); size=172; fi
+            mc=""; [ "$KIND" = multicast ] && mc="&localaddr=127.0.0.1&ttl=1"
+            ffmpeg -nostdin -v error -re -i "$DIR/media/tone.wav" "${enc[@]}" \
+                -f rtp "rtp://$(dest "$i")?pkt_size=$size$mc" >/dev/null 2>&1 &
+            procs+=($!); PIDS+=($!)
+        done
+        read -r fcpu frss <<<"$(measure "${procs[@]}")"
+        kill "${procs[@]}" 2>/dev/null || true; wait "${procs[@]}" 2>/dev/null || true
+    fi
+    printf '%6s %14s %14s %14s %14s %14s\n' "$n" "$ccpu" "$crss" "$cpeak" "$fcpu" "$frss"
+done
