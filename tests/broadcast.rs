@@ -453,19 +453,52 @@ fn a_dead_endpoint_does_not_disturb_another_zone() {
 /// A config with an error: the daemon refuses to start and says where.
 #[test]
 fn the_daemon_refuses_a_bad_config_with_file_line_col() {
-    let st = Station::new();
-    let path = st.config("[[zones]]\nname = \"a\"\nrtp = [\"127.0.0.1:5004\"]\ncodex = \"l16\"\n");
-    let out = common::station::corong()
-        .arg("daemon")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("{}:9:1: error:", path.display());
-    assert!(err.contains(&expected), "stderr: {err}");
-    assert!(err.contains("codex"), "names the key: {err}");
+    let zone = "[[zones]]\nname = \"a\"\nrtp = [\"127.0.0.1:5004\"]\n";
+    let schedule = |zones: &str, cron: &str, playlist: &str| {
+        format!(
+            "[[schedules]]\nname = \"s\"\ncron = \"{cron}\"\nplaylist = \"{playlist}\"\nzones = [\"{zones}\"]\n"
+        )
+    };
+    // (config after [daemon], line:col of the error, a word it must name)
+    let cases = [
+        (format!("{zone}codex = \"l16\"\n"), "9:1", "codex"),
+        (format!("{zone}gain_db = \"loud\"\n"), "9:11", "gain_db"),
+        (
+            format!("{zone}{}", schedule("pasar", "0 * * * * *", "p")),
+            "13:10",
+            "pasar",
+        ),
+        (
+            format!("{zone}{}", schedule("a", "0 61 * * * *", "p")),
+            "11:8",
+            "cron",
+        ),
+        (
+            format!("{zone}{}", schedule("a", "0 * * * * *", "nothing")),
+            "12:12",
+            "nothing",
+        ),
+    ];
+    for (rest, at, names) in cases {
+        let st = Station::new();
+        st.playlist("p", &["../media/a.wav"]);
+        let path = st.config(&rest);
+        let out = common::station::corong()
+            .arg("daemon")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rest}: {err}");
+        let expected = format!("{}:{at}: error:", path.display());
+        assert!(err.contains(&expected), "{rest}: want {expected} in: {err}");
+        assert!(err.contains(names), "{rest}: names {names}: {err}");
+        assert!(
+            !st.path("run/corong.sock").exists(),
+            "{rest}: the daemon must not start"
+        );
+    }
 }
 
 /// `loop_until`: the playlist repeats until the local end time, then stops

@@ -127,15 +127,39 @@ fn mp3_44k1_stereo() {
 
 #[test]
 fn flac_24bit_96k() {
+    const OPTS: &[&str] = &[
+        "-c:a",
+        "flac",
+        "-sample_fmt",
+        "s32",
+        "-bits_per_raw_sample",
+        "24",
+    ];
     check_format(Case {
         file: "tone.flac",
         freq: 1000.0,
         rate: 96000,
         channels: 1,
-        ffmpeg_opts: &["-c:a", "flac", "-sample_fmt", "s32"],
+        ffmpeg_opts: OPTS,
         codec: "flac",
         length_tolerance: 0,
     });
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    // The case above is only worth its name if the file really is 24-bit
+    // at 96 kHz: read the FLAC STREAMINFO block.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tone.flac");
+    tone_file(&path, 1000.0, 0.5, 96000, 1, OPTS);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    assert_eq!(bytes[4] & 0x7f, 0, "STREAMINFO comes first");
+    // STREAMINFO from byte 8: 2+2+3+3 bytes of block and frame sizes, then
+    // 20 bits of sample rate, 3 of channels - 1, 5 of bits per sample - 1.
+    let packed = u64::from_be_bytes(bytes[18..26].try_into().unwrap());
+    assert_eq!(packed >> 44, 96000, "sample rate");
+    assert_eq!((packed >> 36 & 0x1f) + 1, 24, "bits per sample");
 }
 
 #[test]
