@@ -294,11 +294,18 @@ impl Store {
     }
 }
 
+/// SQLite's page cache per connection, KiB.
+const PAGE_CACHE_KIB: u32 = 256;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+    // A small page cache: the daemon writes a row at a time and reads
+    // little, and the default (2 MB) would let a daemon that runs for months
+    // hold a copy of its growing as-run log in memory. Negative: KiB.
+    conn.pragma_update(None, "cache_size", -(PAGE_CACHE_KIB as i64))?;
     Ok(())
 }
 

@@ -1,0 +1,351 @@
+//! A soak on an accelerated clock: a day and a half of schedules and random
+//! announcements, run in seconds.
+//!
+//! The two parts of the daemon that hold time and the queue are driven
+//! together by a simulated wall clock: the [`Scheduler`] is polled the way
+//! its runner polls it (every few hundred milliseconds to a few seconds,
+//! with the clock now and then nudged back by NTP or forward by a late
+//! wake-up), and every fire and every announcement goes through the real
+//! on-disk [`Store`] (accepted, played on each zone, finished, logged).
+//!
+//! What is checked:
+//! - every fire time of every schedule fires exactly once (the expected
+//!   times come from an independent matcher that walks every second of the
+//!   run), in time order;
+//! - every accepted announcement finishes on every zone, once, and the
+//!   queue ends empty; the as-run log has exactly the rows played;
+//! - the process's resident memory grows by less than 1 MB from the end of
+//!   the first simulated hour to the end of the run.
+//!
+//! It is one test in its own binary, so its memory is its own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use corong::config::Schedule;
+use corong::priority::Priority;
+use corong::schedule::Scheduler;
+use corong::store::{AfterFinish, AsRunEntry, How, JobId, JobKind, NewJob, Store, ZoneEnd};
+
+const TZ: Tz = chrono_tz::Asia::Jakarta;
+const SIM_HOURS: i64 = 36;
+const ZONES: [&str; 4] = ["alun-alun", "pasar", "kelurahan", "arsip"];
+
+/// The schedules of the run: (name, cron).
+const SCHEDULES: [(&str, &str); 6] = [
+    ("setiap-5-menit", "0 */5 * * * *"),
+    ("jam-lewat-15", "30 15 * * * *"),
+    ("lagu-pagi", "0 0 6 * * Mon-Sat"),
+    ("siang", "0 0 12 * * *"),
+    ("apel-pagi", "*/20 * 7-8 * * *"),
+    ("minggu-sore", "0 30 18 * * Sun"),
+];
+
+fn schedule(name: &str, cron: &str) -> Schedule {
+    Schedule {
+        name: name.to_string(),
+        cron: cron.to_string(),
+        playlist: "lagu-nasional".to_string(),
+        playlist_path: PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
+        zones: vec!["all".to_string()],
+        priority: Priority::PROGRAM,
+        shuffle: false,
+        loop_until: None,
+        missed: corong::config::Missed::Skip,
+        except_dates: Default::default(),
+        active_from: None,
+        active_until: None,
+    }
+}
+
+/// Whether one cron field matches `value`. Handles the forms the schedules
+/// above use (`*`, `*/n`, `a`, `a-b`, day names), written apart from the
+/// crate's cron code so that it is an independent check.
+fn field_matches(field: &str, value: u32) -> bool {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let num = |s: &str| -> u32 {
+        DAYS.iter()
+            .position(|d| d.eq_ignore_ascii_case(s))
+            .map(|p| p as u32)
+            .unwrap_or_else(|| s.parse().unwrap())
+    };
+    field.split(',').any(|part| {
+        if part == "*" {
+            true
+        } else if let Some(step) = part.strip_prefix("*/") {
+            value % step.parse::<u32>().unwrap() == 0
+        } else if let Some((a, b)) = part.split_once('-') {
+            (num(a)..=num(b)).contains(&value)
+        } else {
+            num(part) == value
+        }
+    })
+}
+
+fn cron_matches(cron: &str, t: DateTime<Tz>) -> bool {
+    let f: Vec<&str> = cron.split_whitespace().collect();
+    field_matches(f[0], t.second())
+        && field_matches(f[1], t.minute())
+        && field_matches(f[2], t.hour())
+        && field_matches(f[3], t.day())
+        && field_matches(f[4], t.month())
+        && field_matches(f[5], t.weekday().num_days_from_sunday())
+}
+
+/// Resident set size of this process, bytes.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions; it only reads a constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    pages * page
+}
+
+/// xorshift64: reproducible randomness without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// An announcement on air: its zones still to finish, and when it ends.
+struct Playing {
+    zones: Vec<String>,
+    ends: DateTime<Utc>,
+}
+
+#[test]
+fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement() {
+    // Sunday 1 March 2026, 00:00 in Jakarta: the run covers a Sunday
+    // evening, a Monday morning and two midnights.
+    let start = TZ
+        .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc);
+    let end = start + Duration::hours(SIM_HOURS);
+
+    // What must fire, from the independent matcher: every second of the
+    // run, after the first poll (the scheduler does not catch up at start).
+    let mut expected: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let mut t = start + Duration::seconds(1);
+    while t <= end {
+        let local = t.with_timezone(&TZ);
+        for (name, cron) in SCHEDULES {
+            if cron_matches(cron, local) {
+                expected.push((t, name.to_string()));
+            }
+        }
+        t += Duration::seconds(1);
+    }
+
+    let schedules: Vec<Schedule> = SCHEDULES.iter().map(|(n, c)| schedule(n, c)).collect();
+    let mut scheduler = Scheduler::new(&schedules, TZ).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut rng = Rng(0x00c0_ffee_d00d_f00d);
+
+    let mut fired: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let mut accepted: Vec<JobId> = Vec::new();
+    let mut playing: HashMap<JobId, Playing> = HashMap::new();
+    let mut as_run_rows = 0usize;
+    let mut next_announcement = start + Duration::minutes(7);
+    let mut rss_after_first_hour = None;
+    let mut clock_nudges = 0;
+
+    let mut now = start;
+    assert!(scheduler.poll(now).is_empty(), "no catch-up at start");
+    while now < end {
+        // How the runner wakes: at the next fire or within a second, a
+        // little late; now and then the clock itself moves.
+        let mut step = Duration::milliseconds(50 + rng.below(1450) as i64);
+        match rng.below(2000) {
+            0 => {
+                // NTP steps the clock back up to 30 s.
+                step = -Duration::seconds(1 + rng.below(30) as i64);
+                clock_nudges += 1;
+            }
+            1 => {
+                // A wake-up 1 to 120 s late (a busy or suspended machine),
+                // well within the runner's 5-minute grace.
+                step = Duration::seconds(1 + rng.below(120) as i64);
+                clock_nudges += 1;
+            }
+            _ => {}
+        }
+        now = (now + step).min(end);
+
+        for fire in scheduler.poll(now) {
+            // A fire becomes an as-run row on every zone, as the daemon
+            // logs a scheduled run.
+            for zone in ZONES {
+                store
+                    .record_as_run(&AsRunEntry {
+                        zone: zone.to_string(),
+                        job: None,
+                        origin: format!("schedule:{}", fire.schedule),
+                        file: "/etc/corong/media/lagu.mp3".to_string(),
+                        started_at: fire.at,
+                        ended_at: fire.at + Duration::seconds(1),
+                        how: How::Completed,
+                        reason: None,
+                    })
+                    .unwrap();
+                as_run_rows += 1;
+            }
+            fired.push((fire.at, fire.schedule));
+        }
+
+        // An operator announces something about every ten minutes.
+        if now >= next_announcement {
+            let n = 1 + rng.below(ZONES.len() as u64) as usize;
+            let first = rng.below(ZONES.len() as u64) as usize;
+            let zones: Vec<String> = (0..n)
+                .map(|i| ZONES[(first + i) % ZONES.len()].to_string())
+                .collect();
+            let id = store
+                .accept(&NewJob {
+                    kind: JobKind::Announcement,
+                    origin: "budi".to_string(),
+                    priority: Priority::ANNOUNCEMENT.0,
+                    zones: zones.clone(),
+                    files: vec![PathBuf::from("/srv/corong/pengumuman.mp3")],
+                    chime_before: true,
+                    chime_after: false,
+                    not_before: None,
+                    repeat: 1,
+                    repeat_interval: StdDuration::from_secs(60),
+                    text: None,
+                })
+                .unwrap();
+            for zone in &zones {
+                store
+                    .mark_playing(id, zone, 0, "/srv/corong/pengumuman.mp3", now)
+                    .unwrap();
+            }
+            accepted.push(id);
+            let ends = now + Duration::seconds(5 + rng.below(60) as i64);
+            playing.insert(id, Playing { zones, ends });
+            next_announcement = now + Duration::seconds(300 + rng.below(600) as i64);
+        }
+
+        // Announcements whose time is up finish on each of their zones.
+        let done: Vec<JobId> = playing
+            .iter()
+            .filter(|(_, p)| p.ends <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let p = playing.remove(&id).unwrap();
+            for (i, zone) in p.zones.iter().enumerate() {
+                let row = AsRunEntry {
+                    zone: zone.clone(),
+                    job: Some(id),
+                    origin: "operator:budi".to_string(),
+                    file: "/srv/corong/pengumuman.mp3".to_string(),
+                    started_at: p.ends - Duration::seconds(5),
+                    ended_at: p.ends,
+                    how: How::Completed,
+                    reason: None,
+                };
+                let end = ZoneEnd {
+                    how: How::Completed,
+                    reason: None,
+                    at: p.ends,
+                };
+                let after = store.finish_zone(id, zone, &end, &[row]).unwrap();
+                as_run_rows += 1;
+                let last = i + 1 == p.zones.len();
+                assert_eq!(
+                    after == AfterFinish::JobFinished,
+                    last,
+                    "job {id:?} on {zone}: {after:?}"
+                );
+            }
+        }
+
+        if rss_after_first_hour.is_none() && now >= start + Duration::hours(1) {
+            rss_after_first_hour = Some(rss_bytes());
+        }
+    }
+    // Let the last announcements end.
+    for (id, p) in playing.drain() {
+        for zone in &p.zones {
+            let end = ZoneEnd {
+                how: How::Completed,
+                reason: None,
+                at: p.ends,
+            };
+            store.finish_zone(id, zone, &end, &[]).unwrap();
+        }
+    }
+    let rss_end = rss_bytes();
+    let rss_start = rss_after_first_hour.unwrap();
+
+    // Every fire once, in order.
+    let mut counts: BTreeMap<(DateTime<Utc>, String), usize> = BTreeMap::new();
+    for f in &fired {
+        *counts.entry(f.clone()).or_default() += 1;
+    }
+    let duplicated: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
+    let missed: Vec<_> = expected
+        .iter()
+        .filter(|e| !counts.contains_key(*e))
+        .collect();
+    let unexpected: Vec<_> = counts.keys().filter(|k| !expected.contains(k)).collect();
+    assert!(
+        fired.windows(2).all(|w| w[0].0 <= w[1].0),
+        "fires out of order"
+    );
+
+    // Every announcement finished, none left behind.
+    let unfinished = store.unfinished().unwrap();
+    let logged = store
+        .query_as_run(Some(start - Duration::hours(1)), None, None)
+        .unwrap()
+        .len();
+
+    eprintln!(
+        "soak: {SIM_HOURS} simulated hours; {} fires expected, {} fired, {} missed, {} duplicated, {} unexpected; \
+         {} announcements accepted, {} unfinished; {} as-run rows; {clock_nudges} clock nudges; \
+         RSS {:.2} MB after the first hour, {:.2} MB at the end ({:+} KB)",
+        expected.len(),
+        fired.len(),
+        missed.len(),
+        duplicated.len(),
+        unexpected.len(),
+        accepted.len(),
+        unfinished.len(),
+        logged,
+        rss_start as f64 / 1e6,
+        rss_end as f64 / 1e6,
+        (rss_end as i64 - rss_start as i64) / 1024,
+    );
+    assert!(
+        expected.len() > 1000,
+        "the run has enough fires to mean something"
+    );
+    assert!(missed.is_empty(), "missed: {missed:?}");
+    assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
+    assert!(unexpected.is_empty(), "unexpected: {unexpected:?}");
+    assert!(accepted.len() >= 100, "{} announcements", accepted.len());
+    assert!(unfinished.is_empty(), "unfinished: {unfinished:?}");
+    assert_eq!(logged, as_run_rows);
+    assert!(
+        rss_end < rss_start + 1_000_000,
+        "memory grew {} KB",
+        (rss_end - rss_start) / 1024
+    );
+}
