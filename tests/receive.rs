@@ -678,3 +678,98 @@ fn the_daemon_lists_its_receivers_and_a_silent_one_degrades_the_zone() {
     stop.store(true, Ordering::Relaxed);
     relay.join().unwrap();
 }
+
+/// Every channel of a WAV as f32, with the rate.
+fn read_wav_channels(path: &Path) -> (Vec<Vec<f32>>, u32) {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    let ch = spec.channels as usize;
+    let all: Vec<f32> = reader
+        .samples::<i32>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
+    let chans = (0..ch)
+        .map(|c| all.iter().skip(c).step_by(ch).copied().collect())
+        .collect();
+    (chans, spec.sample_rate)
+}
+
+/// A stereo L16 zone (left 500 Hz, right 1 kHz) through the lossy relay to
+/// `corong receive --channels 2`: the recording is stereo, each channel
+/// carries its own tone at its level, and the concealment leaves no gap
+/// longer than a packet and no click in either channel.
+#[test]
+fn a_stereo_l16_zone_plays_both_channels_through_loss() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let input = free_port_pair();
+    let output = free_port_pair();
+    let st = Station::new();
+    run(std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("aevalsrc=0.5*sin(2*PI*500*t)|0.5*sin(2*PI*1000*t):s=48000:d=5")
+        .arg(st.path("media/stereo.wav")));
+    st.playlist("stereo", &["../media/stereo.wav"]);
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{input}\"]\ncodec = \"l16\"\nchannels = 2\n\n\
+         [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"stereo\"\nzones = [\"pasar\"]\n",
+        cron_in(3)
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(RelayLog::default()));
+    let relay = {
+        let (stop, log) = (stop.clone(), log.clone());
+        std::thread::spawn(move || lossy_relay(input, output, stop, log))
+    };
+    let wav = st.path("stereo-rx.wav");
+    let rx = receiver(
+        &format!("127.0.0.1:{output}"),
+        &wav,
+        &["--codec", "l16", "--channels", "2"],
+    );
+    let d = st.start();
+    d.wait_log("how=completed", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    finish(rx, Duration::ZERO);
+    stop.store(true, Ordering::Relaxed);
+    relay.join().unwrap();
+    drop(d);
+
+    assert!(log.lock().unwrap().dropped > 0);
+    let (chans, rate) = read_wav_channels(&wav);
+    assert_eq!((chans.len(), rate), (2, 48_000));
+    let (_, _, _, meta) = recording(&wav);
+    assert_eq!(meta["channels"], 2, "{meta}");
+    assert!(
+        meta["summary"]["concealed_samples"].as_u64().unwrap() > 0,
+        "{meta}"
+    );
+    let (source, _) = read_wav_channels(&st.path("media/stereo.wav"));
+    let (start, end) = common::active_span(&chans[0], 0.05).expect("the tone arrived");
+    assert!(end - start > 4 * RATE, "{} frames of tone", end - start);
+    for (c, freq) in [(0, 500.0), (1, 1000.0)] {
+        let body = &chans[c][start + RATE / 100..end - RATE / 100];
+        let f = tone_frequency(body, rate);
+        assert!(
+            (f - freq).abs() < 2.0,
+            "channel {c}: {f} Hz, not {freq}\n{meta}\n{}",
+            std::fs::read_to_string(wav.with_extension("log")).unwrap()
+        );
+        assert!(
+            (rms(body) - 0.5 / 2f64.sqrt()).abs() < 0.05,
+            "channel {c}: level {}",
+            rms(body)
+        );
+        let gap = longest_quiet(body, 0.02);
+        assert!(gap <= RATE / 50, "channel {c}: a gap of {gap} frames");
+        let own = max_step(&source[c]);
+        let step = max_step(body);
+        assert!(
+            step <= own + 2.0 / 32768.0,
+            "channel {c}: a click: step {step} > the tone's {own}"
+        );
+    }
+}

@@ -400,7 +400,7 @@ mod tests {
     /// The RR a real `corong receive` reporter builds after receiving 20
     /// packets of our stream with `lost` of them missing.
     fn report_from(reporter: &mut Reporter, lost: &[u16], bye: bool) -> Vec<u8> {
-        let mut jb = JitterBuffer::new(Codec::Pcmu, 8000);
+        let mut jb = JitterBuffer::new(Codec::Pcmu, 8000, 1);
         let now = Instant::now();
         let from = "127.0.0.1:9".parse().unwrap();
         let payload = [0xffu8; 160];

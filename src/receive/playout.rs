@@ -19,6 +19,11 @@
 //!    block written to the sink, and the buffer consumed up to the new
 //!    position.
 //!
+//! Positions and corrections count frames (one sample per channel); a
+//! stereo L16 stream is read, corrected (a whole frame dropped or inserted)
+//! and written interleaved, and concealed frame by frame (one pitch period
+//! for all channels, so they stay in step through a hole).
+//!
 //! Nothing is written to the sink until the first packet's audio is due;
 //! from then on every block is, silence included, so the recording is one
 //! unbroken timeline. A run is stopped by [`STOP`] (set from SIGINT and
@@ -57,14 +62,16 @@ pub struct Settings {
     pub codec: Option<Codec>,
     /// Clock rate of L16 (PT 96).
     pub l16_rate: u32,
+    /// Channels of L16 (PCMU is always mono).
+    pub l16_channels: u16,
     pub latency: Duration,
     pub duration: Option<Duration>,
     /// CNAME for the receiver reports.
     pub cname: String,
 }
 
-/// Opens the sink once the codec (and so the rate) is known.
-pub type SinkFactory = Box<dyn FnMut(Codec, u32) -> io::Result<Box<dyn Sink>>>;
+/// Opens the sink once the codec (and so the rate and channels) is known.
+pub type SinkFactory = Box<dyn FnMut(Codec, u32, u16) -> io::Result<Box<dyn Sink>>>;
 
 /// Counters of the playout, for the summary.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -81,6 +88,8 @@ struct PlayoutCounters {
 struct Playout {
     codec: Codec,
     rate: u32,
+    channels: usize,
+    /// Frames per block.
     block_len: usize,
     buffer: JitterBuffer,
     timing: Timing,
@@ -245,21 +254,24 @@ impl Receiver {
                     }
                 },
             };
-            let rate = match codec {
-                Codec::L16 => self.settings.l16_rate,
-                Codec::Pcmu => 8000,
+            let (rate, channels) = match codec {
+                Codec::L16 => (self.settings.l16_rate, self.settings.l16_channels.max(1)),
+                Codec::Pcmu => (8000, 1),
             };
-            let sink = (self.make_sink)(codec, rate)?;
+            let sink = (self.make_sink)(codec, rate, channels)?;
             let block_len = (rate as u128 * BLOCK.as_nanos() / 1_000_000_000) as usize;
-            let concealer = Concealer::new(rate);
-            tracing::info!(codec = codec.name(), rate, "receiving");
+            let ch = channels as usize;
+            let concealer = Concealer::with_channels(rate, ch);
+            let lookahead = concealer.lookahead();
+            tracing::info!(codec = codec.name(), rate, channels, "receiving");
             self.playout = Some(Playout {
                 codec,
                 rate,
+                channels: ch,
                 block_len,
-                buffer: JitterBuffer::new(codec, rate),
+                buffer: JitterBuffer::new(codec, rate, channels),
                 timing: Timing::new(rate, self.settings.latency),
-                ahead: vec![0.0; concealer.lookahead()],
+                ahead: vec![0.0; lookahead * ch],
                 concealer,
                 sink,
                 origin: now,
@@ -269,7 +281,7 @@ impl Receiver {
                 position: 0,
                 mode: None,
                 error: 0.0,
-                work: vec![0.0; block_len + 2],
+                work: vec![0.0; (block_len + 2) * ch],
                 counters: PlayoutCounters::default(),
             });
         }
@@ -390,10 +402,11 @@ impl Receiver {
         }
 
         // Read what the corrected block needs; correct only clean audio.
+        let ch = p.channels;
         let need = (b as i64 + correction) as usize;
-        p.buffer.read(p.position, &mut p.work[..need]);
+        p.buffer.read(p.position, &mut p.work[..need * ch]);
         if correction != 0
-            && (!p.concealer.is_normal() || p.work[..need].iter().any(|v| v.is_nan()))
+            && (!p.concealer.is_normal() || p.work[..need * ch].iter().any(|v| v.is_nan()))
         {
             correction = 0;
         }
@@ -403,21 +416,21 @@ impl Receiver {
             for k in 0..n {
                 let range = (len * k / n).max(1)..(len * (k + 1) / n).min(len - 1);
                 if correction > 0 {
-                    len = drop_one(&mut p.work, len, range);
+                    len = drop_one(&mut p.work, ch, len, range);
                     p.counters.dropped_samples += 1;
                 } else {
-                    len = insert_one(&mut p.work, len, range);
+                    len = insert_one(&mut p.work, ch, len, range);
                     p.counters.inserted_samples += 1;
                 }
             }
         } else {
-            p.buffer.read(p.position, &mut p.work[..b]);
+            p.buffer.read(p.position, &mut p.work[..b * ch]);
             len = b;
         }
         debug_assert_eq!(len, b);
         p.buffer
             .read(p.position + b as i64 + correction, &mut p.ahead);
-        let block = &mut p.work[..b];
+        let block = &mut p.work[..b * ch];
         p.concealer.process(block, &p.ahead);
         let wall_time = UNIX_EPOCH + Duration::from_nanos(wall.max(0) as u64);
         p.sink.write(block, wall_time)?;
@@ -428,33 +441,44 @@ impl Receiver {
     }
 }
 
-/// Remove the sample in `range` whose neighbours are closest, from the
-/// first `len` of `buf`; the new length.
-fn drop_one(buf: &mut [f32], len: usize, range: std::ops::Range<usize>) -> usize {
+/// How far frame `a` is from frame `b` of the interleaved `buf` (`ch`
+/// channels): the sum over channels.
+fn frame_distance(buf: &[f32], ch: usize, a: usize, b: usize) -> f32 {
+    (0..ch)
+        .map(|c| (buf[a * ch + c] - buf[b * ch + c]).abs())
+        .sum()
+}
+
+/// Remove the frame in `range` whose neighbours are closest, from the
+/// first `len` frames of the interleaved `buf` (`ch` channels); the new
+/// length in frames.
+fn drop_one(buf: &mut [f32], ch: usize, len: usize, range: std::ops::Range<usize>) -> usize {
     let k = range
         .min_by(|&a, &b| {
-            let da = (buf[a + 1] - buf[a - 1]).abs();
-            let db = (buf[b + 1] - buf[b - 1]).abs();
+            let da = frame_distance(buf, ch, a + 1, a - 1);
+            let db = frame_distance(buf, ch, b + 1, b - 1);
             da.total_cmp(&db)
         })
         .unwrap_or(1);
-    buf.copy_within(k + 1..len, k);
+    buf.copy_within((k + 1) * ch..len * ch, k * ch);
     len - 1
 }
 
-/// Insert, after the sample in `range` closest to its successor, their
-/// mean, into the first `len` of `buf` (which has room); the new length.
-fn insert_one(buf: &mut [f32], len: usize, range: std::ops::Range<usize>) -> usize {
+/// Insert, after the frame in `range` closest to its successor, their
+/// mean, into the first `len` frames of the interleaved `buf` (`ch`
+/// channels; it has room); the new length in frames.
+fn insert_one(buf: &mut [f32], ch: usize, len: usize, range: std::ops::Range<usize>) -> usize {
     let k = range
         .min_by(|&a, &b| {
-            let da = (buf[a + 1] - buf[a]).abs();
-            let db = (buf[b + 1] - buf[b]).abs();
+            let da = frame_distance(buf, ch, a + 1, a);
+            let db = frame_distance(buf, ch, b + 1, b);
             da.total_cmp(&db)
         })
         .unwrap_or(0);
-    let mid = 0.5 * (buf[k] + buf[k + 1]);
-    buf.copy_within(k + 1..len, k + 2);
-    buf[k + 1] = mid;
+    buf.copy_within((k + 1) * ch..len * ch, (k + 2) * ch);
+    for c in 0..ch {
+        buf[(k + 1) * ch + c] = 0.5 * (buf[k * ch + c] + buf[(k + 2) * ch + c]);
+    }
     len + 1
 }
 
@@ -507,10 +531,39 @@ mod tests {
     #[test]
     fn drops_and_inserts_where_the_wave_is_flattest() {
         let mut b = [0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0];
-        let len = drop_one(&mut b, 6, 1..5);
+        let len = drop_one(&mut b, 1, 6, 1..5);
         assert_eq!(&b[..len], &[0.0, 0.5, 1.0, 0.5, 0.0]);
         let mut b = [0.0, 0.5, 1.0, 0.9, 0.5, 0.0, 0.0];
-        let len = insert_one(&mut b, 6, 0..5);
+        let len = insert_one(&mut b, 1, 6, 0..5);
         assert_eq!(&b[..len], &[0.0, 0.5, 1.0, 0.95, 0.9, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn stereo_corrections_move_whole_frames() {
+        // Left rises and falls; right is its negative. Frames 2 and 3 are
+        // equal, so frame 3 (or 2) is the flattest place in both channels.
+        let l = [0.0, 0.5, 1.0, 1.0, 0.5, 0.0];
+        let mut b: Vec<f32> = l.iter().flat_map(|&v| [v, -v]).collect();
+        b.extend([0.0; 2]);
+        let len = drop_one(&mut b, 2, 6, 1..5);
+        assert_eq!(len, 5);
+        assert_eq!(
+            &b[..10],
+            &[0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5, 0.0, -0.0]
+        );
+        // Insert: the new frame is the mean of its neighbours, per channel,
+        // between the two closest frames (2 and 3 again).
+        let l = [0.0, 0.5, 1.0, 0.9, 0.5, 0.0];
+        let mut b: Vec<f32> = l.iter().flat_map(|&v| [v, -2.0 * v]).collect();
+        b.extend([0.0; 2]);
+        let len = insert_one(&mut b, 2, 6, 0..5);
+        assert_eq!(len, 7);
+        let left: Vec<f32> = b.iter().step_by(2).copied().collect();
+        let right: Vec<f32> = b.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(left, [0.0, 0.5, 1.0, 0.95, 0.9, 0.5, 0.0]);
+        let want = [0.0, -1.0, -2.0, -1.9, -1.8, -1.0, 0.0];
+        for (r, w) in right.iter().zip(want) {
+            assert!((r - w).abs() < 1e-6, "{right:?}");
+        }
     }
 }
