@@ -27,7 +27,8 @@
 //! - [`control`]: the control socket: protocol, server (daemon side), client
 //!   (CLI side) and human rendering of replies.
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
-//!   systemd when it is ready and alive (`daemon/notify.rs`).
+//!   systemd when it is ready and alive (`daemon/notify.rs`); lists the
+//!   receivers that report back (`daemon/receivers.rs`).
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
 //!   playout in step with the sender's clock, receiver reports.

@@ -4,6 +4,7 @@
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use corong::config::{self, Codec, Diagnostic, Severity};
 use corong::priority::Priority;
@@ -576,6 +577,36 @@ fn bom_and_crlf_config_loads_and_columns_stay_right() {
     let errors = config::load(&path).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors}");
     assert_eq!((errors.0[0].line, errors.0[0].column), (1, 1));
+}
+
+#[test]
+fn receiver_timeout() {
+    let dir = fixture();
+    let zone = "[[zones]]\nname = \"a\"\nrtp = [\"127.0.0.1:5004\"]\n\n[groups]\ng = [\"a\"]\n";
+    let load = |daemon: &str| {
+        let path = write_config(&dir, &format!("[daemon]\n{daemon}\n{zone}"));
+        config::load_with_warnings(&path)
+    };
+    let (c, w) = load("").unwrap();
+    assert!(w.is_empty(), "{w}");
+    assert_eq!(c.daemon.receiver_timeout, Some(Duration::from_secs(30)));
+    let (c, _) = load("receiver_timeout_s = 0").unwrap();
+    assert_eq!(c.daemon.receiver_timeout, None, "0 is never");
+    let (c, w) = load("receiver_timeout_s = 45").unwrap();
+    assert!(w.is_empty(), "{w}");
+    assert_eq!(c.daemon.receiver_timeout, Some(Duration::from_secs(45)));
+    // Shorter than two reports apart: accepted with a warning at the value.
+    let (c, w) = load("receiver_timeout_s = 3").unwrap();
+    assert_eq!(c.daemon.receiver_timeout, Some(Duration::from_secs(3)));
+    assert_eq!(w.len(), 1, "{w}");
+    assert_eq!((w.0[0].line, w.0[0].column), (2, 22));
+    assert!(w.0[0].message.contains("look silent"), "{w}");
+    assert_one_error(
+        &format!("[daemon]\nreceiver_timeout_s = -5\n{ZONE}"),
+        2,
+        22,
+        &["receiver_timeout_s", "out of range", "0..=86400"],
+    );
 }
 
 #[test]

@@ -39,6 +39,8 @@ fn status_result() -> StatusResult {
             state: "streaming".into(),
             playing: None,
             error: None,
+            endpoint_health: vec![],
+            receivers: vec![],
         }],
         next_events: vec![],
     }

@@ -207,7 +207,9 @@ struct RelayLog {
 /// `output` losing 5% (never more than one 20 ms packet time in a row),
 /// delaying 3% behind their successor and duplicating 3%; RTCP from
 /// `input + 1` to `output + 1` untouched, and the receiver's reports that
-/// come back collected. Deterministic (a fixed xorshift seed).
+/// come back collected and passed on to the daemon (from `input + 1`, as a
+/// receiver listening on `input` would send them). Deterministic (a fixed
+/// xorshift seed).
 fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<RelayLog>>) {
     let rtp_in = UdpSocket::bind(("127.0.0.1", input)).unwrap();
     let rtcp_in = UdpSocket::bind(("127.0.0.1", input + 1)).unwrap();
@@ -227,10 +229,12 @@ fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<Re
     let mut held: Option<Vec<u8>> = None;
     let mut dropped_in_a_row = 0;
     let mut buf = [0u8; 2048];
+    let mut daemon: Option<SocketAddr> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut idle = true;
-        if let Ok(n) = rtp_in.recv(&mut buf) {
+        if let Ok((n, from)) = rtp_in.recv_from(&mut buf) {
             idle = false;
+            daemon = Some(from);
             let p = buf[..n].to_vec();
             let mut l = log.lock().unwrap();
             l.ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
@@ -265,6 +269,9 @@ fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<Re
         if let Ok(n) = out.recv(&mut buf) {
             idle = false;
             log.lock().unwrap().reports.push(buf[..n].to_vec());
+            if let Some(d) = daemon {
+                let _ = rtcp_in.send_to(&buf[..n], d);
+            }
         }
         if idle {
             std::thread::sleep(Duration::from_micros(200));
@@ -273,6 +280,9 @@ fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<Re
     // The receiver's last report (with its BYE) was sent before it exited.
     while let Ok(n) = out.recv(&mut buf) {
         log.lock().unwrap().reports.push(buf[..n].to_vec());
+        if let Some(d) = daemon {
+            let _ = rtcp_in.send_to(&buf[..n], d);
+        }
     }
 }
 
@@ -325,10 +335,16 @@ fn a_lossy_path_plays_without_gaps_or_clicks_and_is_reported() {
     assert!(gap <= RATE / 50, "a gap of {gap} samples (more than 20 ms)");
     // One 16-bit step of rounding on top of the tone's own.
     let step = max_step(body);
-    assert!(
-        step <= own + 2.0 / 32768.0,
-        "a click: step {step} > the tone's {own}"
-    );
+    if step > own + 2.0 / 32768.0 {
+        let at = body
+            .windows(2)
+            .position(|w| (w[1] - w[0]).abs() == step)
+            .unwrap();
+        panic!(
+            "a click: step {step} > the tone's {own} at {at} of the body: {:?}\n{meta}",
+            &body[at.saturating_sub(8)..(at + 8).min(body.len())]
+        );
+    }
     assert!((tone_frequency(body, rate) - 200.0).abs() < 1.0);
     assert!(
         (rms(body) - 0.5 / 2f64.sqrt()).abs() < 0.05,
@@ -488,4 +504,285 @@ fn a_restarted_sender_is_followed_within_a_second() {
     let after = &s[resumed + RATE / 10..resumed + RATE];
     assert!((tone_frequency(after, rate) - 500.0).abs() < 2.0);
     assert_eq!(meta["summary"]["buffer"]["restarts"], 1, "{meta}");
+}
+
+/// `corong zones --json`, parsed.
+fn zones_json(st: &Station) -> serde_json::Value {
+    let (code, out, err) = st.client(&["zones", "--json"]);
+    assert_eq!(code, 0, "corong zones --json: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The receiver of `zone` (from `zones --json`) that listens on `endpoint`.
+fn receiver_at<'a>(zone: &'a serde_json::Value, endpoint: &str) -> Option<&'a serde_json::Value> {
+    zone["receivers"]
+        .as_array()?
+        .iter()
+        .find(|r| r["endpoint"] == endpoint)
+}
+
+/// Two receivers report back to the real daemon, one straight and one
+/// through the lossy relay: `corong zones --json` lists both at their
+/// endpoints with their loss. One is killed (no BYE): once it has been
+/// silent for `receiver_timeout_s` the zone turns degraded naming it,
+/// while the other is still listed as reporting. The other then stops
+/// with a BYE and is gone from the list at once.
+#[test]
+fn the_daemon_lists_its_receivers_and_a_silent_one_degrades_the_zone() {
+    let _serial = one_at_a_time();
+    let direct = free_port_pair();
+    let input = free_port_pair();
+    let output = free_port_pair();
+    let st = Station::new();
+    st.config(&format!(
+        "receiver_timeout_s = 9\n\n\
+         [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{direct}\", \"127.0.0.1:{input}\"]\ncodec = \"l16\"\n\n\
+         [groups]\nsemua = [\"pasar\"]\n"
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(RelayLog::default()));
+    let relay = {
+        let (stop, log) = (stop.clone(), log.clone());
+        std::thread::spawn(move || lossy_relay(input, output, stop, log))
+    };
+    let mut a = receiver(
+        &format!("127.0.0.1:{direct}"),
+        &st.path("a.wav"),
+        &["--codec", "l16"],
+    );
+    let b = receiver(
+        &format!("127.0.0.1:{output}"),
+        &st.path("b.wav"),
+        &["--codec", "l16"],
+    );
+    let d = st.start();
+    let (ep_a, ep_b) = (
+        format!("rtp://127.0.0.1:{direct}"),
+        format!("rtp://127.0.0.1:{input}"),
+    );
+
+    // Both listed, each at its endpoint, the relayed one with its loss.
+    let end = Instant::now() + Duration::from_secs(25);
+    let zone = loop {
+        let z = zones_json(&st)["zones"][0].clone();
+        let lossy = receiver_at(&z, &ep_b).and_then(|r| r["packets_lost"].as_i64());
+        if receiver_at(&z, &ep_a).is_some() && lossy.is_some_and(|n| n > 0) {
+            break z;
+        }
+        assert!(
+            Instant::now() < end,
+            "receivers not listed with their loss: {z:#}\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(zone["name"], "pasar");
+    assert_eq!(zone["health"], "streaming", "{zone:#}");
+    assert_eq!(zone["receivers"].as_array().unwrap().len(), 2, "{zone:#}");
+    let ra = receiver_at(&zone, &ep_a).unwrap().clone();
+    let rb = receiver_at(&zone, &ep_b).unwrap().clone();
+    let a_name = format!("receive-{}@", a.id());
+    assert!(ra["cname"].as_str().unwrap().starts_with(&a_name), "{ra:#}");
+    assert_eq!(ra["address"], format!("127.0.0.1:{}", direct + 1));
+    assert_eq!(rb["address"], format!("127.0.0.1:{}", input + 1));
+    for r in [&ra, &rb] {
+        assert_eq!(r["state"], "reporting", "{r:#}");
+        assert!(r["heard_s_ago"].as_f64().unwrap() < 9.0, "{r:#}");
+        assert!(r["jitter_ms"].as_f64().unwrap() >= 0.0, "{r:#}");
+        let f = r["fraction_lost"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f), "{r:#}");
+        assert!(r["highest_seq"].as_u64().is_some(), "{r:#}");
+    }
+    // Straight over loopback nothing is lost; through the relay, what it
+    // dropped less what it duplicated (RFC 3550 counts duplicates as
+    // received).
+    assert_eq!(ra["packets_lost"], 0, "{ra:#}");
+    let lost = rb["packets_lost"].as_i64().unwrap();
+    let dropped = log.lock().unwrap().dropped as i64;
+    assert!(
+        lost > 0 && lost <= dropped,
+        "reported lost {lost}, relay dropped {dropped}: {rb:#}"
+    );
+    for e in zone["endpoint_health"].as_array().unwrap() {
+        assert_eq!(e["health"], "streaming", "{zone:#}");
+    }
+
+    // SIGKILL: no BYE. The zone turns degraded once a has been silent
+    // for 9 s, and not before.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let killed = Instant::now();
+    let end = killed + Duration::from_secs(14);
+    let zone = loop {
+        let z = zones_json(&st)["zones"][0].clone();
+        if z["health"] == "degraded" {
+            break z;
+        }
+        let ra = receiver_at(&z, &ep_a).expect("a is still listed");
+        assert_eq!(ra["state"], "reporting", "{z:#}");
+        assert!(ra["heard_s_ago"].as_f64().unwrap() <= 9.1, "{z:#}");
+        assert!(Instant::now() < end, "never degraded: {z:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let after = killed.elapsed();
+    assert!(
+        after <= Duration::from_secs(11),
+        "degraded {after:?} after the kill"
+    );
+    let ra = receiver_at(&zone, &ep_a).unwrap();
+    let rb = receiver_at(&zone, &ep_b).unwrap();
+    assert_eq!(ra["state"], "silent", "{zone:#}");
+    assert!(ra["heard_s_ago"].as_f64().unwrap() > 8.9, "{zone:#}");
+    assert_eq!(rb["state"], "reporting", "{zone:#}");
+    let error = zone["error"].as_str().unwrap();
+    assert!(
+        error.contains(&a_name) && error.contains("silent for"),
+        "{error}"
+    );
+    assert!(!error.contains(rb["cname"].as_str().unwrap()), "{error}");
+    let health: Vec<(&str, &str)> = zone["endpoint_health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap(),
+                e["health"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        health,
+        [(ep_a.as_str(), "silent"), (ep_b.as_str(), "streaming")]
+    );
+    // `status` agrees, and says so to a person too.
+    let (code, out, _) = st.client(&["status", "--json"]);
+    assert_eq!(code, 0);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["zones"][0]["state"], "degraded", "{status:#}");
+    assert_eq!(status["zones"][0]["receivers"].as_array().unwrap().len(), 2);
+    let (_, text, _) = st.client(&["zones"]);
+    assert!(text.contains("RECEIVER"), "{text}");
+    let a_line = text.lines().find(|l| l.contains(&a_name)).expect(&text);
+    assert!(a_line.contains("silent"), "{text}");
+    d.wait_log("receiver silent", Duration::from_secs(3));
+
+    // b stops properly: its BYE (passed on by the relay) removes it.
+    finish(b, Duration::ZERO);
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        let z = zones_json(&st)["zones"][0].clone();
+        if receiver_at(&z, &ep_b).is_none() {
+            assert!(receiver_at(&z, &ep_a).is_some(), "{z:#}");
+            assert_eq!(z["health"], "degraded");
+            break;
+        }
+        assert!(Instant::now() < end, "b's BYE did not remove it: {z:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.wait_log("receiver said goodbye", Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    relay.join().unwrap();
+}
+
+/// Every channel of a WAV as f32, with the rate.
+fn read_wav_channels(path: &Path) -> (Vec<Vec<f32>>, u32) {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    let ch = spec.channels as usize;
+    let all: Vec<f32> = reader
+        .samples::<i32>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
+    let chans = (0..ch)
+        .map(|c| all.iter().skip(c).step_by(ch).copied().collect())
+        .collect();
+    (chans, spec.sample_rate)
+}
+
+/// A stereo L16 zone (left 500 Hz, right 1 kHz) through the lossy relay to
+/// `corong receive --channels 2`: the recording is stereo, each channel
+/// carries its own tone at its level, and the concealment leaves no gap
+/// longer than a packet and no click in either channel.
+#[test]
+fn a_stereo_l16_zone_plays_both_channels_through_loss() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let input = free_port_pair();
+    let output = free_port_pair();
+    let st = Station::new();
+    run(std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("aevalsrc=0.5*sin(2*PI*500*t)|0.5*sin(2*PI*1000*t):s=48000:d=5")
+        .arg(st.path("media/stereo.wav")));
+    st.playlist("stereo", &["../media/stereo.wav"]);
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{input}\"]\ncodec = \"l16\"\nchannels = 2\n\n\
+         [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"stereo\"\nzones = [\"pasar\"]\n",
+        cron_in(3)
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(RelayLog::default()));
+    let relay = {
+        let (stop, log) = (stop.clone(), log.clone());
+        std::thread::spawn(move || lossy_relay(input, output, stop, log))
+    };
+    let wav = st.path("stereo-rx.wav");
+    let rx = receiver(
+        &format!("127.0.0.1:{output}"),
+        &wav,
+        &["--codec", "l16", "--channels", "2"],
+    );
+    let d = st.start();
+    d.wait_log("how=completed", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    finish(rx, Duration::ZERO);
+    stop.store(true, Ordering::Relaxed);
+    relay.join().unwrap();
+    drop(d);
+
+    assert!(log.lock().unwrap().dropped > 0);
+    let (chans, rate) = read_wav_channels(&wav);
+    assert_eq!((chans.len(), rate), (2, 48_000));
+    let (_, _, _, meta) = recording(&wav);
+    assert_eq!(meta["channels"], 2, "{meta}");
+    assert!(
+        meta["summary"]["concealed_samples"].as_u64().unwrap() > 0,
+        "{meta}"
+    );
+    let (source, _) = read_wav_channels(&st.path("media/stereo.wav"));
+    let (start, end) = common::active_span(&chans[0], 0.05).expect("the tone arrived");
+    assert!(end - start > 4 * RATE, "{} frames of tone", end - start);
+    for (c, freq) in [(0, 500.0), (1, 1000.0)] {
+        let body = &chans[c][start + RATE / 100..end - RATE / 100];
+        let f = tone_frequency(body, rate);
+        assert!(
+            (f - freq).abs() < 2.0,
+            "channel {c}: {f} Hz, not {freq}\n{meta}\n{}",
+            std::fs::read_to_string(wav.with_extension("log")).unwrap()
+        );
+        assert!(
+            (rms(body) - 0.5 / 2f64.sqrt()).abs() < 0.05,
+            "channel {c}: level {}",
+            rms(body)
+        );
+        let gap = longest_quiet(body, 0.02);
+        assert!(gap <= RATE / 50, "channel {c}: a gap of {gap} frames");
+        let own = max_step(&source[c]);
+        let step = max_step(body);
+        if step > own + 2.0 / 32768.0 {
+            let at = body
+                .windows(2)
+                .position(|w| (w[1] - w[0]).abs() == step)
+                .unwrap();
+            panic!(
+                "channel {c}: a click: step {step} > the tone's {own} at frame {} of the body {:?}\n{meta}",
+                at,
+                &body[at.saturating_sub(8)..(at + 8).min(body.len())]
+            );
+        }
+    }
 }

@@ -71,6 +71,7 @@ fn daemon() -> Daemon {
         sample_rate: RATE,
         packet_ms: 20,
         control_group: None,
+        receiver_timeout: None,
     }
 }
 
@@ -423,6 +424,19 @@ fn closed_port_is_counted_not_fatal() {
         assert_eq!(h.last_error.load(Ordering::Relaxed), libc::ECONNREFUSED);
     }
     assert_eq!(other.health().send_errors.load(Ordering::Relaxed), 0);
+    // Per destination: the live one took every packet without an error;
+    // the closed one's are all accounted for on its own counters.
+    let per = with_closed.destination_health();
+    assert_eq!(per.len(), 2);
+    assert_eq!(per[0].0, closed);
+    let (c_sent, c_err) = (
+        per[0].1.packets_sent.load(Ordering::Relaxed),
+        per[0].1.send_errors.load(Ordering::Relaxed),
+    );
+    assert_eq!(c_sent + c_err, 100, "closed: sent {c_sent} errors {c_err}");
+    assert_eq!(per[1].1.packets_sent.load(Ordering::Relaxed), 100);
+    assert_eq!(per[1].1.send_errors.load(Ordering::Relaxed), 0);
+    assert_eq!(c_err, errors, "every error was the closed port's");
 }
 
 fn zone(name: &str, port: u16, codec: Codec, dest: Ipv4Addr) -> Zone {

@@ -1,5 +1,6 @@
-//! The systemd files in `systemd/`: the unit passes `systemd-analyze
-//! verify`, and the example config fits the unit's directories.
+//! The systemd files in `systemd/`: both units (the daemon's, the pole
+//! receiver's) pass `systemd-analyze verify`, and the example configs fit
+//! them.
 
 mod common;
 
@@ -13,23 +14,19 @@ fn repo(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// `systemd-analyze verify` on the unit, with ExecStart pointed at the
-/// binary under test (verify checks that the program exists). It must exit
-/// 0 and say nothing about the unit itself. (A missing `corong` user is not
-/// an error for verify: User= is resolved when the service starts.)
-#[test]
-fn the_unit_passes_systemd_analyze_verify() {
-    if !require_peer("systemd-analyze") {
-        return;
-    }
-    let unit = fs::read_to_string(repo("systemd/corong.service")).unwrap();
+/// `systemd-analyze verify` on `systemd/NAME`, with ExecStart pointed at
+/// the binary under test (verify checks that the program exists). It must
+/// exit 0 and say nothing about the unit itself. (A missing user is not an
+/// error for verify: User= is resolved when the service starts.)
+fn verify(name: &str, exec_start: &str) {
+    let unit = fs::read_to_string(repo(&format!("systemd/{name}"))).unwrap();
     assert!(
-        unit.contains("ExecStart=/usr/local/bin/corong daemon"),
+        unit.contains(&format!("ExecStart=/usr/local/bin/corong {exec_start}")),
         "ExecStart moved: update this test"
     );
     let unit = unit.replace("/usr/local/bin/corong", env!("CARGO_BIN_EXE_corong"));
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("corong.service");
+    let path = dir.path().join(name);
     fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
@@ -40,18 +37,114 @@ fn the_unit_passes_systemd_analyze_verify() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "systemd-analyze verify failed:\n{stdout}{stderr}"
+        "systemd-analyze verify {name} failed:\n{stdout}{stderr}"
     );
     let about_us: Vec<&str> = stderr
         .lines()
         .chain(stdout.lines())
-        .filter(|l| l.contains("corong.service"))
+        .filter(|l| l.contains(name))
         .collect();
     assert!(
         about_us.is_empty(),
-        "verify complained:\n{}",
+        "verify complained about {name}:\n{}",
         about_us.join("\n")
     );
+}
+
+#[test]
+fn the_unit_passes_systemd_analyze_verify() {
+    if !require_peer("systemd-analyze") {
+        return;
+    }
+    verify("corong.service", "daemon");
+}
+
+#[test]
+fn the_pole_unit_passes_systemd_analyze_verify() {
+    if !require_peer("systemd-analyze") {
+        return;
+    }
+    verify("corong-receive.service", "receive $CORONG_RECEIVE_ARGS");
+}
+
+/// The pole's unit: restarts forever (but not on a usage error), its own
+/// user, the sound card and nothing else of /dev, and the daemon's
+/// hardening.
+#[test]
+fn the_pole_unit_is_hardened_like_the_daemons() {
+    let unit = fs::read_to_string(repo("systemd/corong-receive.service")).unwrap();
+    let has = |line: &str| unit.lines().any(|l| l.trim() == line);
+    for line in [
+        "Type=exec",
+        "EnvironmentFile=/etc/corong/receive.conf",
+        "Restart=always",
+        "RestartPreventExitStatus=2",
+        "StartLimitIntervalSec=0",
+        "DynamicUser=yes",
+        "StateDirectory=corong-receive",
+        "SupplementaryGroups=audio",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-alsa rw",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+        "SystemCallFilter=@system-service",
+        "MemoryDenyWriteExecute=yes",
+    ] {
+        assert!(has(line), "systemd/corong-receive.service lacks `{line}`");
+    }
+    // Every hardening line of the daemon's unit is in the pole's, but for
+    // those that are about the daemon's own needs.
+    let daemon = fs::read_to_string(repo("systemd/corong.service")).unwrap();
+    let daemon_only = ["PrivateDevices=yes", "ProtectHome=read-only"];
+    for line in daemon.lines().map(str::trim) {
+        let hardening = line.starts_with("Protect")
+            || line.starts_with("Restrict")
+            || line.starts_with("Private")
+            || line.starts_with("NoNewPrivileges")
+            || line.starts_with("Capability")
+            || line.starts_with("Ambient")
+            || line.starts_with("SystemCall")
+            || line.starts_with("LockPersonality")
+            || line.starts_with("MemoryDeny")
+            || line.starts_with("RemoveIPC");
+        if hardening && !daemon_only.contains(&line) {
+            assert!(has(line), "the pole's unit lacks the daemon's `{line}`");
+        }
+    }
+}
+
+/// Every `CORONG_RECEIVE_ARGS` line of the example (the active one and the
+/// commented alternatives) is a valid `corong receive` command line, split
+/// on spaces as systemd does.
+#[test]
+fn the_pole_example_arguments_parse() {
+    use clap::Parser;
+    let text = fs::read_to_string(repo("systemd/corong-receive.conf")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            l.trim_start_matches('#')
+                .strip_prefix("CORONG_RECEIVE_ARGS=")
+        })
+        .collect();
+    assert!(lines.len() >= 3, "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("CORONG_RECEIVE_ARGS=")),
+        "one line is active"
+    );
+    for args in lines {
+        let argv = ["corong", "receive"]
+            .into_iter()
+            .chain(args.split_whitespace());
+        if let Err(e) = corong::cli::Cli::try_parse_from(argv) {
+            panic!("`corong receive {args}`: {e}");
+        }
+    }
 }
 
 /// What the issue asks of the unit, so that an edit cannot quietly drop it.

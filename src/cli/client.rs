@@ -126,7 +126,7 @@ fn print_reply(target: &Target<'_>, reply: &Reply) {
         Reply::Finished(p) => println!("{}", render::progress_line(p, 20)),
         Reply::Status(s) => print!("{}", render::status(s, target.timezone())),
         Reply::Queue(q) => print!("{}", render::queue(q, target.timezone())),
-        Reply::Zones(z) => print!("{}", render::zones(z)),
+        Reply::Zones(z) => print!("{}", render::zones(z, target.timezone())),
         Reply::Schedule(s) => print!("{}", render::schedule(s, target.timezone())),
         Reply::Log(l) => print!("{}", render::log(l, target.timezone())),
         Reply::Done(d) => println!("{}", d.message),

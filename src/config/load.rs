@@ -667,6 +667,29 @@ impl Loader<'_> {
             None => None,
         };
 
+        let mut receiver_timeout = Some(std::time::Duration::from_secs(
+            schema::DEFAULT_RECEIVER_TIMEOUT_S,
+        ));
+        if let Some(t) = &raw.receiver_timeout_s {
+            let s = *t.get_ref();
+            if !schema::RECEIVER_TIMEOUT_RANGE.contains(&s) {
+                self.error(
+                    t.span(),
+                    format!("`receiver_timeout_s` {s} is out of range: expected 0..=86400 seconds (0: never; usually 30)"),
+                );
+            } else if s == 0 {
+                receiver_timeout = None;
+            } else {
+                if s < schema::RECEIVER_TIMEOUT_WARN_BELOW {
+                    self.warning(
+                        t.span(),
+                        format!("`receiver_timeout_s` {s} is shorter than the gap between two receiver reports (up to 7.5 s): receivers that report on time will look silent"),
+                    );
+                }
+                receiver_timeout = Some(std::time::Duration::from_secs(s as u64));
+            }
+        }
+
         Daemon {
             timezone,
             control_socket,
@@ -674,6 +697,7 @@ impl Loader<'_> {
             sample_rate,
             packet_ms,
             control_group,
+            receiver_timeout,
         }
     }
 

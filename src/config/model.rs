@@ -53,6 +53,9 @@ pub struct Daemon {
     pub packet_ms: u32,
     /// Group that owns the control socket. `None`: the daemon's own group.
     pub control_group: Option<String>,
+    /// A receiver silent this long after its last RTCP report turns its
+    /// zone degraded. `None`: never. Default 30 s.
+    pub receiver_timeout: Option<Duration>,
 }
 
 impl Daemon {

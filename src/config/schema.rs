@@ -29,6 +29,14 @@ pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<i64> = 8_000..=192_000;
 pub const DEFAULT_PACKET_MS: u32 = 20;
 /// Accepted `[daemon] packet_ms`.
 pub const PACKET_MS_RANGE: std::ops::RangeInclusive<i64> = 5..=100;
+/// Default `[daemon] receiver_timeout_s`: six times the mean interval of
+/// receiver reports (5 s, each between 2.5 and 7.5 s).
+pub const DEFAULT_RECEIVER_TIMEOUT_S: u64 = 30;
+/// Accepted `[daemon] receiver_timeout_s` (0: never).
+pub const RECEIVER_TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 0..=86_400;
+/// Below this many seconds a receiver that reports on time can look silent
+/// between two reports: a warning.
+pub const RECEIVER_TIMEOUT_WARN_BELOW: i64 = 8;
 /// Default zone `codec`.
 pub const DEFAULT_CODEC: &str = "l16";
 /// Default zone `channels`.
@@ -136,6 +144,9 @@ pub struct DaemonTable {
     /// Group that owns the control socket (mode 0660): its members are the
     /// operators. Default: the daemon's own group.
     pub control_group: Option<Spanned<String>>,
+    /// Seconds after which a receiver that sent RTCP reports and went quiet
+    /// turns its zone `degraded`, 0..=86400 (0: never). Default 30.
+    pub receiver_timeout_s: Option<Spanned<i64>>,
 }
 
 /// One `[[zones]]` table.

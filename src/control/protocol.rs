@@ -632,7 +632,7 @@ impl fmt::Display for JobState {
 }
 
 /// `status`: the daemon, every zone, and what comes next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusResult {
     pub daemon: DaemonInfo,
     pub zones: Vec<ZoneStatus>,
@@ -652,16 +652,75 @@ pub struct DaemonInfo {
     pub timezone: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneStatus {
     pub name: String,
     /// `streaming`, `idle`, `degraded` or `down` (more may be added).
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playing: Option<NowPlaying>,
-    /// The last output error, while `degraded` or `down`.
+    /// The last output error, or the receivers gone silent, while
+    /// `degraded` or `down`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Each endpoint's own health (added in protocol v1; absent from older
+    /// daemons).
+    #[serde(default)]
+    pub endpoint_health: Vec<EndpointHealth>,
+    /// The receivers that report back (RTCP), in the order first heard.
+    #[serde(default)]
+    pub receivers: Vec<ReceiverInfo>,
+}
+
+/// One endpoint of a zone: an RTP destination or the WAV recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointHealth {
+    /// As in `ZoneInfo::endpoints`: `rtp://127.0.0.1:5004`, `wav:/path`.
+    pub endpoint: String,
+    /// `streaming`; `degraded` when sends to it fail; `silent` when a
+    /// receiver that reported from it went silent (more may be added).
+    pub health: String,
+    /// What is wrong, while not `streaming`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A receiver of a zone, from its RTCP receiver reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverInfo {
+    /// Its RTCP SSRC.
+    pub ssrc: u32,
+    /// Its SDES CNAME (`receive-PID@HOST` for `corong receive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cname: Option<String>,
+    /// Where its reports come from, `ip:port`.
+    pub address: String,
+    /// The zone endpoint it listens on, when that can be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `reporting`, or `silent` (no report for longer than
+    /// `receiver_timeout_s`).
+    pub state: String,
+    /// RFC 3339: its last report.
+    pub last_heard: String,
+    /// Seconds since its last report.
+    pub heard_s_ago: f64,
+    /// Reports received from it.
+    pub reports: u64,
+    /// From its last report about this zone's stream (absent until one):
+    /// the fraction of packets lost since its previous report, 0..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction_lost: Option<f64>,
+    /// Packets lost since it started (negative when duplicates outnumber
+    /// losses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_lost: Option<i64>,
+    /// Extended highest sequence number received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highest_seq: Option<u32>,
+    /// Interarrival jitter, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -712,12 +771,12 @@ pub struct QueuedJob {
 }
 
 /// `zones`: every zone with its outputs and health.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZonesResult {
     pub zones: Vec<ZoneInfo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneInfo {
     pub name: String,
     /// Groups it belongs to.
@@ -735,6 +794,12 @@ pub struct ZoneInfo {
     /// The SDP a receiver needs (RTP zones only), for `zones --sdp ZONE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp: Option<String>,
+    /// Each endpoint's own health, in the order of `endpoints`.
+    #[serde(default)]
+    pub endpoint_health: Vec<EndpointHealth>,
+    /// The receivers that report back, as in `status`.
+    #[serde(default)]
+    pub receivers: Vec<ReceiverInfo>,
 }
 
 /// `schedule`: every schedule with its next fire times.

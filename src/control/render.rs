@@ -10,7 +10,8 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 
 use super::protocol::{
-    LogResult, Progress, QueueResult, ScheduleResult, StatusResult, ZonesResult,
+    EndpointHealth, LogResult, Progress, QueueResult, ReceiverInfo, ScheduleResult, StatusResult,
+    ZonesResult,
 };
 use crate::priority::Priority;
 
@@ -110,6 +111,15 @@ pub fn status(s: &StatusResult, tz: Tz) -> String {
             out.push_str(&format!("! {}: {e}\n", z.name));
         }
     }
+    let rx: Vec<(&str, &[ReceiverInfo])> = s
+        .zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.receivers.as_slice()))
+        .collect();
+    if let Some(t) = receivers(&rx, tz) {
+        out.push('\n');
+        out.push_str(&t);
+    }
     out.push('\n');
     if s.next_events.is_empty() {
         out.push_str("no scheduled events\n");
@@ -198,7 +208,9 @@ pub fn log(l: &LogResult, tz: Tz) -> String {
 }
 
 /// `corong zones`.
-pub fn zones(z: &ZonesResult) -> String {
+/// `corong zones`: a row per zone; each endpoint that is not streaming,
+/// with why; then the receivers that report back.
+pub fn zones(z: &ZonesResult, tz: Tz) -> String {
     let rows: Vec<Vec<String>> = z
         .zones
         .iter()
@@ -216,7 +228,79 @@ pub fn zones(z: &ZonesResult) -> String {
             ]
         })
         .collect();
-    table(&["ZONE", "CODEC", "ENDPOINTS", "GROUPS", "HEALTH"], &rows)
+    let mut out = table(&["ZONE", "CODEC", "ENDPOINTS", "GROUPS", "HEALTH"], &rows);
+    for zone in &z.zones {
+        out.push_str(&endpoint_problems(&zone.name, &zone.endpoint_health));
+    }
+    let rx: Vec<(&str, &[ReceiverInfo])> = z
+        .zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.receivers.as_slice()))
+        .collect();
+    if let Some(t) = receivers(&rx, tz) {
+        out.push('\n');
+        out.push_str(&t);
+    }
+    out
+}
+
+/// `! zone endpoint: health: error` for each endpoint not streaming.
+fn endpoint_problems(zone: &str, endpoints: &[EndpointHealth]) -> String {
+    let mut out = String::new();
+    for e in endpoints.iter().filter(|e| e.health != "streaming") {
+        out.push_str(&format!("! {zone} {}: {}", e.endpoint, e.health));
+        if let Some(why) = &e.error {
+            out.push_str(&format!(" ({why})"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The receivers of every zone as a table; `None` when there are none.
+fn receivers(zones: &[(&str, &[ReceiverInfo])], tz: Tz) -> Option<String> {
+    let rows: Vec<Vec<String>> = zones
+        .iter()
+        .flat_map(|(zone, list)| {
+            list.iter().map(move |r| {
+                vec![
+                    zone.to_string(),
+                    r.cname
+                        .clone()
+                        .unwrap_or_else(|| format!("ssrc {:08x}", r.ssrc)),
+                    r.address.clone(),
+                    r.endpoint.clone().unwrap_or_else(|| "-".into()),
+                    r.state.clone(),
+                    r.fraction_lost
+                        .map_or("-".into(), |f| format!("{:.1}%", f * 100.0)),
+                    r.packets_lost.map_or("-".into(), |n| n.to_string()),
+                    r.jitter_ms.map_or("-".into(), |j| format!("{j:.2} ms")),
+                    format!(
+                        "{} ({:.0} s ago)",
+                        local_time(&r.last_heard, tz),
+                        r.heard_s_ago
+                    ),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    Some(table(
+        &[
+            "ZONE",
+            "RECEIVER",
+            "ADDRESS",
+            "ENDPOINT",
+            "STATE",
+            "LOSS",
+            "LOST",
+            "JITTER",
+            "LAST HEARD",
+        ],
+        &rows,
+    ))
 }
 
 /// `corong schedule`: a block per schedule, its fire times in local time.
@@ -321,6 +405,66 @@ mod tests {
 
     const JAKARTA: Tz = chrono_tz::Asia::Jakarta;
 
+    fn receiver() -> ReceiverInfo {
+        ReceiverInfo {
+            ssrc: 0xdead_beef,
+            cname: Some("receive-7@tiang-07".into()),
+            address: "10.0.0.7:5005".into(),
+            endpoint: Some("rtp://10.0.0.7:5004".into()),
+            state: "silent".into(),
+            last_heard: "2024-05-01T23:10:00Z".into(),
+            heard_s_ago: 42.4,
+            reports: 9,
+            fraction_lost: Some(0.05),
+            packets_lost: Some(31),
+            highest_seq: Some(70_000),
+            jitter_ms: Some(0.4),
+        }
+    }
+
+    #[test]
+    fn zones_show_endpoint_health_and_receivers() {
+        let z = ZonesResult {
+            zones: vec![ZoneInfo {
+                name: "pasar".into(),
+                groups: vec!["utara".into()],
+                endpoints: vec!["rtp://10.0.0.7:5004".into(), "rtp://10.0.0.8:5004".into()],
+                codec: Some("pcmu".into()),
+                health: "degraded".into(),
+                error: Some("receiver receive-7@tiang-07 (10.0.0.7:5005) silent for 42 s".into()),
+                sdp: None,
+                endpoint_health: vec![
+                    EndpointHealth {
+                        endpoint: "rtp://10.0.0.7:5004".into(),
+                        health: "silent".into(),
+                        error: Some(
+                            "receiver receive-7@tiang-07 (10.0.0.7:5005) silent for 42 s".into(),
+                        ),
+                    },
+                    EndpointHealth {
+                        endpoint: "rtp://10.0.0.8:5004".into(),
+                        health: "streaming".into(),
+                        error: None,
+                    },
+                ],
+                receivers: vec![receiver()],
+            }],
+        };
+        let out = zones(&z, JAKARTA);
+        assert!(out.contains("pasar  pcmu   rtp://10.0.0.7:5004,rtp://10.0.0.8:5004  utara   degraded (receiver receive-7@tiang-07 (10.0.0.7:5005) silent for 42 s)\n"), "{out}");
+        assert!(
+            out.contains("! pasar rtp://10.0.0.7:5004: silent (receiver receive-7@tiang-07"),
+            "{out}"
+        );
+        assert!(!out.contains("! pasar rtp://10.0.0.8:5004"), "{out}");
+        assert!(out.contains("ZONE   RECEIVER            ADDRESS        ENDPOINT             STATE   LOSS  LOST  JITTER   LAST HEARD\n"), "{out}");
+        assert!(out.contains("pasar  receive-7@tiang-07  10.0.0.7:5005  rtp://10.0.0.7:5004  silent  5.0%  31    0.40 ms  2024-05-02 06:10:00 (42 s ago)\n"), "{out}");
+        // No receivers: no receiver table.
+        let mut bare = z.clone();
+        bare.zones[0].receivers.clear();
+        assert!(!zones(&bare, JAKARTA).contains("RECEIVER"));
+    }
+
     #[test]
     fn times_are_local() {
         assert_eq!(
@@ -361,12 +505,16 @@ mod tests {
                         since: "2024-05-01T23:00:03Z".into(),
                     }),
                     error: None,
+                    endpoint_health: vec![],
+                    receivers: vec![],
                 },
                 ZoneStatus {
                     name: "pasar".into(),
                     state: "degraded".into(),
                     playing: None,
                     error: Some("connection refused".into()),
+                    endpoint_health: vec![],
+                    receivers: vec![receiver()],
                 },
             ],
             next_events: vec![NextEvent {
@@ -389,6 +537,10 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("! pasar: connection refused\n"), "{out}");
+        assert!(
+            out.contains("pasar  receive-7@tiang-07  10.0.0.7:5005"),
+            "{out}"
+        );
         assert!(
             out.contains("2024-05-02 12:00:00  schedule:siang  all    77\n"),
             "{out}"

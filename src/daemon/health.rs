@@ -1,5 +1,9 @@
 //! Output health turned into log lines: an endpoint that keeps failing is
 //! logged at most once a minute, with the count since the last line.
+//!
+//! There is one [`OutputWatch`] per endpoint: each RTP destination of a
+//! zone, and its WAV recording, so that `corong zones` can say which
+//! endpoint fails. What receivers report back is in `receivers.rs`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,6 +17,9 @@ pub const LOG_EVERY: Duration = Duration::from_secs(60);
 /// One output's counters and what has been logged of them.
 pub struct OutputWatch {
     pub zone: String,
+    /// The endpoint as `corong zones` lists it (`rtp://127.0.0.1:5004`,
+    /// `wav:/path`).
+    pub endpoint: String,
     /// What the output is, for the log (`rtp 127.0.0.1:5004`, `wav ...`).
     pub label: String,
     pub health: Arc<OutputHealth>,
@@ -22,9 +29,15 @@ pub struct OutputWatch {
 }
 
 impl OutputWatch {
-    pub fn new(zone: &str, label: String, health: Arc<OutputHealth>) -> OutputWatch {
+    pub fn new(
+        zone: &str,
+        endpoint: String,
+        label: String,
+        health: Arc<OutputHealth>,
+    ) -> OutputWatch {
         OutputWatch {
             zone: zone.to_string(),
+            endpoint,
             label,
             health,
             logged_errors: 0,
@@ -103,7 +116,12 @@ mod tests {
     #[test]
     fn a_repeating_error_is_logged_at_most_once_a_minute_with_its_count() {
         let health = Arc::new(OutputHealth::default());
-        let mut watch = OutputWatch::new("pasar", "rtp".into(), health.clone());
+        let mut watch = OutputWatch::new(
+            "pasar",
+            "rtp://127.0.0.1:5004".into(),
+            "rtp".into(),
+            health.clone(),
+        );
         let start = Instant::now();
         let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
         let mut reports = Vec::new();

@@ -3,7 +3,11 @@
 //!
 //! - `mod.rs`: start-up, the main loop, shutdown.
 //! - `station.rs`: the running zones and jobs (start a job, follow its events).
-//! - `health.rs`: output counters turned into log lines, at most once a minute.
+//! - `health.rs`: output counters turned into log lines, at most once a
+//!   minute, one watch per endpoint.
+//! - `receivers.rs`: the RTCP receiver reports (and BYEs) that come back to
+//!   each RTP zone, read on the control plane into a table per zone; a
+//!   receiver gone silent degrades its zone.
 //! - `bridge.rs`: a thread that carries the engine's and the decoders' events
 //!   into the tokio world.
 //! - `control.rs`: the control socket's handler: requests into the loop.
@@ -25,6 +29,7 @@ mod bridge;
 mod control;
 pub mod health;
 pub mod notify;
+pub mod receivers;
 mod requests;
 pub mod sounds;
 mod station;

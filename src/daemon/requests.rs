@@ -15,9 +15,10 @@ use tokio::sync::mpsc;
 use super::sounds::{self, TtsError};
 use super::station::Station;
 use crate::control::protocol::{
-    AnnounceResult, AsRunRow, DaemonInfo, Delivery, DoneResult, ErrorCode, JobState, LogResult,
-    NextEvent, NowPlaying, Progress, QueueResult, QueuedJob, Reply, Request, Response,
-    ScheduleInfo, ScheduleResult, StatusResult, ZoneInfo, ZoneStatus, ZonesResult,
+    AnnounceResult, AsRunRow, DaemonInfo, Delivery, DoneResult, EndpointHealth, ErrorCode,
+    JobState, LogResult, NextEvent, NowPlaying, Progress, QueueResult, QueuedJob, ReceiverInfo,
+    Reply, Request, Response, ScheduleInfo, ScheduleResult, StatusResult, ZoneInfo, ZoneStatus,
+    ZonesResult,
 };
 use crate::control::server::Peer;
 use crate::engine::voice::EndReason;
@@ -460,12 +461,95 @@ impl Station {
         }))
     }
 
-    fn zone_state(&self, zone: ZoneId) -> (String, Option<String>) {
-        let entry = self.zones.iter().find(|z| z.id == zone);
-        let problem = entry.and_then(|z| z.outputs.iter().find_map(|o| o.problem()));
-        match problem {
-            Some(p) => ("degraded".into(), Some(p)),
-            None => ("streaming".into(), None),
+    /// A zone's health as of now: its state and what is wrong, each
+    /// endpoint's, and its receivers'. An endpoint whose sends fail makes
+    /// the zone `degraded` with that error; so does a receiver silent for
+    /// longer than `receiver_timeout_s`, named in the error.
+    fn zone_health(&self, zone: ZoneId) -> ZoneHealth {
+        let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
+            return ZoneHealth {
+                state: "streaming".into(),
+                error: None,
+                endpoints: Vec::new(),
+                receivers: Vec::new(),
+            };
+        };
+        let now = std::time::Instant::now();
+        let timeout = self.config.daemon.receiver_timeout;
+        let destinations: Vec<std::net::SocketAddr> = entry
+            .config
+            .rtp
+            .iter()
+            .flat_map(|r| r.destinations.iter().copied())
+            .collect();
+        let mut receivers = Vec::new();
+        let mut silent: Vec<(Option<String>, String)> = Vec::new();
+        if let Some(table) = &entry.receivers {
+            let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+            // A restarted receiver's old entry goes before it looks silent.
+            let pruned = table.prune(now, timeout);
+            super::receivers::log_changes(&entry.name, &pruned);
+            for r in table.receivers() {
+                let endpoint = super::receivers::endpoint_of(r.from, &destinations)
+                    .map(|d| format!("rtp://{d}"));
+                let ago = now.saturating_duration_since(r.last_heard);
+                let is_silent = r.is_silent(now, timeout);
+                if is_silent {
+                    silent.push((
+                        endpoint.clone(),
+                        format!("receiver {} silent for {} s", r.label(), ago.as_secs()),
+                    ));
+                }
+                let rx = r.reception;
+                receivers.push(ReceiverInfo {
+                    ssrc: r.ssrc,
+                    cname: r.cname.clone(),
+                    address: r.from.to_string(),
+                    endpoint,
+                    state: if is_silent { "silent" } else { "reporting" }.into(),
+                    last_heard: r.last_heard_wall.to_rfc3339(),
+                    heard_s_ago: (ago.as_secs_f64() * 10.0).round() / 10.0,
+                    reports: r.reports,
+                    fraction_lost: rx.map(|b| b.fraction_lost as f64 / 256.0),
+                    packets_lost: rx.map(|b| b.cumulative_lost as i64),
+                    highest_seq: rx.map(|b| b.highest_seq),
+                    jitter_ms: rx.map(|b| (table.jitter_ms(b.jitter) * 100.0).round() / 100.0),
+                });
+            }
+        }
+        let endpoints: Vec<EndpointHealth> = entry
+            .outputs
+            .iter()
+            .map(|o| {
+                let why_silent: Vec<&str> = silent
+                    .iter()
+                    .filter(|(e, _)| e.as_deref() == Some(o.endpoint.as_str()))
+                    .map(|(_, why)| why.as_str())
+                    .collect();
+                let (health, error) = match o.problem() {
+                    Some(p) => ("degraded", Some(p)),
+                    None if !why_silent.is_empty() => ("silent", Some(why_silent.join("; "))),
+                    None => ("streaming", None),
+                };
+                EndpointHealth {
+                    endpoint: o.endpoint.clone(),
+                    health: health.into(),
+                    error,
+                }
+            })
+            .collect();
+        let mut problems: Vec<String> = entry.outputs.iter().filter_map(|o| o.problem()).collect();
+        problems.extend(silent.into_iter().map(|(_, why)| why));
+        let (state, error) = if problems.is_empty() {
+            ("streaming", None)
+        } else {
+            ("degraded", Some(problems.join("; ")))
+        };
+        ZoneHealth {
+            state: state.into(),
+            error,
+            endpoints,
+            receivers,
         }
     }
 
@@ -503,12 +587,14 @@ impl Station {
             .zones
             .iter()
             .map(|z| {
-                let (state, error) = self.zone_state(z.id);
+                let h = self.zone_health(z.id);
                 ZoneStatus {
                     name: z.name.clone(),
-                    state,
+                    state: h.state,
                     playing: self.now_playing(z.id),
-                    error,
+                    error: h.error,
+                    endpoint_health: h.endpoints,
+                    receivers: h.receivers,
                 }
             })
             .collect();
@@ -601,7 +687,7 @@ impl Station {
             .iter()
             .map(|z| {
                 let id = self.zone_id(&z.name).unwrap_or_default();
-                let (health, error) = self.zone_state(id);
+                let h = self.zone_health(id);
                 let mut endpoints: Vec<String> = z
                     .rtp
                     .iter()
@@ -621,9 +707,11 @@ impl Station {
                         .collect(),
                     endpoints,
                     codec: z.rtp.as_ref().map(|r| r.codec.name().to_string()),
-                    health,
-                    error,
+                    health: h.state,
+                    error: h.error,
                     sdp: sdp::zone_sdp(z, &self.config.daemon),
+                    endpoint_health: h.endpoints,
+                    receivers: h.receivers,
                 }
             })
             .collect();
@@ -799,6 +887,14 @@ fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
     ]
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+}
+
+/// What [`Station::zone_health`] found.
+struct ZoneHealth {
+    state: String,
+    error: Option<String>,
+    endpoints: Vec<EndpointHealth>,
+    receivers: Vec<ReceiverInfo>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
@@ -18,6 +18,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::bridge::{AudioEvent, Bridge};
 use super::health::OutputWatch;
+use super::receivers::{self, Listener, ReceiverTable};
 use super::sounds::Sounds;
 use crate::config::{self, Config, PreemptMode};
 use crate::control::protocol::{JobState, Progress, Reply, Response};
@@ -47,7 +48,12 @@ pub(super) struct ZoneEntry {
     pub id: ZoneId,
     pub name: String,
     pub channels: u16,
+    /// One per endpoint: each RTP destination, the WAV recording.
     pub outputs: Vec<OutputWatch>,
+    /// What the zone's receivers report back (RTP zones).
+    pub receivers: Option<Arc<Mutex<ReceiverTable>>>,
+    /// Reads those reports; stops when the zone goes.
+    pub _listener: Option<Listener>,
     /// The zone's config, to tell on reload whether it changed.
     pub config: config::Zone,
 }
@@ -195,13 +201,37 @@ impl Station {
         let frames = d.frames_per_packet();
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         let mut watches = Vec::new();
+        let (mut receivers, mut listener) = (None, None);
         if let Some(rtp) = &zone.rtp {
             let out = RtpOutput::new(&zone.name, rtp, d.sample_rate, zone.channels, frames)
                 .context("opening the RTP socket")?;
             let dests: Vec<String> = rtp.destinations.iter().map(|a| a.to_string()).collect();
-            let label = format!("rtp {} {}", rtp.codec.name(), dests.join(","));
-            tracing::info!(zone = %zone.name, "streaming {label}");
-            watches.push(OutputWatch::new(&zone.name, label, out.health()));
+            tracing::info!(zone = %zone.name, "streaming rtp {} {}", rtp.codec.name(), dests.join(","));
+            for (dest, health) in out.destination_health() {
+                let label = format!("rtp {} {dest}", rtp.codec.name());
+                watches.push(OutputWatch::new(
+                    &zone.name,
+                    format!("rtp://{dest}"),
+                    label,
+                    health,
+                ));
+            }
+            let table = Arc::new(Mutex::new(ReceiverTable::new(
+                out.stream_state().ssrc,
+                out.layout().clock_rate,
+            )));
+            match out
+                .report_socket()
+                .and_then(|s| receivers::listen(&zone.name, s, table.clone()))
+            {
+                Ok(l) => {
+                    listener = Some(l);
+                    receivers = Some(table);
+                }
+                Err(e) => {
+                    tracing::warn!(zone = %zone.name, "receiver reports will not be read: {e}")
+                }
+            }
             outputs.push(Box::new(out));
         }
         if let Some(path) = &zone.wav {
@@ -209,7 +239,12 @@ impl Station {
                 .with_context(|| format!("opening the recording {}", path.display()))?;
             let label = format!("wav {}", path.display());
             tracing::info!(zone = %zone.name, "recording to {}", path.display());
-            watches.push(OutputWatch::new(&zone.name, label, out.health()));
+            watches.push(OutputWatch::new(
+                &zone.name,
+                format!("wav:{}", path.display()),
+                label,
+                out.health(),
+            ));
             outputs.push(Box::new(out));
         }
         let mixer = ZoneMixer::new(zone.channels, d.sample_rate, zone.gain_db, Ramps::default());
@@ -226,6 +261,8 @@ impl Station {
             name: zone.name.clone(),
             channels: zone.channels,
             outputs: watches,
+            receivers,
+            _listener: listener,
             config: zone.clone(),
         });
         Ok(())
@@ -1020,9 +1057,17 @@ impl Station {
             self.mark_alive(wall);
         }
         let now = Instant::now();
+        let timeout = self.config.daemon.receiver_timeout;
         for z in &mut self.zones {
             for o in &mut z.outputs {
                 let _ = o.check(now);
+            }
+            if let Some(table) = &z.receivers {
+                let changes = table
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .check(now, timeout);
+                receivers::log_changes(&z.name, &changes);
             }
         }
     }

@@ -37,7 +37,17 @@
 //! [`OutputHealth`] counts every RTP datagram per destination (a zone with
 //! two destinations sends two per RTP packet) and its bytes with the
 //! header; RTCP reports are not counted as sent, but their failures are
-//! counted as errors.
+//! counted as errors. [`RtpOutput::health`] adds up every destination;
+//! [`RtpOutput::destination_health`] has one set of counters per
+//! destination, so that one dead endpoint of a zone is told apart from the
+//! others.
+//!
+//! # What comes back
+//! Receivers send their RTCP receiver reports (and a BYE when they stop) to
+//! where the sender reports come from: this socket.
+//! [`RtpOutput::report_socket`] hands the control plane a second handle on
+//! it to read them (see `daemon/receivers.rs`); the engine thread only
+//! sends.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -182,7 +192,10 @@ impl RtpStatus {
 pub struct RtpOutput {
     socket: Socket,
     rtp_destinations: Vec<SockAddr>,
-    rtcp_destinations: Vec<SockAddr>,
+    /// Each RTP destination's port + 1, with the index of its destination.
+    rtcp_destinations: Vec<(usize, SockAddr)>,
+    /// Counters per RTP destination (same order).
+    destination_health: Vec<Arc<OutputHealth>>,
     layout: PacketLayout,
     /// Channels of the engine audio handed to `write`.
     input_channels: usize,
@@ -233,11 +246,17 @@ impl RtpOutput {
         let rtcp_destinations = config
             .destinations
             .iter()
-            .filter_map(|a| {
+            .enumerate()
+            .filter_map(|(i, a)| {
                 // Port 65535 has no port + 1: no RTCP for it.
                 let port = a.port().checked_add(1)?;
-                Some(SockAddr::from(SocketAddr::new(a.ip(), port)))
+                Some((i, SockAddr::from(SocketAddr::new(a.ip(), port))))
             })
+            .collect();
+        let destination_health = config
+            .destinations
+            .iter()
+            .map(|_| Arc::new(OutputHealth::default()))
             .collect();
 
         let (decimator, mono, narrow) = match config.codec {
@@ -264,6 +283,7 @@ impl RtpOutput {
             socket,
             rtp_destinations,
             rtcp_destinations,
+            destination_health,
             layout,
             input_channels: channels.max(1) as usize,
             frames_per_packet,
@@ -310,6 +330,22 @@ impl RtpOutput {
         self.rtcp_interval = interval;
     }
 
+    /// Each destination with its own counters, in config order.
+    pub fn destination_health(&self) -> Vec<(SocketAddr, Arc<OutputHealth>)> {
+        self.rtp_destinations
+            .iter()
+            .zip(&self.destination_health)
+            .filter_map(|(d, h)| Some((d.as_socket()?, h.clone())))
+            .collect()
+    }
+
+    /// A second handle on the zone's socket, where receivers' RTCP reports
+    /// arrive, for the control plane to read. It shares the socket's
+    /// non-blocking mode; it must never be read on the engine thread.
+    pub fn report_socket(&self) -> io::Result<std::net::UdpSocket> {
+        Ok(self.socket.try_clone()?.into())
+    }
+
     /// The local address the socket is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket
@@ -329,10 +365,16 @@ impl RtpOutput {
         header[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
         self.packet[..RTP_HEADER].copy_from_slice(&header);
 
-        for dest in &self.rtp_destinations {
+        for (dest, health) in self.rtp_destinations.iter().zip(&self.destination_health) {
             match self.socket.send_to(&self.packet, dest) {
-                Ok(n) => self.health.record_sent(n),
-                Err(e) => self.health.record_error(&e),
+                Ok(n) => {
+                    self.health.record_sent(n);
+                    health.record_sent(n);
+                }
+                Err(e) => {
+                    self.health.record_error(&e);
+                    health.record_error(&e);
+                }
             }
         }
         self.first_packet = false;
@@ -398,9 +440,10 @@ impl RtpOutput {
         self.rtcp[16..20].copy_from_slice(&rtp_timestamp.to_be_bytes());
         self.rtcp[20..24].copy_from_slice(&self.packet_count.to_be_bytes());
         self.rtcp[24..28].copy_from_slice(&self.octet_count.to_be_bytes());
-        for dest in &self.rtcp_destinations {
+        for (i, dest) in &self.rtcp_destinations {
             if let Err(e) = self.socket.send_to(&self.rtcp, dest) {
                 self.health.record_error(&e);
+                self.destination_health[*i].record_error(&e);
             }
         }
     }

@@ -109,6 +109,7 @@ mod tests {
             sample_rate: 48000,
             packet_ms: 20,
             control_group: None,
+            receiver_timeout: None,
         }
     }
 

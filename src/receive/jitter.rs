@@ -1,7 +1,8 @@
 //! The jitter buffer: packets in, samples out by RTP timestamp.
 //!
-//! Samples are stored at their extended (64-bit, unwrapped) RTP timestamp in
-//! a ring of [`BUFFER_SECONDS`], each with a flag saying it arrived. The
+//! Frames (one sample per channel: L16 may be stereo) are stored at their
+//! extended (64-bit, unwrapped) RTP timestamp in a ring of
+//! [`BUFFER_SECONDS`], each with a flag saying it arrived. The
 //! playout reads any stretch it wants ([`JitterBuffer::read`]: missing
 //! samples come back as NaN, for the concealment to fill) and then consumes
 //! it ([`JitterBuffer::consume`]): the consumed edge is the *floor*, and a
@@ -125,7 +126,10 @@ impl Stream {
 /// See the module docs.
 pub struct JitterBuffer {
     codec: Codec,
+    channels: usize,
+    /// Interleaved: frame `k` is `samples[k * channels..][..channels]`.
     samples: Vec<f32>,
+    /// Per frame.
     valid: Vec<bool>,
     floor: i64,
     stream: Option<Stream>,
@@ -137,12 +141,15 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
-    /// A buffer for `codec` at `rate` samples a second.
-    pub fn new(codec: Codec, rate: u32) -> JitterBuffer {
+    /// A buffer for `codec` at `rate` frames a second, of `channels`
+    /// interleaved channels.
+    pub fn new(codec: Codec, rate: u32, channels: u16) -> JitterBuffer {
         let cap = rate as usize * BUFFER_SECONDS;
+        let channels = channels.max(1) as usize;
         JitterBuffer {
             codec,
-            samples: vec![0.0; cap],
+            channels,
+            samples: vec![0.0; cap * channels],
             valid: vec![false; cap],
             floor: 0,
             stream: None,
@@ -153,8 +160,13 @@ impl JitterBuffer {
         }
     }
 
+    /// Frames the ring holds.
     pub fn capacity(&self) -> usize {
-        self.samples.len()
+        self.valid.len()
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
     }
 
     /// Bumped every time a new stream starts.
@@ -179,7 +191,9 @@ impl JitterBuffer {
             self.counters.wrong_payload += 1;
             return Insert::WrongPayload;
         }
-        let n = self.codec.samples_in(p.payload.len());
+        let ch = self.channels;
+        // Whole frames only: a trailing partial frame is ignored.
+        let n = self.codec.samples_in(p.payload.len()) / ch;
         if n == 0 || n >= self.capacity() / 2 {
             self.counters.strays += 1;
             return Insert::Stray;
@@ -266,15 +280,15 @@ impl JitterBuffer {
             self.counters.late += 1;
             return Insert::Late;
         }
-        self.codec.decode(p.payload, &mut self.decoded[..n]);
-        let cap = self.samples.len();
-        for (i, &v) in self.decoded[..n].iter().enumerate() {
+        self.codec.decode(p.payload, &mut self.decoded[..n * ch]);
+        let cap = self.capacity();
+        for (i, frame) in self.decoded[..n * ch].chunks_exact(ch).enumerate() {
             let pos = ext_ts + i as i64;
             if pos < floor {
                 continue;
             }
             let k = pos.rem_euclid(cap as i64) as usize;
-            self.samples[k] = v;
+            self.samples[k * ch..(k + 1) * ch].copy_from_slice(frame);
             self.valid[k] = true;
         }
         outcome
@@ -304,18 +318,20 @@ impl JitterBuffer {
         });
     }
 
-    /// The samples at extended timestamps `pos..pos + out.len()`; NaN for
-    /// each one that is missing (never arrived, or already consumed).
+    /// The frames at extended timestamps `pos..`, interleaved, as many as
+    /// `out` holds (`out.len()` a multiple of the channels); NaN for each
+    /// frame that is missing (never arrived, or already consumed).
     pub fn read(&self, pos: i64, out: &mut [f32]) {
-        let cap = self.samples.len() as i64;
-        for (i, o) in out.iter_mut().enumerate() {
+        let ch = self.channels;
+        let cap = self.capacity() as i64;
+        for (i, o) in out.chunks_mut(ch).enumerate() {
             let p = pos + i as i64;
             let k = p.rem_euclid(cap) as usize;
-            *o = if p >= self.floor && p < self.floor + cap && self.valid[k] {
-                self.samples[k]
+            if p >= self.floor && p < self.floor + cap && self.valid[k] {
+                o.copy_from_slice(&self.samples[k * ch..k * ch + o.len()]);
             } else {
-                f32::NAN
-            };
+                o.fill(f32::NAN);
+            }
         }
     }
 
@@ -325,7 +341,7 @@ impl JitterBuffer {
         if upto <= self.floor {
             return;
         }
-        let cap = self.samples.len() as i64;
+        let cap = self.capacity() as i64;
         if upto - self.floor >= cap {
             self.valid.fill(false);
         } else {
@@ -369,7 +385,7 @@ mod tests {
 
     #[test]
     fn reorders_drops_duplicates_and_late_packets() {
-        let mut jb = JitterBuffer::new(Codec::L16, 8000);
+        let mut jb = JitterBuffer::new(Codec::L16, 8000, 1);
         let now = Instant::now();
         let from = ADDR.parse().unwrap();
         let (a, b, c) = (payload(10), payload(20), payload(30));
@@ -424,7 +440,7 @@ mod tests {
 
     #[test]
     fn a_new_ssrc_takes_over_only_when_the_old_one_is_silent() {
-        let mut jb = JitterBuffer::new(Codec::L16, 8000);
+        let mut jb = JitterBuffer::new(Codec::L16, 8000, 1);
         let t = Instant::now();
         let from = ADDR.parse().unwrap();
         let p = payload(1);
@@ -447,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_jump_needs_two_packets_in_a_row() {
-        let mut jb = JitterBuffer::new(Codec::L16, 8000);
+        let mut jb = JitterBuffer::new(Codec::L16, 8000, 1);
         let t = Instant::now();
         let from = ADDR.parse().unwrap();
         let p = payload(1);
@@ -476,10 +492,66 @@ mod tests {
 
     #[test]
     fn wrong_payload_type_is_refused() {
-        let mut jb = JitterBuffer::new(Codec::Pcmu, 8000);
+        let mut jb = JitterBuffer::new(Codec::Pcmu, 8000, 1);
         let p = payload(1);
         let got = jb.insert(&pkt(1, 1, 1, &p), 0, Instant::now(), ADDR.parse().unwrap());
         assert_eq!(got, Insert::WrongPayload);
         assert!(jb.stream().is_none());
+    }
+
+    #[test]
+    fn stereo_frames_stay_together() {
+        let mut jb = JitterBuffer::new(Codec::L16, 8000, 2);
+        let now = Instant::now();
+        let from = ADDR.parse().unwrap();
+        // Two frames per packet: (L, R) = (base, -base), (base + 1, -base - 1).
+        let frames = |base: i16| -> Vec<u8> {
+            [base, -base, base + 1, -base - 1]
+                .iter()
+                .flat_map(|v| v.to_be_bytes())
+                .collect()
+        };
+        let (a, c) = (frames(10), frames(30));
+        jb.insert(&pkt(1, 1, 100, &a), 0, now, from);
+        // Packet 2 (timestamps 102, 103) is lost; packet 3 carries a stray
+        // odd byte, which is ignored.
+        let mut c_odd = c.clone();
+        c_odd.push(0x7f);
+        assert_eq!(
+            jb.insert(&pkt(1, 3, 104, &c_odd), 0, now, from),
+            Insert::Stored
+        );
+        let mut out = vec![0.0; 12];
+        jb.read(100, &mut out);
+        let got: Vec<Option<i16>> = out
+            .iter()
+            .map(|v| (!v.is_nan()).then(|| (v * 32768.0).round() as i16))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some(10),
+                Some(-10),
+                Some(11),
+                Some(-11),
+                None,
+                None,
+                None,
+                None,
+                Some(30),
+                Some(-30),
+                Some(31),
+                Some(-31),
+            ]
+        );
+        assert_eq!(jb.capacity(), 8000 * BUFFER_SECONDS);
+        // A payload shorter than one frame is not audio.
+        assert_eq!(
+            jb.insert(&pkt(1, 4, 106, &[0, 1]), 0, now, from),
+            Insert::Stray
+        );
+        jb.consume(102);
+        jb.read(100, &mut out[..4]);
+        assert!(out[..4].iter().all(|v| v.is_nan()), "consumed");
     }
 }

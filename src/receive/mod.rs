@@ -64,6 +64,11 @@ pub struct ReceiveArgs {
     #[arg(long, value_name = "HZ", default_value_t = 48_000,
           value_parser = clap::value_parser!(u32).range(8000..=192_000))]
     pub rate: u32,
+    /// Channels of an L16 stream (the zone's `channels`); PCMU is always
+    /// mono.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=2))]
+    pub channels: u16,
     /// Record what plays to this WAV file (and its wall-clock start to
     /// PATH.json).
     #[arg(
@@ -113,18 +118,19 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
         .clone()
         .expect("clap requires --wav without --local");
     let listen = args.listen.to_string();
-    let make_sink: SinkFactory = Box::new(move |codec, rate| {
+    let make_sink: SinkFactory = Box::new(move |codec, rate, channels| {
         let meta = serde_json::json!({
             "codec": codec.name(),
             "latency_ms": latency.as_millis() as u64,
             "listen": listen,
         });
-        let sink = WavSink::create(&wav, rate, meta)?;
+        let sink = WavSink::create(&wav, rate, channels, meta)?;
         Ok(Box::new(sink) as Box<dyn Sink>)
     });
     let settings = Settings {
         codec: args.codec,
         l16_rate: args.rate,
+        l16_channels: args.channels,
         latency,
         duration,
         cname: cname(),

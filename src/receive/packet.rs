@@ -15,7 +15,8 @@ use crate::output::pcmu;
 /// never sends more, and a bigger one is not ours).
 pub const MAX_DATAGRAM: usize = 1500;
 
-/// The payload formats corong sends (RFC 3551), each mono.
+/// The payload formats corong sends (RFC 3551): L16 mono or stereo
+/// (interleaved, the channels set by `--channels`), PCMU mono.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Codec {
     /// 16-bit linear PCM, big-endian, dynamic PT 96, clock = sample rate
@@ -49,7 +50,7 @@ impl Codec {
         }
     }
 
-    /// Samples (mono) in a payload of `bytes` bytes.
+    /// Samples (of all channels together) in a payload of `bytes` bytes.
     pub fn samples_in(self, bytes: usize) -> usize {
         match self {
             Codec::L16 => bytes / 2,

@@ -19,6 +19,12 @@
 //!    block written to the sink, and the buffer consumed up to the new
 //!    position.
 //!
+//! Positions and corrections count frames (one sample per channel); a
+//! stereo L16 stream is read and written interleaved, concealed frame by
+//! frame (one pitch period for all channels, so they stay in step through
+//! a hole), and corrected by one sample per channel, each channel at its
+//! own flattest place in the block.
+//!
 //! Nothing is written to the sink until the first packet's audio is due;
 //! from then on every block is, silence included, so the recording is one
 //! unbroken timeline. A run is stopped by [`STOP`] (set from SIGINT and
@@ -57,14 +63,16 @@ pub struct Settings {
     pub codec: Option<Codec>,
     /// Clock rate of L16 (PT 96).
     pub l16_rate: u32,
+    /// Channels of L16 (PCMU is always mono).
+    pub l16_channels: u16,
     pub latency: Duration,
     pub duration: Option<Duration>,
     /// CNAME for the receiver reports.
     pub cname: String,
 }
 
-/// Opens the sink once the codec (and so the rate) is known.
-pub type SinkFactory = Box<dyn FnMut(Codec, u32) -> io::Result<Box<dyn Sink>>>;
+/// Opens the sink once the codec (and so the rate and channels) is known.
+pub type SinkFactory = Box<dyn FnMut(Codec, u32, u16) -> io::Result<Box<dyn Sink>>>;
 
 /// Counters of the playout, for the summary.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -81,6 +89,8 @@ struct PlayoutCounters {
 struct Playout {
     codec: Codec,
     rate: u32,
+    channels: usize,
+    /// Frames per block.
     block_len: usize,
     buffer: JitterBuffer,
     timing: Timing,
@@ -245,21 +255,24 @@ impl Receiver {
                     }
                 },
             };
-            let rate = match codec {
-                Codec::L16 => self.settings.l16_rate,
-                Codec::Pcmu => 8000,
+            let (rate, channels) = match codec {
+                Codec::L16 => (self.settings.l16_rate, self.settings.l16_channels.max(1)),
+                Codec::Pcmu => (8000, 1),
             };
-            let sink = (self.make_sink)(codec, rate)?;
+            let sink = (self.make_sink)(codec, rate, channels)?;
             let block_len = (rate as u128 * BLOCK.as_nanos() / 1_000_000_000) as usize;
-            let concealer = Concealer::new(rate);
-            tracing::info!(codec = codec.name(), rate, "receiving");
+            let ch = channels as usize;
+            let concealer = Concealer::with_channels(rate, ch);
+            let lookahead = concealer.lookahead();
+            tracing::info!(codec = codec.name(), rate, channels, "receiving");
             self.playout = Some(Playout {
                 codec,
                 rate,
+                channels: ch,
                 block_len,
-                buffer: JitterBuffer::new(codec, rate),
+                buffer: JitterBuffer::new(codec, rate, channels),
                 timing: Timing::new(rate, self.settings.latency),
-                ahead: vec![0.0; concealer.lookahead()],
+                ahead: vec![0.0; lookahead * ch],
                 concealer,
                 sink,
                 origin: now,
@@ -269,7 +282,7 @@ impl Receiver {
                 position: 0,
                 mode: None,
                 error: 0.0,
-                work: vec![0.0; block_len + 2],
+                work: vec![0.0; (block_len + 2) * ch],
                 counters: PlayoutCounters::default(),
             });
         }
@@ -390,10 +403,11 @@ impl Receiver {
         }
 
         // Read what the corrected block needs; correct only clean audio.
+        let ch = p.channels;
         let need = (b as i64 + correction) as usize;
-        p.buffer.read(p.position, &mut p.work[..need]);
+        p.buffer.read(p.position, &mut p.work[..need * ch]);
         if correction != 0
-            && (!p.concealer.is_normal() || p.work[..need].iter().any(|v| v.is_nan()))
+            && (!p.concealer.is_normal() || p.work[..need * ch].iter().any(|v| v.is_nan()))
         {
             correction = 0;
         }
@@ -403,21 +417,21 @@ impl Receiver {
             for k in 0..n {
                 let range = (len * k / n).max(1)..(len * (k + 1) / n).min(len - 1);
                 if correction > 0 {
-                    len = drop_one(&mut p.work, len, range);
+                    len = drop_one(&mut p.work, ch, len, range);
                     p.counters.dropped_samples += 1;
                 } else {
-                    len = insert_one(&mut p.work, len, range);
+                    len = insert_one(&mut p.work, ch, len, range);
                     p.counters.inserted_samples += 1;
                 }
             }
         } else {
-            p.buffer.read(p.position, &mut p.work[..b]);
+            p.buffer.read(p.position, &mut p.work[..b * ch]);
             len = b;
         }
         debug_assert_eq!(len, b);
         p.buffer
             .read(p.position + b as i64 + correction, &mut p.ahead);
-        let block = &mut p.work[..b];
+        let block = &mut p.work[..b * ch];
         p.concealer.process(block, &p.ahead);
         let wall_time = UNIX_EPOCH + Duration::from_nanos(wall.max(0) as u64);
         p.sink.write(block, wall_time)?;
@@ -428,33 +442,51 @@ impl Receiver {
     }
 }
 
-/// Remove the sample in `range` whose neighbours are closest, from the
-/// first `len` of `buf`; the new length.
-fn drop_one(buf: &mut [f32], len: usize, range: std::ops::Range<usize>) -> usize {
-    let k = range
-        .min_by(|&a, &b| {
-            let da = (buf[a + 1] - buf[a - 1]).abs();
-            let db = (buf[b + 1] - buf[b - 1]).abs();
-            da.total_cmp(&db)
-        })
-        .unwrap_or(1);
-    buf.copy_within(k + 1..len, k);
+/// Remove one sample from every channel of the first `len` frames of the
+/// interleaved `buf` (`ch` channels), each where its own neighbours are
+/// closest within `range`; the new length in frames. (Each channel picks
+/// its own place: two tones rarely have a flat spot in common, and a
+/// common one would step in one of them. The channels are then up to one
+/// sample apart until the end of the block.)
+fn drop_one(buf: &mut [f32], ch: usize, len: usize, range: std::ops::Range<usize>) -> usize {
+    for c in 0..ch {
+        let at = |f: usize| buf[f * ch + c];
+        let k = range
+            .clone()
+            .min_by(|&a, &b| {
+                let da = (at(a + 1) - at(a - 1)).abs();
+                let db = (at(b + 1) - at(b - 1)).abs();
+                da.total_cmp(&db)
+            })
+            .unwrap_or(1);
+        for f in k..len - 1 {
+            buf[f * ch + c] = buf[(f + 1) * ch + c];
+        }
+    }
     len - 1
 }
 
-/// Insert, after the sample in `range` closest to its successor, their
-/// mean, into the first `len` of `buf` (which has room); the new length.
-fn insert_one(buf: &mut [f32], len: usize, range: std::ops::Range<usize>) -> usize {
-    let k = range
-        .min_by(|&a, &b| {
-            let da = (buf[a + 1] - buf[a]).abs();
-            let db = (buf[b + 1] - buf[b]).abs();
-            da.total_cmp(&db)
-        })
-        .unwrap_or(0);
-    let mid = 0.5 * (buf[k] + buf[k + 1]);
-    buf.copy_within(k + 1..len, k + 2);
-    buf[k + 1] = mid;
+/// Insert one sample into every channel of the first `len` frames of the
+/// interleaved `buf` (`ch` channels; it has room for one more frame), each
+/// after the sample of `range` closest to its successor, as their mean;
+/// the new length in frames.
+fn insert_one(buf: &mut [f32], ch: usize, len: usize, range: std::ops::Range<usize>) -> usize {
+    for c in 0..ch {
+        let at = |f: usize| buf[f * ch + c];
+        let k = range
+            .clone()
+            .min_by(|&a, &b| {
+                let da = (at(a + 1) - at(a)).abs();
+                let db = (at(b + 1) - at(b)).abs();
+                da.total_cmp(&db)
+            })
+            .unwrap_or(0);
+        let mid = 0.5 * (at(k) + at(k + 1));
+        for f in (k + 1..len).rev() {
+            buf[(f + 1) * ch + c] = buf[f * ch + c];
+        }
+        buf[(k + 1) * ch + c] = mid;
+    }
     len + 1
 }
 
@@ -507,10 +539,36 @@ mod tests {
     #[test]
     fn drops_and_inserts_where_the_wave_is_flattest() {
         let mut b = [0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0];
-        let len = drop_one(&mut b, 6, 1..5);
+        let len = drop_one(&mut b, 1, 6, 1..5);
         assert_eq!(&b[..len], &[0.0, 0.5, 1.0, 0.5, 0.0]);
         let mut b = [0.0, 0.5, 1.0, 0.9, 0.5, 0.0, 0.0];
-        let len = insert_one(&mut b, 6, 0..5);
+        let len = insert_one(&mut b, 1, 6, 0..5);
         assert_eq!(&b[..len], &[0.0, 0.5, 1.0, 0.95, 0.9, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn stereo_corrections_happen_where_each_channel_is_flattest() {
+        // Left is flat at frames 2-3, right at frames 4-5.
+        let l = [0.0, 0.5, 1.0, 1.0, 0.5, 0.0, -0.5];
+        let r = [-1.0, -0.5, 0.0, 0.5, 1.0, 1.0, 0.5];
+        let mut b: Vec<f32> = l.iter().zip(&r).flat_map(|(&a, &b)| [a, b]).collect();
+        b.extend([0.0; 2]);
+        let len = drop_one(&mut b, 2, 7, 1..6);
+        assert_eq!(len, 6);
+        let left: Vec<f32> = b[..12].iter().step_by(2).copied().collect();
+        let right: Vec<f32> = b[..12].iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(left, [0.0, 0.5, 1.0, 0.5, 0.0, -0.5]);
+        assert_eq!(right, [-1.0, -0.5, 0.0, 0.5, 1.0, 0.5]);
+        // Insert: each channel gets the mean of its own closest neighbours.
+        let l = [0.0, 0.5, 1.0, 0.9, 0.5, 0.0];
+        let r = [0.0, -0.5, -1.0, -0.5, 0.0, 0.2];
+        let mut b: Vec<f32> = l.iter().zip(&r).flat_map(|(&a, &b)| [a, b]).collect();
+        b.extend([0.0; 2]);
+        let len = insert_one(&mut b, 2, 6, 0..5);
+        assert_eq!(len, 7);
+        let left: Vec<f32> = b.iter().step_by(2).copied().collect();
+        let right: Vec<f32> = b.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(left, [0.0, 0.5, 1.0, 0.95, 0.9, 0.5, 0.0]);
+        assert_eq!(right, [0.0, -0.5, -1.0, -0.5, 0.0, 0.1, 0.2]);
     }
 }

@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_report_parses_and_counts_losses() {
-        let mut jb = JitterBuffer::new(Codec::Pcmu, 8000);
+        let mut jb = JitterBuffer::new(Codec::Pcmu, 8000, 1);
         let now = Instant::now();
         let from = "127.0.0.1:9".parse().unwrap();
         let payload = [0xffu8; 160];

@@ -1,6 +1,7 @@
 //! Where the played audio goes: the [`Sink`] trait and the WAV recording.
 //!
-//! A sink is handed one block of mono f32 samples at a time, together with
+//! A sink is handed one block of f32 frames at a time (mono, or the
+//! stream's channels interleaved), together with
 //! the wall-clock time its first sample is due, by the playout thread
 //! against its deadlines. A sound-card sink (rodio, behind a cargo feature;
 //! not written yet) would report its device's output delay through
@@ -8,8 +9,9 @@
 //! earlier.
 //!
 //! # The WAV recording and its sidecar
-//! [`WavSink`] writes a 16-bit mono WAV at the stream's own rate (48 kHz
-//! for L16, 8 kHz for PCMU: what was sent, not resampled), through the
+//! [`WavSink`] writes a 16-bit WAV at the stream's own rate and channels
+//! (48 kHz for L16, mono or stereo; 8 kHz mono for PCMU: what was sent,
+//! not resampled), through the
 //! daemon's recorder ([`crate::output::wav::WavRecorder`]: a ring and a
 //! writer thread, the header kept valid every second). Next to `PATH` it
 //! writes `PATH.json`:
@@ -58,15 +60,21 @@ pub struct WavSink {
 }
 
 impl WavSink {
-    /// Create `path` (and its folders) for mono audio at `rate`. `meta` is
-    /// written to the sidecar as well (codec, latency, where from).
-    pub fn create(path: &Path, rate: u32, meta: serde_json::Value) -> io::Result<WavSink> {
-        let recorder = WavRecorder::new(path, rate, 1)?;
+    /// Create `path` (and its folders) for audio at `rate` with `channels`
+    /// interleaved. `meta` is written to the sidecar as well (codec,
+    /// latency, where from).
+    pub fn create(
+        path: &Path,
+        rate: u32,
+        channels: u16,
+        meta: serde_json::Value,
+    ) -> io::Result<WavSink> {
+        let recorder = WavRecorder::new(path, rate, channels)?;
         let mut sidecar = path.as_os_str().to_owned();
         sidecar.push(".json");
         let mut meta = meta;
         meta["sample_rate"] = rate.into();
-        meta["channels"] = 1.into();
+        meta["channels"] = channels.into();
         meta["clock"] = "CLOCK_REALTIME".into();
         Ok(WavSink {
             recorder: Some(recorder),
