@@ -130,3 +130,58 @@ fn quiet_hours_hold_everything_below_emergency() {
     d.wait_log("on air zone=pasar", Duration::from_secs(3));
     assert!(d.stop().success());
 }
+
+/// A repeat that comes due inside the quiet hours waits for their end,
+/// then plays (quiet hours given to the second).
+#[test]
+fn a_repeat_due_in_quiet_hours_waits_for_their_end() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let now = Utc::now();
+    // Whole seconds, as the config says them.
+    let now = now.with_nanosecond(0).unwrap();
+    let from = now + chrono::Duration::seconds(4);
+    let to = now + chrono::Duration::seconds(9);
+    let st = Station::new();
+    ffmpeg_tone(&st.path("media/a.wav"), 500.0, 0.5, 48_000, 1, &[]);
+    st.config(&format!(
+        "[quiet_hours]\nfrom = \"{}\"\nto = \"{}\"\n\n\
+         [[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n",
+        from.format("%H:%M:%S"),
+        to.format("%H:%M:%S")
+    ));
+    let d = st.start();
+    let (code, out, err) = st.client(&[
+        "announce",
+        "media/a.wav",
+        "--no-chime",
+        "--repeat",
+        "2",
+        "--interval",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    // First play now; the second falls due about 4.5 s from now, inside
+    // the quiet hours, and waits until they end.
+    d.wait_log("held: quiet hours", Duration::from_secs(8));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while d.log_lines(&["on air zone=pasar"]).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the repeat never played: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second_on_air = Utc::now();
+    assert!(
+        second_on_air >= to,
+        "the repeat played at {second_on_air}, inside quiet hours ending {to}"
+    );
+    assert!(
+        second_on_air < to + chrono::Duration::seconds(2),
+        "the repeat played late: {second_on_air}, quiet hours ended {to}"
+    );
+    assert!(d.stop().success());
+}

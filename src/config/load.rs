@@ -375,12 +375,15 @@ impl Loader<'_> {
             .table::<QuietHoursTable>(value?, "[quiet_hours]")?
             .value;
         let mut time = |v: &Spanned<String>, key: &str| -> Option<NaiveTime> {
-            let t = NaiveTime::parse_from_str(v.get_ref().trim(), "%H:%M").ok();
+            let text = v.get_ref().trim();
+            let t = NaiveTime::parse_from_str(text, "%H:%M:%S")
+                .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+                .ok();
             if t.is_none() {
                 self.error(
                     v.span(),
                     format!(
-                        "`{key}` \"{}\": expected a local time HH:MM, e.g. \"22:00\"",
+                        "`{key}` \"{}\": expected a local time HH:MM or HH:MM:SS, e.g. \"22:00\"",
                         v.get_ref()
                     ),
                 );

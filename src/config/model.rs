@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::priority::Priority;
@@ -181,7 +181,9 @@ impl Schedule {
 }
 
 /// `[quiet_hours]`: a daily stretch of local time when nothing below
-/// `emergency` plays: schedules do not fire and announcements are refused.
+/// `emergency` plays: schedules do not fire, announcements are refused, and
+/// stored jobs that come due (a repeat, a job restored after a restart)
+/// wait for the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuietHours {
     pub from: NaiveTime,
@@ -190,6 +192,28 @@ pub struct QuietHours {
 }
 
 impl QuietHours {
+    /// When the quiet hours that hold `now` end, or `None` when `now` is
+    /// outside them. A `to` that does not exist that day (a daylight-saving
+    /// gap) ends them at the first instant after the gap.
+    pub fn end_after(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        let local = now.with_timezone(&tz);
+        if !self.contains(local.time()) {
+            return None;
+        }
+        let mut day = local.date_naive();
+        if local.time() >= self.to {
+            day = day.succ_opt()?;
+        }
+        let mut naive = day.and_time(self.to);
+        for _ in 0..4 {
+            if let Some(t) = tz.from_local_datetime(&naive).earliest() {
+                return Some(t.with_timezone(&Utc));
+            }
+            naive += chrono::Duration::minutes(30);
+        }
+        None
+    }
+
     /// Whether local time `t` is inside the quiet hours.
     pub fn contains(&self, t: NaiveTime) -> bool {
         if self.from <= self.to {

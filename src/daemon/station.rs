@@ -428,12 +428,28 @@ impl Station {
         }
     }
 
-    /// Play a stored job now, or set a timer for when it is due.
+    /// Play a stored job now, or set a timer for when it is due: its time,
+    /// or the end of the quiet hours for a job below `emergency` that comes
+    /// due inside them (a repeat, a job restored after a restart).
     pub(super) fn resume_stored(&mut self, job: &StoredJob) {
-        if let Some(due) = job.due().filter(|t| *t > Utc::now()) {
+        let now = Utc::now();
+        if let Some(due) = job.due().filter(|t| *t > now) {
             self.wake_at(job.id.0, due);
             self.track(job, true);
             return;
+        }
+        if Priority(job.job.priority) < Priority::EMERGENCY {
+            if let Some(end) = self
+                .config
+                .quiet_hours
+                .and_then(|q| q.end_after(now, self.config.daemon.timezone))
+            {
+                let local = end.with_timezone(&self.config.daemon.timezone);
+                tracing::info!(job = job.id.0, until = %local.format("%H:%M:%S"), "held: quiet hours");
+                self.wake_at(job.id.0, end);
+                self.track(job, true);
+                return;
+            }
         }
         self.play_stored(job);
     }
@@ -522,13 +538,10 @@ impl Station {
             return;
         };
         match store.job(JobId(id)) {
+            // Not due yet (the clock went back) or due in quiet hours:
+            // resume_stored waits again.
             Ok(Some(job)) if job.finished_at.is_none() && !job.cancelled => {
-                if job.due().is_some_and(|t| t > Utc::now()) {
-                    // The clock went back: wait again.
-                    self.resume_stored(&job);
-                } else {
-                    self.play_stored(&job);
-                }
+                self.resume_stored(&job)
             }
             Ok(_) => {}
             Err(e) => tracing::error!(job = id, "cannot read the job back: {e}"),
