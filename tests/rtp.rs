@@ -72,6 +72,7 @@ fn daemon() -> Daemon {
         packet_ms: 20,
         control_group: None,
         receiver_timeout: None,
+        wait_for_clock_sync: false,
     }
 }
 

@@ -185,3 +185,54 @@ fn a_repeat_due_in_quiet_hours_waits_for_their_end() {
     );
     assert!(d.stop().success());
 }
+
+/// `wait_for_clock_sync`: schedules wait while the clock is not
+/// synchronized (announcements do not), and start once it is, without
+/// catching up what passed meanwhile.
+#[test]
+fn schedules_wait_for_the_clock_to_be_synchronized() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let st = Station::new();
+    ffmpeg_tone(&st.path("media/a.wav"), 500.0, 0.3, 48_000, 1, &[]);
+    st.playlist("p", &["../media/a.wav"]);
+    st.config(
+        "[[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n\n\
+         [[schedules]]\nname = \"s\"\ncron = \"*/2 * * * * *\"\nplaylist = \"p\"\nzones = [\"pasar\"]\n",
+    );
+    // Append the key to [daemon], which `config` writes first.
+    let path = st.path("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "[daemon]\n",
+        "[daemon]\nwait_for_clock_sync = true\n",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let synced = st.path("clock-synchronized");
+    let d = st.start_with_env(&[(
+        corong::schedule::sync::TEST_SYNC_FILE_ENV,
+        synced.as_os_str(),
+    )]);
+    d.wait_log(
+        "schedules wait until the system clock is synchronized",
+        Duration::from_secs(3),
+    );
+    // An announcement plays meanwhile.
+    let (code, out, err) = st.client(&["announce", "media/a.wav", "--no-chime"]);
+    assert_eq!(code, 0, "{out} {err}");
+    d.wait_log("on air zone=pasar", Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        d.log_lines(&["schedule fired"]).is_empty(),
+        "fired before the clock was synchronized: {}",
+        d.log_text()
+    );
+    std::fs::write(&synced, "").unwrap();
+    d.wait_log(
+        "system clock synchronized: schedules start",
+        Duration::from_secs(3),
+    );
+    d.wait_log("schedule fired", Duration::from_secs(4));
+    assert!(d.stop().success());
+}

@@ -701,6 +701,7 @@ impl Loader<'_> {
             packet_ms,
             control_group,
             receiver_timeout,
+            wait_for_clock_sync: raw.wait_for_clock_sync.unwrap_or(false),
         }
     }
 

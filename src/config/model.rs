@@ -56,6 +56,9 @@ pub struct Daemon {
     /// A receiver silent this long after its last RTCP report turns its
     /// zone degraded. `None`: never. Default 30 s.
     pub receiver_timeout: Option<Duration>,
+    /// Hold schedules until the system clock is synchronized. Default
+    /// false.
+    pub wait_for_clock_sync: bool,
 }
 
 impl Daemon {

@@ -147,6 +147,9 @@ pub struct DaemonTable {
     /// Seconds after which a receiver that sent RTCP reports and went quiet
     /// turns its zone `degraded`, 0..=86400 (0: never). Default 30.
     pub receiver_timeout_s: Option<Spanned<i64>>,
+    /// Hold schedules until the kernel says the system clock is
+    /// synchronized (by NTP, chrony, systemd-timesyncd). Default false.
+    pub wait_for_clock_sync: Option<bool>,
 }
 
 /// One `[[zones]]` table.

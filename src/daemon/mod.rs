@@ -206,7 +206,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut station = Station::start(config, events_tx, wake_tx)?;
     let config = station.config().clone();
     // Before the scheduler's first look at the clock: what it will not see.
-    station.catch_up(chrono::Utc::now());
+    // A clock not yet synchronized cannot say what was missed: with
+    // `wait_for_clock_sync` nothing is caught up then.
+    let wait_for_sync = config.daemon.wait_for_clock_sync;
+    if !wait_for_sync || schedule::sync::clock_synchronized() {
+        station.catch_up(chrono::Utc::now());
+    }
 
     let (requests_tx, mut requests) = mpsc::channel(64);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -227,12 +232,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .map_err(|e| anyhow::anyhow!(e))?;
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let clock: Arc<dyn schedule::Clock> = Arc::new(schedule::SystemClock);
-    let scheduler_task =
-        tokio::spawn(
-            scheduler.run_with_updates(clock, fire_tx, schedules_rx, async move {
-                let _ = scheduler_stopped.await;
-            }),
-        );
+    let scheduler_task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = scheduler_stopped.await;
+        };
+        tokio::pin!(stopped);
+        if wait_for_sync {
+            tokio::select! {
+                _ = schedule::sync::wait_until_synchronized() => {}
+                _ = &mut stopped => return,
+            }
+        }
+        scheduler
+            .run_with_updates(clock, fire_tx, schedules_rx, stopped)
+            .await
+    });
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| anyhow::anyhow!("cannot watch SIGHUP: {e}"))?;
 

@@ -110,6 +110,7 @@ mod tests {
             packet_ms: 20,
             control_group: None,
             receiver_timeout: None,
+            wait_for_clock_sync: false,
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod clock;
 pub mod cron;
 pub mod runner;
+pub mod sync;
 pub mod upcoming;
 
 pub use clock::{Clock, ManualClock, SystemClock};

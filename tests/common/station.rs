@@ -106,12 +106,19 @@ impl Station {
 
     /// Start `corong daemon` on this folder's config.
     pub fn start(&self) -> Daemon {
+        self.start_with_env(&[])
+    }
+
+    /// Start `corong daemon` with these extra environment variables (the
+    /// debug-build test hooks).
+    pub fn start_with_env(&self, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = self.path("daemon.log");
         let file = fs::File::create(&log).unwrap();
         let child = corong()
             .arg("daemon")
             .arg("--config")
             .arg(self.path("config.toml"))
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(file)
