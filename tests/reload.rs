@@ -105,13 +105,17 @@ fn reload_keeps_unchanged_zones_streaming_and_refuses_a_bad_config() {
     );
 }
 
-/// SIGHUP reloads too.
+/// SIGHUP reloads too; a zone removed by a reload stops streaming.
 #[test]
 fn sighup_reloads_the_config() {
     let a = free_port_pair();
     let b = free_port_pair();
     let st = Station::new();
     st.config(&zones(a, b, ""));
+    let pasar = UdpSocket::bind(("127.0.0.1", b)).unwrap();
+    pasar
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let d = st.start();
     st.config(&zones(
         a,
@@ -126,5 +130,28 @@ fn sighup_reloads_the_config() {
     let (code, out, _) = st.client(&["zones", "--json"]);
     assert_eq!(code, 0);
     assert!(out.contains("\"arsip\""), "{out}");
+
+    // Remove `pasar`.
+    let mut buf = [0u8; 512];
+    pasar.recv(&mut buf).expect("pasar streams before");
+    st.config(&format!(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{a}\"]\n\n\
+         [[zones]]\nname = \"arsip\"\nwav = \"arsip.wav\"\n"
+    ));
+    let (code, out, err) = st.client(&["reload"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("1 removed"), "{out}");
+    // What was in flight drains; then nothing more comes.
+    std::thread::sleep(Duration::from_millis(200));
+    while pasar.recv(&mut buf).is_ok() {}
+    pasar
+        .set_read_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
+    assert!(
+        pasar.recv(&mut buf).is_err(),
+        "a removed zone still streams"
+    );
+    let (_, out, _) = st.client(&["zones", "--json"]);
+    assert!(!out.contains("\"pasar\""), "{out}");
     assert!(d.stop().success());
 }
