@@ -24,6 +24,7 @@ use crate::control::protocol::{JobState, Progress, Reply, Response};
 use crate::engine::mixer::db_to_gain;
 use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
+use crate::media::loudness::{LoudnessCache, NoPersist, Persist};
 use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
 use crate::output::rtp::RtpOutput;
 use crate::output::wav::WavRecorder;
@@ -111,6 +112,8 @@ pub struct Station {
     removed_zones: BTreeSet<ZoneId>,
     gone_names: HashMap<ZoneId, String>,
     pub(super) sounds: Sounds,
+    /// Loudness measurements (a thread of their own, cached in the store).
+    loudness: Option<Arc<LoudnessCache>>,
     /// Timers (`--at`, repeats) wake the main loop with a job id.
     wake_tx: UnboundedSender<i64>,
     pub(super) started_at: DateTime<Utc>,
@@ -151,6 +154,22 @@ impl Station {
             }
         };
         let sounds = Sounds::prepare(&config);
+        // The loudness cache keeps its own connection to the store: it
+        // writes from its own thread, and SQLite serialises the two.
+        let persist: Box<dyn Persist> = match Store::open(&d.state_dir) {
+            Ok(s) if s.is_writable() => Box::new(s),
+            _ => {
+                tracing::warn!("loudness measurements are not kept: the state store is not writable; files are measured at every start");
+                Box::new(NoPersist)
+            }
+        };
+        let loudness = match LoudnessCache::start(d.sample_rate, persist) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::error!("no loudness normalisation: cannot start its thread: {e}");
+                None
+            }
+        };
 
         let mut station = Station {
             engine,
@@ -167,6 +186,7 @@ impl Station {
             removed_zones: BTreeSet::new(),
             gone_names: HashMap::new(),
             sounds,
+            loudness,
             wake_tx,
             started_at: Utc::now(),
             config: config.clone(),
@@ -707,7 +727,7 @@ impl Station {
                 continue;
             };
             let (voice, input) = voice::voice(spec, entry.channels, capacity);
-            let feed = Feed::new(
+            let mut feed = Feed::new(
                 zone,
                 id as u64,
                 input,
@@ -716,6 +736,14 @@ impl Station {
                 rate,
                 self.feed_tx.clone(),
             );
+            if let (Some(cache), Some(target)) =
+                (&self.loudness, self.config.loudness_target(&entry.config))
+            {
+                feed = feed.with_loudness(cache.clone(), target);
+            }
+            if let Some(after) = self.config.loudness.dead_air {
+                feed = feed.with_dead_air(after);
+            }
             if let Some(p) = &self.prefetcher {
                 p.submit(feed);
             }
