@@ -307,3 +307,65 @@ fn a_silent_file_is_skipped_as_dead_air() {
         .unwrap();
     assert!(reason.starts_with("dead air"), "{reason}");
 }
+
+/// `corong check` prints each file's loudness and the gain it will get, and
+/// warns (without failing) about a file too quiet for `max_gain_db`.
+#[test]
+fn check_prints_loudness_and_gain_and_warns_when_too_quiet() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let st = Station::new();
+    make(&st, "quiet.wav", "0.0447*sin(2*PI*997*t)", 3.0);
+    // -50 LUFS: 34 dB short of the target, with max_gain_db 20.
+    make(&st, "bisik.wav", "0.00447*sin(2*PI*997*t)", 3.0);
+    st.playlist("p", &["../media/quiet.wav", "../media/bisik.wav"]);
+    st.config(
+        "[loudness]\nmax_gain_db = 20\n\n\
+         [[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n\n\
+         [[schedules]]\nname = \"p\"\ncron = \"0 0 6 * * *\"\nplaylist = \"p\"\nzones = [\"pasar\"]\n",
+    );
+    let out = common::station::corong()
+        .args(["check", "--config"])
+        .arg(st.path("config.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // "ok: PATH (...; -30.0 LUFS, -27.0 dBTP, gain +14.0 dB)"
+    let numbers = |file: &str| -> (f64, f64) {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("ok: ") && l.contains(file))
+            .unwrap_or_else(|| panic!("no line for {file}:\n{text}"));
+        let lufs = line
+            .split(" LUFS")
+            .next()
+            .and_then(|a| a.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no loudness in `{line}`"));
+        let gain = line
+            .split("gain ")
+            .nth(1)
+            .and_then(|g| g.split(" dB").next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no gain in `{line}`"));
+        (lufs, gain)
+    };
+    let (lufs, gain) = numbers("quiet.wav");
+    assert!((lufs + 30.0).abs() < 0.5, "{lufs}");
+    assert!((gain - (-16.0 - lufs)).abs() < 0.05, "{gain}");
+    let (lufs, gain) = numbers("bisik.wav");
+    assert!((lufs + 50.0).abs() < 0.5, "{lufs}");
+    assert_eq!(gain, 20.0);
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("warning:") && l.contains("too quiet"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(
+        warnings[0].contains("bisik.wav") && warnings[0].contains("p.m3u:3:1"),
+        "the warning names the file and its playlist line: {}",
+        warnings[0]
+    );
+}
