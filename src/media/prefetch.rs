@@ -39,6 +39,10 @@ const CHUNK_FRAMES: usize = 4096;
 const PASS_FRAMES: usize = 48_000;
 /// How long an idle worker waits for new feeds before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(10);
+/// Fade at the start and end of every item, so that items follow each
+/// other without a step (the engine's own ramps cover starts, stops,
+/// preemption and ducking).
+pub const ITEM_RAMP: Duration = Duration::from_millis(10);
 /// Samples below this (linear, before any gain; -60 dBFS) count as silence
 /// for dead-air detection.
 pub const SILENCE_LEVEL: f32 = 0.001;
@@ -112,6 +116,13 @@ pub struct Feed {
     dead_air_frames: Option<u64>,
     /// Frames of silence at the end of what was decoded of the current item.
     silent_run: u64,
+    /// Frames of each item's fade-in and fade-out ([`ITEM_RAMP`]).
+    ramp_frames: usize,
+    /// The last `ramp_frames` frames of the current item, held back until
+    /// it is known whether they are its end (then they fade out).
+    tail: Vec<f32>,
+    /// Frames of the current item decoded so far.
+    item_frames: u64,
 }
 
 /// What [`Feed::open_next`] found.
@@ -155,6 +166,9 @@ impl Feed {
             gain: 1.0,
             dead_air_frames: None,
             silent_run: 0,
+            ramp_frames: (ITEM_RAMP.as_secs_f64() * rate as f64).round().max(1.0) as usize,
+            tail: Vec::new(),
+            item_frames: 0,
         }
     }
 
@@ -222,6 +236,7 @@ impl Feed {
                     self.current = Some((item, path, decoder));
                     self.gain = gain;
                     self.silent_run = 0;
+                    self.item_frames = 0;
                     return Next::Opened;
                 }
                 Ok(Err(e)) => self.fail(item, path, e.to_string()),
@@ -249,7 +264,8 @@ impl Feed {
         let ch = self.input.channels as usize;
         let mut worked = false;
         let mut budget = PASS_FRAMES;
-        while budget > 0 && self.input.samples.slots() >= CHUNK_FRAMES * ch {
+        let room = (CHUNK_FRAMES + self.ramp_frames) * ch;
+        while budget > 0 && self.input.samples.slots() >= room {
             if self.current.is_none() {
                 match self.open_next() {
                     Next::Opened => {}
@@ -278,8 +294,9 @@ impl Feed {
             };
             if self.input.skip_requested(*item) {
                 // The operator skipped this item: the engine drops what was
-                // already decoded of it; decode no more.
+                // already decoded of it (and fades); decode no more.
                 self.current = None;
+                self.tail.clear();
                 continue;
             }
             self.scratch.clear();
@@ -302,18 +319,15 @@ impl Feed {
             worked = true;
             if frames == 0 {
                 self.current = None;
+                self.flush_tail();
                 continue;
             }
-            let n = frames * ch;
             let dead = self.dead_air(frames);
-            let gain = self.gain;
-            if let Ok(chunk) = self.input.samples.write_chunk_uninit(n) {
-                chunk.fill_from_iter(self.scratch[..n].iter().map(|s| s * gain));
-            }
-            self.frames_written += frames as u64;
+            self.push_item_frames(frames);
             budget = budget.saturating_sub(frames);
             if let Some(seconds) = dead {
                 if let Some((item, path, _)) = self.current.take() {
+                    self.flush_tail();
                     self.fail(item, path, format!("dead air: silent for {seconds:.1} s"));
                 }
             }
@@ -323,6 +337,59 @@ impl Feed {
 }
 
 impl Feed {
+    /// Apply the item's gain and its fade-in to the `frames` in `scratch`
+    /// and push them, holding back the last [`ITEM_RAMP`] of them: when the
+    /// item ends, they fade out ([`Feed::flush_tail`]). So every item starts
+    /// from and ends at silence, whether it ends by itself, by a decode
+    /// error or as dead air, and the next item does not step.
+    fn push_item_frames(&mut self, frames: usize) {
+        let ch = self.input.channels as usize;
+        let ramp = self.ramp_frames as u64;
+        let gain = self.gain;
+        for (i, frame) in self.scratch[..frames * ch].chunks_mut(ch).enumerate() {
+            let pos = self.item_frames + i as u64;
+            let g = if pos < ramp {
+                gain * pos as f32 / ramp as f32
+            } else {
+                gain
+            };
+            frame.iter_mut().for_each(|s| *s *= g);
+        }
+        self.item_frames += frames as u64;
+        self.tail.extend_from_slice(&self.scratch[..frames * ch]);
+        let keep = self.ramp_frames * ch;
+        if self.tail.len() > keep {
+            let n = self.tail.len() - keep;
+            self.write(n);
+            self.tail.drain(..n);
+        }
+    }
+
+    /// The item has ended: fade out the frames held back and push them.
+    fn flush_tail(&mut self) {
+        let ch = self.input.channels as usize;
+        let len = self.tail.len() / ch;
+        for (i, frame) in self.tail.chunks_mut(ch).enumerate() {
+            let g = (len - 1 - i) as f32 / len as f32;
+            frame.iter_mut().for_each(|s| *s *= g);
+        }
+        let n = self.tail.len();
+        self.write(n);
+        self.tail.clear();
+        self.item_frames = 0;
+    }
+
+    /// Push the first `n` samples of `tail` into the ring.
+    fn write(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(chunk) = self.input.samples.write_chunk_uninit(n) {
+            chunk.fill_from_iter(self.tail[..n].iter().copied());
+            self.frames_written += (n / self.input.channels as usize) as u64;
+        }
+    }
+
     /// Count the silence at the end of the `frames` just decoded into
     /// `scratch`; the silence's length in seconds once it is dead air.
     fn dead_air(&mut self, frames: usize) -> Option<f64> {
