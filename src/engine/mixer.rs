@@ -215,8 +215,17 @@ impl ZoneMixer {
 
             let ended = match v.state {
                 VoiceState::Playing => {
-                    let ended =
-                        mix_voice(v, out, ch, frames, zone, &mut |e| emit(e), &at, self.rate);
+                    let ended = mix_voice(
+                        v,
+                        out,
+                        ch,
+                        frames,
+                        fade,
+                        zone,
+                        &mut |e| emit(e),
+                        &at,
+                        self.rate,
+                    );
                     if v.state == VoiceState::Paused {
                         emit(Event::Paused {
                             zone,
@@ -281,6 +290,7 @@ fn mix_voice(
     out: &mut [f32],
     ch: usize,
     frames: usize,
+    fade: f32,
     zone: ZoneId,
     emit: &mut impl FnMut(Event),
     at: &impl Fn(usize, f32) -> Instant,
@@ -289,7 +299,29 @@ fn mix_voice(
     if v.skip_to.is_some() && v.gain == 0.0 {
         return drop_skipped(v, ch, frames * 8);
     }
-    let available = v.frames_available(ch).min(frames);
+    // An underrun ahead (the decoder is behind): fade out over what is left
+    // rather than stop dead, wait silent, and fade back in once a packet and
+    // a fade's worth are buffered again. An ending or a skip fades anyway.
+    let in_ring = v.frames_available(ch);
+    let fade_frames = (1.0 / fade).round() as usize;
+    let producer_done = v
+        .shared
+        .producer_done
+        .load(std::sync::atomic::Ordering::Acquire);
+    let steady = v.ending.is_none() && v.skip_to.is_none() && v.target > 0.0;
+    if v.starved {
+        if producer_done || in_ring >= frames + fade_frames || !steady {
+            v.starved = false;
+            v.step = fade;
+        } else {
+            v.shared
+                .underrun_frames
+                .fetch_add(frames as u64, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+    }
+    let starving = steady && !producer_done && v.gain > 0.0 && in_ring < frames + fade_frames;
+    let available = in_ring.min(frames);
     let pausing = v.ending.is_none() && v.skip_to.is_none() && v.target == 0.0;
     let mut consumed = 0;
     if available > 0 {
@@ -321,6 +353,11 @@ fn mix_voice(
                     v.gain = (v.gain - v.step).max(v.target);
                 }
             }
+            let gain = if starving {
+                v.gain * (available - 1 - frame) as f32 / available as f32
+            } else {
+                v.gain
+            };
             let base = frame * ch;
             for c in 0..ch {
                 let idx = base + c;
@@ -329,7 +366,7 @@ fn mix_voice(
                 } else {
                     b[idx - a.len()]
                 };
-                out[idx] += s * v.gain;
+                out[idx] += s * gain;
             }
             frame += 1;
             // A pause or an end stops reading where the fade reached
@@ -341,6 +378,10 @@ fn mix_voice(
         consumed = frame;
         chunk.commit(consumed * ch);
         v.frames_read += consumed as u64;
+    }
+    if starving {
+        v.gain = 0.0;
+        v.starved = true;
     }
 
     if v.gain == 0.0 && v.target == 0.0 {
@@ -681,5 +722,62 @@ mod tests {
         // Underruns are counted, not fatal.
         r.packet();
         assert_eq!(input.shared.underrun_frames.load(Ordering::Relaxed), 10);
+    }
+
+    /// The decoder falls behind: the voice fades out over what is left
+    /// instead of stopping dead, stays silent, and fades back in once a
+    /// packet and a fade's worth are buffered again.
+    #[test]
+    fn an_underrun_fades_out_and_back_in() {
+        let ramps = Ramps {
+            fade: 0.005, // 5 frames at 1000 Hz
+            duck: 0.005,
+        };
+        let mut run = Run::new();
+        run.mixer = ZoneMixer::new(1, RATE, 0.0, ramps);
+        let spec = VoiceSpec {
+            job: 1,
+            priority: Priority(50),
+            yields: Yield::Pause,
+        };
+        let (v, mut input) = voice(spec, 1, 100);
+        input
+            .markers
+            .push(Marker {
+                item: 0,
+                at_frame: 0,
+            })
+            .unwrap();
+        for _ in 0..22 {
+            input.samples.push(0.5).unwrap();
+        }
+        let shared = input.shared.clone();
+        assert!(run.mixer.add(Box::new(v)).is_ok());
+        let p1 = run.packet();
+        assert_eq!(p1[9], 0.5, "faded in, playing: {p1:?}");
+        // 12 frames left: fewer than a packet and a fade. The next packet
+        // plays 10 of them fading to silence.
+        let p2 = run.packet();
+        assert!(p2[0] <= 0.5 && p2[9] == 0.0, "{p2:?}");
+        let steps = |p: &[f32], prev: f32| {
+            std::iter::once(prev)
+                .chain(p.iter().copied())
+                .collect::<Vec<_>>()
+                .windows(2)
+                .map(|w| (w[1] - w[0]).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(steps(&p2, p1[9]) <= 0.5 / 9.0, "{p2:?}");
+        // Two frames are left, not enough: silence, counted as underrun.
+        let p3 = run.packet();
+        assert_eq!(p3, vec![0.0; FRAMES]);
+        assert!(shared.underrun_frames.load(Ordering::Relaxed) >= FRAMES as u64);
+        // The decoder catches up: back in with a fade, not a step.
+        for _ in 0..40 {
+            input.samples.push(0.5).unwrap();
+        }
+        let p4 = run.packet();
+        assert!(steps(&p4, 0.0) <= 0.5 / 5.0 + 1e-6, "{p4:?}");
+        assert_eq!(p4[9], 0.5, "{p4:?}");
     }
 }
