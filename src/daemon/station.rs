@@ -196,6 +196,16 @@ impl Station {
                 .add_zone(n as ZoneId + 1, zone)
                 .with_context(|| format!("zone `{}`", zone.name))?;
         }
+        // The chime and the alert are measured at once, so that an
+        // emergency (which does not wait for measurements) finds them.
+        if let Some(cache) = &station.loudness {
+            let sounds = [station.sounds.alert.clone(), station.sounds.chime.clone()];
+            for ch in [1, 2] {
+                if config.zones.iter().any(|z| z.channels == ch) {
+                    cache.prepare(&sounds, ch);
+                }
+            }
+        }
         station.restore();
         tracing::info!(
             zones = config.zones.len(),
@@ -739,7 +749,9 @@ impl Station {
             if let (Some(cache), Some(target)) =
                 (&self.loudness, self.config.loudness_target(&entry.config))
             {
-                feed = feed.with_loudness(cache.clone(), target);
+                // An emergency never waits for a measurement.
+                let wait = priority < Priority::EMERGENCY;
+                feed = feed.with_loudness(cache.clone(), target, wait);
             }
             if let Some(after) = self.config.loudness.dead_air {
                 feed = feed.with_dead_air(after);

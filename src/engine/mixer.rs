@@ -10,6 +10,9 @@
 //! - A playing voice that loses yields as its [`Yield`] says: `Duck` keeps
 //!   playing at a lower gain, `Pause` fades out and later resumes from the
 //!   frame where it stopped, `Cancel` fades out and ends as preempted.
+//! - A voice whose decoder falls behind (fewer than a packet and a fade
+//!   buffered) fades out over what it has, waits silent, and fades back in
+//!   once it has caught up: an underrun never cuts the signal dead.
 //!
 //! Nothing here allocates: voices live in a vector with fixed capacity, and
 //! samples are read from the voice's ring in place.

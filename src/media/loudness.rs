@@ -14,11 +14,10 @@
 //!   memory and in a [`Persist`] (the state store), keyed by content hash,
 //!   so a file is measured once however often it plays, across restarts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Instant, SystemTime};
 
 use ebur128::{EbuR128, Mode};
@@ -256,57 +255,111 @@ impl FileKey {
 
 type Known = Mutex<HashMap<FileKey, Lookup>>;
 
+/// Files waiting to be measured: those an item needs now at the front,
+/// those asked for ahead ([`LoudnessCache::prepare`]) at the back, so a
+/// long playlist being measured does not hold up an announcement.
+#[derive(Default)]
+struct Queue {
+    files: Mutex<(VecDeque<FileKey>, bool)>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn push(&self, key: FileKey, now: bool) {
+        let mut q = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if now {
+            q.0.retain(|k| *k != key);
+            q.0.push_front(key);
+        } else if !q.0.contains(&key) {
+            q.0.push_back(key);
+        }
+        self.ready.notify_one();
+    }
+
+    /// The next file, or `None` once closed.
+    fn pop(&self) -> Option<FileKey> {
+        let mut q = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if q.1 {
+                return None;
+            }
+            if let Some(k) = q.0.pop_front() {
+                return Some(k);
+            }
+            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.ready.notify_all();
+    }
+}
+
 /// Loudness measurements for the daemon: a measuring thread, a memory of
 /// every file seen, and the store behind it. See the module docs.
 pub struct LoudnessCache {
     known: Arc<Known>,
-    requests: Mutex<Sender<FileKey>>,
+    queue: Arc<Queue>,
 }
 
 impl LoudnessCache {
     /// Start the measuring thread; measurements at `rate` Hz go to `persist`.
     pub fn start(rate: u32, persist: Box<dyn Persist>) -> std::io::Result<LoudnessCache> {
         let known: Arc<Known> = Arc::default();
-        let (tx, rx) = mpsc::channel();
-        let k = known.clone();
+        let queue: Arc<Queue> = Arc::default();
+        let (k, q) = (known.clone(), queue.clone());
         std::thread::Builder::new()
             .name("corong-loudness".into())
-            .spawn(move || measurer(rx, k, rate, persist))?;
-        Ok(LoudnessCache {
-            known,
-            requests: Mutex::new(tx),
-        })
+            .spawn(move || measurer(q, k, rate, persist))?;
+        Ok(LoudnessCache { known, queue })
     }
 
-    /// What is known about `path` played in `channels` channels; asks for a
-    /// measurement the first time.
+    /// What is known about `path` played in `channels` channels. A file not
+    /// measured yet goes to the front of the queue: an item waits for it.
     pub fn lookup(&self, path: &Path, channels: u16) -> Lookup {
-        let key = FileKey::of(path, channels);
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = known.get(&key) {
-            return l.clone();
-        }
-        known.insert(key.clone(), Lookup::Pending);
-        drop(known);
-        let _ = self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(key);
-        Lookup::Pending
+        self.ask(path, channels, true)
     }
 
-    /// Ask for every file of a job to be measured now, in order, so that
-    /// later items are ready by the time they play.
+    /// Ask for every file of a job to be measured, after what is needed
+    /// now, so that later items are ready by the time they play.
     pub fn prepare(&self, files: &[PathBuf], channels: u16) {
         for f in files {
-            let _ = self.lookup(f, channels);
+            let _ = self.ask(f, channels, false);
         }
+    }
+
+    fn ask(&self, path: &Path, channels: u16, now: bool) -> Lookup {
+        let key = FileKey::of(path, channels);
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        match known.get(&key) {
+            Some(Lookup::Pending) if now => {}
+            Some(l) => return l.clone(),
+            None => {
+                known.insert(key.clone(), Lookup::Pending);
+            }
+        }
+        drop(known);
+        self.queue.push(key, now);
+        Lookup::Pending
     }
 }
 
-fn measurer(rx: Receiver<FileKey>, known: Arc<Known>, rate: u32, mut persist: Box<dyn Persist>) {
-    while let Ok(key) = rx.recv() {
+impl Drop for LoudnessCache {
+    fn drop(&mut self) {
+        // The thread finishes the measurement it is in, then ends.
+        self.queue.close();
+    }
+}
+
+fn measurer(queue: Arc<Queue>, known: Arc<Known>, rate: u32, mut persist: Box<dyn Persist>) {
+    while let Some(key) = queue.pop() {
+        if !matches!(
+            known.lock().unwrap_or_else(|e| e.into_inner()).get(&key),
+            Some(Lookup::Pending) | None
+        ) {
+            continue; // measured while it waited in the queue twice
+        }
         let begin = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             measure_cached(&key.path, rate, key.channels, persist.as_mut())

@@ -108,8 +108,9 @@ pub struct Feed {
     frames_written: u64,
     scratch: Vec<f32>,
     events: Sender<FeedEvent>,
-    /// Loudness normalisation: the measurements and this zone's target.
-    loudness: Option<(Arc<LoudnessCache>, Target)>,
+    /// Loudness normalisation: the measurements, this zone's target, and
+    /// whether an item waits for its measurement (else it plays unchanged).
+    loudness: Option<(Arc<LoudnessCache>, Target, bool)>,
     /// Linear gain of the current item.
     gain: f32,
     /// Frames of silence after which an item is skipped as dead air.
@@ -174,9 +175,11 @@ impl Feed {
 
     /// Play every item at the gain that brings it to `target`, with
     /// measurements from `cache`. Asks `cache` to measure the whole list now.
-    pub fn with_loudness(mut self, cache: Arc<LoudnessCache>, target: Target) -> Feed {
+    /// An item whose measurement is not there yet waits for it when `wait`;
+    /// otherwise (an emergency, which must not wait) it plays unchanged.
+    pub fn with_loudness(mut self, cache: Arc<LoudnessCache>, target: Target, wait: bool) -> Feed {
         cache.prepare(&self.files, self.input.channels);
-        self.loudness = Some((cache, target));
+        self.loudness = Some((cache, target, wait));
         self
     }
 
@@ -213,9 +216,9 @@ impl Feed {
             let path = self.files[self.next_file].clone();
             let gain = match &self.loudness {
                 None => 1.0,
-                Some((cache, target)) => match cache.lookup(&path, self.input.channels) {
-                    Lookup::Pending => return Next::Wait,
-                    Lookup::Failed => 1.0,
+                Some((cache, target, wait)) => match cache.lookup(&path, self.input.channels) {
+                    Lookup::Pending if *wait => return Next::Wait,
+                    Lookup::Pending | Lookup::Failed => 1.0,
                     Lookup::Ready(m) => loudness::plan(&m, target).linear(),
                 },
             };
