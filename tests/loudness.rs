@@ -370,3 +370,39 @@ fn check_prints_loudness_and_gain_and_warns_when_too_quiet() {
         warnings[0]
     );
 }
+
+/// The target is per zone, and the zone's `gain_db` applies on top: one
+/// file on two zones arrives at -16 LUFS on one and at -23 - 3 = -26 LUFS on
+/// the other.
+#[test]
+fn each_zone_has_its_own_target_and_gain_on_top() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let st = Station::new();
+    make(
+        &st,
+        "lagu.wav",
+        "0.2*sin(2*PI*440*t)+0.1*sin(2*PI*3000*t)",
+        5.0,
+    );
+    st.playlist("p", &["../media/lagu.wav"]);
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nwav = \"pasar.wav\"\n\n\
+         [[zones]]\nname = \"masjid\"\nwav = \"masjid.wav\"\nloudness_target_lufs = -23.0\ngain_db = -3.0\n\n\
+         [[schedules]]\nname = \"p\"\ncron = \"{}\"\nplaylist = \"p\"\nzones = [\"all\"]\n",
+        cron_in(2)
+    ));
+    let d = st.start();
+    d.wait_log_count("how=completed", 2, Duration::from_secs(30));
+    assert!(d.stop().success());
+    for (rec, want) in [("pasar.wav", -16.0), ("masjid.wav", -26.0)] {
+        let (lufs, _, _) = measure_recording(&st, rec);
+        assert_eq!(lufs.len(), 1, "{rec}: {lufs:?}");
+        assert!(
+            (lufs[0] - want).abs() <= 1.0,
+            "{rec}: {:.2} LUFS, wanted {want}",
+            lufs[0]
+        );
+    }
+}
