@@ -299,14 +299,25 @@ fn a_silent_file_is_skipped_as_dead_air() {
 
     // The as-run log has it as failed, with the reason.
     let conn = rusqlite::Connection::open(st.path("state/corong.db")).unwrap();
-    let reason: String = conn
-        .query_row(
-            "SELECT reason FROM as_run WHERE how = 'failed' AND file LIKE '%kosong.wav'",
-            [],
-            |r| r.get(0),
+    let rows: Vec<(String, Option<String>, i64)> = conn
+        .prepare(
+            "SELECT how, reason, ended_at_ms - started_at_ms FROM as_run
+             WHERE file LIKE '%kosong.wav'",
         )
-        .unwrap();
-    assert!(reason.starts_with("dead air"), "{reason}");
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 1, "one as-run row for the blank file: {rows:?}");
+    let (how, reason, ms) = &rows[0];
+    assert_eq!(how, "failed");
+    assert!(
+        reason.as_deref().is_some_and(|r| r.starts_with("dead air")),
+        "{reason:?}"
+    );
+    // On air for the dead-air time, then cut.
+    assert!((1500..3500).contains(ms), "on air {ms} ms");
 }
 
 /// `corong check` prints each file's loudness and the gain it will get, and

@@ -74,6 +74,9 @@ pub(super) struct Job {
     pub current: HashMap<ZoneId, (u32, DateTime<Utc>)>,
     /// Files already reported as failed (each is logged once per job).
     pub failed: BTreeSet<PathBuf>,
+    /// Items cut short after they opened (a decode error mid-way, dead
+    /// air), and why: their as-run row ends as failed, with the reason.
+    pub cut: HashMap<(ZoneId, u32), String>,
     /// Clients waiting (`--wait`) for progress.
     pub waiters: Vec<mpsc::Sender<Response>>,
 }
@@ -451,6 +454,7 @@ impl Station {
             items: HashMap::new(),
             current: HashMap::new(),
             failed: BTreeSet::new(),
+            cut: HashMap::new(),
             waiters: Vec::new(),
         });
     }
@@ -634,6 +638,7 @@ impl Station {
                 items: HashMap::new(),
                 current: HashMap::new(),
                 failed: BTreeSet::new(),
+                cut: HashMap::new(),
                 waiters: Vec::new(),
             },
         );
@@ -807,21 +812,27 @@ impl Station {
             AudioEvent::Feed(FeedEvent::ItemFailed {
                 zone,
                 job,
+                item,
                 path,
                 reason,
-                ..
-            }) => self.on_item_failed(zone, job as i64, path, reason),
+            }) => self.on_item_failed(zone, job as i64, item, path, reason),
             AudioEvent::Engine(e) => self.on_engine_event(e),
         }
     }
 
-    fn on_item_failed(&mut self, zone: ZoneId, id: i64, path: PathBuf, reason: String) {
+    fn on_item_failed(&mut self, zone: ZoneId, id: i64, item: u32, path: PathBuf, reason: String) {
         let zone_name = self.zone_name(zone).to_string();
         let Some(j) = self.jobs.get_mut(&id) else {
             return;
         };
         if j.failed.insert(path.clone()) {
             tracing::warn!(zone = %zone_name, job = id, file = %path.display(), "skipped: {reason}");
+        }
+        if j.items.contains_key(&(zone, item)) {
+            // It opened, so it goes on air (what was decoded of it): its
+            // own row, written when it ends, says failed and why.
+            j.cut.insert((zone, item), reason);
+            return;
         }
         let now = Utc::now();
         let row = AsRunEntry {
@@ -862,6 +873,10 @@ impl Station {
             .get(&(zone, item))
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        let (how, reason) = match j.cut.remove(&(zone, item)) {
+            Some(why) if how == How::Completed => (How::Failed, Some(why)),
+            _ => (how, None),
+        };
         Some(AsRunEntry {
             zone: zone_name,
             job: Some(JobId(id)),
@@ -870,7 +885,7 @@ impl Station {
             started_at: started,
             ended_at: ended,
             how,
-            reason: None,
+            reason,
         })
     }
 
