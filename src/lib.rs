@@ -16,7 +16,9 @@
 //! - [`playlist`]: M3U/M3U8 playlists.
 //! - [`priority`]: job priorities and their names.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
-//!   decoder workers that fill each voice's ring buffer ahead of playback.
+//!   decoder workers that fill each voice's ring buffer ahead of playback
+//!   (each item at its loudness-normalised gain, faded in and out, dead air
+//!   skipped), and loudness measurement (`loudness.rs`, ebur128).
 //! - [`engine`]: the one OS thread that paces every zone against monotonic
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder

@@ -75,6 +75,8 @@ fn every_format_plays_at_the_right_pitch_and_length() {
              [[schedules]]\nname = \"s{i}\"\ncron = \"{cron}\"\nplaylist = \"p{i}\"\nzones = [\"rec{i}\"]\n\n"
         ));
     }
+    // The level is checked against the source: no loudness normalisation.
+    config.push_str("[loudness]\nnormalize = false\n");
     st.config(&config);
     let d = st.start();
     d.wait_log("schedule fired", Duration::from_secs(10));
@@ -292,7 +294,8 @@ fn ffmpeg_receives_an_l16_zone_through_its_sdp() {
     );
     st.playlist("program", &["../media/tone.flac", "../media/speech.wav"]);
     st.config(&format!(
-        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{port}\"]\n\n\
+        "[loudness]\nnormalize = false  # the level is checked against the source\n\n\
+         [[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{port}\"]\n\n\
          [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"program\"\nzones = [\"alun-alun\"]\n",
         cron_in(4)
     ));

@@ -302,7 +302,8 @@ fn a_lossy_path_plays_without_gaps_or_clicks_and_is_reported() {
     ffmpeg_tone(&st.path("media/low.wav"), 200.0, 6.0, 48_000, 1, &[]);
     st.playlist("low", &["../media/low.wav"]);
     st.config(&format!(
-        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{input}\"]\ncodec = \"l16\"\n\n\
+        "[loudness]\nnormalize = false  # the level is checked against the source\n\n\
+         [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{input}\"]\ncodec = \"l16\"\n\n\
          [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"low\"\nzones = [\"pasar\"]\n",
         cron_in(3)
     ));

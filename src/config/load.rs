@@ -24,12 +24,12 @@ use super::diagnostic::line_col;
 use crate::priority::Priority;
 
 use super::schema::{
-    self, AnnouncementsTable, ConfigFile, DaemonTable, PreemptionTable, QuietHoursTable,
-    ScheduleTable, ZoneTable,
+    self, AnnouncementsTable, ConfigFile, DaemonTable, LoudnessTable, PreemptionTable,
+    QuietHoursTable, ScheduleTable, ZoneTable,
 };
 use super::{
-    Announcements, Codec, Config, Daemon, Diagnostic, Diagnostics, Missed, PreemptMode, Preemption,
-    QuietHours, RtpOutput, Schedule, Severity, Zone,
+    Announcements, Codec, Config, Daemon, Diagnostic, Diagnostics, Loudness, Missed, PreemptMode,
+    Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
 };
 
 /// Largest config file accepted.
@@ -252,6 +252,7 @@ impl Loader<'_> {
         let announcements = self.announcements(sections.get("announcements").copied());
         let preemption = self.preemption(sections.get("preemption").copied());
         let quiet_hours = self.quiet_hours(sections.get("quiet_hours").copied());
+        let loudness = self.loudness(sections.get("loudness").copied());
         self.warn_unused_zones(&zones, &schedules, &targets);
 
         let group_map: BTreeMap<String, Vec<String>> = targets
@@ -272,6 +273,7 @@ impl Loader<'_> {
             announcements,
             preemption,
             quiet_hours,
+            loudness,
         })
     }
 
@@ -458,6 +460,73 @@ impl Loader<'_> {
             alert,
             tts_voice,
         }
+    }
+
+    /// `[loudness]`.
+    fn loudness(&mut self, value: Option<&Spanned<DeValue<'_>>>) -> Loudness {
+        let raw = match value {
+            Some(v) => self
+                .table::<LoudnessTable>(v, "[loudness]")
+                .map(|p| p.value)
+                .unwrap_or_default(),
+            None => LoudnessTable::default(),
+        };
+        let mut l = Loudness::default();
+        if let Some(n) = raw.normalize {
+            l.normalize = n;
+        }
+        for (key, value, slot, range, unit) in [
+            (
+                "target_lufs",
+                &raw.target_lufs,
+                &mut l.target_lufs,
+                schema::TARGET_LUFS_RANGE,
+                "LUFS",
+            ),
+            (
+                "true_peak_dbtp",
+                &raw.true_peak_dbtp,
+                &mut l.true_peak_dbtp,
+                schema::TRUE_PEAK_RANGE,
+                "dBTP",
+            ),
+            (
+                "max_gain_db",
+                &raw.max_gain_db,
+                &mut l.max_gain_db,
+                schema::MAX_GAIN_RANGE,
+                "dB",
+            ),
+        ] {
+            let Some(v) = value else { continue };
+            let x = *v.get_ref();
+            if range.contains(&x) {
+                *slot = x;
+            } else {
+                self.error(
+                    v.span(),
+                    format!(
+                        "`{key}` {x} is out of range: expected {}..={} {unit}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+        }
+        if let Some(d) = &raw.dead_air_s {
+            let x = *d.get_ref();
+            if x == 0.0 {
+                l.dead_air = None;
+            } else if (0.5..=3600.0).contains(&x) {
+                l.dead_air = Some(std::time::Duration::from_secs_f64(x));
+            } else {
+                self.error(
+                    d.span(),
+                    format!("`dead_air_s` {x} is out of range: expected 0.5..=3600 seconds, or 0 for off"),
+                );
+            }
+        }
+        l
     }
 
     /// `[preemption]`.
@@ -876,6 +945,19 @@ impl Loader<'_> {
             }
         }
 
+        let mut loudness_target_lufs = None;
+        if let Some(t) = &raw.loudness_target_lufs {
+            let v = *t.get_ref();
+            if schema::TARGET_LUFS_RANGE.contains(&v) {
+                loudness_target_lufs = Some(v);
+            } else {
+                self.error(
+                    t.span(),
+                    format!("`loudness_target_lufs` {v} is out of range: expected -40..=-5 LUFS"),
+                );
+            }
+        }
+
         let mut multicast_interface = schema::DEFAULT_MULTICAST_INTERFACE;
         if let Some(i) = &raw.multicast_interface {
             match i.get_ref().parse::<Ipv4Addr>() {
@@ -963,6 +1045,7 @@ impl Loader<'_> {
             name,
             channels: if codec == Codec::Pcmu { 1 } else { channels },
             gain_db,
+            loudness_target_lufs,
             rtp: raw.rtp.as_ref().map(|_| RtpOutput {
                 destinations,
                 codec,

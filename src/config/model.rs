@@ -29,9 +29,25 @@ pub struct Config {
     pub announcements: Announcements,
     pub preemption: Preemption,
     pub quiet_hours: Option<QuietHours>,
+    pub loudness: Loudness,
 }
 
 impl Config {
+    /// The loudness target of zone `zone`: its own `loudness_target_lufs`
+    /// or `[loudness] target_lufs`, with the ceiling and maximum gain of
+    /// `[loudness]`. `None` when normalisation is off.
+    pub fn loudness_target(&self, zone: &Zone) -> Option<crate::media::loudness::Target> {
+        self.loudness
+            .normalize
+            .then(|| crate::media::loudness::Target {
+                lufs: zone
+                    .loudness_target_lufs
+                    .unwrap_or(self.loudness.target_lufs),
+                ceiling_dbtp: self.loudness.true_peak_dbtp,
+                max_gain_db: self.loudness.max_gain_db,
+            })
+    }
+
     /// The zone called `name`.
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
@@ -110,6 +126,36 @@ pub struct Zone {
     pub rtp: Option<RtpOutput>,
     /// Recorder output, if the zone has `wav = "..."`: a WAV of what it plays.
     pub wav: Option<PathBuf>,
+    /// The zone's own loudness target, LUFS; `None`: `[loudness] target_lufs`.
+    pub loudness_target_lufs: Option<f64>,
+}
+
+/// `[loudness]`: every item at one loudness, and dead air skipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loudness {
+    /// Bring every item to the target. Default true.
+    pub normalize: bool,
+    /// Target integrated loudness, LUFS. Default -16.
+    pub target_lufs: f64,
+    /// True-peak ceiling after the gain, dBTP. Default -1.
+    pub true_peak_dbtp: f64,
+    /// Most gain a quiet file gets, dB. Default 20.
+    pub max_gain_db: f64,
+    /// An item silent (below -60 dBFS) this long is skipped. `None`: never.
+    /// Default 10 s.
+    pub dead_air: Option<Duration>,
+}
+
+impl Default for Loudness {
+    fn default() -> Self {
+        Loudness {
+            normalize: true,
+            target_lufs: crate::media::loudness::DEFAULT_TARGET_LUFS,
+            true_peak_dbtp: crate::media::loudness::DEFAULT_CEILING_DBTP,
+            max_gain_db: crate::media::loudness::DEFAULT_MAX_GAIN_DB,
+            dead_air: Some(Duration::from_secs(10)),
+        }
+    }
 }
 
 /// The RTP side of a zone.

@@ -79,6 +79,35 @@ pub struct ConfigFile {
     pub preemption: Option<PreemptionTable>,
     /// `[quiet_hours]`. Default: none.
     pub quiet_hours: Option<QuietHoursTable>,
+    /// `[loudness]`: loudness normalisation and dead-air detection.
+    /// Optional: every key has a default.
+    pub loudness: Option<LoudnessTable>,
+}
+
+/// Accepted `[loudness] target_lufs` and zone `loudness_target_lufs`.
+pub const TARGET_LUFS_RANGE: std::ops::RangeInclusive<f64> = -40.0..=-5.0;
+/// Accepted `[loudness] true_peak_dbtp`.
+pub const TRUE_PEAK_RANGE: std::ops::RangeInclusive<f64> = -20.0..=0.0;
+/// Accepted `[loudness] max_gain_db`.
+pub const MAX_GAIN_RANGE: std::ops::RangeInclusive<f64> = 0.0..=40.0;
+/// Default `[loudness] dead_air_s`.
+pub const DEFAULT_DEAD_AIR_S: f64 = 10.0;
+
+/// `[loudness]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoudnessTable {
+    /// Bring every item to the target loudness. Default true.
+    pub normalize: Option<bool>,
+    /// Target integrated loudness, LUFS, -40..=-5. Default -16.
+    pub target_lufs: Option<Spanned<f64>>,
+    /// True-peak ceiling, dBTP, -20..=0. Default -1.
+    pub true_peak_dbtp: Option<Spanned<f64>>,
+    /// Most gain a quiet file gets, dB, 0..=40. Default 20.
+    pub max_gain_db: Option<Spanned<f64>>,
+    /// Seconds of silence (below -60 dBFS) after which an item is skipped
+    /// as dead air, 0.5..=3600; 0 turns detection off. Default 10.
+    pub dead_air_s: Option<Spanned<f64>>,
 }
 
 /// Default `[announcements] repeat_interval_s`.
@@ -177,6 +206,9 @@ pub struct ZoneTable {
     /// Recorder output: a WAV file of what the zone plays, relative to the
     /// config file's folder. Default: none.
     pub wav: Option<Spanned<String>>,
+    /// This zone's loudness target, LUFS, -40..=-5. Default: `[loudness]
+    /// target_lufs`.
+    pub loudness_target_lufs: Option<Spanned<f64>>,
 }
 
 /// One `[[schedules]]` table.
@@ -286,7 +318,8 @@ mod tests {
                 "schedules",
                 "announcements",
                 "preemption",
-                "quiet_hours"
+                "quiet_hours",
+                "loudness"
             ]
         );
         assert!(field_names::<ZoneTable>().contains(&"multicast_interface"));

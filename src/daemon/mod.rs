@@ -120,6 +120,9 @@ async fn reload(
 /// - a decoder worker (`corong-decode-N`): the panic is caught around each
 ///   decode call; the item is logged as skipped ("decoder panicked") and the
 ///   playlist goes on;
+/// - the loudness thread (`corong-loudness`): the panic is caught around
+///   each measurement; the file plays without normalisation (and its
+///   decoder worker then meets the same problem and skips it);
 /// - the engine (`corong-engine`), the event bridge and the control plane
 ///   (`corong-control`) are written not to panic; a panic there is a bug,
 ///   and the process exits so that systemd restarts it (the queue is on

@@ -25,6 +25,7 @@ use crate::control::protocol::{JobState, Progress, Reply, Response};
 use crate::engine::mixer::db_to_gain;
 use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
+use crate::media::loudness::{LoudnessCache, NoPersist, Persist};
 use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
 use crate::output::rtp::RtpOutput;
 use crate::output::wav::WavRecorder;
@@ -79,6 +80,9 @@ pub(super) struct Job {
     pub current: HashMap<ZoneId, (u32, DateTime<Utc>)>,
     /// Files already reported as failed (each is logged once per job).
     pub failed: BTreeSet<PathBuf>,
+    /// Items cut short after they opened (a decode error mid-way, dead
+    /// air), and why: their as-run row ends as failed, with the reason.
+    pub cut: HashMap<(ZoneId, u32), String>,
     /// Clients waiting (`--wait`) for progress.
     pub waiters: Vec<mpsc::Sender<Response>>,
 }
@@ -117,6 +121,8 @@ pub struct Station {
     removed_zones: BTreeSet<ZoneId>,
     gone_names: HashMap<ZoneId, String>,
     pub(super) sounds: Sounds,
+    /// Loudness measurements (a thread of their own, cached in the store).
+    loudness: Option<Arc<LoudnessCache>>,
     /// Timers (`--at`, repeats) wake the main loop with a job id.
     wake_tx: UnboundedSender<i64>,
     pub(super) started_at: DateTime<Utc>,
@@ -157,6 +163,22 @@ impl Station {
             }
         };
         let sounds = Sounds::prepare(&config);
+        // The loudness cache keeps its own connection to the store: it
+        // writes from its own thread, and SQLite serialises the two.
+        let persist: Box<dyn Persist> = match Store::open(&d.state_dir) {
+            Ok(s) if s.is_writable() => Box::new(s),
+            _ => {
+                tracing::warn!("loudness measurements are not kept: the state store is not writable; files are measured at every start");
+                Box::new(NoPersist)
+            }
+        };
+        let loudness = match LoudnessCache::start(d.sample_rate, persist) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::error!("no loudness normalisation: cannot start its thread: {e}");
+                None
+            }
+        };
 
         let mut station = Station {
             engine,
@@ -173,6 +195,7 @@ impl Station {
             removed_zones: BTreeSet::new(),
             gone_names: HashMap::new(),
             sounds,
+            loudness,
             wake_tx,
             started_at: Utc::now(),
             config: config.clone(),
@@ -181,6 +204,16 @@ impl Station {
             station
                 .add_zone(n as ZoneId + 1, zone)
                 .with_context(|| format!("zone `{}`", zone.name))?;
+        }
+        // The chime and the alert are measured at once, so that an
+        // emergency (which does not wait for measurements) finds them.
+        if let Some(cache) = &station.loudness {
+            let sounds = [station.sounds.alert.clone(), station.sounds.chime.clone()];
+            for ch in [1, 2] {
+                if config.zones.iter().any(|z| z.channels == ch) {
+                    cache.prepare(&sounds, ch);
+                }
+            }
         }
         station.restore();
         tracing::info!(
@@ -474,6 +507,7 @@ impl Station {
             items: HashMap::new(),
             current: HashMap::new(),
             failed: BTreeSet::new(),
+            cut: HashMap::new(),
             waiters: Vec::new(),
         });
     }
@@ -654,6 +688,7 @@ impl Station {
                 items: HashMap::new(),
                 current: HashMap::new(),
                 failed: BTreeSet::new(),
+                cut: HashMap::new(),
                 waiters: Vec::new(),
             },
         );
@@ -757,7 +792,7 @@ impl Station {
                 continue;
             };
             let (voice, input) = voice::voice(spec, entry.channels, capacity);
-            let feed = Feed::new(
+            let mut feed = Feed::new(
                 zone,
                 id as u64,
                 input,
@@ -766,6 +801,16 @@ impl Station {
                 rate,
                 self.feed_tx.clone(),
             );
+            if let (Some(cache), Some(target)) =
+                (&self.loudness, self.config.loudness_target(&entry.config))
+            {
+                // An emergency never waits for a measurement.
+                let wait = priority < Priority::EMERGENCY;
+                feed = feed.with_loudness(cache.clone(), target, wait);
+            }
+            if let Some(after) = self.config.loudness.dead_air {
+                feed = feed.with_dead_air(after);
+            }
             if let Some(p) = &self.prefetcher {
                 p.submit(feed);
             }
@@ -817,21 +862,27 @@ impl Station {
             AudioEvent::Feed(FeedEvent::ItemFailed {
                 zone,
                 job,
+                item,
                 path,
                 reason,
-                ..
-            }) => self.on_item_failed(zone, job as i64, path, reason),
+            }) => self.on_item_failed(zone, job as i64, item, path, reason),
             AudioEvent::Engine(e) => self.on_engine_event(e),
         }
     }
 
-    fn on_item_failed(&mut self, zone: ZoneId, id: i64, path: PathBuf, reason: String) {
+    fn on_item_failed(&mut self, zone: ZoneId, id: i64, item: u32, path: PathBuf, reason: String) {
         let zone_name = self.zone_name(zone).to_string();
         let Some(j) = self.jobs.get_mut(&id) else {
             return;
         };
         if j.failed.insert(path.clone()) {
             tracing::warn!(zone = %zone_name, job = id, file = %path.display(), "skipped: {reason}");
+        }
+        if j.items.contains_key(&(zone, item)) {
+            // It opened, so it goes on air (what was decoded of it): its
+            // own row, written when it ends, says failed and why.
+            j.cut.insert((zone, item), reason);
+            return;
         }
         let now = Utc::now();
         let row = AsRunEntry {
@@ -872,6 +923,10 @@ impl Station {
             .get(&(zone, item))
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        let (how, reason) = match j.cut.remove(&(zone, item)) {
+            Some(why) if how == How::Completed => (How::Failed, Some(why)),
+            _ => (how, None),
+        };
         Some(AsRunEntry {
             zone: zone_name,
             job: Some(JobId(id)),
@@ -880,7 +935,7 @@ impl Station {
             started_at: started,
             ended_at: ended,
             how,
-            reason: None,
+            reason,
         })
     }
 

@@ -10,6 +10,9 @@
 //! - A playing voice that loses yields as its [`Yield`] says: `Duck` keeps
 //!   playing at a lower gain, `Pause` fades out and later resumes from the
 //!   frame where it stopped, `Cancel` fades out and ends as preempted.
+//! - A voice whose decoder falls behind (fewer than a packet and a fade
+//!   buffered) fades out over what it has, waits silent, and fades back in
+//!   once it has caught up: an underrun never cuts the signal dead.
 //!
 //! Nothing here allocates: voices live in a vector with fixed capacity, and
 //! samples are read from the voice's ring in place.
@@ -215,8 +218,17 @@ impl ZoneMixer {
 
             let ended = match v.state {
                 VoiceState::Playing => {
-                    let ended =
-                        mix_voice(v, out, ch, frames, zone, &mut |e| emit(e), &at, self.rate);
+                    let ended = mix_voice(
+                        v,
+                        out,
+                        ch,
+                        frames,
+                        fade,
+                        zone,
+                        &mut |e| emit(e),
+                        &at,
+                        self.rate,
+                    );
                     if v.state == VoiceState::Paused {
                         emit(Event::Paused {
                             zone,
@@ -281,6 +293,7 @@ fn mix_voice(
     out: &mut [f32],
     ch: usize,
     frames: usize,
+    fade: f32,
     zone: ZoneId,
     emit: &mut impl FnMut(Event),
     at: &impl Fn(usize, f32) -> Instant,
@@ -289,7 +302,29 @@ fn mix_voice(
     if v.skip_to.is_some() && v.gain == 0.0 {
         return drop_skipped(v, ch, frames * 8);
     }
-    let available = v.frames_available(ch).min(frames);
+    // An underrun ahead (the decoder is behind): fade out over what is left
+    // rather than stop dead, wait silent, and fade back in once a packet and
+    // a fade's worth are buffered again. An ending or a skip fades anyway.
+    let in_ring = v.frames_available(ch);
+    let fade_frames = (1.0 / fade).round() as usize;
+    let producer_done = v
+        .shared
+        .producer_done
+        .load(std::sync::atomic::Ordering::Acquire);
+    let steady = v.ending.is_none() && v.skip_to.is_none() && v.target > 0.0;
+    if v.starved {
+        if producer_done || in_ring >= frames + fade_frames || !steady {
+            v.starved = false;
+            v.step = fade;
+        } else {
+            v.shared
+                .underrun_frames
+                .fetch_add(frames as u64, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+    }
+    let starving = steady && !producer_done && v.gain > 0.0 && in_ring < frames + fade_frames;
+    let available = in_ring.min(frames);
     let pausing = v.ending.is_none() && v.skip_to.is_none() && v.target == 0.0;
     let mut consumed = 0;
     if available > 0 {
@@ -320,6 +355,23 @@ fn mix_voice(
                 Ok(m) => (m.at_frame - v.frames_read).min(available as u64) as usize,
                 Err(_) => available,
             };
+            if starving {
+                // Fading out over what is left before the underrun, frame
+                // by frame (rare: the decoder fell behind).
+                while frame < run_end {
+                    step_gain(&mut v.gain, v.target, v.step);
+                    let g = v.gain * (available - 1 - frame) as f32 / available as f32;
+                    add_scaled(out, a, b, frame * ch, (frame + 1) * ch, g);
+                    frame += 1;
+                    if v.gain == 0.0 && v.target == 0.0 {
+                        break;
+                    }
+                }
+                if v.gain == 0.0 && v.target == 0.0 {
+                    break;
+                }
+                continue;
+            }
             if v.gain == v.target {
                 if v.gain == 0.0 {
                     // A pause or an end stops reading where the fade reached
@@ -335,11 +387,7 @@ fn mix_voice(
             }
             // Ramping: the gain moves one step a frame until it arrives.
             while frame < run_end && v.gain != v.target {
-                if v.gain < v.target {
-                    v.gain = (v.gain + v.step).min(v.target);
-                } else {
-                    v.gain = (v.gain - v.step).max(v.target);
-                }
+                step_gain(&mut v.gain, v.target, v.step);
                 let base = frame * ch;
                 add_scaled(out, a, b, base, base + ch, v.gain);
                 frame += 1;
@@ -351,6 +399,10 @@ fn mix_voice(
         consumed = frame;
         chunk.commit(consumed * ch);
         v.frames_read += consumed as u64;
+    }
+    if starving {
+        v.gain = 0.0;
+        v.starved = true;
     }
 
     if v.gain == 0.0 && v.target == 0.0 {
@@ -379,6 +431,15 @@ fn mix_voice(
         );
     }
     false
+}
+
+/// Move a voice's gain one step towards its target.
+fn step_gain(gain: &mut f32, target: f32, step: f32) {
+    if *gain < target {
+        *gain = (*gain + step).min(target);
+    } else if *gain > target {
+        *gain = (*gain - step).max(target);
+    }
 }
 
 /// `out[i] += g * ring[i]` for samples `from..to` of a ring read as its two
@@ -706,5 +767,62 @@ mod tests {
         // Underruns are counted, not fatal.
         r.packet();
         assert_eq!(input.shared.underrun_frames.load(Ordering::Relaxed), 10);
+    }
+
+    /// The decoder falls behind: the voice fades out over what is left
+    /// instead of stopping dead, stays silent, and fades back in once a
+    /// packet and a fade's worth are buffered again.
+    #[test]
+    fn an_underrun_fades_out_and_back_in() {
+        let ramps = Ramps {
+            fade: 0.005, // 5 frames at 1000 Hz
+            duck: 0.005,
+        };
+        let mut run = Run::new();
+        run.mixer = ZoneMixer::new(1, RATE, 0.0, ramps);
+        let spec = VoiceSpec {
+            job: 1,
+            priority: Priority(50),
+            yields: Yield::Pause,
+        };
+        let (v, mut input) = voice(spec, 1, 100);
+        input
+            .markers
+            .push(Marker {
+                item: 0,
+                at_frame: 0,
+            })
+            .unwrap();
+        for _ in 0..22 {
+            input.samples.push(0.5).unwrap();
+        }
+        let shared = input.shared.clone();
+        assert!(run.mixer.add(Box::new(v)).is_ok());
+        let p1 = run.packet();
+        assert_eq!(p1[9], 0.5, "faded in, playing: {p1:?}");
+        // 12 frames left: fewer than a packet and a fade. The next packet
+        // plays 10 of them fading to silence.
+        let p2 = run.packet();
+        assert!(p2[0] <= 0.5 && p2[9] == 0.0, "{p2:?}");
+        let steps = |p: &[f32], prev: f32| {
+            std::iter::once(prev)
+                .chain(p.iter().copied())
+                .collect::<Vec<_>>()
+                .windows(2)
+                .map(|w| (w[1] - w[0]).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(steps(&p2, p1[9]) <= 0.5 / 9.0, "{p2:?}");
+        // Two frames are left, not enough: silence, counted as underrun.
+        let p3 = run.packet();
+        assert_eq!(p3, vec![0.0; FRAMES]);
+        assert!(shared.underrun_frames.load(Ordering::Relaxed) >= FRAMES as u64);
+        // The decoder catches up: back in with a fade, not a step.
+        for _ in 0..40 {
+            input.samples.push(0.5).unwrap();
+        }
+        let p4 = run.packet();
+        assert!(steps(&p4, 0.0) <= 0.5 / 5.0 + 1e-6, "{p4:?}");
+        assert_eq!(p4[9], 0.5, "{p4:?}");
     }
 }

@@ -81,6 +81,9 @@ pub struct Voice {
     pub(crate) ending: Option<EndReason>,
     /// Skipping: fade out, then drop samples until item `skip_to` starts.
     pub(crate) skip_to: Option<u32>,
+    /// The decoder fell behind: the voice faded out and waits, silent,
+    /// until a packet and a fade's worth are buffered again.
+    pub(crate) starved: bool,
 }
 
 /// Where a voice is in its life on the zone.
@@ -175,6 +178,7 @@ pub fn voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, 
         step: 0.0,
         ending: None,
         skip_to: None,
+        starved: false,
     };
     let input = VoiceInput {
         samples: sp,

@@ -14,6 +14,9 @@
 //! - [`channels`]: mono/stereo/surround to 1 or 2 channels.
 //! - [`resample`]: streaming FFT resampler with start delay trimmed and tail
 //!   flushed, so durations are exact and nothing is shifted.
+//! - [`loudness`]: EBU R128 measurement (ebur128), the gain that brings a
+//!   file to a zone's target under its true-peak ceiling, and the cache of
+//!   measurements by content hash.
 //! - [`tone`]: signals corong makes itself (chime, alert tone) and a WAV
 //!   writer.
 //! - [`prefetch`]: the decoder workers that keep every voice's ring filled
@@ -25,6 +28,7 @@ use std::time::Duration;
 pub mod channels;
 mod convert;
 mod decode;
+pub mod loudness;
 mod mp4;
 pub mod prefetch;
 pub mod resample;

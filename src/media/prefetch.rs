@@ -7,7 +7,14 @@
 //!
 //! A file that is missing, corrupt or unsupported is reported once (a
 //! [`FeedEvent::ItemFailed`], logged by the control plane with its path and
-//! reason) and skipped; the playlist goes on. A panic inside a decoder is
+//! reason) and skipped; the playlist goes on. So is dead air: an item that
+//! stays below [`SILENCE_LEVEL`] for longer than the feed's dead-air time
+//! (a blank or broken file) is cut there and the next item follows.
+//!
+//! With [`Feed::with_loudness`], each item plays at the gain that brings it
+//! to the zone's loudness target ([`super::loudness`]). A file's measurement
+//! comes from the [`LoudnessCache`]'s own thread; until it is there the item
+//! waits (its voice is not ready yet) and the worker serves its other feeds. A panic inside a decoder is
 //! caught at the worker's boundary and treated the same way, so it never
 //! takes down the worker, the engine or another zone.
 
@@ -19,9 +26,11 @@ use std::time::{Duration, SystemTime};
 
 use rand::seq::SliceRandom;
 
+use super::loudness::{self, Lookup, LoudnessCache, Target};
 use super::Decoder;
 use crate::engine::voice::{JobId, Marker, VoiceInput};
 use crate::engine::ZoneId;
+use std::sync::Arc;
 
 /// Frames decoded per step; a ring needs this much room before a step runs.
 const CHUNK_FRAMES: usize = 4096;
@@ -30,6 +39,13 @@ const CHUNK_FRAMES: usize = 4096;
 const PASS_FRAMES: usize = 48_000;
 /// How long an idle worker waits for new feeds before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(10);
+/// Fade at the start and end of every item, so that items follow each
+/// other without a step (the engine's own ramps cover starts, stops,
+/// preemption and ducking).
+pub const ITEM_RAMP: Duration = Duration::from_millis(10);
+/// Samples below this (linear, before any gain; -60 dBFS) count as silence
+/// for dead-air detection.
+pub const SILENCE_LEVEL: f32 = 0.001;
 
 /// What a worker reports to the control plane.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +108,30 @@ pub struct Feed {
     frames_written: u64,
     scratch: Vec<f32>,
     events: Sender<FeedEvent>,
+    /// Loudness normalisation: the measurements, this zone's target, and
+    /// whether an item waits for its measurement (else it plays unchanged).
+    loudness: Option<(Arc<LoudnessCache>, Target, bool)>,
+    /// Linear gain of the current item.
+    gain: f32,
+    /// Frames of silence after which an item is skipped as dead air.
+    dead_air_frames: Option<u64>,
+    /// Frames of silence at the end of what was decoded of the current item.
+    silent_run: u64,
+    /// Frames of each item's fade-in and fade-out ([`ITEM_RAMP`]).
+    ramp_frames: usize,
+    /// The last `ramp_frames` frames of the current item, held back until
+    /// it is known whether they are its end (then they fade out).
+    tail: Vec<f32>,
+    /// Frames of the current item decoded so far.
+    item_frames: u64,
+}
+
+/// What [`Feed::open_next`] found.
+enum Next {
+    Opened,
+    /// The next item's loudness is being measured: try again later.
+    Wait,
+    End,
 }
 
 impl Feed {
@@ -123,7 +163,31 @@ impl Feed {
             frames_written: 0,
             scratch: Vec::with_capacity(CHUNK_FRAMES * channels),
             events,
+            loudness: None,
+            gain: 1.0,
+            dead_air_frames: None,
+            silent_run: 0,
+            ramp_frames: (ITEM_RAMP.as_secs_f64() * rate as f64).round().max(1.0) as usize,
+            tail: Vec::new(),
+            item_frames: 0,
         }
+    }
+
+    /// Play every item at the gain that brings it to `target`, with
+    /// measurements from `cache`. Asks `cache` to measure the whole list now.
+    /// An item whose measurement is not there yet waits for it when `wait`;
+    /// otherwise (an emergency, which must not wait) it plays unchanged.
+    pub fn with_loudness(mut self, cache: Arc<LoudnessCache>, target: Target, wait: bool) -> Feed {
+        cache.prepare(&self.files, self.input.channels);
+        self.loudness = Some((cache, target, wait));
+        self
+    }
+
+    /// Skip an item (reported as failed, "dead air") once it has been
+    /// silent for `after`.
+    pub fn with_dead_air(mut self, after: Duration) -> Feed {
+        self.dead_air_frames = Some((after.as_secs_f64() * self.rate as f64).round() as u64);
+        self
     }
 
     fn report(&self, e: FeedEvent) {
@@ -131,8 +195,7 @@ impl Feed {
     }
 
     /// Open the next playable file, skipping (and reporting) those that fail.
-    /// Returns false when the list is over.
-    fn open_next(&mut self) -> bool {
+    fn open_next(&mut self) -> Next {
         loop {
             if self.next_file >= self.files.len() {
                 let again = match self.order.looping {
@@ -143,7 +206,7 @@ impl Feed {
                 let from = self.order.repeat_from.min(self.files.len());
                 // A loop where nothing at all played would spin: stop.
                 if !again || from == self.files.len() || self.frames_written == 0 {
-                    return false;
+                    return Next::End;
                 }
                 if self.order.shuffle {
                     self.files[from..].shuffle(&mut rand::rng());
@@ -151,6 +214,14 @@ impl Feed {
                 self.next_file = from;
             }
             let path = self.files[self.next_file].clone();
+            let gain = match &self.loudness {
+                None => 1.0,
+                Some((cache, target, wait)) => match cache.lookup(&path, self.input.channels) {
+                    Lookup::Pending if *wait => return Next::Wait,
+                    Lookup::Pending | Lookup::Failed => 1.0,
+                    Lookup::Ready(m) => loudness::plan(&m, target).linear(),
+                },
+            };
             self.next_file += 1;
             let item = self.next_item;
             self.next_item += 1;
@@ -166,7 +237,10 @@ impl Feed {
                         path: path.clone(),
                     });
                     self.current = Some((item, path, decoder));
-                    return true;
+                    self.gain = gain;
+                    self.silent_run = 0;
+                    self.item_frames = 0;
+                    return Next::Opened;
                 }
                 Ok(Err(e)) => self.fail(item, path, e.to_string()),
                 Err(panic) => self.fail(item, path, panic_reason(&panic)),
@@ -193,11 +267,16 @@ impl Feed {
         let ch = self.input.channels as usize;
         let mut worked = false;
         let mut budget = PASS_FRAMES;
-        while budget > 0 && self.input.samples.slots() >= CHUNK_FRAMES * ch {
+        let room = (CHUNK_FRAMES + self.ramp_frames) * ch;
+        while budget > 0 && self.input.samples.slots() >= room {
             if self.current.is_none() {
-                if !self.open_next() {
-                    self.input.finish();
-                    return (true, true);
+                match self.open_next() {
+                    Next::Opened => {}
+                    Next::Wait => return (worked, false),
+                    Next::End => {
+                        self.input.finish();
+                        return (true, true);
+                    }
                 }
                 // Announce the item's first frame; with the marker ring full,
                 // wait for the engine to play some items first.
@@ -218,8 +297,9 @@ impl Feed {
             };
             if self.input.skip_requested(*item) {
                 // The operator skipped this item: the engine drops what was
-                // already decoded of it; decode no more.
+                // already decoded of it (and fades); decode no more.
                 self.current = None;
+                self.tail.clear();
                 continue;
             }
             self.scratch.clear();
@@ -242,16 +322,88 @@ impl Feed {
             worked = true;
             if frames == 0 {
                 self.current = None;
+                self.flush_tail();
                 continue;
             }
-            let n = frames * ch;
-            if let Ok(chunk) = self.input.samples.write_chunk_uninit(n) {
-                chunk.fill_from_iter(self.scratch[..n].iter().copied());
-            }
-            self.frames_written += frames as u64;
+            let dead = self.dead_air(frames);
+            self.push_item_frames(frames);
             budget = budget.saturating_sub(frames);
+            if let Some(seconds) = dead {
+                if let Some((item, path, _)) = self.current.take() {
+                    self.flush_tail();
+                    self.fail(item, path, format!("dead air: silent for {seconds:.1} s"));
+                }
+            }
         }
         (worked, false)
+    }
+}
+
+impl Feed {
+    /// Apply the item's gain and its fade-in to the `frames` in `scratch`
+    /// and push them, holding back the last [`ITEM_RAMP`] of them: when the
+    /// item ends, they fade out ([`Feed::flush_tail`]). So every item starts
+    /// from and ends at silence, whether it ends by itself, by a decode
+    /// error or as dead air, and the next item does not step.
+    fn push_item_frames(&mut self, frames: usize) {
+        let ch = self.input.channels as usize;
+        let ramp = self.ramp_frames as u64;
+        let gain = self.gain;
+        for (i, frame) in self.scratch[..frames * ch].chunks_mut(ch).enumerate() {
+            let pos = self.item_frames + i as u64;
+            let g = if pos < ramp {
+                gain * pos as f32 / ramp as f32
+            } else {
+                gain
+            };
+            frame.iter_mut().for_each(|s| *s *= g);
+        }
+        self.item_frames += frames as u64;
+        self.tail.extend_from_slice(&self.scratch[..frames * ch]);
+        let keep = self.ramp_frames * ch;
+        if self.tail.len() > keep {
+            let n = self.tail.len() - keep;
+            self.write(n);
+            self.tail.drain(..n);
+        }
+    }
+
+    /// The item has ended: fade out the frames held back and push them.
+    fn flush_tail(&mut self) {
+        let ch = self.input.channels as usize;
+        let len = self.tail.len() / ch;
+        for (i, frame) in self.tail.chunks_mut(ch).enumerate() {
+            let g = (len - 1 - i) as f32 / len as f32;
+            frame.iter_mut().for_each(|s| *s *= g);
+        }
+        let n = self.tail.len();
+        self.write(n);
+        self.tail.clear();
+        self.item_frames = 0;
+    }
+
+    /// Push the first `n` samples of `tail` into the ring.
+    fn write(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(chunk) = self.input.samples.write_chunk_uninit(n) {
+            chunk.fill_from_iter(self.tail[..n].iter().copied());
+            self.frames_written += (n / self.input.channels as usize) as u64;
+        }
+    }
+
+    /// Count the silence at the end of the `frames` just decoded into
+    /// `scratch`; the silence's length in seconds once it is dead air.
+    fn dead_air(&mut self, frames: usize) -> Option<f64> {
+        let limit = self.dead_air_frames?;
+        let ch = self.input.channels as usize;
+        let samples = &self.scratch[..frames * ch];
+        match samples.iter().rposition(|s| s.abs() >= SILENCE_LEVEL) {
+            Some(last) => self.silent_run = (frames - 1 - last / ch) as u64,
+            None => self.silent_run += frames as u64,
+        }
+        (self.silent_run >= limit).then(|| self.silent_run as f64 / self.rate as f64)
     }
 }
 

@@ -49,3 +49,61 @@ impl Store {
         })
     }
 }
+
+/// The store as the loudness cache's memory: keys are
+/// [`cache_key`](crate::media::loudness::cache_key)s (content hash and the
+/// format the file was measured in). A store that fails is logged; the file
+/// is then measured again next time, which costs time but nothing else.
+impl crate::media::loudness::Persist for Store {
+    fn get(&mut self, key: &str) -> Option<crate::media::loudness::Measurement> {
+        match self.loudness(key) {
+            Ok(found) => found.map(|l| crate::media::loudness::Measurement {
+                integrated_lufs: l.integrated_lufs,
+                true_peak_dbtp: l.true_peak_dbtp,
+            }),
+            Err(e) => {
+                tracing::warn!("loudness cache not read: {e}");
+                None
+            }
+        }
+    }
+
+    fn put(&mut self, key: &str, m: &crate::media::loudness::Measurement) {
+        let value = Loudness {
+            integrated_lufs: m.integrated_lufs,
+            true_peak_dbtp: m.true_peak_dbtp,
+            measured_at: chrono::Utc::now(),
+        };
+        if let Err(e) = self.put_loudness(key, &value) {
+            tracing::warn!("loudness cache not written: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::media::loudness::{Measurement, Persist};
+    use crate::store::Store;
+
+    #[test]
+    fn keeps_measurements_of_silence_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let loud = Measurement {
+            integrated_lufs: -23.5,
+            true_peak_dbtp: -3.25,
+        };
+        let silent = Measurement {
+            integrated_lufs: f64::NEG_INFINITY,
+            true_peak_dbtp: f64::NEG_INFINITY,
+        };
+        assert_eq!(store.get("a:48000:1"), None);
+        store.put("a:48000:1", &loud);
+        store.put("b:48000:1", &silent);
+        drop(store);
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get("a:48000:1"), Some(loud));
+        let got = store.get("b:48000:1").unwrap();
+        assert!(got.is_silent(), "{got:?}");
+    }
+}

@@ -1,0 +1,495 @@
+//! Loudness normalisation: measure a file once (EBU R128 / ITU-R BS.1770,
+//! with the `ebur128` crate), remember the result by the file's content
+//! hash, and work out the gain that brings it to a zone's target.
+//!
+//! - [`measure`] decodes a whole file the way a zone plays it (engine rate,
+//!   the zone's channel count) and returns its integrated loudness and true
+//!   peak.
+//! - [`plan`] turns a measurement and a [`Target`] into a gain: target minus
+//!   loudness, lowered so that the true peak stays under the ceiling, and at
+//!   most the configured maximum gain. It says which limit applied, so that
+//!   `corong check` can warn about files that cannot reach the target.
+//! - [`LoudnessCache`] runs measurements on a thread of its own (never on a
+//!   decoder worker, which must keep every ring filled) and keeps them in
+//!   memory and in a [`Persist`] (the state store), keyed by content hash,
+//!   so a file is measured once however often it plays, across restarts.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Instant, SystemTime};
+
+use ebur128::{EbuR128, Mode};
+use sha2::{Digest, Sha256};
+
+use super::{Decoder, MediaError};
+
+/// Default target integrated loudness, LUFS.
+pub const DEFAULT_TARGET_LUFS: f64 = -16.0;
+/// Default true-peak ceiling, dBTP.
+pub const DEFAULT_CEILING_DBTP: f64 = -1.0;
+/// Default most gain a quiet file gets, dB.
+pub const DEFAULT_MAX_GAIN_DB: f64 = 20.0;
+
+/// What one file measures, decoded as a zone plays it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    /// Integrated (gated) loudness, LUFS. `-inf` for a file with no block
+    /// above the absolute gate (-70 LUFS): silence.
+    pub integrated_lufs: f64,
+    /// Highest true peak over the channels, dBTP (`-inf` for digital
+    /// silence).
+    pub true_peak_dbtp: f64,
+}
+
+impl Measurement {
+    /// Whether the file held nothing above the -70 LUFS gate.
+    pub fn is_silent(&self) -> bool {
+        !self.integrated_lufs.is_finite()
+    }
+}
+
+/// A zone's loudness settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    /// Integrated loudness every item is brought to, LUFS.
+    pub lufs: f64,
+    /// The true peak no item may exceed after its gain, dBTP.
+    pub ceiling_dbtp: f64,
+    /// The most gain a quiet file gets, dB.
+    pub max_gain_db: f64,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            lufs: DEFAULT_TARGET_LUFS,
+            ceiling_dbtp: DEFAULT_CEILING_DBTP,
+            max_gain_db: DEFAULT_MAX_GAIN_DB,
+        }
+    }
+}
+
+/// What held a file's gain below target minus loudness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Nothing: the file plays at the target.
+    None,
+    /// Its true peak would pass the ceiling.
+    Ceiling,
+    /// It is too quiet to reach the target within the maximum gain.
+    MaxGain,
+    /// It is silent: it gets no gain at all.
+    Silent,
+}
+
+/// The gain a file gets, and what it will measure when played.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gain {
+    pub db: f64,
+    pub limit: Limit,
+    /// The integrated loudness after the gain, LUFS.
+    pub result_lufs: f64,
+}
+
+impl Gain {
+    /// The gain as a linear factor.
+    pub fn linear(&self) -> f32 {
+        10f64.powf(self.db / 20.0) as f32
+    }
+}
+
+/// The gain that brings `m` to `t`: see the module docs.
+pub fn plan(m: &Measurement, t: &Target) -> Gain {
+    if m.is_silent() {
+        return Gain {
+            db: 0.0,
+            limit: Limit::Silent,
+            result_lufs: m.integrated_lufs,
+        };
+    }
+    let mut db = t.lufs - m.integrated_lufs;
+    let mut limit = Limit::None;
+    if m.true_peak_dbtp.is_finite() && m.true_peak_dbtp + db > t.ceiling_dbtp {
+        db = t.ceiling_dbtp - m.true_peak_dbtp;
+        limit = Limit::Ceiling;
+    }
+    if db > t.max_gain_db {
+        db = t.max_gain_db;
+        limit = Limit::MaxGain;
+    }
+    Gain {
+        db,
+        limit,
+        result_lufs: m.integrated_lufs + db,
+    }
+}
+
+/// Frames decoded per step while measuring.
+const MEASURE_CHUNK: usize = 16_384;
+
+/// Decode all of `path` at `rate` Hz and `channels` channels (what a zone
+/// plays) and measure it.
+pub fn measure(path: &Path, rate: u32, channels: u16) -> Result<Measurement, MediaError> {
+    let mut decoder = Decoder::open(path, rate, channels)?;
+    let meter_error = |e: ebur128::Error| MediaError::Decode {
+        path: path.to_path_buf(),
+        reason: format!("loudness meter: {e}"),
+    };
+    let mut meter =
+        EbuR128::new(channels as u32, rate, Mode::I | Mode::TRUE_PEAK).map_err(meter_error)?;
+    let mut buf = Vec::with_capacity(MEASURE_CHUNK * channels as usize);
+    loop {
+        buf.clear();
+        let frames = decoder.read(&mut buf, MEASURE_CHUNK)?;
+        if frames == 0 {
+            break;
+        }
+        meter.add_frames_f32(&buf).map_err(meter_error)?;
+    }
+    let integrated_lufs = meter.loudness_global().map_err(meter_error)?;
+    let mut peak = 0.0f64;
+    for c in 0..channels as u32 {
+        peak = peak.max(meter.true_peak(c).map_err(meter_error)?);
+    }
+    Ok(Measurement {
+        integrated_lufs,
+        true_peak_dbtp: 20.0 * peak.log10(),
+    })
+}
+
+/// SHA-256 of the file's bytes, lowercase hex.
+pub fn content_hash(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The key a measurement is stored under: the content hash and the format
+/// it was decoded to (a stereo file measures differently mixed to mono).
+pub fn cache_key(hash: &str, rate: u32, channels: u16) -> String {
+    format!("{hash}:{rate}:{channels}")
+}
+
+/// Where measurements outlive the process (the state store).
+pub trait Persist: Send {
+    /// The stored measurement under `key`, if any. Errors are the
+    /// implementation's to log; `None` then means "measure it".
+    fn get(&mut self, key: &str) -> Option<Measurement>;
+    /// Store a measurement under `key`.
+    fn put(&mut self, key: &str, m: &Measurement);
+}
+
+/// No persistence: measurements last as long as the process.
+pub struct NoPersist;
+
+impl Persist for NoPersist {
+    fn get(&mut self, _key: &str) -> Option<Measurement> {
+        None
+    }
+    fn put(&mut self, _key: &str, _m: &Measurement) {}
+}
+
+/// Measure (or find in `persist`) the file at `path`; returns the
+/// measurement and whether it was found rather than measured.
+pub fn measure_cached(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    persist: &mut dyn Persist,
+) -> Result<(Measurement, bool), MediaError> {
+    let hash = content_hash(path).map_err(|source| MediaError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let key = cache_key(&hash, rate, channels);
+    if let Some(m) = persist.get(&key) {
+        return Ok((m, true));
+    }
+    let m = measure(path, rate, channels)?;
+    persist.put(&key, &m);
+    Ok((m, false))
+}
+
+/// What [`LoudnessCache::lookup`] knows about a file now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Measured (or found in the store).
+    Ready(Measurement),
+    /// Being measured; ask again shortly.
+    Pending,
+    /// Could not be measured (the reason was logged); play it unchanged.
+    Failed,
+}
+
+/// A file as the in-memory cache tells it apart: a changed file (new size or
+/// modification time) is looked up again by its new content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    path: PathBuf,
+    channels: u16,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileKey {
+    fn of(path: &Path, channels: u16) -> FileKey {
+        let meta = std::fs::metadata(path).ok();
+        FileKey {
+            path: path.to_path_buf(),
+            channels,
+            len: meta.as_ref().map(|m| m.len()).unwrap_or(0),
+            modified: meta.and_then(|m| m.modified().ok()),
+        }
+    }
+}
+
+type Known = Mutex<HashMap<FileKey, Lookup>>;
+
+/// Files waiting to be measured: those an item needs now at the front,
+/// those asked for ahead ([`LoudnessCache::prepare`]) at the back, so a
+/// long playlist being measured does not hold up an announcement.
+#[derive(Default)]
+struct Queue {
+    files: Mutex<(VecDeque<FileKey>, bool)>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn push(&self, key: FileKey, now: bool) {
+        let mut q = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if now {
+            q.0.retain(|k| *k != key);
+            q.0.push_front(key);
+        } else if !q.0.contains(&key) {
+            q.0.push_back(key);
+        }
+        self.ready.notify_one();
+    }
+
+    /// The next file, or `None` once closed.
+    fn pop(&self) -> Option<FileKey> {
+        let mut q = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if q.1 {
+                return None;
+            }
+            if let Some(k) = q.0.pop_front() {
+                return Some(k);
+            }
+            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Loudness measurements for the daemon: a measuring thread, a memory of
+/// every file seen, and the store behind it. See the module docs.
+pub struct LoudnessCache {
+    known: Arc<Known>,
+    queue: Arc<Queue>,
+}
+
+impl LoudnessCache {
+    /// Start the measuring thread; measurements at `rate` Hz go to `persist`.
+    pub fn start(rate: u32, persist: Box<dyn Persist>) -> std::io::Result<LoudnessCache> {
+        let known: Arc<Known> = Arc::default();
+        let queue: Arc<Queue> = Arc::default();
+        let (k, q) = (known.clone(), queue.clone());
+        std::thread::Builder::new()
+            .name("corong-loudness".into())
+            .spawn(move || measurer(q, k, rate, persist))?;
+        Ok(LoudnessCache { known, queue })
+    }
+
+    /// What is known about `path` played in `channels` channels. A file not
+    /// measured yet goes to the front of the queue: an item waits for it.
+    pub fn lookup(&self, path: &Path, channels: u16) -> Lookup {
+        self.ask(path, channels, true)
+    }
+
+    /// Ask for every file of a job to be measured, after what is needed
+    /// now, so that later items are ready by the time they play.
+    pub fn prepare(&self, files: &[PathBuf], channels: u16) {
+        for f in files {
+            let _ = self.ask(f, channels, false);
+        }
+    }
+
+    fn ask(&self, path: &Path, channels: u16, now: bool) -> Lookup {
+        let key = FileKey::of(path, channels);
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        match known.get(&key) {
+            Some(Lookup::Pending) if now => {}
+            Some(l) => return l.clone(),
+            None => {
+                known.insert(key.clone(), Lookup::Pending);
+            }
+        }
+        drop(known);
+        self.queue.push(key, now);
+        Lookup::Pending
+    }
+}
+
+impl Drop for LoudnessCache {
+    fn drop(&mut self) {
+        // The thread finishes the measurement it is in, then ends.
+        self.queue.close();
+    }
+}
+
+fn measurer(queue: Arc<Queue>, known: Arc<Known>, rate: u32, mut persist: Box<dyn Persist>) {
+    while let Some(key) = queue.pop() {
+        if !matches!(
+            known.lock().unwrap_or_else(|e| e.into_inner()).get(&key),
+            Some(Lookup::Pending) | None
+        ) {
+            continue; // measured while it waited in the queue twice
+        }
+        let begin = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            measure_cached(&key.path, rate, key.channels, persist.as_mut())
+        }));
+        let lookup = match result {
+            Ok(Ok((m, true))) => {
+                tracing::debug!(file = %key.path.display(), lufs = m.integrated_lufs,
+                    "loudness from the state store");
+                Lookup::Ready(m)
+            }
+            Ok(Ok((m, false))) => {
+                tracing::info!(file = %key.path.display(),
+                    lufs = format!("{:.1}", m.integrated_lufs),
+                    true_peak_dbtp = format!("{:.1}", m.true_peak_dbtp),
+                    ms = begin.elapsed().as_millis() as u64,
+                    "loudness measured");
+                Lookup::Ready(m)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("loudness not measured, plays unchanged: {e}");
+                Lookup::Failed
+            }
+            Err(_) => {
+                tracing::warn!(file = %key.path.display(),
+                    "loudness not measured (the decoder panicked), plays unchanged");
+                Lookup::Failed
+            }
+        };
+        known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, lookup);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(lufs: f64, peak: f64) -> Measurement {
+        Measurement {
+            integrated_lufs: lufs,
+            true_peak_dbtp: peak,
+        }
+    }
+
+    #[test]
+    fn gain_reaches_the_target_when_nothing_limits_it() {
+        let g = plan(&m(-30.0, -20.0), &Target::default());
+        assert!((g.db - 14.0).abs() < 1e-9);
+        assert_eq!(g.limit, Limit::None);
+        let g = plan(&m(-10.0, -1.0), &Target::default());
+        assert!((g.db + 6.0).abs() < 1e-9);
+        assert_eq!(g.limit, Limit::None);
+    }
+
+    #[test]
+    fn gain_keeps_the_true_peak_under_the_ceiling() {
+        // -30 LUFS with peaks at -5 dBTP: +14 dB would peak at +9 dBTP.
+        let g = plan(&m(-30.0, -5.0), &Target::default());
+        assert_eq!(g.limit, Limit::Ceiling);
+        assert!((g.db - 4.0).abs() < 1e-9);
+        assert!((g.result_lufs + 26.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn gain_stops_at_the_maximum() {
+        let g = plan(&m(-50.0, -40.0), &Target::default());
+        assert_eq!(g.limit, Limit::MaxGain);
+        assert!((g.db - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn silence_gets_no_gain() {
+        let g = plan(&m(f64::NEG_INFINITY, f64::NEG_INFINITY), &Target::default());
+        assert_eq!(g.limit, Limit::Silent);
+        assert_eq!(g.db, 0.0);
+        assert_eq!(g.linear(), 1.0);
+    }
+
+    #[test]
+    fn measures_a_sine_like_the_standard_says() {
+        // BS.1770: a 997 Hz sine at 0 dBFS peak in one channel reads
+        // -3.01 LUFS; at amplitude 0.1 (-20 dBFS) it reads -23.01.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sine.wav");
+        let rate = 48_000;
+        let samples: Vec<f32> = (0..rate * 5)
+            .map(|i| 0.1 * (2.0 * std::f32::consts::PI * 997.0 * i as f32 / rate as f32).sin())
+            .collect();
+        super::super::tone::write_wav(&path, &samples, rate, 1).unwrap();
+        let got = measure(&path, rate, 1).unwrap();
+        assert!(
+            (got.integrated_lufs + 23.01).abs() < 0.1,
+            "{}",
+            got.integrated_lufs
+        );
+        assert!(
+            (got.true_peak_dbtp + 20.0).abs() < 0.3,
+            "{}",
+            got.true_peak_dbtp
+        );
+
+        // The cache measures once, then finds it by content.
+        struct Memory(HashMap<String, Measurement>, usize);
+        impl Persist for Memory {
+            fn get(&mut self, key: &str) -> Option<Measurement> {
+                self.0.get(key).copied()
+            }
+            fn put(&mut self, key: &str, m: &Measurement) {
+                self.1 += 1;
+                self.0.insert(key.into(), *m);
+            }
+        }
+        let mut mem = Memory(HashMap::new(), 0);
+        let (a, cached_a) = measure_cached(&path, rate, 1, &mut mem).unwrap();
+        let copy = dir.path().join("copy.wav");
+        std::fs::copy(&path, &copy).unwrap();
+        let (b, cached_b) = measure_cached(&copy, rate, 1, &mut mem).unwrap();
+        assert!(!cached_a && cached_b, "same content, measured once");
+        assert_eq!(a, b);
+        assert_eq!(mem.1, 1);
+    }
+
+    #[test]
+    fn silence_measures_silent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quiet.wav");
+        super::super::tone::write_wav(&path, &vec![0.0; 48_000 * 2], 48_000, 1).unwrap();
+        let got = measure(&path, 48_000, 1).unwrap();
+        assert!(got.is_silent(), "{got:?}");
+    }
+}
