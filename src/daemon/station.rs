@@ -215,6 +215,7 @@ impl Station {
                 }
             }
         }
+        station.prepare_playlists();
         station.restore();
         tracing::info!(
             zones = config.zones.len(),
@@ -307,6 +308,26 @@ impl Station {
     /// settings apply. A config with errors is refused whole, with its
     /// diagnostics, and the running one stays. `[daemon]` settings need a
     /// restart, so a change there is refused too.
+    /// Ask for every file of every schedule's playlist to be measured, in
+    /// the background, so that a schedule does not wait for measurements
+    /// when it fires. Files measured before come from the store at once.
+    fn prepare_playlists(&self) {
+        let Some(cache) = &self.loudness else {
+            return;
+        };
+        for sched in &self.config.schedules {
+            let Ok(list) = playlist::load(&sched.playlist_path) else {
+                continue; // `check` and the fire itself report it
+            };
+            let files: Vec<PathBuf> = list.entries.into_iter().map(|e| e.path).collect();
+            for ch in [1, 2] {
+                if self.config.zones.iter().any(|z| z.channels == ch) {
+                    cache.prepare(&files, ch);
+                }
+            }
+        }
+    }
+
     pub fn reload(&mut self) -> Result<(String, Config), String> {
         let path = self.config.path.clone();
         let new = match config::load(&path) {
@@ -366,6 +387,7 @@ impl Station {
                 added += 1;
             }
         }
+        self.prepare_playlists();
         // Keep config order.
         let order: Vec<&str> = new.zones.iter().map(|z| z.name.as_str()).collect();
         self.zones.sort_by_key(|z| {
