@@ -721,7 +721,8 @@ fn a_stereo_l16_zone_plays_both_channels_through_loss() {
         .arg(st.path("media/stereo.wav")));
     st.playlist("stereo", &["../media/stereo.wav"]);
     st.config(&format!(
-        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{input}\"]\ncodec = \"l16\"\nchannels = 2\n\n\
+        "[loudness]\nnormalize = false  # the level is checked against the source\n\n\
+         [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{input}\"]\ncodec = \"l16\"\nchannels = 2\n\n\
          [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"stereo\"\nzones = [\"pasar\"]\n",
         cron_in(3)
     ));
