@@ -161,3 +161,41 @@ fn say_speaks_on_the_wire_and_caches_the_speech() {
         .count();
     assert_eq!(wavs, 1, "one rendering in the cache");
 }
+
+/// A schedule can carry text instead of a playlist (a time signal): it is
+/// rendered with espeak-ng at start, and spoken on its zones when it fires.
+#[test]
+fn a_schedule_speaks_its_text_when_it_fires() {
+    if !require_peer("espeak-ng") {
+        return;
+    }
+    let st = Station::new();
+    st.config(&format!(
+        "[loudness]\nnormalize = false\n\n\
+         [[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n\n\
+         [[schedules]]\nname = \"waktu\"\ncron = \"{}\"\ntext = \"Sekarang pukul dua belas siang\"\nzones = [\"pasar\"]\n",
+        common::station::cron_in(3)
+    ));
+    let (code, out, _) = st.client(&["schedule", "--config", "config.toml", "--next", "1"]);
+    assert!(
+        out.contains("say: Sekarang pukul dua belas siang"),
+        "{code}: {out}"
+    );
+    let d = st.start();
+    d.wait_log("schedule fired", Duration::from_secs(6));
+    d.wait_log("ended zone=pasar", Duration::from_secs(8));
+    let log = d.log_text();
+    assert!(d.stop().success());
+    assert!(log.contains("text=Sekarang pukul dua belas siang"), "{log}");
+    // Speech: about 1.5 to 3 s of sound on the recording.
+    let (rec, _) = read_wav_mono(&st.path("rec.wav"));
+    let loud = rec
+        .chunks(WINDOW)
+        .filter(|w| w.iter().any(|s| s.abs() > 0.05))
+        .count();
+    let secs = loud as f64 * WINDOW_S;
+    assert!((1.0..4.0).contains(&secs), "{secs:.2} s of speech");
+    // Rendered once, into the speech cache.
+    let cached = std::fs::read_dir(st.path("state/tts")).unwrap().count();
+    assert_eq!(cached, 1);
+}

@@ -39,6 +39,7 @@ fn schedule(name: &str, cron: &str) -> Schedule {
         cron: cron.to_string(),
         playlist: "lagu-nasional".to_string(),
         playlist_path: PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
+        text: None,
         zones: vec!["alun-alun".to_string(), "arsip".to_string()],
         priority: Priority::PROGRAM,
         shuffle: false,

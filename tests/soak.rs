@@ -50,6 +50,7 @@ fn schedule(name: &str, cron: &str) -> Schedule {
         cron: cron.to_string(),
         playlist: "lagu-nasional".to_string(),
         playlist_path: PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
+        text: None,
         zones: vec!["all".to_string()],
         priority: Priority::PROGRAM,
         shuffle: false,

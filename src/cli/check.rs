@@ -63,6 +63,17 @@ pub fn run(config_path: &Path) -> ExitCode {
     let mut checked: BTreeMap<PathBuf, Result<SourceInfo, String>> = BTreeMap::new();
     let mut playlists_seen = Vec::new();
     for sched in &config.schedules {
+        if sched.text.is_some() {
+            // Spoken when it fires: espeak-ng must be there.
+            if !crate::daemon::sounds::tts_available() {
+                println!(
+                    "{}: warning: schedule `{}` speaks a text, but the espeak-ng program is not installed",
+                    config.path.display(),
+                    sched.name
+                );
+            }
+            continue;
+        }
         if playlists_seen.contains(&sched.playlist_path) {
             continue;
         }

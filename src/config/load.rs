@@ -37,6 +37,8 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Longest path a Unix socket address holds (`sun_path` minus the NUL).
 const MAX_SOCKET_PATH: usize = 107;
+/// Longest schedule `text`, bytes: what `corong say` takes.
+const MAX_SCHEDULE_TEXT: usize = crate::control::protocol::MAX_TEXT;
 
 /// Load and validate the config at `path`. Warnings are dropped; use
 /// [`load_with_warnings`] to see them.
@@ -1263,6 +1265,7 @@ impl Loader<'_> {
                 name,
                 cron,
                 playlist,
+                text,
                 zones: wanted,
                 priority,
                 shuffle,
@@ -1296,7 +1299,33 @@ impl Loader<'_> {
                 );
             }
 
-            let playlist_path = self.playlist_path(&playlist);
+            let playlist_path = match (&playlist, &text) {
+                (Some(p), None) => self.playlist_path(p),
+                (None, Some(t)) => {
+                    let len = t.get_ref().trim().len();
+                    if len == 0 || len > MAX_SCHEDULE_TEXT {
+                        self.error(
+                            t.span(),
+                            format!("`text` is {len} bytes: expected 1..={MAX_SCHEDULE_TEXT} bytes of text to speak"),
+                        );
+                    }
+                    PathBuf::new()
+                }
+                (Some(p), Some(_)) => {
+                    self.error(
+                        p.span(),
+                        "a schedule plays a `playlist` or speaks a `text`, not both",
+                    );
+                    PathBuf::new()
+                }
+                (None, None) => {
+                    self.error(
+                        name_span.clone(),
+                        format!("schedule `{name}` has neither `playlist` nor `text`: expected one of them"),
+                    );
+                    PathBuf::new()
+                }
+            };
 
             let mut selected = BTreeSet::new();
             if wanted.get_ref().is_empty() {
@@ -1352,8 +1381,9 @@ impl Loader<'_> {
                 Schedule {
                     name,
                     cron: cron.into_inner(),
-                    playlist: playlist.into_inner(),
+                    playlist: playlist.map(|p| p.into_inner()).unwrap_or_default(),
                     playlist_path,
+                    text: text.map(|t| t.into_inner().trim().to_string()),
                     zones: selected
                         .iter()
                         .map(|&i| zones[i].zone.name.clone())

@@ -181,10 +181,13 @@ pub struct Schedule {
     pub name: String,
     /// The cron expression as written (6 fields: sec min hour dom month dow).
     pub cron: String,
-    /// The playlist's name as written.
+    /// The playlist's name as written; empty for a text schedule.
     pub playlist: String,
-    /// The playlist file: `playlists/NAME.m3u` (or `.m3u8`) beside the config.
+    /// The playlist file: `playlists/NAME.m3u` (or `.m3u8`) beside the
+    /// config; empty for a text schedule.
     pub playlist_path: PathBuf,
+    /// Text spoken (text to speech) instead of a playlist.
+    pub text: Option<String>,
     /// Zone names (groups and `all` expanded), in config order.
     pub zones: Vec<String>,
     pub priority: Priority,

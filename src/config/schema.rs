@@ -221,8 +221,11 @@ pub struct ScheduleTable {
     /// in `[daemon] timezone`. Required.
     pub cron: Spanned<String>,
     /// Playlist name: `playlists/NAME.m3u` or `playlists/NAME.m3u8` beside
-    /// the config file. Required.
-    pub playlist: Spanned<String>,
+    /// the config file. Required unless `text` is given (one of the two).
+    pub playlist: Option<Spanned<String>>,
+    /// Text to speak instead of a playlist (a time signal, say), rendered
+    /// with espeak-ng in `[announcements] tts_voice`. Up to 4096 bytes.
+    pub text: Option<Spanned<String>>,
     /// Zone names, group names or `"all"`. Required, at least one.
     pub zones: Spanned<Vec<Spanned<String>>>,
     /// Priority name or number 0..=255. Default `"program"` (50).
@@ -323,6 +326,6 @@ mod tests {
             ]
         );
         assert!(field_names::<ZoneTable>().contains(&"multicast_interface"));
-        assert_eq!(field_names::<ScheduleTable>().len(), 13);
+        assert_eq!(field_names::<ScheduleTable>().len(), 14);
     }
 }

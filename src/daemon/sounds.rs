@@ -93,6 +93,17 @@ pub enum TtsError {
     Failed { voice: String, reason: String },
 }
 
+/// Whether the espeak-ng program can be run (for `corong check`).
+pub fn tts_available() -> bool {
+    Command::new("espeak-ng")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Render `text` with espeak-ng's `voice` into the cache (or find it there).
 /// Returns the WAV and whether it came from the cache.
 ///

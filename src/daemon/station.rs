@@ -19,7 +19,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use super::bridge::{AudioEvent, Bridge};
 use super::health::OutputWatch;
 use super::receivers::{self, Listener, ReceiverTable};
-use super::sounds::Sounds;
+use super::sounds::{self, Sounds};
 use crate::config::{self, Config, PreemptMode};
 use crate::control::protocol::{JobState, Progress, Reply, Response};
 use crate::engine::mixer::db_to_gain;
@@ -216,6 +216,7 @@ impl Station {
             }
         }
         station.prepare_playlists();
+        station.prepare_texts();
         station.restore();
         tracing::info!(
             zones = config.zones.len(),
@@ -315,7 +316,7 @@ impl Station {
         let Some(cache) = &self.loudness else {
             return;
         };
-        for sched in &self.config.schedules {
+        for sched in self.config.schedules.iter().filter(|s| s.text.is_none()) {
             let Ok(list) = playlist::load(&sched.playlist_path) else {
                 continue; // `check` and the fire itself report it
             };
@@ -325,6 +326,37 @@ impl Station {
                     cache.prepare(&files, ch);
                 }
             }
+        }
+    }
+
+    /// Render the text of every text schedule with espeak-ng, on a thread
+    /// of its own, so that a fire finds the speech in the cache.
+    fn prepare_texts(&self) {
+        let texts: Vec<String> = self
+            .config
+            .schedules
+            .iter()
+            .filter_map(|s| s.text.clone())
+            .collect();
+        if texts.is_empty() {
+            return;
+        }
+        let voice = self.config.announcements.tts_voice.clone();
+        let dir = self.sounds.tts_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("corong-tts".into())
+            .spawn(move || {
+                for text in texts {
+                    match sounds::speak(&text, &voice, &dir) {
+                        Ok((file, cached)) => {
+                            tracing::debug!(file = %file.display(), cached, "schedule text rendered")
+                        }
+                        Err(e) => tracing::warn!("schedule text not rendered ({e}): {text}"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("schedule texts are rendered when they fire: no thread ({e})");
         }
     }
 
@@ -388,6 +420,7 @@ impl Station {
             }
         }
         self.prepare_playlists();
+        self.prepare_texts();
         // Keep config order.
         let order: Vec<&str> = new.zones.iter().map(|z| z.name.as_str()).collect();
         self.zones.sort_by_key(|z| {
@@ -632,18 +665,31 @@ impl Station {
             tracing::info!(schedule = %sched.name, "not fired: quiet hours");
             return;
         }
-        tracing::info!(schedule = %sched.name, playlist = %sched.playlist, at = %fire.at, "schedule fired");
-        // The playlist is read at each fire, so an edit applies next time.
-        let list = match playlist::load(&sched.playlist_path) {
-            Ok(l) => l,
-            Err(diags) => {
-                for d in &diags.0 {
-                    tracing::error!(schedule = %sched.name, "{d}");
+        let files: Vec<PathBuf> = if let Some(text) = &sched.text {
+            tracing::info!(schedule = %sched.name, text = %text, at = %fire.at, "schedule fired");
+            let voice = &self.config.announcements.tts_voice;
+            // Rendered at start (see `prepare_texts`): normally a cache hit.
+            let dir = self.sounds.tts_dir.clone();
+            match tokio::task::block_in_place(|| sounds::speak(text, voice, &dir)) {
+                Ok((file, _)) => vec![file],
+                Err(e) => {
+                    tracing::error!(schedule = %sched.name, "not played: {e}");
+                    return;
                 }
-                return;
+            }
+        } else {
+            tracing::info!(schedule = %sched.name, playlist = %sched.playlist, at = %fire.at, "schedule fired");
+            // The playlist is read at each fire, so an edit applies next time.
+            match playlist::load(&sched.playlist_path) {
+                Ok(l) => l.entries.into_iter().map(|e| e.path).collect(),
+                Err(diags) => {
+                    for d in &diags.0 {
+                        tracing::error!(schedule = %sched.name, "{d}");
+                    }
+                    return;
+                }
             }
         };
-        let files: Vec<PathBuf> = list.entries.into_iter().map(|e| e.path).collect();
         let loop_until = sched
             .loop_until
             .map(|t| loop_end(fire.at, t, self.config.daemon.timezone));

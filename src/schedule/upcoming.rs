@@ -58,7 +58,11 @@ pub fn upcoming(
             }
             Ok(Upcoming {
                 name: s.name.clone(),
-                playlist: s.playlist.clone(),
+                // A text schedule shows what it says.
+                playlist: match &s.text {
+                    Some(t) => format!("say: {t}"),
+                    None => s.playlist.clone(),
+                },
                 zones: s.zones.clone(),
                 priority: s.priority,
                 next,
