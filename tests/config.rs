@@ -221,6 +221,21 @@ fn missing_playlist() {
 }
 
 #[test]
+fn a_schedule_needs_a_playlist_or_a_text_and_not_both() {
+    let neither =
+        format!("{ZONE}\n[[schedules]]\nname = \"s\"\ncron = \"0 0 6 * * *\"\nzones = [\"all\"]\n");
+    assert_one_error(&neither, 6, 8, &["neither `playlist` nor `text`"]);
+    let both = format!(
+        "{ZONE}\n[[schedules]]\nname = \"s\"\ncron = \"0 0 6 * * *\"\nplaylist = \"siang\"\ntext = \"Selamat siang\"\nzones = [\"all\"]\n"
+    );
+    assert_one_error(&both, 8, 12, &["not both"]);
+    let empty = format!(
+        "{ZONE}\n[[schedules]]\nname = \"s\"\ncron = \"0 0 6 * * *\"\ntext = \"  \"\nzones = [\"all\"]\n"
+    );
+    assert_one_error(&empty, 8, 8, &["`text` is 0 bytes"]);
+}
+
+#[test]
 fn bad_timezone() {
     let text = format!("[daemon]\ntimezone = \"Asia/Surabaya\"\n{ZONE}");
     assert_one_error(&text, 2, 12, &["unknown time zone `Asia/Surabaya`", "IANA"]);
