@@ -199,3 +199,42 @@ fn a_schedule_speaks_its_text_when_it_fires() {
     let cached = std::fs::read_dir(st.path("state/tts")).unwrap().count();
     assert_eq!(cached, 1);
 }
+
+/// `[announcements.chimes.LEVEL]`: a `live` announcement here has no chime
+/// before and its own chime after; an `announcement` keeps the default
+/// chime before.
+#[test]
+fn each_priority_level_plays_its_own_chimes() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let st = Station::new();
+    ffmpeg_tone(&st.path("media/pesan.wav"), 700.0, 0.4, RATE, 1, &[]);
+    ffmpeg_tone(&st.path("media/akhir.wav"), 900.0, 0.3, RATE, 1, &[]);
+    st.config(
+        "[[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n\n\
+         [announcements.chimes.live]\nbefore = \"none\"\nafter = \"media/akhir.wav\"\n",
+    );
+    let d = st.start();
+    let (code, out, err) = st.client(&[
+        "announce",
+        "media/pesan.wav",
+        "--priority",
+        "live",
+        "--wait",
+    ]);
+    assert_eq!(code, 0, "live: {out} {err}");
+    let (code, out, err) = st.client(&["announce", "media/pesan.wav", "--wait"]);
+    assert_eq!(code, 0, "announcement: {out} {err}");
+    let on_air: Vec<String> = d.log_lines(&["on air zone=pasar"]);
+    assert!(d.stop().success());
+    let files: Vec<&str> = on_air
+        .iter()
+        .map(|l| l.rsplit("file=").next().unwrap().trim())
+        .collect();
+    assert_eq!(files.len(), 4, "{on_air:#?}");
+    assert!(files[0].ends_with("media/pesan.wav"), "{files:?}");
+    assert!(files[1].ends_with("media/akhir.wav"), "{files:?}");
+    assert!(files[2].ends_with("chime.wav"), "{files:?}");
+    assert!(files[3].ends_with("media/pesan.wav"), "{files:?}");
+}

@@ -668,6 +668,47 @@ fn announcements_and_preemption_keys() {
     assert_one_error(&text, 6, 21, &["repeat_interval_s", "out of range"]);
 }
 
+/// `[announcements.chimes.LEVEL]`: chimes per priority level; a numbered
+/// priority follows the nearest named level at or below it.
+#[test]
+fn chimes_per_priority_level() {
+    use config::Chime;
+    let text = format!(
+        "{ZONE}\n[announcements]\nchime_after = false\n\n\
+         [announcements.chimes.live]\nbefore = \"none\"\nafter = \"media/akhir.wav\"\n\n\
+         [announcements.chimes.background]\nbefore = \"default\"\nafter = \"default\"\n"
+    );
+    let dir = fixture();
+    let config = config::load(&write_config(&dir, &text)).expect("valid");
+    let a = &config.announcements;
+    let (before, after) = a.chimes_for(Priority::LIVE, true);
+    assert_eq!(before, Chime::None);
+    assert!(matches!(after, Chime::File(p) if p.ends_with("media/akhir.wav")));
+    // 200 follows live; 120 follows announcement, which has no table.
+    assert_eq!(a.chimes_for(Priority(200), true).0, Chime::None);
+    assert_eq!(
+        a.chimes_for(Priority(120), true),
+        (Chime::Default, Chime::None)
+    );
+    assert_eq!(
+        a.chimes_for(Priority(30), true),
+        (Chime::Default, Chime::Default)
+    );
+    // `--no-chime` wins.
+    assert_eq!(
+        a.chimes_for(Priority::LIVE, false),
+        (Chime::None, Chime::None)
+    );
+    assert_eq!(a.level_chime_files().len(), 1);
+
+    let text = format!("{ZONE}\n[announcements.chimes.emergency]\nbefore = \"none\"\n");
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].message.contains("emergency"), "{}", errors[0]);
+    let text = format!("{ZONE}\n[announcements.chimes.live]\nbefore = \"\"\n");
+    assert_one_error(&text, 6, 10, &["`before` is empty"]);
+}
+
 #[test]
 fn a_schedule_may_not_take_emergency_priority() {
     let text = format!(

@@ -38,10 +38,13 @@ pub fn run(config_path: &Path) -> ExitCode {
     let mut errors = 0usize;
     let mut meter = Meter::new(&config);
     // The configured chime and alert signal must play too.
+    let level_chimes = config.announcements.level_chime_files();
     let sounds = [
         ("chime", config.announcements.chime.as_ref()),
         ("alert", config.announcements.alert.as_ref()),
-    ];
+    ]
+    .into_iter()
+    .chain(level_chimes.iter().map(|p| ("chimes", Some(p))));
     for (key, path) in sounds {
         let Some(path) = path else { continue };
         match media::check(path, rate) {

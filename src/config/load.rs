@@ -28,8 +28,8 @@ use super::schema::{
     QuietHoursTable, ScheduleTable, ZoneTable,
 };
 use super::{
-    Announcements, Codec, Config, Daemon, Diagnostic, Diagnostics, Loudness, Missed, PreemptMode,
-    Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
+    Announcements, Chime, Codec, Config, Daemon, Diagnostic, Diagnostics, LevelChimes, Loudness,
+    Missed, PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
 };
 
 /// Largest config file accepted.
@@ -455,12 +455,43 @@ impl Loader<'_> {
                 tts_voice = name.to_string();
             }
         }
+        let mut chimes_by_level = BTreeMap::new();
+        if let Some(c) = &raw.chimes {
+            for (priority, level) in [
+                (Priority::BACKGROUND, &c.background),
+                (Priority::PROGRAM, &c.program),
+                (Priority::ANNOUNCEMENT, &c.announcement),
+                (Priority::LIVE, &c.live),
+            ] {
+                let Some(level) = level else { continue };
+                let before = level.before.as_ref().map(|v| self.chime_value(v, "before"));
+                let after = level.after.as_ref().map(|v| self.chime_value(v, "after"));
+                chimes_by_level.insert(priority, LevelChimes { before, after });
+            }
+        }
         Announcements {
             chime,
             chime_after: raw.chime_after.unwrap_or(false),
             repeat_interval: std::time::Duration::from_secs(repeat_interval),
             alert,
             tts_voice,
+            chimes_by_level,
+        }
+    }
+
+    /// A chime setting: `"default"`, `"none"` or a media file.
+    fn chime_value(&mut self, v: &Spanned<String>, key: &str) -> Chime {
+        match v.get_ref().trim() {
+            "default" => Chime::Default,
+            "none" => Chime::None,
+            "" => {
+                self.error(
+                    v.span(),
+                    format!("`{key}` is empty: expected \"default\", \"none\" or a media file"),
+                );
+                Chime::None
+            }
+            path => Chime::File(self.resolve(path)),
         }
     }
 

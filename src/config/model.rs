@@ -289,6 +289,76 @@ pub struct Announcements {
     pub alert: Option<PathBuf>,
     /// espeak-ng voice for text to speech. Default `id`.
     pub tts_voice: String,
+    /// `[announcements.chimes.LEVEL]`, by the level's priority (10, 50,
+    /// 100, 150).
+    pub chimes_by_level: BTreeMap<Priority, LevelChimes>,
+}
+
+/// A chime setting of one priority level.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chime {
+    /// The `[announcements] chime` (or corong's own).
+    Default,
+    /// No chime.
+    None,
+    /// This file.
+    File(PathBuf),
+}
+
+/// `[announcements.chimes.LEVEL]`: `None` where the level does not say.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LevelChimes {
+    pub before: Option<Chime>,
+    pub after: Option<Chime>,
+}
+
+impl Announcements {
+    /// The chimes (before, after) of a job at `priority`, `Chime::None`
+    /// where there is none: the level's own settings (the nearest named
+    /// level at or below `priority`), else `chime` before and, with
+    /// `chime_after`, after. `chimes_wanted` false (`--no-chime`): none.
+    pub fn chimes_for(&self, priority: Priority, chimes_wanted: bool) -> (Chime, Chime) {
+        if !chimes_wanted {
+            return (Chime::None, Chime::None);
+        }
+        let named = [
+            Priority::LIVE,
+            Priority::ANNOUNCEMENT,
+            Priority::PROGRAM,
+            Priority::BACKGROUND,
+        ]
+        .into_iter()
+        .find(|&l| l <= priority);
+        let level = named
+            .and_then(|l| self.chimes_by_level.get(&l))
+            .cloned()
+            .unwrap_or_default();
+        let after_default = if self.chime_after {
+            Chime::Default
+        } else {
+            Chime::None
+        };
+        (
+            level.before.unwrap_or(Chime::Default),
+            level.after.unwrap_or(after_default),
+        )
+    }
+
+    /// Every chime file the levels name (for checking and measuring).
+    pub fn level_chime_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self
+            .chimes_by_level
+            .values()
+            .flat_map(|l| [&l.before, &l.after])
+            .filter_map(|c| match c {
+                Some(Chime::File(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    }
 }
 
 /// What a job does while a higher priority holds its zone.

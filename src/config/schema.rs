@@ -134,6 +134,31 @@ pub struct AnnouncementsTable {
     pub alert: Option<Spanned<String>>,
     /// espeak-ng voice for `corong say` and `emergency --text`. Default "id".
     pub tts_voice: Option<Spanned<String>>,
+    /// `[announcements.chimes.LEVEL]`: the chimes of one priority level,
+    /// overriding `chime` and `chime_after` for it. Default: none.
+    pub chimes: Option<ChimesTable>,
+}
+
+/// `[announcements.chimes]`: one table per named priority level below
+/// `emergency` (an emergency plays its alert signal instead). A numbered
+/// priority follows the nearest named level at or below it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChimesTable {
+    pub background: Option<LevelChimesTable>,
+    pub program: Option<LevelChimesTable>,
+    pub announcement: Option<LevelChimesTable>,
+    pub live: Option<LevelChimesTable>,
+}
+
+/// The chimes of one priority level: each `"default"` (the
+/// `[announcements] chime`, or corong's own), `"none"`, or a media file
+/// relative to the config's folder. Unset: as `chime` / `chime_after` say.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelChimesTable {
+    pub before: Option<Spanned<String>>,
+    pub after: Option<Spanned<String>>,
 }
 
 /// `[preemption]`: `duck`, `pause` or `cancel` per priority level. A

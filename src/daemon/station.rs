@@ -20,7 +20,7 @@ use super::bridge::{AudioEvent, Bridge};
 use super::health::OutputWatch;
 use super::receivers::{self, Listener, ReceiverTable};
 use super::sounds::{self, Sounds};
-use crate::config::{self, Config, PreemptMode};
+use crate::config::{self, Chime, Config, PreemptMode};
 use crate::control::protocol::{JobState, Progress, Reply, Response};
 use crate::engine::mixer::db_to_gain;
 use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
@@ -208,7 +208,8 @@ impl Station {
         // The chime and the alert are measured at once, so that an
         // emergency (which does not wait for measurements) finds them.
         if let Some(cache) = &station.loudness {
-            let sounds = [station.sounds.alert.clone(), station.sounds.chime.clone()];
+            let mut sounds = vec![station.sounds.alert.clone(), station.sounds.chime.clone()];
+            sounds.extend(config.announcements.level_chime_files());
             for ch in [1, 2] {
                 if config.zones.iter().any(|z| z.channels == ch) {
                     cache.prepare(&sounds, ch);
@@ -594,13 +595,20 @@ impl Station {
             };
             return (files, order);
         }
-        if job.chime_before {
-            files.push(self.sounds.chime.clone());
-        }
+        // `chime_before` is false for `--no-chime` and for scheduled runs;
+        // the level's own chimes apply otherwise.
+        let (before, after) = self
+            .config
+            .announcements
+            .chimes_for(Priority(job.priority), job.chime_before);
+        let chime_file = |c: Chime| match c {
+            Chime::Default => Some(self.sounds.chime.clone()),
+            Chime::None => None,
+            Chime::File(p) => Some(p),
+        };
+        files.extend(chime_file(before));
         files.extend(job.files.iter().cloned());
-        if job.chime_after {
-            files.push(self.sounds.chime.clone());
-        }
+        files.extend(chime_file(after));
         (files, Order::default())
     }
 
