@@ -238,3 +238,31 @@ fn each_priority_level_plays_its_own_chimes() {
     assert!(files[2].ends_with("chime.wav"), "{files:?}");
     assert!(files[3].ends_with("media/pesan.wav"), "{files:?}");
 }
+
+/// A configured alert signal must last 3 to 10 s: `corong check` says so.
+#[test]
+fn check_refuses_an_alert_signal_outside_3_to_10_s() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    for (secs, ok) in [(1.0, false), (4.0, true), (12.0, false)] {
+        let st = Station::new();
+        ffmpeg_tone(&st.path("media/alert.wav"), 900.0, secs, RATE, 1, &[]);
+        st.config(
+            "[[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n\n\
+             [announcements]\nalert = \"media/alert.wav\"\n",
+        );
+        let out = common::station::corong()
+            .args(["check", "--config"])
+            .arg(st.path("config.toml"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.success(), ok, "{secs} s: {text}");
+        assert_eq!(
+            text.contains("alert signal of 3 to 10 s"),
+            !ok,
+            "{secs} s: {text}"
+        );
+    }
+}

@@ -48,6 +48,16 @@ pub fn run(config_path: &Path) -> ExitCode {
     for (key, path) in sounds {
         let Some(path) = path else { continue };
         match media::check(path, rate) {
+            Ok(info) if key == "alert" && !alert_length_ok(&info) => {
+                errors += 1;
+                println!(
+                    "{}: error: [announcements] alert: {} lasts {}: voice-alarm practice wants an alert signal of 3 to 10 s before the message",
+                    config.path.display(),
+                    path.display(),
+                    info.duration
+                        .map_or("an unknown time".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
+                );
+            }
             Ok(info) => {
                 let levels = meter.describe(path);
                 println!("ok: {} ({}{levels})", path.display(), describe(&info));
@@ -268,4 +278,11 @@ impl Meter {
             println!("{d}");
         }
     }
+}
+
+/// Whether an emergency alert signal lasts 3 to 10 s (voice-alarm
+/// practice), as far as its header says.
+fn alert_length_ok(info: &SourceInfo) -> bool {
+    info.duration
+        .is_some_and(|d| (3.0..=10.0).contains(&d.as_secs_f64()))
 }
