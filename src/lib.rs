@@ -23,7 +23,9 @@
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
 //!   (`wav.rs`), G.711 (`pcmu.rs`).
-//! - [`schedule`]: cron schedules in the configured time zone.
+//! - [`schedule`]: cron schedules in the configured time zone; the runner
+//!   that fires each time once across clock jumps (`runner.rs`); waiting
+//!   for the clock to be synchronized (`sync.rs`).
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
 //!   loudness cache; durable before a client gets its answer.
 //! - [`control`]: the control socket: protocol, server (daemon side), client
