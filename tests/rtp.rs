@@ -447,6 +447,7 @@ fn zone(name: &str, port: u16, codec: Codec, dest: Ipv4Addr) -> Zone {
         gain_db: 0.0,
         rtp: Some(rtp_config(&[(dest, port).into()], codec)),
         wav: None,
+        local: None,
     }
 }
 

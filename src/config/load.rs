@@ -24,12 +24,12 @@ use super::diagnostic::line_col;
 use crate::priority::Priority;
 
 use super::schema::{
-    self, AnnouncementsTable, ConfigFile, DaemonTable, PreemptionTable, QuietHoursTable,
+    self, AnnouncementsTable, ConfigFile, DaemonTable, LocalKey, PreemptionTable, QuietHoursTable,
     ScheduleTable, ZoneTable,
 };
 use super::{
-    Announcements, Codec, Config, Daemon, Diagnostic, Diagnostics, Missed, PreemptMode, Preemption,
-    QuietHours, RtpOutput, Schedule, Severity, Zone,
+    Announcements, Codec, Config, Daemon, Diagnostic, Diagnostics, LocalOutput, Missed,
+    PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
 };
 
 /// Largest config file accepted.
@@ -925,14 +925,43 @@ impl Loader<'_> {
             self.resolve(w.get_ref())
         });
 
+        let mut local = None;
+        if let Some(l) = &raw.local {
+            match l.get_ref() {
+                LocalKey::On(false) => {}
+                LocalKey::On(true) => local = Some(LocalOutput { device: None }),
+                LocalKey::Device(d) if d.trim().is_empty() => self.error(
+                    l.span(),
+                    "`local` is empty: expected true, or an ALSA device name such as \"hw:0,0\"",
+                ),
+                LocalKey::Device(d) if d == "default" => local = Some(LocalOutput { device: None }),
+                LocalKey::Device(d) => {
+                    local = Some(LocalOutput {
+                        device: Some(d.clone()),
+                    })
+                }
+            }
+            if local.is_some() && !cfg!(feature = "local-audio") {
+                self.error(
+                    l.span(),
+                    format!(
+                        "zone `{name}` plays through the sound card (`local`), but this corong was built without it: build with `cargo build --release --features local-audio`"
+                    ),
+                );
+            }
+        }
+
         let has_output_keys = raw.rtp.is_some()
             || raw.wav.is_some()
-            || dropped.iter().any(|k| k == "rtp" || k == "wav");
+            || local.is_some()
+            || dropped
+                .iter()
+                .any(|k| k == "rtp" || k == "wav" || k == "local");
         if !has_output_keys {
             self.error(
                 raw.name.span(),
                 format!(
-                    "zone `{name}` has no output: expected `rtp = [\"IP:port\", ...]`, `wav = \"recordings/{name}.wav\"` or both"
+                    "zone `{name}` has no output: expected `rtp = [\"IP:port\", ...]`, `wav = \"recordings/{name}.wav\"`, `local = true` or several"
                 ),
             );
         }
@@ -971,6 +1000,7 @@ impl Loader<'_> {
                 dscp,
             }),
             wav,
+            local,
         }
     }
 

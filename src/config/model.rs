@@ -110,6 +110,16 @@ pub struct Zone {
     pub rtp: Option<RtpOutput>,
     /// Recorder output, if the zone has `wav = "..."`: a WAV of what it plays.
     pub wav: Option<PathBuf>,
+    /// The kiosk's own sound card, if the zone has `local = true` or
+    /// `local = "DEVICE"` (cargo feature `local-audio`).
+    pub local: Option<LocalOutput>,
+}
+
+/// The sound-card side of a zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalOutput {
+    /// ALSA device name; `None`: the default device.
+    pub device: Option<String>,
 }
 
 /// The RTP side of a zone.

@@ -127,6 +127,7 @@ mod tests {
                 dscp: 46,
             }),
             wav: None,
+            local: None,
         }
     }
 
