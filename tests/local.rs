@@ -211,3 +211,64 @@ fn without_a_sound_card_the_local_zone_is_degraded_and_the_others_play() {
     let freq = common::tone_frequency(&rec[a..b], rate);
     assert!((freq - 1000.0).abs() < 1.0, "{freq}");
 }
+
+/// `corong receive --local`: a daemon streams a scheduled 1 kHz tone over
+/// RTP to 127.0.0.1; the receiver plays it through the sound card (the
+/// ALSA file device): 1 s of tone at 1 kHz, at the source's level (0.4
+/// peak), without a gap.
+#[test]
+fn the_receiver_plays_the_zone_through_the_sound_card() {
+    let st = Station::new();
+    let port = common::station::free_port_pair();
+    tone_wav(&st.path("media/tone.wav"), 1000.0, 1.0);
+    st.playlist("tone", &["../media/tone.wav"]);
+    let capture = st.path("pole.wav");
+    let alsa = alsa_config(&st, "tofile", &capture);
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{port}\"]\n\n\
+         [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"tone\"\nzones = [\"pasar\"]\n",
+        cron_in(3)
+    ));
+    let d = st.start();
+    let out = common::station::corong()
+        .args(["receive", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--local", "--duration", "6"])
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run corong receive");
+    let log = d.log_text();
+    assert!(d.stop().success(), "{log}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "corong receive: {stderr}");
+    assert!(
+        stderr.contains("playing through the sound card"),
+        "{stderr}"
+    );
+
+    let card = read_capture(&capture);
+    let (a, b) = common::active_span(&card, 0.05).unwrap_or_else(|| {
+        panic!(
+            "no tone in {} s of sound card:\n{stderr}\n{log}",
+            card.len() as f64 / RATE as f64
+        )
+    });
+    let played = (b - a) as f64 / RATE as f64;
+    assert!(
+        (played - 1.0).abs() < 0.01,
+        "the card played {played:.3} s of tone, expected 1 s"
+    );
+    let tone = &card[a..b];
+    let freq = common::tone_frequency(tone, RATE);
+    assert!((freq - 1000.0).abs() < 1.0, "pitch {freq:.2} Hz");
+    let hush = longest_hush(tone, 0.01);
+    assert!(hush <= 3, "a gap of {hush} samples in the tone");
+    let n = tone.len();
+    let level = common::rms(&tone[n / 4..3 * n / 4]);
+    let want = 0.4 / 2f64.sqrt();
+    let db = 20.0 * (level / want).log10();
+    assert!(
+        db.abs() < 0.1,
+        "rms {level:.4}, expected {want:.4} ({db:+.2} dB)"
+    );
+}

@@ -35,9 +35,12 @@ use super::{Fault, Output, OutputHealth, Tick};
 
 /// Audio the ring holds before the card starts (or restarts) on it: the
 /// output's latency, on top of the card's own buffer.
-pub const PREFILL: Duration = Duration::from_millis(200);
-/// How far in front of the monotonic clock the card may read.
-pub const AHEAD: Duration = Duration::from_millis(150);
+/// It covers a card period (rodio asks for 50 ms) and a packet (20 ms).
+pub const PREFILL: Duration = Duration::from_millis(100);
+/// How far in front of the monotonic clock the card may read: more than a
+/// card period, less than [`PREFILL`] (so a reader held to it never drains
+/// the ring of a zone that fills it in real time).
+pub const AHEAD: Duration = Duration::from_millis(60);
 /// Capacity of the ring.
 const RING: Duration = Duration::from_millis(600);
 /// Frames between two looks at the clock.
@@ -328,7 +331,7 @@ mod tests {
 
     #[test]
     fn plays_silence_until_prefilled_then_the_ring_in_order_then_silence_on_underrun() {
-        let rate = 1000; // PREFILL = 200 frames
+        let rate = 2000; // PREFILL = 200 frames
         let (mut p, mut s) = source(rate, 2);
         for i in 0..100 {
             p.push(i as f32).unwrap();
