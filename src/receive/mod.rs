@@ -4,10 +4,10 @@
 //! a named interface), puts it through a jitter buffer, and plays every
 //! sample at the sender's wall-clock time for it plus a fixed latency, so
 //! that receivers with synchronized clocks play in lockstep. It reports
-//! reception back to the sender in RTCP receiver reports. For now it plays
-//! into a WAV file (with a sidecar giving the wall-clock time of its first
-//! sample); a sound card comes later behind a cargo feature, as another
-//! [`sink::Sink`].
+//! reception back to the sender in RTCP receiver reports. It plays into a
+//! WAV file (with a sidecar giving the wall-clock time of its first
+//! sample) or, with the cargo feature `local-audio`, through the sound card
+//! (`--local`): both are a [`sink::Sink`].
 //!
 //! The road a packet takes, one file per idea:
 //! - [`socket`]: binding, joining the group, RTCP on port + 1.
@@ -19,7 +19,8 @@
 //!   the target by inserting or dropping single samples, renders blocks.
 //! - [`conceal`]: fills holes and splices without clicks.
 //! - [`report`]: RTCP receiver reports with SDES CNAME.
-//! - [`sink`]: where the audio goes: the WAV file and its sidecar.
+//! - [`sink`]: where the audio goes: the WAV file and its sidecar, or the
+//!   sound card.
 //!
 //! `docs/receiver.md` says how to run it on a pole.
 
