@@ -135,6 +135,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fault_degrades_the_output_with_its_reason() {
+        let fault = Arc::new(Fault::default());
+        let watch = OutputWatch::new(
+            "kantor",
+            "local:default".into(),
+            "sound card default".into(),
+            Arc::new(OutputHealth::default()),
+        )
+        .with_fault(fault.clone());
+        assert_eq!(watch.problem(), None);
+        fault.set("the sound card went away: device not available".into());
+        assert_eq!(
+            watch.problem().as_deref(),
+            Some("sound card default: the sound card went away: device not available")
+        );
+    }
+
+    #[test]
     fn a_repeating_error_is_logged_at_most_once_a_minute_with_its_count() {
         let health = Arc::new(OutputHealth::default());
         let mut watch = OutputWatch::new(

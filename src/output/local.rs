@@ -190,18 +190,7 @@ fn open_sink(
         }
     };
     let which = device.unwrap_or("default");
-    let on_error = move |e: rodio::CpalError| {
-        match e.kind() {
-            CpalErrorKind::DeviceNotAvailable
-            | CpalErrorKind::StreamInvalidated
-            | CpalErrorKind::HostUnavailable => {
-                fault.set(format!("the sound card went away: {e}"));
-            }
-            _ => {}
-        }
-        health.send_errors.fetch_add(1, Ordering::Relaxed);
-        health.last_error.store(-1, Ordering::Relaxed);
-    };
+    let on_error = move |e: rodio::CpalError| card_error(&e, &fault, &health);
     DeviceSinkBuilder::from_device(dev)
         .map_err(|e| format!("sound card `{which}`: {e}"))?
         .with_channels(NonZero::new(channels).ok_or("0 channels")?)
@@ -209,6 +198,22 @@ fn open_sink(
         .with_error_callback(on_error)
         .open_sink_or_fallback()
         .map_err(|e| format!("cannot open sound card `{which}`: {e}"))
+}
+
+/// An error the card's stream reports (on its own thread): counted; a card
+/// that is gone (ALSA's ENODEV when a USB card is pulled, a stream that must
+/// be rebuilt) sets the fault, which turns the zone degraded.
+fn card_error(e: &rodio::CpalError, fault: &Fault, health: &OutputHealth) {
+    match e.kind() {
+        CpalErrorKind::DeviceNotAvailable
+        | CpalErrorKind::StreamInvalidated
+        | CpalErrorKind::HostUnavailable => {
+            fault.set(format!("the sound card went away: {e}"));
+        }
+        _ => {}
+    }
+    health.send_errors.fetch_add(1, Ordering::Relaxed);
+    health.last_error.store(-1, Ordering::Relaxed);
 }
 
 /// The ring, as rodio reads it. See the module docs.
@@ -349,6 +354,20 @@ mod tests {
         // Dry: silence, counted once.
         assert!((0..50).all(|_| s.next() == Some(0.0)));
         assert_eq!(s.health.underruns.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_card_that_goes_away_sets_the_fault_and_a_glitch_does_not() {
+        let (fault, health) = (Fault::default(), OutputHealth::default());
+        let glitch = rodio::CpalError::with_message(CpalErrorKind::DeviceBusy, "busy");
+        card_error(&glitch, &fault, &health);
+        assert_eq!(fault.get(), None);
+        assert_eq!(health.send_errors.load(Ordering::Relaxed), 1);
+        let gone = rodio::CpalError::new(CpalErrorKind::DeviceNotAvailable);
+        card_error(&gone, &fault, &health);
+        let why = fault.get().expect("fault set");
+        assert!(why.starts_with("the sound card went away"), "{why}");
+        assert_eq!(health.send_errors.load(Ordering::Relaxed), 2);
     }
 
     #[test]
