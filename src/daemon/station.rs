@@ -1144,7 +1144,20 @@ fn open_local(
     let device = local.device.as_deref().unwrap_or("default");
     let endpoint = format!("local:{device}");
     let label = format!("sound card {device}");
-    match SoundCard::open(local.device.as_deref(), rate, channels) {
+    // A reload that changes the zone opens the card while the engine may
+    // still be closing it for the old zone: a busy card is tried again for
+    // up to a second.
+    let mut opened = SoundCard::open(local.device.as_deref(), rate, channels);
+    for _ in 0..10 {
+        match &opened {
+            Err(e) if e.to_ascii_lowercase().contains("busy") => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                opened = SoundCard::open(local.device.as_deref(), rate, channels);
+            }
+            _ => break,
+        }
+    }
+    match opened {
         Ok(card) => {
             tracing::info!(zone = %zone, "playing through the sound card {}", card.description);
             let watch =
