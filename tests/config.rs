@@ -771,3 +771,20 @@ fn local_must_be_true_or_a_device_name() {
         &["has no output", "local = true"],
     );
 }
+
+/// Two zones on one sound card: a warning at the second `local`, naming
+/// the first zone and its line.
+#[cfg(feature = "local-audio")]
+#[test]
+fn two_zones_on_one_sound_card_is_a_warning() {
+    let dir = fixture();
+    let text =
+        "[[zones]]\nname = \"a\"\nlocal = true\n\n[[zones]]\nname = \"b\"\nlocal = \"default\"\n\n\
+                [[zones]]\nname = \"c\"\nlocal = \"hw:1,0\"\n\n[groups]\ng = [\"a\", \"b\", \"c\"]\n";
+    let path = write_config(&dir, text);
+    let (_, warnings) = config::load_with_warnings(&path).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings}");
+    let w = &warnings.0[0];
+    assert_eq!((w.line, w.column), (7, 9), "{w}");
+    assert!(w.message.contains("zone `a` (line 2)"), "{w}");
+}

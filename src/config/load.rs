@@ -941,6 +941,18 @@ impl Loader<'_> {
                     })
                 }
             }
+            if let Some(mine) = &local {
+                if let Some(first) = earlier.iter().find(|z| z.zone.local.as_ref() == Some(mine)) {
+                    let line = self.line_of(&first.name_span);
+                    self.warning(
+                        l.span(),
+                        format!(
+                            "zone `{name}` plays through the same sound card as zone `{}` (line {line}): unless ALSA shares the card (dmix, PipeWire) it plays only one of them and the other zone is degraded",
+                            first.zone.name
+                        ),
+                    );
+                }
+            }
             if local.is_some() && !cfg!(feature = "local-audio") {
                 self.error(
                     l.span(),
