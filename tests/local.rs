@@ -118,6 +118,7 @@ fn a_local_zone_plays_the_scheduled_tone_through_the_sound_card() {
          [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"tone\"\nzones = [\"kiosk\"]\n",
         cron_in(3)
     ));
+    let started = Instant::now();
     let d = st.start_with_env(&[("ALSA_CONFIG_PATH", &alsa)]);
     d.wait_log("playing through the sound card", Duration::from_secs(5));
     let z = zones_json(&st);
@@ -135,8 +136,15 @@ fn a_local_zone_plays_the_scheduled_tone_through_the_sound_card() {
     std::thread::sleep(Duration::from_millis(600));
     let log = d.log_text();
     assert!(d.stop().success(), "{log}");
+    let ran = started.elapsed().as_secs_f64();
 
     let card = read_capture(&capture);
+    // The file device does not keep time; the output holds it to the clock.
+    let captured = card.len() as f64 / RATE as f64;
+    assert!(
+        captured <= ran + 0.1 && captured > ran - 1.5,
+        "{captured:.2} s captured while the daemon ran {ran:.2} s"
+    );
     let (rec, rec_rate) = common::read_wav_mono(&st.path("rec.wav"));
     assert_eq!(rec_rate, RATE);
     let (a, b) = common::active_span(&card, 0.05).expect("no tone on the sound card");
@@ -161,7 +169,10 @@ fn a_local_zone_plays_the_scheduled_tone_through_the_sound_card() {
     };
     let (card_rms, rec_rms) = (mid(tone), mid(&rec[ra..rb]));
     let db = 20.0 * (card_rms / rec_rms).log10();
-    eprintln!("card rms {card_rms:.4}, recorder rms {rec_rms:.4} ({db:+.3} dB), {freq:.3} Hz");
+    eprintln!(
+        "card rms {card_rms:.4}, recorder rms {rec_rms:.4} ({db:+.3} dB), {freq:.3} Hz; \
+         {captured:.2} s captured in {ran:.2} s"
+    );
     assert!(
         db.abs() < 0.1,
         "card {card_rms:.4} vs recorder {rec_rms:.4}"
