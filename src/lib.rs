@@ -22,7 +22,8 @@
 //! - [`engine`]: the one OS thread that paces every zone against monotonic
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
-//!   (`wav.rs`), G.711 (`pcmu.rs`).
+//!   (`wav.rs`), G.711 (`pcmu.rs`), and with the cargo feature
+//!   `local-audio` the sound card (`local.rs`, rodio).
 //! - [`schedule`]: cron schedules in the configured time zone; the runner
 //!   that fires each time once across clock jumps (`runner.rs`); waiting
 //!   for the clock to be synchronized (`sync.rs`).

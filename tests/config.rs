@@ -769,3 +769,78 @@ fn an_oversized_config_is_refused_before_it_is_read() {
     assert_eq!((err.0[0].line, err.0[0].column), (1, 1));
     assert!(err.0[0].message.contains("at most 1048576"), "{}", err.0[0]);
 }
+
+/// Without the `local-audio` feature a `local` zone is refused, at the key,
+/// saying how to build with it.
+#[cfg(not(feature = "local-audio"))]
+#[test]
+fn local_zone_needs_the_feature() {
+    assert_one_error(
+        "[[zones]]\nname = \"kiosk\"\nlocal = true\n",
+        3,
+        9,
+        &["kiosk", "sound card", "--features local-audio"],
+    );
+}
+
+/// With the feature: `local = true` or `"default"` is the default device,
+/// a string names one; `false` is no sound card.
+#[cfg(feature = "local-audio")]
+#[test]
+fn local_zone_names_its_device() {
+    let dir = fixture();
+    let path = write_config(
+        &dir,
+        "[[zones]]\nname = \"a\"\nlocal = true\n\n[[zones]]\nname = \"b\"\nlocal = \"default\"\n\n\
+         [[zones]]\nname = \"c\"\nlocal = \"hw:1,0\"\n\n[[zones]]\nname = \"d\"\nlocal = false\nwav = \"d.wav\"\n",
+    );
+    let c = config::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    let devices: Vec<Option<Option<&str>>> = c
+        .zones
+        .iter()
+        .map(|z| z.local.as_ref().map(|l| l.device.as_deref()))
+        .collect();
+    assert_eq!(
+        devices,
+        [Some(None), Some(None), Some(Some("hw:1,0")), None]
+    );
+}
+
+#[test]
+fn local_must_be_true_or_a_device_name() {
+    assert_one_error(
+        "[[zones]]\nname = \"a\"\nwav = \"a.wav\"\nlocal = 3\n",
+        4,
+        9,
+        &["expected true, or the name of an ALSA device"],
+    );
+    assert_one_error(
+        "[[zones]]\nname = \"a\"\nwav = \"a.wav\"\nlocal = \"\"\n",
+        4,
+        9,
+        &["`local` is empty"],
+    );
+    assert_one_error(
+        "[[zones]]\nname = \"a\"\nlocal = false\n",
+        2,
+        8,
+        &["has no output", "local = true"],
+    );
+}
+
+/// Two zones on one sound card: a warning at the second `local`, naming
+/// the first zone and its line.
+#[cfg(feature = "local-audio")]
+#[test]
+fn two_zones_on_one_sound_card_is_a_warning() {
+    let dir = fixture();
+    let text =
+        "[[zones]]\nname = \"a\"\nlocal = true\n\n[[zones]]\nname = \"b\"\nlocal = \"default\"\n\n\
+                [[zones]]\nname = \"c\"\nlocal = \"hw:1,0\"\n\n[groups]\ng = [\"a\", \"b\", \"c\"]\n";
+    let path = write_config(&dir, text);
+    let (_, warnings) = config::load_with_warnings(&path).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings}");
+    let w = &warnings.0[0];
+    assert_eq!((w.line, w.column), (7, 9), "{w}");
+    assert!(w.message.contains("zone `a` (line 2)"), "{w}");
+}

@@ -788,3 +788,17 @@ fn a_stereo_l16_zone_plays_both_channels_through_loss() {
         }
     }
 }
+
+/// Without the `local-audio` feature `--local` is a usage error (exit 2)
+/// that says how to build with the sound card.
+#[cfg(not(feature = "local-audio"))]
+#[test]
+fn receive_local_without_the_feature_says_how_to_build() {
+    let out = common::station::corong()
+        .args(["receive", "--listen", "127.0.0.1:5004", "--local"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--features local-audio"), "{err}");
+}

@@ -448,6 +448,7 @@ fn zone(name: &str, port: u16, codec: Codec, dest: Ipv4Addr) -> Zone {
         rtp: Some(rtp_config(&[(dest, port).into()], codec)),
         wav: None,
         loudness_target_lufs: None,
+        local: None,
     }
 }
 

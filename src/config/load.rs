@@ -24,12 +24,12 @@ use super::diagnostic::line_col;
 use crate::priority::Priority;
 
 use super::schema::{
-    self, AnnouncementsTable, ConfigFile, DaemonTable, LoudnessTable, PreemptionTable,
+    self, AnnouncementsTable, ConfigFile, DaemonTable, LocalKey, LoudnessTable, PreemptionTable,
     QuietHoursTable, ScheduleTable, ZoneTable,
 };
 use super::{
-    Announcements, Chime, Codec, Config, Daemon, Diagnostic, Diagnostics, LevelChimes, Loudness,
-    Missed, PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
+    Announcements, Chime, Codec, Config, Daemon, Diagnostic, Diagnostics, LevelChimes, LocalOutput,
+    Loudness, Missed, PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
 };
 
 /// Largest config file accepted.
@@ -1040,14 +1040,55 @@ impl Loader<'_> {
             self.resolve(w.get_ref())
         });
 
+        let mut local = None;
+        if let Some(l) = &raw.local {
+            match l.get_ref() {
+                LocalKey::On(false) => {}
+                LocalKey::On(true) => local = Some(LocalOutput { device: None }),
+                LocalKey::Device(d) if d.trim().is_empty() => self.error(
+                    l.span(),
+                    "`local` is empty: expected true, or an ALSA device name such as \"hw:0,0\"",
+                ),
+                LocalKey::Device(d) if d == "default" => local = Some(LocalOutput { device: None }),
+                LocalKey::Device(d) => {
+                    local = Some(LocalOutput {
+                        device: Some(d.clone()),
+                    })
+                }
+            }
+            if let Some(mine) = &local {
+                if let Some(first) = earlier.iter().find(|z| z.zone.local.as_ref() == Some(mine)) {
+                    let line = self.line_of(&first.name_span);
+                    self.warning(
+                        l.span(),
+                        format!(
+                            "zone `{name}` plays through the same sound card as zone `{}` (line {line}): unless ALSA shares the card (dmix, PipeWire) it plays only one of them and the other zone is degraded",
+                            first.zone.name
+                        ),
+                    );
+                }
+            }
+            if local.is_some() && !cfg!(feature = "local-audio") {
+                self.error(
+                    l.span(),
+                    format!(
+                        "zone `{name}` plays through the sound card (`local`), but this corong was built without it: build with `cargo build --release --features local-audio`"
+                    ),
+                );
+            }
+        }
+
         let has_output_keys = raw.rtp.is_some()
             || raw.wav.is_some()
-            || dropped.iter().any(|k| k == "rtp" || k == "wav");
+            || local.is_some()
+            || dropped
+                .iter()
+                .any(|k| k == "rtp" || k == "wav" || k == "local");
         if !has_output_keys {
             self.error(
                 raw.name.span(),
                 format!(
-                    "zone `{name}` has no output: expected `rtp = [\"IP:port\", ...]`, `wav = \"recordings/{name}.wav\"` or both"
+                    "zone `{name}` has no output: expected `rtp = [\"IP:port\", ...]`, `wav = \"recordings/{name}.wav\"`, `local = true` or several"
                 ),
             );
         }
@@ -1087,6 +1128,7 @@ impl Loader<'_> {
                 dscp,
             }),
             wav,
+            local,
         }
     }
 

@@ -128,6 +128,9 @@ pub struct Zone {
     pub wav: Option<PathBuf>,
     /// The zone's own loudness target, LUFS; `None`: `[loudness] target_lufs`.
     pub loudness_target_lufs: Option<f64>,
+    /// The kiosk's own sound card, if the zone has `local = true` or
+    /// `local = "DEVICE"` (cargo feature `local-audio`).
+    pub local: Option<LocalOutput>,
 }
 
 /// `[loudness]`: every item at one loudness, and dead air skipped.
@@ -156,6 +159,13 @@ impl Default for Loudness {
             dead_air: Some(Duration::from_secs(10)),
         }
     }
+}
+
+/// The sound-card side of a zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalOutput {
+    /// ALSA device name; `None`: the default device.
+    pub device: Option<String>,
 }
 
 /// The RTP side of a zone.

@@ -234,6 +234,36 @@ pub struct ZoneTable {
     /// This zone's loudness target, LUFS, -40..=-5. Default: `[loudness]
     /// target_lufs`.
     pub loudness_target_lufs: Option<Spanned<f64>>,
+    /// The kiosk's own sound card (cargo feature `local-audio`): `true` for
+    /// the default ALSA device, or the name of one (`"hw:0,0"`, as `aplay -L`
+    /// lists them). Default: none.
+    pub local: Option<Spanned<LocalKey>>,
+}
+
+/// The value of a zone's `local` key: `true`/`false`, or a device name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalKey {
+    On(bool),
+    Device(String),
+}
+
+impl<'de> Deserialize<'de> for LocalKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LocalKey, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LocalKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, or the name of an ALSA device such as \"default\" or \"hw:0,0\"")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LocalKey, E> {
+                Ok(LocalKey::On(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LocalKey, E> {
+                Ok(LocalKey::Device(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One `[[schedules]]` table.

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::output::OutputHealth;
+use crate::output::{Fault, OutputHealth};
 
 /// How often a repeating error is logged at most.
 pub const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -23,6 +23,10 @@ pub struct OutputWatch {
     /// What the output is, for the log (`rtp 127.0.0.1:5004`, `wav ...`).
     pub label: String,
     pub health: Arc<OutputHealth>,
+    /// Set when the output stopped for good (a sound card that could not be
+    /// opened or went away): the zone is degraded with this error.
+    fault: Option<Arc<Fault>>,
+    fault_logged: bool,
     logged_errors: u64,
     last_log: Option<Instant>,
     failing: bool,
@@ -40,15 +44,26 @@ impl OutputWatch {
             endpoint,
             label,
             health,
+            fault: None,
+            fault_logged: false,
             logged_errors: 0,
             last_log: None,
             failing: false,
         }
     }
 
+    /// Watch `fault` too: once set, the output is degraded with it.
+    pub fn with_fault(mut self, fault: Arc<Fault>) -> OutputWatch {
+        self.fault = Some(fault);
+        self
+    }
+
     /// Whether the output's sends have been failing lately, and the last
     /// error: what `status` and `zones` show.
     pub fn problem(&self) -> Option<String> {
+        if let Some(why) = self.fault.as_ref().and_then(|f| f.get()) {
+            return Some(format!("{}: {why}", self.label));
+        }
         if !self.failing {
             return None;
         }
@@ -67,6 +82,12 @@ impl OutputWatch {
     /// Log what changed, rate-limited, and say what was logged. Call about
     /// once a second.
     pub fn check(&mut self, now: Instant) -> Report {
+        if !self.fault_logged {
+            if let Some(why) = self.fault.as_ref().and_then(|f| f.get()) {
+                tracing::error!(zone = %self.zone, output = %self.label, "{why}: the zone is degraded; its other outputs play on");
+                self.fault_logged = true;
+            }
+        }
         let errors = self.health.send_errors.load(Ordering::Relaxed);
         let new = errors - self.logged_errors;
         if new > 0 {
@@ -112,6 +133,24 @@ pub enum Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fault_degrades_the_output_with_its_reason() {
+        let fault = Arc::new(Fault::default());
+        let watch = OutputWatch::new(
+            "kantor",
+            "local:default".into(),
+            "sound card default".into(),
+            Arc::new(OutputHealth::default()),
+        )
+        .with_fault(fault.clone());
+        assert_eq!(watch.problem(), None);
+        fault.set("the sound card went away: device not available".into());
+        assert_eq!(
+            watch.problem().as_deref(),
+            Some("sound card default: the sound card went away: device not available")
+        );
+    }
 
     #[test]
     fn a_repeating_error_is_logged_at_most_once_a_minute_with_its_count() {

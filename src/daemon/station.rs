@@ -283,6 +283,13 @@ impl Station {
             ));
             outputs.push(Box::new(out));
         }
+        if let Some(local) = &zone.local {
+            let (watch, out) = open_local(&zone.name, local, d.sample_rate, zone.channels);
+            watches.push(watch);
+            if let Some(out) = out {
+                outputs.push(out);
+            }
+        }
         let mixer = ZoneMixer::new(zone.channels, d.sample_rate, zone.gain_db, Ramps::default());
         let runtime = ZoneRuntime::new(id, mixer, outputs, frames);
         if self
@@ -1251,4 +1258,72 @@ pub fn loop_end(fired: DateTime<Utc>, until: chrono::NaiveTime, tz: chrono_tz::T
         date = date.succ_opt().unwrap_or(date);
     }
     SystemTime::from(fired)
+}
+
+/// Open a zone's sound card. A card that cannot be opened is not fatal: the
+/// zone's endpoint is listed degraded with the error, and its other outputs
+/// play on. The endpoint is `local:DEVICE`.
+#[cfg(feature = "local-audio")]
+fn open_local(
+    zone: &str,
+    local: &config::LocalOutput,
+    rate: u32,
+    channels: u16,
+) -> (OutputWatch, Option<Box<dyn Output>>) {
+    use crate::output::local::SoundCard;
+    use crate::output::{Fault, OutputHealth};
+    let device = local.device.as_deref().unwrap_or("default");
+    let endpoint = format!("local:{device}");
+    let label = format!("sound card {device}");
+    // A reload that changes the zone opens the card while the engine may
+    // still be closing it for the old zone: a busy card is tried again for
+    // up to a second.
+    let mut opened = SoundCard::open(local.device.as_deref(), rate, channels);
+    for _ in 0..10 {
+        match &opened {
+            Err(e) if e.to_ascii_lowercase().contains("busy") => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                opened = SoundCard::open(local.device.as_deref(), rate, channels);
+            }
+            _ => break,
+        }
+    }
+    match opened {
+        Ok(card) => {
+            tracing::info!(zone = %zone, "playing through the sound card {}", card.description);
+            let watch =
+                OutputWatch::new(zone, endpoint, label, card.health()).with_fault(card.fault());
+            (watch, Some(Box::new(card)))
+        }
+        Err(e) => {
+            let fault = Arc::new(Fault::default());
+            fault.set(e);
+            let watch = OutputWatch::new(zone, endpoint, label, Arc::new(OutputHealth::default()))
+                .with_fault(fault);
+            (watch, None)
+        }
+    }
+}
+
+/// Without the feature the config refuses `local`, so this is never reached
+/// with a zone that has it; say so if it were.
+#[cfg(not(feature = "local-audio"))]
+fn open_local(
+    zone: &str,
+    _local: &config::LocalOutput,
+    _rate: u32,
+    _channels: u16,
+) -> (OutputWatch, Option<Box<dyn Output>>) {
+    let fault = Arc::new(crate::output::Fault::default());
+    fault.set(
+        "this corong was built without the sound card: build with `--features local-audio`".into(),
+    );
+    let watch = OutputWatch::new(
+        zone,
+        "local:default".into(),
+        "sound card".into(),
+        Arc::new(crate::output::OutputHealth::default()),
+    )
+    .with_fault(fault);
+    (watch, None)
 }

@@ -1,6 +1,7 @@
 //! Lock-free counters an output shares with the control plane.
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Written by the engine thread, read by the control plane. Relaxed atomics:
 /// each counter is meaningful on its own.
@@ -14,6 +15,8 @@ pub struct OutputHealth {
     /// Frames an output had to throw away because it could not keep up
     /// (the WAV recorder when its writer thread falls behind).
     pub dropped_frames: AtomicU64,
+    /// Times a sound card found nothing to play and played silence.
+    pub underruns: AtomicU64,
 }
 
 impl OutputHealth {
@@ -31,5 +34,21 @@ impl OutputHealth {
     pub fn record_dropped(&self, frames: usize) {
         self.dropped_frames
             .fetch_add(frames as u64, Ordering::Relaxed);
+    }
+}
+
+/// An output that has stopped working for good (a sound card that could not
+/// be opened, or went away), with why. Set off the engine thread (at open,
+/// or from the sound card's own thread); read by the control plane.
+#[derive(Debug, Default)]
+pub struct Fault(Mutex<Option<String>>);
+
+impl Fault {
+    pub fn set(&self, why: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -5,12 +5,16 @@
 //! - `sdp.rs`: the SDP a receiver needs for a zone.
 //! - `wav.rs`: the recorder zone: a WAV file of what the zone plays.
 //! - `pcmu.rs`: G.711 mu-law and the 48 kHz -> 8 kHz decimator.
+//! - `local.rs` (cargo feature `local-audio`): the kiosk's own sound card,
+//!   through rodio; also the sink of `corong receive --local`.
 //!
 //! Every [`Output::write`] runs on the engine thread: it must not block,
 //! lock or allocate. Sends that fail are counted in [`OutputHealth`] and never
 //! stop the engine; the control plane reads the counters and logs.
 
 pub mod health;
+#[cfg(feature = "local-audio")]
+pub mod local;
 pub mod pcmu;
 pub mod rtp;
 pub mod sdp;
@@ -18,7 +22,7 @@ pub mod wav;
 
 use std::time::{Instant, SystemTime};
 
-pub use health::OutputHealth;
+pub use health::{Fault, OutputHealth};
 
 /// The packet time being produced.
 #[derive(Debug, Clone, Copy)]

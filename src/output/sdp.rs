@@ -128,6 +128,7 @@ mod tests {
             }),
             wav: None,
             loudness_target_lufs: None,
+            local: None,
         }
     }
 

@@ -4,10 +4,10 @@
 //! a named interface), puts it through a jitter buffer, and plays every
 //! sample at the sender's wall-clock time for it plus a fixed latency, so
 //! that receivers with synchronized clocks play in lockstep. It reports
-//! reception back to the sender in RTCP receiver reports. For now it plays
-//! into a WAV file (with a sidecar giving the wall-clock time of its first
-//! sample); a sound card comes later behind a cargo feature, as another
-//! [`sink::Sink`].
+//! reception back to the sender in RTCP receiver reports. It plays into a
+//! WAV file (with a sidecar giving the wall-clock time of its first
+//! sample) or, with the cargo feature `local-audio`, through the sound card
+//! (`--local`): both are a [`sink::Sink`].
 //!
 //! The road a packet takes, one file per idea:
 //! - [`socket`]: binding, joining the group, RTCP on port + 1.
@@ -19,7 +19,8 @@
 //!   the target by inserting or dropping single samples, renders blocks.
 //! - [`conceal`]: fills holes and splices without clicks.
 //! - [`report`]: RTCP receiver reports with SDES CNAME.
-//! - [`sink`]: where the audio goes: the WAV file and its sidecar.
+//! - [`sink`]: where the audio goes: the WAV file and its sidecar, or the
+//!   sound card.
 //!
 //! `docs/receiver.md` says how to run it on a pole.
 
@@ -78,9 +79,13 @@ pub struct ReceiveArgs {
         required_unless_present = "local"
     )]
     pub wav: Option<PathBuf>,
-    /// Play through the sound card (not built in yet).
+    /// Play through the sound card (a build with `--features local-audio`).
     #[arg(long)]
     pub local: bool,
+    /// With `--local`: the ALSA device (as `aplay -L` lists them; default:
+    /// ALSA's default device).
+    #[arg(long, value_name = "NAME", requires = "local")]
+    pub device: Option<String>,
     /// Play each sample this long after the sender's wall-clock time for it.
     #[arg(long, value_name = "N", default_value_t = 200,
           value_parser = clap::value_parser!(u32).range(20..=2000))]
@@ -93,8 +98,8 @@ pub struct ReceiveArgs {
 /// Run `corong receive`.
 pub fn main(args: ReceiveArgs) -> ExitCode {
     crate::logging::init();
-    if args.local {
-        eprintln!("corong: --local needs a build with the sound card output, which is not available yet; use --wav PATH");
+    if args.local && !cfg!(feature = "local-audio") {
+        eprintln!("corong: --local: this corong was built without the sound card; build with `cargo build --release --features local-audio`, or use --wav PATH");
         return ExitCode::from(2);
     }
     let duration = match args.duration {
@@ -113,20 +118,21 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
     };
     install_signal_handlers();
     let latency = Duration::from_millis(args.latency_ms as u64);
-    let wav = args
-        .wav
-        .clone()
-        .expect("clap requires --wav without --local");
-    let listen = args.listen.to_string();
-    let make_sink: SinkFactory = Box::new(move |codec, rate, channels| {
-        let meta = serde_json::json!({
-            "codec": codec.name(),
-            "latency_ms": latency.as_millis() as u64,
-            "listen": listen,
-        });
-        let sink = WavSink::create(&wav, rate, channels, meta)?;
-        Ok(Box::new(sink) as Box<dyn Sink>)
-    });
+    let make_sink: SinkFactory = match args.wav.clone() {
+        Some(wav) => {
+            let listen = args.listen.to_string();
+            Box::new(move |codec, rate, channels| {
+                let meta = serde_json::json!({
+                    "codec": codec.name(),
+                    "latency_ms": latency.as_millis() as u64,
+                    "listen": listen,
+                });
+                let sink = WavSink::create(&wav, rate, channels, meta)?;
+                Ok(Box::new(sink) as Box<dyn Sink>)
+            })
+        }
+        None => card_sink(args.device.clone(), latency),
+    };
     let settings = Settings {
         codec: args.codec,
         l16_rate: args.rate,
@@ -146,6 +152,32 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The sound card sink, opened when the stream's format is known.
+#[cfg(feature = "local-audio")]
+fn card_sink(device: Option<String>, latency: Duration) -> SinkFactory {
+    Box::new(move |_codec, rate, channels| {
+        let sink = sink::CardSink::open(device.as_deref(), rate, channels)?;
+        if sink.delay() + Duration::from_millis(20) > latency {
+            return Err(std::io::Error::other(format!(
+                "the sound card plays {} ms after it is given a sample: raise --latency-ms above {} ms",
+                sink.delay().as_millis(),
+                (sink.delay() + Duration::from_millis(20)).as_millis()
+            )));
+        }
+        Ok(Box::new(sink) as Box<dyn Sink>)
+    })
+}
+
+/// Refused in `main` before this is reached.
+#[cfg(not(feature = "local-audio"))]
+fn card_sink(_device: Option<String>, _latency: Duration) -> SinkFactory {
+    Box::new(|_, _, _| {
+        Err(std::io::Error::other(
+            "built without the sound card (--features local-audio)",
+        ))
+    })
 }
 
 /// `receive-PID@HOST`: unique per process on a host, as RTCP wants.

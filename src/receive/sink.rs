@@ -3,10 +3,11 @@
 //! A sink is handed one block of f32 frames at a time (mono, or the
 //! stream's channels interleaved), together with
 //! the wall-clock time its first sample is due, by the playout thread
-//! against its deadlines. A sound-card sink (rodio, behind a cargo feature;
-//! not written yet) would report its device's output delay through
-//! [`Sink::delay`], and the playout would render each block that much
-//! earlier.
+//! against its deadlines. The sound-card sink ([`CardSink`], cargo feature
+//! `local-audio`; `corong receive --local`) plays through the daemon's own
+//! sound-card output ([`crate::output::local::SoundCard`]) and reports its
+//! nominal output delay (the ring's prefill and the device buffer) through
+//! [`Sink::delay`]; the playout renders each block that much earlier.
 //!
 //! # The WAV recording and its sidecar
 //! [`WavSink`] writes a 16-bit WAV at the stream's own rate and channels
@@ -132,6 +133,72 @@ impl Sink for WavSink {
         self.meta["summary"]["wav_dropped_samples"] = dropped.into();
         if self.index > 0 {
             self.write_sidecar()?;
+        }
+        Ok(())
+    }
+}
+
+/// The sound card (`corong receive --local`), through the same output the
+/// daemon's `local` zones use. A card that goes away ends the receiver
+/// with an error (systemd restarts it).
+#[cfg(feature = "local-audio")]
+pub struct CardSink {
+    card: Option<crate::output::local::SoundCard>,
+    fault: std::sync::Arc<crate::output::Fault>,
+    index: u64,
+}
+
+#[cfg(feature = "local-audio")]
+impl CardSink {
+    /// Open `device` (ALSA name; `None`: the default) for `rate` Hz and
+    /// `channels` interleaved.
+    pub fn open(device: Option<&str>, rate: u32, channels: u16) -> io::Result<CardSink> {
+        let card = crate::output::local::SoundCard::open(device, rate, channels)
+            .map_err(io::Error::other)?;
+        tracing::info!("playing through the sound card {}", card.description);
+        Ok(CardSink {
+            fault: card.fault(),
+            card: Some(card),
+            index: 0,
+        })
+    }
+}
+
+#[cfg(feature = "local-audio")]
+impl Sink for CardSink {
+    fn write(&mut self, block: &[f32], wall: SystemTime) -> io::Result<()> {
+        let Some(card) = self.card.as_mut() else {
+            return Ok(());
+        };
+        // About once a second at 20 ms blocks.
+        if self.index % 50 == 0 {
+            if let Some(why) = self.fault.get() {
+                return Err(io::Error::other(why));
+            }
+        }
+        let tick = Tick {
+            index: self.index,
+            deadline: Instant::now(),
+            wall,
+        };
+        card.write(block, &tick);
+        self.index += 1;
+        Ok(())
+    }
+
+    fn delay(&self) -> Duration {
+        self.card.as_ref().map_or(Duration::ZERO, |c| c.delay())
+    }
+
+    fn finish(&mut self, _summary: serde_json::Value) -> io::Result<()> {
+        if let Some(card) = self.card.take() {
+            let health = card.health();
+            let underruns = health.underruns.load(std::sync::atomic::Ordering::Relaxed);
+            let dropped = health
+                .dropped_frames
+                .load(std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(underruns, dropped_frames = dropped, "sound card closed");
+            card.close();
         }
         Ok(())
     }
