@@ -236,7 +236,8 @@ fn the_receiver_plays_the_zone_through_the_sound_card() {
     let capture = st.path("pole.wav");
     let alsa = alsa_config(&st, "tofile", &capture);
     st.config(&format!(
-        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{port}\"]\n\n\
+        "[loudness]\nnormalize = false  # the level is checked against the source\n\n\
+         [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{port}\"]\n\n\
          [[schedules]]\nname = \"s\"\ncron = \"{}\"\nplaylist = \"tone\"\nzones = [\"pasar\"]\n",
         cron_in(3)
     ));
