@@ -682,3 +682,17 @@ fn an_oversized_config_is_refused_before_it_is_read() {
     assert_eq!((err.0[0].line, err.0[0].column), (1, 1));
     assert!(err.0[0].message.contains("at most 1048576"), "{}", err.0[0]);
 }
+
+#[test]
+fn max_item_s_defaults_to_six_hours_and_is_bounded() {
+    let dir = fixture();
+    let path = write_config(&dir, ZONE);
+    let c = config::load(&path).unwrap();
+    assert_eq!(c.daemon.max_item.as_secs(), 6 * 3600);
+    let path = write_config(&dir, &format!("[daemon]\nmax_item_s = 90\n{ZONE}"));
+    assert_eq!(config::load(&path).unwrap().daemon.max_item.as_secs(), 90);
+    for bad in ["0", "-1", "86401"] {
+        let text = format!("[daemon]\nmax_item_s = {bad}\n{ZONE}");
+        assert_one_error(&text, 2, 14, &["max_item_s", "out of range", "1..=86400"]);
+    }
+}

@@ -25,6 +25,7 @@ use crate::engine::mixer::db_to_gain;
 use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
 use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
+use crate::media::DecodeOptions;
 use crate::output::rtp::RtpOutput;
 use crate::output::wav::WavRecorder;
 use crate::output::Output;
@@ -714,6 +715,10 @@ impl Station {
                 files.clone(),
                 order.clone(),
                 rate,
+                DecodeOptions {
+                    max_duration: self.config.daemon.max_item,
+                    ..DecodeOptions::default()
+                },
                 self.feed_tx.clone(),
             );
             if let Some(p) = &self.prefetcher {

@@ -10,7 +10,7 @@ use symphonia::core::audio::{SampleBuffer, SignalSpec};
 use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader, Packet, Track};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
@@ -98,6 +98,48 @@ impl Decoder {
         out_channels: u16,
         options: DecodeOptions,
     ) -> Result<Decoder, MediaError> {
+        let open_err = |source| MediaError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(open_err)?;
+        let meta = file.metadata().map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(MediaError::Unsupported {
+                path: path.to_path_buf(),
+                reason: "is a directory".into(),
+            });
+        }
+        Decoder::open_source(path, file, out_rate, out_channels, options)
+    }
+
+    /// Decode `bytes` as if they were the file `name` (its extension is the
+    /// format hint; errors name it). The same code as [`Decoder::open_with`]
+    /// past opening the file: what the fuzz target of the media path runs.
+    pub fn open_bytes(
+        name: &Path,
+        bytes: Vec<u8>,
+        out_rate: u32,
+        out_channels: u16,
+        options: DecodeOptions,
+    ) -> Result<Decoder, MediaError> {
+        Decoder::open_source(
+            name,
+            std::io::Cursor::new(bytes),
+            out_rate,
+            out_channels,
+            options,
+        )
+    }
+
+    /// Decode from any seekable source named `path`.
+    fn open_source<S: MediaSource + 'static>(
+        path: &Path,
+        mut source: S,
+        out_rate: u32,
+        out_channels: u16,
+        options: DecodeOptions,
+    ) -> Result<Decoder, MediaError> {
         let unsupported = |reason: String| MediaError::Unsupported {
             path: path.to_path_buf(),
             reason,
@@ -111,20 +153,17 @@ impl Decoder {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(open_err)?;
-        let meta = file.metadata().map_err(open_err)?;
-        if meta.is_dir() {
-            return Err(unsupported("is a directory".into()));
-        }
-        if meta.len() == 0 {
+        if source.byte_len() == Some(0) {
             return Err(unsupported("empty file".into()));
         }
+        let edit = mp4::edit_list(&mut source);
+        source.rewind().map_err(open_err)?;
 
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mss = MediaSourceStream::new(Box::new(source), Default::default());
         let format_opts = FormatOptions {
             // Trim encoder delay and padding (MP3 LAME/Xing headers) so
             // items start on time and are as long as their source.
@@ -160,7 +199,6 @@ impl Decoder {
         let params = track.codec_params.clone();
         let codec = make_codec(&params).map_err(unsupported)?;
 
-        let edit = mp4::edit_list(path);
         let info = SourceInfo {
             sample_rate: params.sample_rate.unwrap_or(0),
             channels: params.channels.map(|c| c.count() as u16).unwrap_or(0),

@@ -8,9 +8,7 @@
 //! and runs ~45 ms long. (If a later symphonia applies edit lists itself,
 //! this module must go, or the trim is applied twice.)
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 
 /// The one edit of an audio track, in seconds as exact fractions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +45,12 @@ fn scale(value: u64, rate: u32, timescale: u32) -> u64 {
 /// The largest `moov` atom we read into memory.
 const MAX_MOOV_BYTES: u64 = 64 << 20;
 
-/// The edit list of the first sound track of the MP4 file at `path`, when it
-/// is an MP4 file and the track has exactly one non-empty edit at normal
-/// rate. Any doubt (other files, unusual lists, damaged atoms) gives `None`:
-/// then nothing is trimmed.
-pub fn edit_list(path: &Path) -> Option<EditList> {
-    let mut file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
+/// The edit list of the first sound track of the MP4 file read from `file`,
+/// when it is an MP4 file and the track has exactly one non-empty edit at
+/// normal rate. Any doubt (other files, unusual lists, damaged atoms) gives
+/// `None`: then nothing is trimmed. Leaves `file` at any position.
+pub fn edit_list<R: Read + Seek>(file: &mut R) -> Option<EditList> {
+    let len = file.seek(SeekFrom::End(0)).ok()?;
     let mut pos = 0u64;
     let mut first = true;
     while pos + 8 <= len {
@@ -233,7 +230,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.m4a");
         std::fs::write(&path, file_with_edit(1024, 2000)).unwrap();
-        let e = edit_list(&path).unwrap();
+        let e = edit_list(&mut std::fs::File::open(&path).unwrap()).unwrap();
         assert_eq!(e.skip_frames(44100), 1024);
         assert_eq!(e.keep_frames(44100), 88200);
     }
@@ -243,13 +240,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.m4a");
         std::fs::write(&path, file_with_edit(-1, 2000)).unwrap();
-        assert_eq!(edit_list(&path), None);
+        assert_eq!(edit_list(&mut std::fs::File::open(&path).unwrap()), None);
         std::fs::write(&path, b"RIFF\0\0\0\0WAVEfmt ").unwrap();
-        assert_eq!(edit_list(&path), None);
+        assert_eq!(edit_list(&mut std::fs::File::open(&path).unwrap()), None);
         // Truncated in the middle of an atom.
         let mut bytes = file_with_edit(1024, 2000);
         bytes.truncate(bytes.len() - 10);
         std::fs::write(&path, bytes).unwrap();
-        assert_eq!(edit_list(&path), None);
+        assert_eq!(edit_list(&mut std::fs::File::open(&path).unwrap()), None);
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::seq::SliceRandom;
 
-use super::Decoder;
+use super::{DecodeOptions, Decoder};
 use crate::engine::voice::{JobId, Marker, VoiceInput};
 use crate::engine::ZoneId;
 
@@ -84,6 +84,8 @@ pub struct Feed {
     files: Vec<PathBuf>,
     order: Order,
     rate: u32,
+    /// Limits on each item's decoding.
+    decode: DecodeOptions,
     /// Position in `files` of the next file to open.
     next_file: usize,
     /// Item number of the next item (counts across loops).
@@ -95,7 +97,9 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// A feed of `files` into `input` at `rate` Hz.
+    /// A feed of `files` into `input` at `rate` Hz, each file decoded with
+    /// the limits in `decode`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         zone: ZoneId,
         job: JobId,
@@ -103,6 +107,7 @@ impl Feed {
         mut files: Vec<PathBuf>,
         order: Order,
         rate: u32,
+        decode: DecodeOptions,
         events: Sender<FeedEvent>,
     ) -> Feed {
         if order.shuffle {
@@ -117,6 +122,7 @@ impl Feed {
             files,
             order,
             rate,
+            decode,
             next_file: 0,
             next_item: 0,
             current: None,
@@ -155,7 +161,7 @@ impl Feed {
             let item = self.next_item;
             self.next_item += 1;
             let opened = catch_unwind(AssertUnwindSafe(|| {
-                Decoder::open(&path, self.rate, self.input.channels)
+                Decoder::open_with(&path, self.rate, self.input.channels, self.decode.clone())
             }));
             match opened {
                 Ok(Ok(decoder)) => {
