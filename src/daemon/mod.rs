@@ -113,7 +113,8 @@ async fn reload(
 ///
 /// Which threads may panic, and what happens then:
 /// - a decoder worker (`corong-decode-N`): the panic is caught around each
-///   decode call; the item is logged as skipped ("decoder panicked") and the
+///   decode call; the item is logged as skipped ("decoder panicked: MESSAGE
+///   at PLACE", with the file: the hook logs no line of its own) and the
 ///   playlist goes on;
 /// - the engine (`corong-engine`) is written not to panic; a panic there is
 ///   a bug, and the process aborts so that systemd restarts it (the queue is
@@ -140,6 +141,11 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
+        // A decoder's panic is reported once, with its file, on the item's
+        // `skipped` line (see media/panics.rs).
+        if crate::media::panics::hand_over(&msg, &at) {
+            return;
+        }
         tracing::error!(thread = name, at = %at, "panicked: {msg}");
     }));
 }

@@ -776,6 +776,27 @@ impl Station {
                 reason,
                 ..
             }) => self.on_item_failed(zone, job as i64, path, reason),
+            AudioEvent::Feed(FeedEvent::ItemDamaged {
+                zone,
+                job,
+                path,
+                skipped,
+                ..
+            }) => {
+                let zone_name = self.zone_name(zone).to_string();
+                let id = job as i64;
+                if let Some(j) = self.jobs.get_mut(&id) {
+                    // One report per file and job, as for failures.
+                    if j.failed.insert(path.clone()) {
+                        tracing::warn!(
+                            zone = %zone_name,
+                            job = id,
+                            file = %path.display(),
+                            "damaged: {skipped} packets could not be decoded and were left out"
+                        );
+                    }
+                }
+            }
             AudioEvent::Engine(e) => self.on_engine_event(e),
         }
     }

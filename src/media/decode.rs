@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -178,6 +177,10 @@ impl Decoder {
                 &MetadataOptions::default(),
             )
         })
+        .map_err(|what| MediaError::Decode {
+            path: path.to_path_buf(),
+            reason: panicked(what),
+        })?
         .map_err(|e| match e {
             // The probe reads until it finds a known format or the file
             // ends: both mean the content is no audio we know.
@@ -302,13 +305,14 @@ impl Decoder {
             return Ok(());
         }
         let packet = match guard(|| self.format.next_packet()) {
-            Ok(p) => p,
-            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+            Ok(Ok(p)) => p,
+            Ok(Err(SymError::IoError(e))) if e.kind() == ErrorKind::UnexpectedEof => {
                 self.source_done = true;
                 return Ok(());
             }
-            Err(SymError::ResetRequired) => return self.reset_track(),
-            Err(e) => return Err(self.decode_error(e.to_string())),
+            Ok(Err(SymError::ResetRequired)) => return self.reset_track(),
+            Ok(Err(e)) => return Err(self.decode_error(e.to_string())),
+            Err(what) => return Err(self.decode_error(panicked(what))),
         };
         if packet.track_id() != self.track_id {
             return self.no_audio_from_packet();
@@ -321,7 +325,7 @@ impl Decoder {
         let samples = &mut self.samples;
         // Copy the decoded packet out as interleaved f32 inside the borrow of
         // the codec; the spec and frame count come out of it.
-        let decoded: Result<Option<(SignalSpec, usize)>, SymError> = guard(|| {
+        let decoded: Result<Result<Option<(SignalSpec, usize)>, SymError>, String> = guard(|| {
             let buf = codec.decode(packet)?;
             let frames = buf.frames();
             if frames == 0 {
@@ -339,6 +343,10 @@ impl Decoder {
                 .copy_interleaved_ref(buf);
             Ok(Some((spec, frames)))
         });
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(what) => return Err(self.decode_error(panicked(what))),
+        };
         match decoded {
             Ok(Some((spec, frames))) => {
                 self.consecutive_errors = 0;
@@ -474,8 +482,10 @@ fn first_audio_track(tracks: &[Track]) -> Option<&Track> {
 fn make_codec(
     params: &CodecParameters,
 ) -> Result<Box<dyn symphonia::core::codecs::Decoder>, String> {
-    guard(|| symphonia::default::get_codecs().make(params, &DecoderOptions::default()))
-        .map_err(|e| format!("codec {}: {e}", codec_name(params)))
+    match guard(|| symphonia::default::get_codecs().make(params, &DecoderOptions::default())) {
+        Ok(made) => made.map_err(|e| format!("codec {}: {e}", codec_name(params))),
+        Err(what) => Err(format!("codec {}: {}", codec_name(params), panicked(what))),
+    }
 }
 
 fn codec_name(params: &CodecParameters) -> String {
@@ -495,12 +505,16 @@ fn duration_of(params: &CodecParameters) -> Option<Duration> {
     Some(Duration::from_secs_f64(frames as f64 / rate as f64))
 }
 
-/// Run a symphonia call, turning a panic on malformed input (decoders have
-/// had such bugs) into a decode error instead of killing the worker.
-fn guard<T>(f: impl FnOnce() -> Result<T, SymError>) -> Result<T, SymError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(Err(SymError::DecodeError(
-        "decoder panicked on malformed data",
-    )))
+/// Run a symphonia call; a panic on malformed input (decoders have had such
+/// bugs) comes back as `Err(description)` instead of killing the worker.
+/// The item then ends: a decoder that unwound midway is not trusted again.
+fn guard<T>(f: impl FnOnce() -> Result<T, SymError>) -> Result<Result<T, SymError>, String> {
+    super::panics::contain(f)
+}
+
+/// The reason given for an item whose decoder panicked.
+fn panicked(what: String) -> String {
+    format!("decoder panicked: {what}")
 }
 
 // Decoders are opened on one worker thread and may be handed to another.

@@ -16,6 +16,7 @@
 //!   flushed, so durations are exact and nothing is shifted.
 //! - [`tone`]: signals corong makes itself (chime, alert tone) and a WAV
 //!   writer.
+//! - [`panics`]: decoder panics caught and reported once, with the file.
 //! - [`prefetch`]: the decoder workers that keep every voice's ring filled
 //!   seconds ahead of the engine.
 
@@ -26,6 +27,7 @@ pub mod channels;
 mod convert;
 mod decode;
 mod mp4;
+pub mod panics;
 pub mod prefetch;
 pub mod resample;
 pub mod tone;

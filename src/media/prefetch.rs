@@ -11,7 +11,6 @@
 //! caught at the worker's boundary and treated the same way, so it never
 //! takes down the worker, the engine or another zone.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -19,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::seq::SliceRandom;
 
-use super::{DecodeOptions, Decoder};
+use super::{panics, DecodeOptions, Decoder};
 use crate::engine::voice::{JobId, Marker, VoiceInput};
 use crate::engine::ZoneId;
 
@@ -48,6 +47,15 @@ pub enum FeedEvent {
         item: u32,
         path: PathBuf,
         reason: String,
+    },
+    /// A file played to its end, but `skipped` of its packets could not be
+    /// decoded and were left out: it is damaged.
+    ItemDamaged {
+        zone: ZoneId,
+        job: JobId,
+        item: u32,
+        path: PathBuf,
+        skipped: u64,
     },
 }
 
@@ -160,9 +168,9 @@ impl Feed {
             self.next_file += 1;
             let item = self.next_item;
             self.next_item += 1;
-            let opened = catch_unwind(AssertUnwindSafe(|| {
+            let opened = panics::contain(|| {
                 Decoder::open_with(&path, self.rate, self.input.channels, self.decode.clone())
-            }));
+            });
             match opened {
                 Ok(Ok(decoder)) => {
                     self.report(FeedEvent::ItemOpened {
@@ -175,7 +183,7 @@ impl Feed {
                     return true;
                 }
                 Ok(Err(e)) => self.fail(item, path, e.to_string()),
-                Err(panic) => self.fail(item, path, panic_reason(&panic)),
+                Err(what) => self.fail(item, path, format!("decoder panicked: {what}")),
             }
         }
     }
@@ -229,19 +237,28 @@ impl Feed {
                 continue;
             }
             self.scratch.clear();
-            let read = catch_unwind(AssertUnwindSafe(|| {
-                decoder.read(&mut self.scratch, CHUNK_FRAMES)
-            }));
+            let read = panics::contain(|| decoder.read(&mut self.scratch, CHUNK_FRAMES));
             let frames = match read {
+                Ok(Ok(0)) if decoder.skipped_packets() > 0 => {
+                    let e = FeedEvent::ItemDamaged {
+                        zone: self.zone,
+                        job: self.job,
+                        item: *item,
+                        path: path.clone(),
+                        skipped: decoder.skipped_packets(),
+                    };
+                    let _ = self.events.send(e);
+                    0
+                }
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => {
                     let (item, path) = (*item, path.clone());
                     self.fail(item, path, e.to_string());
                     0
                 }
-                Err(panic) => {
+                Err(what) => {
                     let (item, path) = (*item, path.clone());
-                    self.fail(item, path, panic_reason(&panic));
+                    self.fail(item, path, format!("decoder panicked: {what}"));
                     0
                 }
             };
@@ -259,15 +276,6 @@ impl Feed {
         }
         (worked, false)
     }
-}
-
-fn panic_reason(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("decoder panicked: {msg}")
 }
 
 /// The pool of decoder workers.
