@@ -452,12 +452,16 @@ impl Decoder {
         }
         self.decoded_seconds += (to - from) as f64 / spec.rate as f64;
 
-        let samples = self.samples.as_ref().expect("audio was decoded into it");
+        let samples = self.samples.as_mut().expect("audio was decoded into it");
+        let part = &mut samples.samples_mut()[from * channels..to * channels];
+        // Float formats carry any value: NaN would poison the mix, and
+        // values past full scale would play as full scale anyway. (Found by
+        // the `decode` fuzz target.)
+        for s in part.iter_mut() {
+            *s = if s.is_nan() { 0.0 } else { s.clamp(-1.0, 1.0) };
+        }
         let converter = self.converter.as_mut().expect("converter was just made");
-        converter.push(
-            &samples.samples()[from * channels..to * channels],
-            &mut self.ready,
-        );
+        converter.push(part, &mut self.ready);
         Ok(())
     }
 

@@ -1,0 +1,42 @@
+//! Crashes the fuzz targets found (see fuzz/README.md), each kept as a test
+//! of the public function on the bytes that crashed it.
+
+use std::path::Path;
+
+use corong::media::{DecodeOptions, Decoder};
+
+/// Decode `bytes` as the file `name` to `rate` Hz stereo, to the end.
+fn decode_all(name: &str, bytes: &[u8], rate: u32) -> Vec<f32> {
+    let mut d = Decoder::open_bytes(
+        Path::new(name),
+        bytes.to_vec(),
+        rate,
+        2,
+        DecodeOptions::default(),
+    )
+    .expect("the file opens");
+    let mut out = Vec::new();
+    while d.read(&mut out, 4096).expect("decodes") > 0 {}
+    out
+}
+
+/// fuzz target `decode`, 2026-12-02: a 32-bit float WAV whose samples
+/// include NaN and values near f32::MAX decoded to NaN and huge samples,
+/// which would have reached the zone's mixer (a NaN poisons whatever it is
+/// mixed with; a huge value plays at full scale).
+#[test]
+fn a_float_wav_with_nan_and_huge_samples_decodes_to_finite_samples_in_range() {
+    let bytes = include_bytes!("data/fuzz/decode-float-wav-nonfinite-samples.wav");
+    // At the file's own rate (8000 Hz): no resampling, so exactly in range.
+    let out = decode_all("crash.wav", bytes, 8000);
+    assert!(out.len() > 1000, "it decodes: {} samples", out.len());
+    assert!(out.iter().all(|s| s.is_finite()), "no NaN or infinity");
+    let peak = out.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(peak <= 1.0, "peak {peak}");
+    // Resampled to 48 kHz: still finite, and at most the resampler's
+    // overshoot above full scale.
+    let out = decode_all("crash.wav", bytes, 48_000);
+    assert!(out.iter().all(|s| s.is_finite()), "no NaN or infinity");
+    let peak = out.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(peak <= 1.5, "peak {peak}");
+}
