@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use corong::media::{DecodeOptions, Decoder};
+use corong::media::{DecodeOptions, Decoder, MediaError};
 
 /// Decode `bytes` as the file `name` to `rate` Hz stereo, to the end.
 fn decode_all(name: &str, bytes: &[u8], rate: u32) -> Vec<f32> {
@@ -39,4 +39,29 @@ fn a_float_wav_with_nan_and_huge_samples_decodes_to_finite_samples_in_range() {
     assert!(out.iter().all(|s| s.is_finite()), "no NaN or infinity");
     let peak = out.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     assert!(peak <= 1.5, "peak {peak}");
+}
+
+/// fuzz target `decode`, 2026-12-02 (out of memory): a WAV header claiming
+/// 4 143 980 352 Hz made the resampler allocate over 2 GB for one item.
+/// Rates outside 1000..=384000 Hz are now refused as unsupported, naming
+/// the file and the rate.
+#[test]
+fn a_wav_claiming_a_4_ghz_sample_rate_is_refused_without_allocating_gigabytes() {
+    let bytes = include_bytes!("data/fuzz/decode-wav-4ghz-sample-rate.wav");
+    let opened = Decoder::open_bytes(
+        Path::new("crash.wav"),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    );
+    match opened {
+        Err(e @ MediaError::Unsupported { .. }) => {
+            let shown = e.to_string();
+            assert!(shown.starts_with("crash.wav: unsupported: "), "{shown}");
+            assert!(shown.contains("sample rate 4143980352 Hz"), "{shown}");
+        }
+        Err(e) => panic!("expected unsupported, got {e}"),
+        Ok(_) => panic!("a 4 GHz file opened"),
+    }
 }

@@ -38,6 +38,11 @@ impl Default for DecodeOptions {
     }
 }
 
+/// Source sample rates accepted, Hz. The resampler's buffers grow with the
+/// rate: a header claiming 4 GHz would take gigabytes (found by the `decode`
+/// fuzz target). 384 kHz is the highest rate in use (DXD).
+pub const SOURCE_RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
 /// Packets in a row that yield no audio (other tracks, empty packets) before
 /// we decide the file is not going to produce any.
 const MAX_PACKETS_WITHOUT_AUDIO: u32 = 100_000;
@@ -392,6 +397,17 @@ impl Decoder {
         let channels = spec.channels.count();
         if spec.rate == 0 || channels == 0 {
             return Err(self.decode_error("audio with no sample rate or no channels".into()));
+        }
+        if !SOURCE_RATES.contains(&spec.rate) {
+            return Err(MediaError::Unsupported {
+                path: self.path.clone(),
+                reason: format!(
+                    "sample rate {} Hz: expected {}..={} Hz",
+                    spec.rate,
+                    SOURCE_RATES.start(),
+                    SOURCE_RATES.end()
+                ),
+            });
         }
         if !self.seen_audio {
             self.seen_audio = true;

@@ -32,7 +32,7 @@ pub mod prefetch;
 pub mod resample;
 pub mod tone;
 
-pub use decode::{DecodeOptions, Decoder};
+pub use decode::{DecodeOptions, Decoder, SOURCE_RATES};
 
 /// What a file holds before conversion.
 #[derive(Debug, Clone, PartialEq)]
