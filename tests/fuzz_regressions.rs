@@ -65,3 +65,31 @@ fn a_wav_claiming_a_4_ghz_sample_rate_is_refused_without_allocating_gigabytes() 
         Ok(_) => panic!("a 4 GHz file opened"),
     }
 }
+
+/// fuzz target `decode`, 2026-12-02 (out of memory): a 1.6 KB M4A whose
+/// `hdlr` atom claims 3 036 676 141 bytes made symphonia allocate about that much
+/// before reading it (a bigger claim would abort the daemon). The atoms of
+/// `moov` are now checked to fit before symphonia reads them.
+#[test]
+fn an_m4a_whose_hdlr_atom_claims_3_gb_is_refused_as_damaged() {
+    let bytes = include_bytes!("data/fuzz/decode-m4a-hdlr-atom-claims-3gb.m4a");
+    let opened = Decoder::open_bytes(
+        Path::new("crash.m4a"),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    );
+    match opened {
+        Err(e @ MediaError::Decode { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with("crash.m4a: decode error: damaged MP4: atom `hdlr`"),
+                "{shown}"
+            );
+            assert!(shown.contains("claims 3036676141 bytes"), "{shown}");
+        }
+        Err(e) => panic!("expected a decode error, got {e}"),
+        Ok(_) => panic!("the file opened"),
+    }
+}

@@ -160,6 +160,10 @@ impl Decoder {
         if source.byte_len() == Some(0) {
             return Err(unsupported("empty file".into()));
         }
+        mp4::check_atoms(&mut source).map_err(|reason| MediaError::Decode {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         let edit = mp4::edit_list(&mut source);
         source.rewind().map_err(open_err)?;
 

@@ -87,6 +87,108 @@ pub fn edit_list<R: Read + Seek>(file: &mut R) -> Option<EditList> {
     None
 }
 
+/// Atoms whose bodies are only child atoms, as symphonia descends into
+/// them while it reads `moov`.
+const CONTAINERS: [&[u8; 4]; 9] = [
+    b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl", b"dinf", b"mvex", b"udta",
+];
+
+/// Check, before symphonia reads it, that every atom in the `moov` of an MP4
+/// file fits inside its parent and inside the file. symphonia 0.5 allocates
+/// an atom's claimed size before reading it: a 1.6 KB file whose `hdlr`
+/// claimed 3 GB made it allocate 3 GB (found by the `decode` fuzz target),
+/// and a bigger claim would abort the process. Files that are not MP4, and
+/// a `moov` over [`MAX_MOOV_BYTES`], are not checked. Leaves `file` at any
+/// position.
+pub fn check_atoms<R: Read + Seek>(file: &mut R) -> Result<(), String> {
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return Ok(());
+    };
+    let mut pos = 0u64;
+    let mut first = true;
+    while pos + 8 <= len {
+        let mut hdr = [0u8; 16];
+        if file.seek(SeekFrom::Start(pos)).is_err() || file.read_exact(&mut hdr[..8]).is_err() {
+            return Ok(());
+        }
+        let kind: [u8; 4] = hdr[4..8].try_into().expect("4 bytes");
+        if first && &kind != b"ftyp" {
+            return Ok(());
+        }
+        first = false;
+        let (size, header_len) = match u32::from_be_bytes(hdr[..4].try_into().expect("4 bytes")) {
+            0 => (len - pos, 8),
+            1 => {
+                if file.read_exact(&mut hdr[8..16]).is_err() {
+                    return Ok(());
+                }
+                (
+                    u64::from_be_bytes(hdr[8..16].try_into().expect("8 bytes")),
+                    16,
+                )
+            }
+            n => (n as u64, 8),
+        };
+        if size < header_len {
+            return Err(format!("damaged MP4: atom at byte {pos} has size {size}"));
+        }
+        if &kind == b"moov" {
+            // What the file holds of it, if the claim runs past the end.
+            let avail = (size - header_len).min(len - pos - header_len);
+            if avail > MAX_MOOV_BYTES {
+                return Ok(());
+            }
+            let mut moov = vec![0u8; avail as usize];
+            if file.read_exact(&mut moov).is_err() {
+                return Ok(());
+            }
+            return check_children(&moov, pos + header_len, 0);
+        }
+        // Other top-level atoms (`mdat` above all) may run past the end of
+        // a truncated file: symphonia streams them.
+        pos = pos.saturating_add(size);
+    }
+    Ok(())
+}
+
+/// Every child atom of `body` (at byte `at` of the file) fits in it;
+/// recursively for the containers.
+fn check_children(mut body: &[u8], mut at: u64, depth: u32) -> Result<(), String> {
+    if depth > 16 {
+        return Err(format!("damaged MP4: atoms nested too deep at byte {at}"));
+    }
+    while body.len() >= 8 {
+        let kind = &body[4..8];
+        let name = String::from_utf8_lossy(kind).into_owned();
+        let (size, header_len) = match u32::from_be_bytes(body[..4].try_into().expect("4 bytes")) {
+            0 => (body.len() as u64, 8),
+            1 if body.len() >= 16 => (
+                u64::from_be_bytes(body[8..16].try_into().expect("8 bytes")),
+                16,
+            ),
+            1 => {
+                return Err(format!(
+                    "damaged MP4: atom `{name}` at byte {at} is cut off"
+                ))
+            }
+            n => (n as u64, 8),
+        };
+        if size < header_len || size > body.len() as u64 {
+            return Err(format!(
+                "damaged MP4: atom `{name}` at byte {at} claims {size} bytes, {} remain where it is",
+                body.len()
+            ));
+        }
+        let (size, header_len) = (size as usize, header_len as usize);
+        if CONTAINERS.iter().any(|c| &c[..] == kind) {
+            check_children(&body[header_len..size], at + header_len as u64, depth + 1)?;
+        }
+        body = &body[size..];
+        at += size as u64;
+    }
+    Ok(())
+}
+
 /// Child atoms of an atom body: (type, body).
 fn atoms(mut data: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     std::iter::from_fn(move || {
@@ -223,6 +325,30 @@ mod tests {
             atom(b"moov", &moov),
         ]
         .concat()
+    }
+
+    #[test]
+    fn atoms_must_fit_in_their_parents() {
+        let good = file_with_edit(1024, 2000);
+        assert_eq!(check_atoms(&mut std::io::Cursor::new(&good)), Ok(()));
+        // Not MP4: not checked.
+        assert_eq!(
+            check_atoms(&mut std::io::Cursor::new(b"RIFF\0\0\0\0WAVE")),
+            Ok(())
+        );
+        // `hdlr` claims far more than its `mdia` holds.
+        let mut bad = good.clone();
+        let at = bad.windows(4).position(|w| w == b"hdlr").unwrap() - 4;
+        bad[at..at + 4].copy_from_slice(&0xb500_0000u32.to_be_bytes());
+        let e = check_atoms(&mut std::io::Cursor::new(&bad)).unwrap_err();
+        assert!(
+            e.contains("atom `hdlr`") && e.contains("claims 3036676096 bytes"),
+            "{e}"
+        );
+        // A truncated `mdat` is fine (the file plays what it has).
+        let mut cut = [atom(b"ftyp", b"M4A \0\0\0\0"), atom(b"mdat", &[0u8; 100])].concat();
+        cut.truncate(cut.len() - 50);
+        assert_eq!(check_atoms(&mut std::io::Cursor::new(&cut)), Ok(()));
     }
 
     #[test]
