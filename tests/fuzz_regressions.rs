@@ -93,3 +93,31 @@ fn an_m4a_whose_hdlr_atom_claims_3_gb_is_refused_as_damaged() {
         Ok(_) => panic!("the file opened"),
     }
 }
+
+/// fuzz target `decode`, 2026-12-02 (out of memory): a 5 KB FLAC whose
+/// Vorbis comment claims 2 728 555 636 bytes made symphonia allocate that
+/// much before reading it. FLAC comments and pictures are now checked to fit
+/// their blocks before symphonia reads them.
+#[test]
+fn a_flac_whose_vorbis_comment_claims_2_7_gb_is_refused_as_damaged() {
+    let bytes = include_bytes!("data/fuzz/decode-flac-vorbis-comment-claims-2gb.flac");
+    let opened = Decoder::open_bytes(
+        Path::new("crash.flac"),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    );
+    match opened {
+        Err(e @ MediaError::Decode { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with("crash.flac: decode error: damaged FLAC: Vorbis comment entry"),
+                "{shown}"
+            );
+            assert!(shown.contains("claims 2728555636 bytes"), "{shown}");
+        }
+        Err(e) => panic!("expected a decode error, got {e}"),
+        Ok(_) => panic!("the file opened"),
+    }
+}

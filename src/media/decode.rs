@@ -14,6 +14,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::convert::Converter;
+use super::flac;
 use super::mp4::{self, EditList};
 use super::{MediaError, SourceInfo};
 
@@ -160,10 +161,14 @@ impl Decoder {
         if source.byte_len() == Some(0) {
             return Err(unsupported("empty file".into()));
         }
-        mp4::check_atoms(&mut source).map_err(|reason| MediaError::Decode {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        // symphonia allocates what some headers claim before reading it:
+        // check those claims first.
+        mp4::check_atoms(&mut source)
+            .and_then(|()| flac::check_metadata(&mut source))
+            .map_err(|reason| MediaError::Decode {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         let edit = mp4::edit_list(&mut source);
         source.rewind().map_err(open_err)?;
 

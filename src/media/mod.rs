@@ -9,7 +9,10 @@
 //!
 //! - `decode.rs`: [`Decoder`]: probing, packet loop, symphonia's error
 //!   contract (skip bad packets, recreate on reset, end on EOF).
-//! - `mp4.rs`: the MP4 edit list, to cut AAC priming and padding.
+//! - `mp4.rs`: the MP4 edit list, to cut AAC priming and padding; a check
+//!   that atoms fit before symphonia reads them.
+//! - `flac.rs`: a check that FLAC comments and pictures fit their blocks
+//!   before symphonia reads them.
 //! - `convert.rs`: the stage after the decoder: channels, then rate.
 //! - [`channels`]: mono/stereo/surround to 1 or 2 channels.
 //! - [`resample`]: streaming FFT resampler with start delay trimmed and tail
@@ -26,6 +29,7 @@ use std::time::Duration;
 pub mod channels;
 mod convert;
 mod decode;
+mod flac;
 mod mp4;
 pub mod panics;
 pub mod prefetch;
