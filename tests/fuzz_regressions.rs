@@ -121,3 +121,31 @@ fn a_flac_whose_vorbis_comment_claims_2_7_gb_is_refused_as_damaged() {
         Ok(_) => panic!("the file opened"),
     }
 }
+
+/// fuzz target `decode`, 2026-12-02 (out of memory): junk, then an ID3v2.3
+/// tag whose `TSSE` frame claims 4 294 602 496 bytes: symphonia's probe
+/// allocated that much before reading it. ID3v2 tags the probe would read
+/// are now checked first.
+#[test]
+fn an_id3v2_frame_claiming_4_gb_is_refused_as_damaged() {
+    let bytes = include_bytes!("data/fuzz/decode-id3v2-frame-claims-4gb.bin");
+    let opened = Decoder::open_bytes(
+        Path::new("crash.mp3"),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    );
+    match opened {
+        Err(e @ MediaError::Decode { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with("crash.mp3: decode error: damaged ID3v2 tag: frame `TSSE`"),
+                "{shown}"
+            );
+            assert!(shown.contains("claims 4294602496 bytes"), "{shown}");
+        }
+        Err(e) => panic!("expected a decode error, got {e}"),
+        Ok(_) => panic!("the file opened"),
+    }
+}

@@ -14,8 +14,8 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::convert::Converter;
-use super::flac;
 use super::mp4::{self, EditList};
+use super::{flac, id3};
 use super::{MediaError, SourceInfo};
 
 /// Limits on one item's decoding.
@@ -165,6 +165,7 @@ impl Decoder {
         // check those claims first.
         mp4::check_atoms(&mut source)
             .and_then(|()| flac::check_metadata(&mut source))
+            .and_then(|()| id3::check_tags(&mut source))
             .map_err(|reason| MediaError::Decode {
                 path: path.to_path_buf(),
                 reason,

@@ -12,7 +12,7 @@
 //! - `mp4.rs`: the MP4 edit list, to cut AAC priming and padding; a check
 //!   that atoms fit before symphonia reads them.
 //! - `flac.rs`: a check that FLAC comments and pictures fit their blocks
-//!   before symphonia reads them.
+//!   before symphonia reads them; `id3.rs`: the same for ID3v2 frames.
 //! - `convert.rs`: the stage after the decoder: channels, then rate.
 //! - [`channels`]: mono/stereo/surround to 1 or 2 channels.
 //! - [`resample`]: streaming FFT resampler with start delay trimmed and tail
@@ -30,6 +30,7 @@ pub mod channels;
 mod convert;
 mod decode;
 mod flac;
+mod id3;
 mod mp4;
 pub mod panics;
 pub mod prefetch;
