@@ -149,3 +149,30 @@ fn an_id3v2_frame_claiming_4_gb_is_refused_as_damaged() {
         Ok(_) => panic!("the file opened"),
     }
 }
+
+/// fuzz target `decode`, 2026-12-02 (out of memory): an M4A whose sample
+/// size table (`stsz`) gives a sample of about 2.9 GB: symphonia allocated
+/// it before reading the sample. Sample sizes larger than the file are now
+/// refused before symphonia reads the file.
+#[test]
+fn an_m4a_whose_sample_size_table_claims_2_9_gb_is_refused_as_damaged() {
+    let bytes = include_bytes!("data/fuzz/decode-m4a-sample-size-claims-2-9gb.m4a");
+    let opened = Decoder::open_bytes(
+        Path::new("crash.m4a"),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    );
+    match opened {
+        Err(e @ MediaError::Decode { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with("crash.m4a: decode error: damaged MP4: atom `stsz`"),
+                "{shown}"
+            );
+        }
+        Err(e) => panic!("expected a decode error, got {e}"),
+        Ok(_) => panic!("the file opened"),
+    }
+}

@@ -142,7 +142,7 @@ pub fn check_atoms<R: Read + Seek>(file: &mut R) -> Result<(), String> {
             if file.read_exact(&mut moov).is_err() {
                 return Ok(());
             }
-            return check_children(&moov, pos + header_len, 0);
+            return check_children(&moov, pos + header_len, 0, len);
         }
         // Other top-level atoms (`mdat` above all) may run past the end of
         // a truncated file: symphonia streams them.
@@ -152,8 +152,9 @@ pub fn check_atoms<R: Read + Seek>(file: &mut R) -> Result<(), String> {
 }
 
 /// Every child atom of `body` (at byte `at` of the file) fits in it;
-/// recursively for the containers.
-fn check_children(mut body: &[u8], mut at: u64, depth: u32) -> Result<(), String> {
+/// recursively for the containers. Sample sizes in `stsz` must fit in the
+/// file (`file_len` bytes): symphonia allocates each sample's size.
+fn check_children(mut body: &[u8], mut at: u64, depth: u32, file_len: u64) -> Result<(), String> {
     if depth > 16 {
         return Err(format!("damaged MP4: atoms nested too deep at byte {at}"));
     }
@@ -181,10 +182,41 @@ fn check_children(mut body: &[u8], mut at: u64, depth: u32) -> Result<(), String
         }
         let (size, header_len) = (size as usize, header_len as usize);
         if CONTAINERS.iter().any(|c| &c[..] == kind) {
-            check_children(&body[header_len..size], at + header_len as u64, depth + 1)?;
+            check_children(
+                &body[header_len..size],
+                at + header_len as u64,
+                depth + 1,
+                file_len,
+            )?;
+        }
+        if kind == b"stsz" {
+            check_sample_sizes(&body[header_len..size], at, file_len)?;
         }
         body = &body[size..];
         at += size as u64;
+    }
+    Ok(())
+}
+
+/// The sample sizes of an `stsz` body (at byte `at`): none larger than the
+/// file.
+fn check_sample_sizes(stsz: &[u8], at: u64, file_len: u64) -> Result<(), String> {
+    let Some(fixed) = be_u32(stsz, 4) else {
+        return Ok(());
+    };
+    let sizes = stsz.get(12..).unwrap_or_default().chunks_exact(4);
+    let largest = if fixed != 0 {
+        fixed
+    } else {
+        sizes
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .max()
+            .unwrap_or(0)
+    };
+    if u64::from(largest) > file_len {
+        return Err(format!(
+            "damaged MP4: atom `stsz` at byte {at} gives a sample of {largest} bytes, the file has {file_len}"
+        ));
     }
     Ok(())
 }
