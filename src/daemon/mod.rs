@@ -120,7 +120,7 @@ async fn reload(
 ///   a bug, and the process aborts so that systemd restarts it (the queue is
 ///   on disk);
 /// - the control plane (`corong-control`): a panic in the main loop ends
-///   the process (exit status 1); one in the control server's or the
+///   the process (exit status 101); one in the control server's or the
 ///   scheduler's task stops the daemon cleanly with an error (exit status
 ///   1); either way systemd restarts it. A panic while serving one client's
 ///   connection closes that connection only;
