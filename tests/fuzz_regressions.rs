@@ -176,3 +176,30 @@ fn an_m4a_whose_sample_size_table_claims_2_9_gb_is_refused_as_damaged() {
         Ok(_) => panic!("the file opened"),
     }
 }
+
+/// fuzz target `decode`, 2026-12-02 (out of memory): an ID3v2 tag, then a
+/// FLAC stream whose Vorbis comment claims 2 880 154 539 bytes. The FLAC
+/// check looked at byte 0 only; it now starts where the probe finds the
+/// stream, after the tags.
+#[test]
+fn a_flac_after_an_id3_tag_whose_comment_claims_2_9_gb_is_refused_as_damaged() {
+    let bytes = include_bytes!("data/fuzz/decode-flac-after-id3-comment-claims-2-9gb.flac");
+    let opened = Decoder::open_bytes(
+        Path::new("crash.flac"),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    );
+    match opened {
+        Err(e @ MediaError::Decode { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with("crash.flac: decode error: damaged FLAC:"),
+                "{shown}"
+            );
+        }
+        Err(e) => panic!("expected a decode error, got {e}"),
+        Ok(_) => panic!("the file opened"),
+    }
+}

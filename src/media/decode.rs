@@ -164,8 +164,11 @@ impl Decoder {
         // symphonia allocates what some headers claim before reading it:
         // check those claims first.
         mp4::check_atoms(&mut source)
-            .and_then(|()| flac::check_metadata(&mut source))
             .and_then(|()| id3::check_tags(&mut source))
+            .and_then(|flac_at| match flac_at {
+                Some(at) => flac::check_metadata(&mut source, at),
+                None => Ok(()),
+            })
             .map_err(|reason| MediaError::Decode {
                 path: path.to_path_buf(),
                 reason,

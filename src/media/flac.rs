@@ -12,21 +12,21 @@ use std::io::{Read, Seek, SeekFrom};
 const VORBIS_COMMENT: u8 = 4;
 const PICTURE: u8 = 6;
 
-/// `Err` with a one-line reason when a FLAC file's comment or picture
-/// block claims more bytes than it holds. Other files are not checked.
-/// Leaves `file` at any position.
-pub fn check_metadata<R: Read + Seek>(file: &mut R) -> Result<(), String> {
+/// `Err` with a one-line reason when the FLAC stream at byte `start` (where
+/// the probe finds `fLaC`, after any ID3v2 tags) has a comment or picture
+/// block claiming more bytes than it holds. Leaves `file` at any position.
+pub fn check_metadata<R: Read + Seek>(file: &mut R, start: u64) -> Result<(), String> {
     let Ok(len) = file.seek(SeekFrom::End(0)) else {
         return Ok(());
     };
     let mut magic = [0u8; 4];
-    if file.seek(SeekFrom::Start(0)).is_err() || file.read_exact(&mut magic).is_err() {
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut magic).is_err() {
         return Ok(());
     }
     if &magic != b"fLaC" {
         return Ok(());
     }
-    let mut pos = 4u64;
+    let mut pos = start + 4;
     loop {
         let mut h = [0u8; 4];
         if file.seek(SeekFrom::Start(pos)).is_err() || file.read_exact(&mut h).is_err() {
@@ -162,14 +162,14 @@ mod tests {
     #[test]
     fn comments_must_fit_in_their_block() {
         let good = flac_with_comment(5, b"A=xyz");
-        assert_eq!(check_metadata(&mut Cursor::new(&good)), Ok(()));
+        assert_eq!(check_metadata(&mut Cursor::new(&good), 0), Ok(()));
         let bad = flac_with_comment(0xa2a2_7474, b"A=xyz");
-        let e = check_metadata(&mut Cursor::new(&bad)).unwrap_err();
+        let e = check_metadata(&mut Cursor::new(&bad), 0).unwrap_err();
         assert!(
             e.contains("Vorbis comment entry") && e.contains("claims 2728555636 bytes"),
             "{e}"
         );
         // Not FLAC: not checked.
-        assert_eq!(check_metadata(&mut Cursor::new(b"RIFF....WAVE")), Ok(()));
+        assert_eq!(check_metadata(&mut Cursor::new(b"RIFF....WAVE"), 0), Ok(()));
     }
 }

@@ -16,29 +16,38 @@ use std::io::{Read, Seek, SeekFrom};
 const PROBE_SEARCH_LIMIT: u64 = 1 << 20;
 
 /// `Err` with a one-line reason when an ID3v2 tag that the probe would
-/// read has a frame claiming more bytes than the tag holds. Leaves `file`
-/// at any position.
-pub fn check_tags<R: Read + Seek>(file: &mut R) -> Result<(), String> {
+/// read has a frame claiming more bytes than the tag holds. `Ok(Some(at))`
+/// when the probe would then find a FLAC stream at byte `at` (after any
+/// tags), for [`super::flac::check_metadata`]. Leaves `file` at any
+/// position.
+pub fn check_tags<R: Read + Seek>(file: &mut R) -> Result<Option<u64>, String> {
     let Ok(len) = file.seek(SeekFrom::End(0)) else {
-        return Ok(());
+        return Ok(None);
     };
     let head_len = len.min(PROBE_SEARCH_LIMIT + 10) as usize;
     let mut head = vec![0u8; head_len];
     if file.seek(SeekFrom::Start(0)).is_err() || file.read_exact(&mut head).is_err() {
-        return Ok(());
+        return Ok(None);
     }
     let mut i = 0usize;
-    while i + 10 <= head.len() && (i as u64) < PROBE_SEARCH_LIMIT {
+    while i + 4 <= head.len() && (i as u64) < PROBE_SEARCH_LIMIT {
         let w = &head[i..];
         let sync = w[0] == 0xff && w[1] & 0xe0 == 0xe0;
+        if w.starts_with(b"fLaC") {
+            return Ok(Some(i as u64));
+        }
         if sync
-            || [&b"fLaC"[..], b"RIFF", b"OggS", b"ftyp"]
+            || [&b"RIFF"[..], b"OggS", b"ftyp"]
                 .iter()
                 .any(|m| w.starts_with(m))
         {
-            return Ok(());
+            return Ok(None);
         }
-        if w.starts_with(b"ID3") && (2..=4).contains(&w[3]) && w[6..10].iter().all(|&b| b < 0x80) {
+        if w.len() >= 10
+            && w.starts_with(b"ID3")
+            && (2..=4).contains(&w[3])
+            && w[6..10].iter().all(|&b| b < 0x80)
+        {
             let size = w[6..10].iter().fold(0usize, |s, &b| (s << 7) | b as usize);
             // The tag's body as far as the file holds it (from `len`, not
             // from the part read here).
@@ -50,7 +59,7 @@ pub fn check_tags<R: Read + Seek>(file: &mut R) -> Result<(), String> {
         }
         i += 1;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The frames of a tag of version `version` and flags `flags` whose body
@@ -128,7 +137,7 @@ mod tests {
     #[test]
     fn frames_must_fit_in_their_tag() {
         let good = tag_v3(4, b"Lavf");
-        assert_eq!(check_tags(&mut Cursor::new(&good)), Ok(()));
+        assert_eq!(check_tags(&mut Cursor::new(&good)), Ok(None));
         let bad = tag_v3(0xfffa_6f00, b"Lavf");
         let e = check_tags(&mut Cursor::new(&bad)).unwrap_err();
         assert!(
@@ -139,6 +148,13 @@ mod tests {
         // tag further on is audio data, not judged.
         let mut after_sync = vec![0xff, 0xfb, 0x90, 0x00];
         after_sync.extend_from_slice(&bad);
-        assert_eq!(check_tags(&mut Cursor::new(&after_sync)), Ok(()));
+        assert_eq!(check_tags(&mut Cursor::new(&after_sync)), Ok(None));
+        // A FLAC stream after a good tag: where it starts.
+        let mut flac = good.clone();
+        flac.extend_from_slice(b"fLaC\x80\0\0\0");
+        assert_eq!(
+            check_tags(&mut Cursor::new(&flac)),
+            Ok(Some(good.len() as u64))
+        );
     }
 }
