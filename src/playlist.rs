@@ -70,7 +70,10 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Playlist, Diagnostics> {
     parse_bytes(text.as_bytes(), path)
 }
 
-fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Playlist, Diagnostics> {
+/// Parse the raw bytes of a playlist as if they were the file at `path`:
+/// what [`load`] does once the file is read (UTF-8 is checked per line, so
+/// each bad line gets its own error). The M3U fuzz target runs it.
+pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Playlist, Diagnostics> {
     let folder = absolute_folder(path);
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let mut errors = Vec::new();

@@ -844,3 +844,17 @@ fn two_zones_on_one_sound_card_is_a_warning() {
     assert_eq!((w.line, w.column), (7, 9), "{w}");
     assert!(w.message.contains("zone `a` (line 2)"), "{w}");
 }
+
+#[test]
+fn max_item_s_defaults_to_six_hours_and_is_bounded() {
+    let dir = fixture();
+    let path = write_config(&dir, ZONE);
+    let c = config::load(&path).unwrap();
+    assert_eq!(c.daemon.max_item.as_secs(), 6 * 3600);
+    let path = write_config(&dir, &format!("[daemon]\nmax_item_s = 90\n{ZONE}"));
+    assert_eq!(config::load(&path).unwrap().daemon.max_item.as_secs(), 90);
+    for bad in ["0", "-1", "86401"] {
+        let text = format!("[daemon]\nmax_item_s = {bad}\n{ZONE}");
+        assert_one_error(&text, 2, 14, &["max_item_s", "out of range", "1..=86400"]);
+    }
+}

@@ -70,6 +70,7 @@ fn daemon() -> Daemon {
         state_dir: "state".into(),
         sample_rate: RATE,
         packet_ms: 20,
+        max_item: std::time::Duration::from_secs(6 * 3600),
         control_group: None,
         receiver_timeout: None,
         wait_for_clock_sync: false,

@@ -81,9 +81,31 @@ pub fn load_with_warnings(path: &Path) -> Result<(Config, Diagnostics), Diagnost
             format!("cannot read the config file: {e}"),
         )])
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+    load_bytes_with_warnings(&bytes, path)
+}
+
+/// Validate the raw bytes of a config as if they were the file at `path`:
+/// what [`load_with_warnings`] does once the file is read (the size bound,
+/// UTF-8, then [`load_str_with_warnings`]). The config fuzz target runs it.
+pub fn load_bytes_with_warnings(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Config, Diagnostics), Diagnostics> {
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Diagnostics(vec![Diagnostic::error(
+            path,
+            1,
+            1,
+            format!(
+                "the config file is {} bytes: at most {} (1 MiB) is accepted",
+                bytes.len(),
+                MAX_CONFIG_BYTES
+            ),
+        )]));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let valid = e.valid_up_to();
+        let text = String::from_utf8_lossy(&bytes[..valid]).into_owned();
         let (line, column) = line_col(&text, valid);
         Diagnostics(vec![Diagnostic::error(
             path,
@@ -92,7 +114,7 @@ pub fn load_with_warnings(path: &Path) -> Result<(Config, Diagnostics), Diagnost
             "the config is not valid UTF-8: save it as UTF-8",
         )])
     })?;
-    load_str_with_warnings(&text, path)
+    load_str_with_warnings(text, path)
 }
 
 /// Like [`load_str`], and also return the warnings.
@@ -763,6 +785,19 @@ impl Loader<'_> {
             }
         }
 
+        let mut max_item = std::time::Duration::from_secs(schema::DEFAULT_MAX_ITEM_S);
+        if let Some(s) = &raw.max_item_s {
+            let v = *s.get_ref();
+            if schema::MAX_ITEM_S_RANGE.contains(&v) {
+                max_item = std::time::Duration::from_secs(v as u64);
+            } else {
+                self.error(
+                    s.span(),
+                    format!("`max_item_s` {v} is out of range: expected 1..=86400 seconds (default 21600, 6 hours)"),
+                );
+            }
+        }
+
         let control_group = match &raw.control_group {
             Some(g) if g.get_ref().trim().is_empty() => {
                 self.error(g.span(), "`control_group` is empty: expected a group name");
@@ -801,6 +836,7 @@ impl Loader<'_> {
             state_dir,
             sample_rate,
             packet_ms,
+            max_item,
             control_group,
             receiver_timeout,
             wait_for_clock_sync: raw.wait_for_clock_sync.unwrap_or(false),

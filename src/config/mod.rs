@@ -16,5 +16,7 @@ mod model;
 pub mod schema;
 
 pub use diagnostic::{line_col, Diagnostic, Diagnostics, Severity};
-pub use load::{load, load_str, load_str_with_warnings, load_with_warnings};
+pub use load::{
+    load, load_bytes_with_warnings, load_str, load_str_with_warnings, load_with_warnings,
+};
 pub use model::*;

@@ -67,6 +67,9 @@ pub struct Daemon {
     pub sample_rate: u32,
     /// Packet time in milliseconds. Default 20.
     pub packet_ms: u32,
+    /// The longest one media item plays before its decoder stops it.
+    /// Default 6 hours.
+    pub max_item: Duration,
     /// Group that owns the control socket. `None`: the daemon's own group.
     pub control_group: Option<String>,
     /// A receiver silent this long after its last RTCP report turns its

@@ -37,6 +37,10 @@ pub const RECEIVER_TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 0..=86_400;
 /// Below this many seconds a receiver that reports on time can look silent
 /// between two reports: a warning.
 pub const RECEIVER_TIMEOUT_WARN_BELOW: i64 = 8;
+/// Default `[daemon] max_item_s`: 6 hours.
+pub const DEFAULT_MAX_ITEM_S: u64 = 6 * 3600;
+/// Accepted `[daemon] max_item_s`: 1 second to 24 hours.
+pub const MAX_ITEM_S_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
 /// Default zone `codec`.
 pub const DEFAULT_CODEC: &str = "l16";
 /// Default zone `channels`.
@@ -195,6 +199,10 @@ pub struct DaemonTable {
     /// Packet time in ms, 5..=100; must be a whole number of frames at
     /// `sample_rate` and at 8000 Hz. Default 20.
     pub packet_ms: Option<Spanned<i64>>,
+    /// The longest one media item may play, in seconds, 1..=86400: the
+    /// decoder stops there (with a warning naming the file), so a bogus
+    /// header or an endless stream can't hold a zone. Default 21600 (6 h).
+    pub max_item_s: Option<Spanned<i64>>,
     /// Group that owns the control socket (mode 0660): its members are the
     /// operators. Default: the daemon's own group.
     pub control_group: Option<Spanned<String>>,

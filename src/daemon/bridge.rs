@@ -41,22 +41,31 @@ impl Bridge {
         let thread_stop = stop.clone();
         let thread = std::thread::Builder::new()
             .name("corong-bridge".into())
-            .spawn(move || loop {
-                let stopping = thread_stop.load(Ordering::Acquire);
-                // Decoder events first: a decoder reports an item opened
-                // before it hands the engine a sample of it, so this order
-                // delivers "opened" before "on air" (nearly always; the
-                // station copes with the rare reverse).
-                while let Ok(e) = feeds.try_recv() {
-                    let _ = tx.send(AudioEvent::Feed(e));
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| loop {
+                    let stopping = thread_stop.load(Ordering::Acquire);
+                    // Decoder events first: a decoder reports an item opened
+                    // before it hands the engine a sample of it, so this order
+                    // delivers "opened" before "on air" (nearly always; the
+                    // station copes with the rare reverse).
+                    while let Ok(e) = feeds.try_recv() {
+                        let _ = tx.send(AudioEvent::Feed(e));
+                    }
+                    while let Some(e) = outbox.try_event() {
+                        let _ = tx.send(AudioEvent::Engine(e));
+                    }
+                    if stopping {
+                        return;
+                    }
+                    std::thread::sleep(POLL);
+                });
+                if std::panic::catch_unwind(run).is_err() {
+                    // The panic hook has logged it. Without the bridge the
+                    // daemon would no longer hear of items starting and
+                    // ending: end the process, as for the engine, so the
+                    // service manager restarts it.
+                    std::process::abort();
                 }
-                while let Some(e) = outbox.try_event() {
-                    let _ = tx.send(AudioEvent::Engine(e));
-                }
-                if stopping {
-                    return;
-                }
-                std::thread::sleep(POLL);
             })?;
         Ok(Bridge {
             stop,

@@ -118,15 +118,22 @@ async fn reload(
 ///
 /// Which threads may panic, and what happens then:
 /// - a decoder worker (`corong-decode-N`): the panic is caught around each
-///   decode call; the item is logged as skipped ("decoder panicked") and the
+///   decode call; the item is logged as skipped ("decoder panicked: MESSAGE
+///   at PLACE", with the file: the hook logs no line of its own) and the
 ///   playlist goes on;
 /// - the loudness thread (`corong-loudness`): the panic is caught around
 ///   each measurement; the file plays without normalisation (and its
 ///   decoder worker then meets the same problem and skips it);
-/// - the engine (`corong-engine`), the event bridge and the control plane
-///   (`corong-control`) are written not to panic; a panic there is a bug,
-///   and the process exits so that systemd restarts it (the queue is on
-///   disk);
+/// - the engine (`corong-engine`) is written not to panic; a panic there is
+///   a bug, and the process aborts so that systemd restarts it (the queue is
+///   on disk);
+/// - the control plane (`corong-control`): a panic in the main loop ends
+///   the process (exit status 101); one in the control server's or the
+///   scheduler's task stops the daemon cleanly with an error (exit status
+///   1); either way systemd restarts it. A panic while serving one client's
+///   connection closes that connection only;
+/// - the event bridge (`corong-bridge`): as the engine, it aborts the
+///   process;
 /// - a WAV writer thread: its zone's recording stops; the zone streams on.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
@@ -142,6 +149,11 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
+        // A decoder's panic is reported once, with its file, on the item's
+        // `skipped` line (see media/panics.rs).
+        if crate::media::panics::hand_over(&msg, &at) {
+            return;
+        }
         tracing::error!(thread = name, at = %at, "panicked: {msg}");
     }));
 }
@@ -219,7 +231,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (requests_tx, mut requests) = mpsc::channel(64);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let handler = Arc::new(control::Forward { tx: requests_tx });
-    let server_task = tokio::spawn(crate::control::server::serve(
+    let mut server_task = tokio::spawn(crate::control::server::serve(
         listener,
         handler,
         async move {
@@ -235,7 +247,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .map_err(|e| anyhow::anyhow!(e))?;
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let clock: Arc<dyn schedule::Clock> = Arc::new(schedule::SystemClock);
-    let scheduler_task = tokio::spawn(async move {
+    let mut scheduler_task = tokio::spawn(async move {
         let stopped = async move {
             let _ = scheduler_stopped.await;
         };
@@ -267,9 +279,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     watchdog_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     tokio::pin!(shutdown);
+    // Set when the control server or the scheduler ended on its own (a
+    // panic): the daemon then stops and exits with an error, so that the
+    // service manager restarts it, rather than stream on deaf or unscheduled.
+    let mut failed: Option<String> = None;
+    let (mut server_done, mut scheduler_done) = (false, false);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            r = &mut server_task => {
+                server_done = true;
+                failed = Some(format!("the control socket stopped serving ({})", task_end(r)));
+                break;
+            }
+            r = &mut scheduler_task => {
+                scheduler_done = true;
+                failed = Some(format!("the scheduler stopped ({})", task_end(r)));
+                break;
+            }
             Some(r) = requests.recv() => {
                 if matches!(r.request, crate::control::protocol::Request::Reload) {
                     tracing::info!(user = %r.peer.user, "reload requested");
@@ -306,19 +333,36 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     systemd.stopping();
     let _ = stop_server.send(());
     let _ = stop_scheduler.send(());
-    let _ = tokio::time::timeout(SHUTDOWN_BUDGET.scheduler, scheduler_task).await;
+    if !scheduler_done {
+        let _ = tokio::time::timeout(SHUTDOWN_BUDGET.scheduler, scheduler_task).await;
+    }
     // Bounded inside: engine, decoder workers, event bridge.
     tokio::task::block_in_place(|| station.shutdown());
     // The engine reported the voices it interrupted; record them.
     while let Ok(event) = events.try_recv() {
         station.on_event(event);
     }
-    if tokio::time::timeout(SHUTDOWN_BUDGET.server, server_task)
-        .await
-        .is_err()
+    if !server_done
+        && tokio::time::timeout(SHUTDOWN_BUDGET.server, server_task)
+            .await
+            .is_err()
     {
         tracing::warn!("a client connection did not close in time; dropping it");
     }
     tracing::info!(ms = stopping.elapsed().as_millis() as u64, "stopped");
-    Ok(())
+    match failed {
+        Some(why) => Err(anyhow::anyhow!(
+            "{why}: exiting so that the daemon is restarted"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// How a control-plane task that should run until shutdown ended.
+fn task_end(r: Result<(), tokio::task::JoinError>) -> &'static str {
+    match r {
+        Ok(()) => "it returned",
+        Err(e) if e.is_panic() => "it panicked",
+        Err(_) => "it was cancelled",
+    }
 }

@@ -27,6 +27,7 @@ use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
 use crate::media::loudness::{LoudnessCache, NoPersist, Persist};
 use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
+use crate::media::DecodeOptions;
 use crate::output::rtp::RtpOutput;
 use crate::output::wav::WavRecorder;
 use crate::output::Output;
@@ -882,6 +883,10 @@ impl Station {
                 files.clone(),
                 order.clone(),
                 rate,
+                DecodeOptions {
+                    max_duration: self.config.daemon.max_item,
+                    ..DecodeOptions::default()
+                },
                 self.feed_tx.clone(),
             );
             if let (Some(cache), Some(target)) =
@@ -949,6 +954,27 @@ impl Station {
                 path,
                 reason,
             }) => self.on_item_failed(zone, job as i64, item, path, reason),
+            AudioEvent::Feed(FeedEvent::ItemDamaged {
+                zone,
+                job,
+                path,
+                skipped,
+                ..
+            }) => {
+                let zone_name = self.zone_name(zone).to_string();
+                let id = job as i64;
+                if let Some(j) = self.jobs.get_mut(&id) {
+                    // One report per file and job, as for failures.
+                    if j.failed.insert(path.clone()) {
+                        tracing::warn!(
+                            zone = %zone_name,
+                            job = id,
+                            file = %path.display(),
+                            "damaged: {skipped} packets could not be decoded and were left out"
+                        );
+                    }
+                }
+            }
             AudioEvent::Engine(e) => self.on_engine_event(e),
         }
     }

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,12 +9,13 @@ use symphonia::core::audio::{SampleBuffer, SignalSpec};
 use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader, Packet, Track};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::convert::Converter;
 use super::mp4::{self, EditList};
+use super::{flac, id3};
 use super::{MediaError, SourceInfo};
 
 /// Limits on one item's decoding.
@@ -38,6 +38,11 @@ impl Default for DecodeOptions {
         }
     }
 }
+
+/// Source sample rates accepted, Hz. The resampler's buffers grow with the
+/// rate: a header claiming 4 GHz would take gigabytes (found by the `decode`
+/// fuzz target). 384 kHz is the highest rate in use (DXD).
+pub const SOURCE_RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
 
 /// Packets in a row that yield no audio (other tracks, empty packets) before
 /// we decide the file is not going to produce any.
@@ -98,6 +103,48 @@ impl Decoder {
         out_channels: u16,
         options: DecodeOptions,
     ) -> Result<Decoder, MediaError> {
+        let open_err = |source| MediaError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(open_err)?;
+        let meta = file.metadata().map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(MediaError::Unsupported {
+                path: path.to_path_buf(),
+                reason: "is a directory".into(),
+            });
+        }
+        Decoder::open_source(path, file, out_rate, out_channels, options)
+    }
+
+    /// Decode `bytes` as if they were the file `name` (its extension is the
+    /// format hint; errors name it). The same code as [`Decoder::open_with`]
+    /// past opening the file: what the fuzz target of the media path runs.
+    pub fn open_bytes(
+        name: &Path,
+        bytes: Vec<u8>,
+        out_rate: u32,
+        out_channels: u16,
+        options: DecodeOptions,
+    ) -> Result<Decoder, MediaError> {
+        Decoder::open_source(
+            name,
+            std::io::Cursor::new(bytes),
+            out_rate,
+            out_channels,
+            options,
+        )
+    }
+
+    /// Decode from any seekable source named `path`.
+    fn open_source<S: MediaSource + 'static>(
+        path: &Path,
+        mut source: S,
+        out_rate: u32,
+        out_channels: u16,
+        options: DecodeOptions,
+    ) -> Result<Decoder, MediaError> {
         let unsupported = |reason: String| MediaError::Unsupported {
             path: path.to_path_buf(),
             reason,
@@ -111,20 +158,29 @@ impl Decoder {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(open_err)?;
-        let meta = file.metadata().map_err(open_err)?;
-        if meta.is_dir() {
-            return Err(unsupported("is a directory".into()));
-        }
-        if meta.len() == 0 {
+        if source.byte_len() == Some(0) {
             return Err(unsupported("empty file".into()));
         }
+        // symphonia allocates what some headers claim before reading it:
+        // check those claims first.
+        mp4::check_atoms(&mut source)
+            .and_then(|()| id3::check_tags(&mut source))
+            .and_then(|flac_at| match flac_at {
+                Some(at) => flac::check_metadata(&mut source, at),
+                None => Ok(()),
+            })
+            .map_err(|reason| MediaError::Decode {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+        let edit = mp4::edit_list(&mut source);
+        source.rewind().map_err(open_err)?;
 
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mss = MediaSourceStream::new(Box::new(source), Default::default());
         let format_opts = FormatOptions {
             // Trim encoder delay and padding (MP3 LAME/Xing headers) so
             // items start on time and are as long as their source.
@@ -139,6 +195,10 @@ impl Decoder {
                 &MetadataOptions::default(),
             )
         })
+        .map_err(|what| MediaError::Decode {
+            path: path.to_path_buf(),
+            reason: panicked(what),
+        })?
         .map_err(|e| match e {
             // The probe reads until it finds a known format or the file
             // ends: both mean the content is no audio we know.
@@ -160,7 +220,6 @@ impl Decoder {
         let params = track.codec_params.clone();
         let codec = make_codec(&params).map_err(unsupported)?;
 
-        let edit = mp4::edit_list(path);
         let info = SourceInfo {
             sample_rate: params.sample_rate.unwrap_or(0),
             channels: params.channels.map(|c| c.count() as u16).unwrap_or(0),
@@ -264,13 +323,14 @@ impl Decoder {
             return Ok(());
         }
         let packet = match guard(|| self.format.next_packet()) {
-            Ok(p) => p,
-            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+            Ok(Ok(p)) => p,
+            Ok(Err(SymError::IoError(e))) if e.kind() == ErrorKind::UnexpectedEof => {
                 self.source_done = true;
                 return Ok(());
             }
-            Err(SymError::ResetRequired) => return self.reset_track(),
-            Err(e) => return Err(self.decode_error(e.to_string())),
+            Ok(Err(SymError::ResetRequired)) => return self.reset_track(),
+            Ok(Err(e)) => return Err(self.decode_error(e.to_string())),
+            Err(what) => return Err(self.decode_error(panicked(what))),
         };
         if packet.track_id() != self.track_id {
             return self.no_audio_from_packet();
@@ -283,7 +343,7 @@ impl Decoder {
         let samples = &mut self.samples;
         // Copy the decoded packet out as interleaved f32 inside the borrow of
         // the codec; the spec and frame count come out of it.
-        let decoded: Result<Option<(SignalSpec, usize)>, SymError> = guard(|| {
+        let decoded: Result<Result<Option<(SignalSpec, usize)>, SymError>, String> = guard(|| {
             let buf = codec.decode(packet)?;
             let frames = buf.frames();
             if frames == 0 {
@@ -301,6 +361,10 @@ impl Decoder {
                 .copy_interleaved_ref(buf);
             Ok(Some((spec, frames)))
         });
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(what) => return Err(self.decode_error(panicked(what))),
+        };
         match decoded {
             Ok(Some((spec, frames))) => {
                 self.consecutive_errors = 0;
@@ -346,6 +410,17 @@ impl Decoder {
         let channels = spec.channels.count();
         if spec.rate == 0 || channels == 0 {
             return Err(self.decode_error("audio with no sample rate or no channels".into()));
+        }
+        if !SOURCE_RATES.contains(&spec.rate) {
+            return Err(MediaError::Unsupported {
+                path: self.path.clone(),
+                reason: format!(
+                    "sample rate {} Hz: expected {}..={} Hz",
+                    spec.rate,
+                    SOURCE_RATES.start(),
+                    SOURCE_RATES.end()
+                ),
+            });
         }
         if !self.seen_audio {
             self.seen_audio = true;
@@ -406,12 +481,16 @@ impl Decoder {
         }
         self.decoded_seconds += (to - from) as f64 / spec.rate as f64;
 
-        let samples = self.samples.as_ref().expect("audio was decoded into it");
+        let samples = self.samples.as_mut().expect("audio was decoded into it");
+        let part = &mut samples.samples_mut()[from * channels..to * channels];
+        // Float formats carry any value: NaN would poison the mix, and
+        // values past full scale would play as full scale anyway. (Found by
+        // the `decode` fuzz target.)
+        for s in part.iter_mut() {
+            *s = if s.is_nan() { 0.0 } else { s.clamp(-1.0, 1.0) };
+        }
         let converter = self.converter.as_mut().expect("converter was just made");
-        converter.push(
-            &samples.samples()[from * channels..to * channels],
-            &mut self.ready,
-        );
+        converter.push(part, &mut self.ready);
         Ok(())
     }
 
@@ -436,8 +515,10 @@ fn first_audio_track(tracks: &[Track]) -> Option<&Track> {
 fn make_codec(
     params: &CodecParameters,
 ) -> Result<Box<dyn symphonia::core::codecs::Decoder>, String> {
-    guard(|| symphonia::default::get_codecs().make(params, &DecoderOptions::default()))
-        .map_err(|e| format!("codec {}: {e}", codec_name(params)))
+    match guard(|| symphonia::default::get_codecs().make(params, &DecoderOptions::default())) {
+        Ok(made) => made.map_err(|e| format!("codec {}: {e}", codec_name(params))),
+        Err(what) => Err(format!("codec {}: {}", codec_name(params), panicked(what))),
+    }
 }
 
 fn codec_name(params: &CodecParameters) -> String {
@@ -457,12 +538,16 @@ fn duration_of(params: &CodecParameters) -> Option<Duration> {
     Some(Duration::from_secs_f64(frames as f64 / rate as f64))
 }
 
-/// Run a symphonia call, turning a panic on malformed input (decoders have
-/// had such bugs) into a decode error instead of killing the worker.
-fn guard<T>(f: impl FnOnce() -> Result<T, SymError>) -> Result<T, SymError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(Err(SymError::DecodeError(
-        "decoder panicked on malformed data",
-    )))
+/// Run a symphonia call; a panic on malformed input (decoders have had such
+/// bugs) comes back as `Err(description)` instead of killing the worker.
+/// The item then ends: a decoder that unwound midway is not trusted again.
+fn guard<T>(f: impl FnOnce() -> Result<T, SymError>) -> Result<Result<T, SymError>, String> {
+    super::panics::contain(f)
+}
+
+/// The reason given for an item whose decoder panicked.
+fn panicked(what: String) -> String {
+    format!("decoder panicked: {what}")
 }
 
 // Decoders are opened on one worker thread and may be handed to another.

@@ -361,9 +361,11 @@ fn measurer(queue: Arc<Queue>, known: Arc<Known>, rate: u32, mut persist: Box<dy
             continue; // measured while it waited in the queue twice
         }
         let begin = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A decoder panic is caught and reported once, on the line below
+        // that names the file (see `media::panics`).
+        let result = super::panics::contain(|| {
             measure_cached(&key.path, rate, key.channels, persist.as_mut())
-        }));
+        });
         let lookup = match result {
             Ok(Ok((m, true))) => {
                 tracing::debug!(file = %key.path.display(), lufs = m.integrated_lufs,
@@ -378,13 +380,16 @@ fn measurer(queue: Arc<Queue>, known: Arc<Known>, rate: u32, mut persist: Box<dy
                     "loudness measured");
                 Lookup::Ready(m)
             }
+            // A file that cannot be measured cannot be played either: the
+            // decoder worker that tries reports it, once, as skipped or
+            // damaged. Logging it here too would say it twice.
             Ok(Err(e)) => {
-                tracing::warn!("loudness not measured, plays unchanged: {e}");
+                tracing::debug!("loudness not measured, plays unchanged: {e}");
                 Lookup::Failed
             }
-            Err(_) => {
-                tracing::warn!(file = %key.path.display(),
-                    "loudness not measured (the decoder panicked), plays unchanged");
+            Err(panic) => {
+                tracing::debug!(file = %key.path.display(),
+                    "loudness not measured (the decoder panicked: {panic}), plays unchanged");
                 Lookup::Failed
             }
         };

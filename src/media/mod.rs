@@ -9,7 +9,10 @@
 //!
 //! - `decode.rs`: [`Decoder`]: probing, packet loop, symphonia's error
 //!   contract (skip bad packets, recreate on reset, end on EOF).
-//! - `mp4.rs`: the MP4 edit list, to cut AAC priming and padding.
+//! - `mp4.rs`: the MP4 edit list, to cut AAC priming and padding; a check
+//!   that atoms fit before symphonia reads them.
+//! - `flac.rs`: a check that FLAC comments and pictures fit their blocks
+//!   before symphonia reads them; `id3.rs`: the same for ID3v2 frames.
 //! - `convert.rs`: the stage after the decoder: channels, then rate.
 //! - [`channels`]: mono/stereo/surround to 1 or 2 channels.
 //! - [`resample`]: streaming FFT resampler with start delay trimmed and tail
@@ -19,6 +22,7 @@
 //!   measurements by content hash.
 //! - [`tone`]: signals corong makes itself (chime, alert tone) and a WAV
 //!   writer.
+//! - [`panics`]: decoder panics caught and reported once, with the file.
 //! - [`prefetch`]: the decoder workers that keep every voice's ring filled
 //!   seconds ahead of the engine.
 
@@ -28,13 +32,16 @@ use std::time::Duration;
 pub mod channels;
 mod convert;
 mod decode;
+mod flac;
+mod id3;
 pub mod loudness;
 mod mp4;
+pub mod panics;
 pub mod prefetch;
 pub mod resample;
 pub mod tone;
 
-pub use decode::{DecodeOptions, Decoder};
+pub use decode::{DecodeOptions, Decoder, SOURCE_RATES};
 
 /// What a file holds before conversion.
 #[derive(Debug, Clone, PartialEq)]

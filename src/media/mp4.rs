@@ -8,9 +8,7 @@
 //! and runs ~45 ms long. (If a later symphonia applies edit lists itself,
 //! this module must go, or the trim is applied twice.)
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 
 /// The one edit of an audio track, in seconds as exact fractions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +45,12 @@ fn scale(value: u64, rate: u32, timescale: u32) -> u64 {
 /// The largest `moov` atom we read into memory.
 const MAX_MOOV_BYTES: u64 = 64 << 20;
 
-/// The edit list of the first sound track of the MP4 file at `path`, when it
-/// is an MP4 file and the track has exactly one non-empty edit at normal
-/// rate. Any doubt (other files, unusual lists, damaged atoms) gives `None`:
-/// then nothing is trimmed.
-pub fn edit_list(path: &Path) -> Option<EditList> {
-    let mut file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
+/// The edit list of the first sound track of the MP4 file read from `file`,
+/// when it is an MP4 file and the track has exactly one non-empty edit at
+/// normal rate. Any doubt (other files, unusual lists, damaged atoms) gives
+/// `None`: then nothing is trimmed. Leaves `file` at any position.
+pub fn edit_list<R: Read + Seek>(file: &mut R) -> Option<EditList> {
+    let len = file.seek(SeekFrom::End(0)).ok()?;
     let mut pos = 0u64;
     let mut first = true;
     while pos + 8 <= len {
@@ -88,6 +85,140 @@ pub fn edit_list(path: &Path) -> Option<EditList> {
         pos += size;
     }
     None
+}
+
+/// Atoms whose bodies are only child atoms, as symphonia descends into
+/// them while it reads `moov`.
+const CONTAINERS: [&[u8; 4]; 9] = [
+    b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl", b"dinf", b"mvex", b"udta",
+];
+
+/// Check, before symphonia reads it, that every atom in the `moov` of an MP4
+/// file fits inside its parent and inside the file. symphonia 0.5 allocates
+/// an atom's claimed size before reading it: a 1.6 KB file whose `hdlr`
+/// claimed 3 GB made it allocate 3 GB (found by the `decode` fuzz target),
+/// and a bigger claim would abort the process. Files that are not MP4, and
+/// a `moov` over [`MAX_MOOV_BYTES`], are not checked. Leaves `file` at any
+/// position.
+pub fn check_atoms<R: Read + Seek>(file: &mut R) -> Result<(), String> {
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return Ok(());
+    };
+    let mut pos = 0u64;
+    let mut first = true;
+    while pos + 8 <= len {
+        let mut hdr = [0u8; 16];
+        if file.seek(SeekFrom::Start(pos)).is_err() || file.read_exact(&mut hdr[..8]).is_err() {
+            return Ok(());
+        }
+        let kind: [u8; 4] = hdr[4..8].try_into().expect("4 bytes");
+        if first && &kind != b"ftyp" {
+            return Ok(());
+        }
+        first = false;
+        let (size, header_len) = match u32::from_be_bytes(hdr[..4].try_into().expect("4 bytes")) {
+            0 => (len - pos, 8),
+            1 => {
+                if file.read_exact(&mut hdr[8..16]).is_err() {
+                    return Ok(());
+                }
+                (
+                    u64::from_be_bytes(hdr[8..16].try_into().expect("8 bytes")),
+                    16,
+                )
+            }
+            n => (n as u64, 8),
+        };
+        if size < header_len {
+            return Err(format!("damaged MP4: atom at byte {pos} has size {size}"));
+        }
+        if &kind == b"moov" {
+            // What the file holds of it, if the claim runs past the end.
+            let avail = (size - header_len).min(len - pos - header_len);
+            if avail > MAX_MOOV_BYTES {
+                return Ok(());
+            }
+            let mut moov = vec![0u8; avail as usize];
+            if file.read_exact(&mut moov).is_err() {
+                return Ok(());
+            }
+            return check_children(&moov, pos + header_len, 0, len);
+        }
+        // Other top-level atoms (`mdat` above all) may run past the end of
+        // a truncated file: symphonia streams them.
+        pos = pos.saturating_add(size);
+    }
+    Ok(())
+}
+
+/// Every child atom of `body` (at byte `at` of the file) fits in it;
+/// recursively for the containers. Sample sizes in `stsz` must fit in the
+/// file (`file_len` bytes): symphonia allocates each sample's size.
+fn check_children(mut body: &[u8], mut at: u64, depth: u32, file_len: u64) -> Result<(), String> {
+    if depth > 16 {
+        return Err(format!("damaged MP4: atoms nested too deep at byte {at}"));
+    }
+    while body.len() >= 8 {
+        let kind = &body[4..8];
+        let name = String::from_utf8_lossy(kind).into_owned();
+        let (size, header_len) = match u32::from_be_bytes(body[..4].try_into().expect("4 bytes")) {
+            0 => (body.len() as u64, 8),
+            1 if body.len() >= 16 => (
+                u64::from_be_bytes(body[8..16].try_into().expect("8 bytes")),
+                16,
+            ),
+            1 => {
+                return Err(format!(
+                    "damaged MP4: atom `{name}` at byte {at} is cut off"
+                ))
+            }
+            n => (n as u64, 8),
+        };
+        if size < header_len || size > body.len() as u64 {
+            return Err(format!(
+                "damaged MP4: atom `{name}` at byte {at} claims {size} bytes, {} remain where it is",
+                body.len()
+            ));
+        }
+        let (size, header_len) = (size as usize, header_len as usize);
+        if CONTAINERS.iter().any(|c| &c[..] == kind) {
+            check_children(
+                &body[header_len..size],
+                at + header_len as u64,
+                depth + 1,
+                file_len,
+            )?;
+        }
+        if kind == b"stsz" {
+            check_sample_sizes(&body[header_len..size], at, file_len)?;
+        }
+        body = &body[size..];
+        at += size as u64;
+    }
+    Ok(())
+}
+
+/// The sample sizes of an `stsz` body (at byte `at`): none larger than the
+/// file.
+fn check_sample_sizes(stsz: &[u8], at: u64, file_len: u64) -> Result<(), String> {
+    let Some(fixed) = be_u32(stsz, 4) else {
+        return Ok(());
+    };
+    let sizes = stsz.get(12..).unwrap_or_default().chunks_exact(4);
+    let largest = if fixed != 0 {
+        fixed
+    } else {
+        sizes
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .max()
+            .unwrap_or(0)
+    };
+    if u64::from(largest) > file_len {
+        return Err(format!(
+            "damaged MP4: atom `stsz` at byte {at} gives a sample of {largest} bytes, the file has {file_len}"
+        ));
+    }
+    Ok(())
 }
 
 /// Child atoms of an atom body: (type, body).
@@ -229,11 +360,35 @@ mod tests {
     }
 
     #[test]
+    fn atoms_must_fit_in_their_parents() {
+        let good = file_with_edit(1024, 2000);
+        assert_eq!(check_atoms(&mut std::io::Cursor::new(&good)), Ok(()));
+        // Not MP4: not checked.
+        assert_eq!(
+            check_atoms(&mut std::io::Cursor::new(b"RIFF\0\0\0\0WAVE")),
+            Ok(())
+        );
+        // `hdlr` claims far more than its `mdia` holds.
+        let mut bad = good.clone();
+        let at = bad.windows(4).position(|w| w == b"hdlr").unwrap() - 4;
+        bad[at..at + 4].copy_from_slice(&0xb500_0000u32.to_be_bytes());
+        let e = check_atoms(&mut std::io::Cursor::new(&bad)).unwrap_err();
+        assert!(
+            e.contains("atom `hdlr`") && e.contains("claims 3036676096 bytes"),
+            "{e}"
+        );
+        // A truncated `mdat` is fine (the file plays what it has).
+        let mut cut = [atom(b"ftyp", b"M4A \0\0\0\0"), atom(b"mdat", &[0u8; 100])].concat();
+        cut.truncate(cut.len() - 50);
+        assert_eq!(check_atoms(&mut std::io::Cursor::new(&cut)), Ok(()));
+    }
+
+    #[test]
     fn reads_the_edit_of_the_sound_track() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.m4a");
         std::fs::write(&path, file_with_edit(1024, 2000)).unwrap();
-        let e = edit_list(&path).unwrap();
+        let e = edit_list(&mut std::fs::File::open(&path).unwrap()).unwrap();
         assert_eq!(e.skip_frames(44100), 1024);
         assert_eq!(e.keep_frames(44100), 88200);
     }
@@ -243,13 +398,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.m4a");
         std::fs::write(&path, file_with_edit(-1, 2000)).unwrap();
-        assert_eq!(edit_list(&path), None);
+        assert_eq!(edit_list(&mut std::fs::File::open(&path).unwrap()), None);
         std::fs::write(&path, b"RIFF\0\0\0\0WAVEfmt ").unwrap();
-        assert_eq!(edit_list(&path), None);
+        assert_eq!(edit_list(&mut std::fs::File::open(&path).unwrap()), None);
         // Truncated in the middle of an atom.
         let mut bytes = file_with_edit(1024, 2000);
         bytes.truncate(bytes.len() - 10);
         std::fs::write(&path, bytes).unwrap();
-        assert_eq!(edit_list(&path), None);
+        assert_eq!(edit_list(&mut std::fs::File::open(&path).unwrap()), None);
     }
 }

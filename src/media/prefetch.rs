@@ -18,7 +18,6 @@
 //! caught at the worker's boundary and treated the same way, so it never
 //! takes down the worker, the engine or another zone.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -27,7 +26,7 @@ use std::time::{Duration, SystemTime};
 use rand::seq::SliceRandom;
 
 use super::loudness::{self, Lookup, LoudnessCache, Target};
-use super::Decoder;
+use super::{panics, DecodeOptions, Decoder};
 use crate::engine::voice::{JobId, Marker, VoiceInput};
 use crate::engine::ZoneId;
 use std::sync::Arc;
@@ -65,6 +64,15 @@ pub enum FeedEvent {
         path: PathBuf,
         reason: String,
     },
+    /// A file played to its end, but `skipped` of its packets could not be
+    /// decoded and were left out: it is damaged.
+    ItemDamaged {
+        zone: ZoneId,
+        job: JobId,
+        item: u32,
+        path: PathBuf,
+        skipped: u64,
+    },
 }
 
 /// How a feed walks its list.
@@ -100,6 +108,8 @@ pub struct Feed {
     files: Vec<PathBuf>,
     order: Order,
     rate: u32,
+    /// Limits on each item's decoding.
+    decode: DecodeOptions,
     /// Position in `files` of the next file to open.
     next_file: usize,
     /// Item number of the next item (counts across loops).
@@ -135,7 +145,9 @@ enum Next {
 }
 
 impl Feed {
-    /// A feed of `files` into `input` at `rate` Hz.
+    /// A feed of `files` into `input` at `rate` Hz, each file decoded with
+    /// the limits in `decode`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         zone: ZoneId,
         job: JobId,
@@ -143,6 +155,7 @@ impl Feed {
         mut files: Vec<PathBuf>,
         order: Order,
         rate: u32,
+        decode: DecodeOptions,
         events: Sender<FeedEvent>,
     ) -> Feed {
         if order.shuffle {
@@ -157,6 +170,7 @@ impl Feed {
             files,
             order,
             rate,
+            decode,
             next_file: 0,
             next_item: 0,
             current: None,
@@ -225,9 +239,9 @@ impl Feed {
             self.next_file += 1;
             let item = self.next_item;
             self.next_item += 1;
-            let opened = catch_unwind(AssertUnwindSafe(|| {
-                Decoder::open(&path, self.rate, self.input.channels)
-            }));
+            let opened = panics::contain(|| {
+                Decoder::open_with(&path, self.rate, self.input.channels, self.decode.clone())
+            });
             match opened {
                 Ok(Ok(decoder)) => {
                     self.report(FeedEvent::ItemOpened {
@@ -243,7 +257,7 @@ impl Feed {
                     return Next::Opened;
                 }
                 Ok(Err(e)) => self.fail(item, path, e.to_string()),
-                Err(panic) => self.fail(item, path, panic_reason(&panic)),
+                Err(what) => self.fail(item, path, format!("decoder panicked: {what}")),
             }
         }
     }
@@ -303,19 +317,28 @@ impl Feed {
                 continue;
             }
             self.scratch.clear();
-            let read = catch_unwind(AssertUnwindSafe(|| {
-                decoder.read(&mut self.scratch, CHUNK_FRAMES)
-            }));
+            let read = panics::contain(|| decoder.read(&mut self.scratch, CHUNK_FRAMES));
             let frames = match read {
+                Ok(Ok(0)) if decoder.skipped_packets() > 0 => {
+                    let e = FeedEvent::ItemDamaged {
+                        zone: self.zone,
+                        job: self.job,
+                        item: *item,
+                        path: path.clone(),
+                        skipped: decoder.skipped_packets(),
+                    };
+                    let _ = self.events.send(e);
+                    0
+                }
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => {
                     let (item, path) = (*item, path.clone());
                     self.fail(item, path, e.to_string());
                     0
                 }
-                Err(panic) => {
+                Err(what) => {
                     let (item, path) = (*item, path.clone());
-                    self.fail(item, path, panic_reason(&panic));
+                    self.fail(item, path, format!("decoder panicked: {what}"));
                     0
                 }
             };
@@ -405,15 +428,6 @@ impl Feed {
         }
         (self.silent_run >= limit).then(|| self.silent_run as f64 / self.rate as f64)
     }
-}
-
-fn panic_reason(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("decoder panicked: {msg}")
 }
 
 /// The pool of decoder workers.

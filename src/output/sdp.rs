@@ -108,6 +108,7 @@ mod tests {
             state_dir: "state".into(),
             sample_rate: 48000,
             packet_ms: 20,
+            max_item: std::time::Duration::from_secs(6 * 3600),
             control_group: None,
             receiver_timeout: None,
             wait_for_clock_sync: false,
