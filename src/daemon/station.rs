@@ -38,8 +38,11 @@ use crate::store::{
     AfterFinish, AsRunEntry, How, JobId, JobKind, NewJob, Store, StoredJob, ZoneEnd, ZoneState,
 };
 
-/// Seconds of audio each voice's ring holds (decoded ahead of playback).
-pub const BUFFER_SECONDS: f32 = 3.0;
+/// Seconds of audio each voice's ring holds at least (decoded ahead of
+/// playback). The ring has room for one decoder chunk more, because a
+/// worker decodes a chunk only when there is room for all of it: so a
+/// voice whose decoder keeps up has this much ahead at every moment.
+pub const BUFFER_SECONDS: f32 = 2.0;
 
 /// Ids for jobs the store could not take start here, far above any id the
 /// store will hand out.
@@ -864,7 +867,7 @@ impl Station {
         order: Order,
     ) {
         let rate = self.config.daemon.sample_rate;
-        let capacity = (rate as f32 * BUFFER_SECONDS) as usize;
+        let capacity = (rate as f32 * BUFFER_SECONDS) as usize + prefetch::CHUNK_FRAMES;
         let spec = VoiceSpec {
             job: id as u64,
             priority,

@@ -32,7 +32,7 @@ use crate::engine::ZoneId;
 use std::sync::Arc;
 
 /// Frames decoded per step; a ring needs this much room before a step runs.
-const CHUNK_FRAMES: usize = 4096;
+pub const CHUNK_FRAMES: usize = 4096;
 /// Most frames one feed gets per pass, so one busy feed can't starve the
 /// others sharing its worker.
 const PASS_FRAMES: usize = 48_000;
