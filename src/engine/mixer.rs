@@ -445,13 +445,18 @@ fn step_gain(gain: &mut f32, target: f32, step: f32) {
 /// `out[i] += g * ring[i]` for samples `from..to` of a ring read as its two
 /// slices `a` then `b`.
 fn add_scaled(out: &mut [f32], a: &[f32], b: &[f32], from: usize, to: usize, g: f32) {
-    let split = to.min(a.len()).max(from);
-    for (o, s) in out[from..split].iter_mut().zip(&a[from..split]) {
-        *o += s * g;
+    // The part in `a`, if the range starts there.
+    let a_end = to.min(a.len());
+    if from < a_end {
+        for (o, s) in out[from..a_end].iter_mut().zip(&a[from..a_end]) {
+            *o += s * g;
+        }
     }
-    if to > split {
-        let (lo, hi) = (split - a.len(), to - a.len());
-        for (o, s) in out[split..to].iter_mut().zip(&b[lo..hi]) {
+    // The part in `b`, if the range reaches past `a`.
+    let b_from = from.max(a.len());
+    if to > b_from {
+        let (lo, hi) = (b_from - a.len(), to - a.len());
+        for (o, s) in out[b_from..to].iter_mut().zip(&b[lo..hi]) {
             *o += s * g;
         }
     }
@@ -499,6 +504,30 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
+
+    /// A ring read wraps: its samples come as two slices. Every range, also
+    /// one that starts past the first slice (an item boundary or a ramp
+    /// after the wrap point), adds the right samples. (The first version
+    /// sliced the first part from past its end and panicked the engine.)
+    #[test]
+    fn add_scaled_reads_both_slices_of_a_wrapped_ring() {
+        let a: Vec<f32> = (0..5).map(|i| i as f32).collect();
+        let b: Vec<f32> = (5..12).map(|i| i as f32).collect();
+        for from in 0..=12 {
+            for to in from..=12 {
+                let mut out = vec![0.0f32; 12];
+                add_scaled(&mut out, &a, &b, from, to, 2.0);
+                for (i, v) in out.iter().enumerate() {
+                    let want = if (from..to).contains(&i) {
+                        2.0 * i as f32
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(*v, want, "from {from} to {to}, sample {i}");
+                }
+            }
+        }
+    }
     use crate::engine::voice::{voice, Marker, VoiceInput, VoiceSpec};
     use crate::priority::Priority;
 
