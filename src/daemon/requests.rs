@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::sync::mpsc;
 
-use super::sounds::{self, TtsError};
+use super::sounds::TtsError;
 use super::station::Station;
 use crate::control::protocol::{
     AnnounceResult, AsRunRow, DaemonInfo, Delivery, DoneResult, EndpointHealth, ErrorCode,
@@ -261,17 +261,13 @@ impl Station {
     }
 
     fn render(&self, text: &str, voice: &str) -> Result<PathBuf, Refusal> {
-        let dir = self.sounds.tts_dir.clone();
-        let (file, cached) = tokio::task::block_in_place(|| sounds::speak(text, voice, &dir))
-            .map_err(|e| {
-                let code = match e {
-                    TtsError::Missing => ErrorCode::Failed,
-                    TtsError::Failed { .. } => ErrorCode::Failed,
-                };
-                refuse(code, e.to_string())
-            })?;
-        tracing::info!(voice, cached, file = %file.display(), "speech rendered");
-        Ok(file)
+        self.speak(text, voice).map_err(|e| {
+            let code = match e {
+                TtsError::Missing => ErrorCode::Failed,
+                TtsError::Failed { .. } => ErrorCode::Failed,
+            };
+            refuse(code, e.to_string())
+        })
     }
 
     fn emergency(

@@ -341,6 +341,16 @@ impl Station {
         }
     }
 
+    /// Speech for `text` in `voice` from the cache, or rendered now with
+    /// espeak-ng (blocking this control-plane thread for that time): for
+    /// `corong say`, `emergency --text` and text schedules.
+    pub(super) fn speak(&self, text: &str, voice: &str) -> Result<PathBuf, sounds::TtsError> {
+        let dir = &self.sounds.tts_dir;
+        let (file, cached) = tokio::task::block_in_place(|| sounds::speak(text, voice, dir))?;
+        tracing::info!(voice, cached, file = %file.display(), "speech rendered");
+        Ok(file)
+    }
+
     /// Render the text of every text schedule with espeak-ng, on a thread
     /// of its own, so that a fire finds the speech in the cache.
     fn prepare_texts(&self) {
@@ -686,11 +696,9 @@ impl Station {
         }
         let files: Vec<PathBuf> = if let Some(text) = &sched.text {
             tracing::info!(schedule = %sched.name, text = %text, at = %fire.at, "schedule fired");
-            let voice = &self.config.announcements.tts_voice;
             // Rendered at start (see `prepare_texts`): normally a cache hit.
-            let dir = self.sounds.tts_dir.clone();
-            match tokio::task::block_in_place(|| sounds::speak(text, voice, &dir)) {
-                Ok((file, _)) => vec![file],
+            match self.speak(text, &self.config.announcements.tts_voice) {
+                Ok(file) => vec![file],
                 Err(e) => {
                     tracing::error!(schedule = %sched.name, "not played: {e}");
                     return;
