@@ -523,6 +523,7 @@ fn a_state_dir_that_fills_up_refuses_announcements_and_the_zones_play_on() {
     let rtp = RtpWatch::start(port);
     let d = st.start();
     d.wait_log("every zone is streaming", Duration::from_secs(2));
+    let streaming_since = Instant::now();
 
     fill(&st.path("state/filler"));
     let mut accepted = Vec::new();
@@ -571,7 +572,11 @@ fn a_state_dir_that_fills_up_refuses_announcements_and_the_zones_play_on() {
             "accepted job {id} is not in the queue: {ids:?}"
         );
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Watch long enough for the 60 packets below (1.2 s), however fast the
+    // store refused: a refusal at the first try left too short a window.
+    std::thread::sleep(Duration::from_millis(500).max(
+        (streaming_since + Duration::from_millis(1600)).saturating_duration_since(Instant::now()),
+    ));
     assert!(d.stop().success());
     assert_streamed_without_gaps(&rtp.finish(), 60, Duration::from_millis(250));
 }
