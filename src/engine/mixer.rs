@@ -263,25 +263,33 @@ impl ZoneMixer {
         }
     }
 
-    /// The voice that goes on air this packet: the ready voice of highest
-    /// priority, the earliest among equals. Ending voices don't compete.
+    /// The voice that goes on air this packet. The one in line is the voice
+    /// of highest priority, the earliest among equals; it goes on air once
+    /// it is ready. Until then the best ready voice of a lower priority
+    /// plays on, but never a later one of the same priority: that would
+    /// break first come, first served and leave two announcements playing
+    /// over each other once the first is ready. Ending voices don't compete.
     fn on_air(&self, frames: usize) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        for (i, v) in self.voices.iter().enumerate() {
-            // Ending or drained voices leave this packet: the next in line
-            // takes the zone without a packet of silence in between.
-            if v.ending.is_some() || v.drained() {
-                continue;
+        // Ending or drained voices leave this packet: the next in line takes
+        // the zone without a packet of silence in between.
+        let competing = |v: &Voice| v.ending.is_none() && !v.drained();
+        let ready = |v: &Voice| v.state != VoiceState::Waiting || v.ready(self.channels, frames);
+        // The first voice of the highest priority among those `keep` lets by.
+        let first_best = |keep: &dyn Fn(&Voice) -> bool| {
+            let mut best: Option<usize> = None;
+            for (i, v) in self.voices.iter().enumerate() {
+                if keep(v) && best.is_none_or(|b| v.spec.priority > self.voices[b].spec.priority) {
+                    best = Some(i);
+                }
             }
-            let ready = v.state != VoiceState::Waiting || v.ready(self.channels, frames);
-            if !ready {
-                continue;
-            }
-            if best.is_none_or(|b| v.spec.priority > self.voices[b].spec.priority) {
-                best = Some(i);
-            }
+            best
+        };
+        let head = first_best(&|v| competing(v))?;
+        if ready(&self.voices[head]) {
+            return Some(head);
         }
-        best
+        let waiting_for = self.voices[head].spec.priority;
+        first_best(&|v| competing(v) && ready(v) && v.spec.priority < waiting_for)
     }
 }
 
@@ -796,6 +804,62 @@ mod tests {
         // Underruns are counted, not fatal.
         r.packet();
         assert_eq!(input.shared.underrun_frames.load(Ordering::Relaxed), 10);
+    }
+
+    /// An announcement still filling (its loudness being measured, its
+    /// file being opened) keeps its place: a later one of the same
+    /// priority that is ready first does not jump ahead (and the two never
+    /// play over each other); the music below plays on meanwhile. This
+    /// happened after a restart, when the first job's longer file took
+    /// longer to measure.
+    #[test]
+    fn a_later_equal_priority_voice_does_not_overtake_one_still_filling() {
+        let mut r = Run::new();
+        r.mixer
+            .add(ramp_voice(1, 10, Yield::Pause, 0.1, 1000))
+            .unwrap();
+        let spec = VoiceSpec {
+            job: 2,
+            priority: Priority(100),
+            yields: Yield::Pause,
+        };
+        let (v, mut first) = voice(spec, 1, 100);
+        r.mixer.add(Box::new(v)).unwrap();
+        r.mixer
+            .add(ramp_voice(3, 100, Yield::Pause, 0.6, 20))
+            .unwrap();
+        let p = r.packet();
+        assert!((p[0] - 0.1).abs() < 1e-6, "the music plays on: {p:?}");
+        first
+            .markers
+            .push(Marker {
+                item: 0,
+                at_frame: 0,
+            })
+            .unwrap();
+        for _ in 0..20 {
+            first.samples.push(0.3).unwrap();
+        }
+        first.finish();
+        for _ in 0..2 {
+            let p = r.packet();
+            assert!(
+                p.iter().all(|&s| (s - 0.3).abs() < 1e-6),
+                "job 2 alone: {p:?}"
+            );
+        }
+        let p = r.packet();
+        assert!((p[0] - 0.6).abs() < 1e-6, "then job 3: {p:?}");
+        assert_eq!(r.ended(2), Some(EndReason::Completed));
+        let started: Vec<u64> = r
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ItemStarted { job, .. } => Some(*job),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(started, [1, 2, 3]);
     }
 
     /// The decoder falls behind: the voice fades out over what is left
