@@ -130,7 +130,7 @@ impl Decimator {
                 // delay[pos..pos + n] runs oldest to newest; the taps are
                 // symmetric, so their order does not matter.
                 let window = &self.delay[self.pos..self.pos + n];
-                let y: f32 = window.iter().zip(&self.taps).map(|(a, b)| a * b).sum();
+                let y = dot(window, &self.taps);
                 if let Some(slot) = output.get_mut(written) {
                     *slot = y;
                     written += 1;
@@ -146,6 +146,30 @@ impl Decimator {
         self.pos = 0;
         self.phase = 0;
     }
+}
+
+/// The dot product of two slices of equal length, in eight running sums so
+/// that the compiler can keep them in one vector register (a single sum
+/// fixes the order of the additions, and the loop stays scalar: the FIR
+/// of every PCMU zone runs this on the engine thread, 160 times a packet).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let a_chunks = a.chunks_exact(LANES);
+    let b_chunks = b.chunks_exact(LANES);
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Kaiser-windowed sinc low-pass with unity gain at DC. The cut-off sits in
@@ -288,6 +312,20 @@ mod tests {
             let g = tone_gain(f, 48000, &mut dec);
             let db = 20.0 * g.log10();
             assert!(db < -60.0, "{f} Hz only {db:.1} dB down");
+        }
+    }
+
+    #[test]
+    fn dot_matches_a_plain_sum_for_every_length() {
+        for n in 0..40 {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let plain: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum();
+            assert!((dot(&a, &b) as f64 - plain).abs() < 1e-5, "length {n}");
         }
     }
 
