@@ -130,7 +130,19 @@ impl Client {
     ) -> Result<Response, ClientError> {
         let mut line = req.to_line().into_bytes();
         line.push(b'\n');
-        self.writer.write_all(&line).map_err(|e| self.map_io(e))?;
+        if let Err(e) = self.writer.write_all(&line) {
+            // The daemon may have refused the connection (permission
+            // denied, too busy) and closed it before reading the request:
+            // its reply, if it sent one, says why.
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(self.reply_timeout))
+                .map_err(|e| self.map_io(e))?;
+            return match self.read_response() {
+                Ok(resp @ Response::Err { .. }) => Ok(resp),
+                _ => Err(self.map_io(e)),
+            };
+        }
         let timeout = if req.streams() {
             self.stream_timeout
         } else {

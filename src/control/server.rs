@@ -290,6 +290,23 @@ impl Server {
     }
 }
 
+/// Read and drop what a refused client has sent, for at most half a
+/// second, before closing. Closing a socket with unread input resets the
+/// connection, and the client may then lose the reply that says why it was
+/// refused (it saw "closed the connection" instead of "denied").
+async fn drain_before_close(mut rd: tokio::net::unix::OwnedReadHalf) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 struct Connection {
     handler: Arc<dyn Handler>,
     opts: ServeOptions,
@@ -301,12 +318,15 @@ struct Connection {
 }
 
 impl Connection {
-    async fn refuse_busy(self, mut stream: UnixStream) {
+    async fn refuse_busy(self, stream: UnixStream) {
         let resp = Response::error(
             ErrorCode::Unavailable,
             "the daemon is serving too many connections; try again",
         );
-        let _ = write_response(&mut stream, &resp, self.opts.write_timeout).await;
+        let (rd, mut wr) = stream.into_split();
+        let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+        let _ = wr.shutdown().await;
+        drain_before_close(rd).await;
     }
 
     async fn run(mut self, stream: UnixStream) {
@@ -325,6 +345,8 @@ impl Connection {
                 "permission denied: you are not in the operators group",
             );
             let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+            let _ = wr.shutdown().await;
+            drain_before_close(rd).await;
             return;
         }
         let mut reader = BufReader::with_capacity(8 * 1024, rd);
