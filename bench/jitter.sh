@@ -9,6 +9,9 @@
 # one after the other, ROUNDS rounds of SECONDS seconds each (A/B/C
 # alternating), measured by bench/jitter.py from kernel receive stamps.
 # With LOAD=1 a busy loop keeps the other core loaded during every run.
+# With TOGETHER=1 the three senders run at the same time, each on ports of
+# its own, and are measured side by side in one pass (the same load for
+# all three; a 10-minute run then takes 10 minutes, not 30).
 #
 # corong never sends a datagram over 1292 bytes (no IP fragments on a
 # 1500-byte MTU path), so an L16 48 kHz packet time of 20 ms goes out as
@@ -18,7 +21,9 @@
 #
 # Prints per sender the median over rounds of jitter p50/p99/max and of
 # the worst stream's drift, and the ratio corong/ffmpeg of p99. With
-# OUT=DIR the jitter samples are kept there (for bench/plot_jitter.py).
+# OUT=DIR the jitter samples are kept there and bench/plot_jitter.sh draws
+# them into DIR/jitter.png (every run kept in DIR, so runs at two packet
+# times land on one plot).
 #
 #   bench/jitter.sh [SECONDS] [ROUNDS] [PTIME] [ZONES] [CODEC]   (default 60 3 20 10 pcmu)
 #   LOAD=1 OUT=bench/out bench/jitter.sh 600 1 20 10 pcmu        (issue 7's 10 minutes)
@@ -35,6 +40,7 @@ case "$CODEC" in
     *) echo "CODEC is pcmu or l16" >&2; exit 2 ;;
 esac
 LOAD=${LOAD:-0}
+TOGETHER=${TOGETHER:-0}
 cargo build --release --quiet
 CORONG=$PWD/target/release/corong
 DIR=$(mktemp -d)
@@ -46,7 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 SAMPLES=$((RATE / 1000 * PTIME))
-PORTS=$(python3 -c "print(','.join(str(41000 + 2 * i) for i in range($ZONES)))")
 mkdir -p "$DIR/media" "$DIR/playlists"
 RUN=$((SECS + 10))
 ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$((RUN + 10))" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
@@ -60,14 +65,19 @@ load_on() {
     fi
 }
 
-run_corong() {
-    local round=$1
-    local cron
+ports_from() { # BASE -> ZONES even ports from BASE, comma-separated
+    python3 -c "print(','.join(str($1 + 2 * i) for i in range($ZONES)))"
+}
+
+# Each start_* launches one sender's streams on PORTS and leaves its
+# process ids in SENDER_PIDS.
+start_corong() {
+    local ports=$1 cron
     cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
     {
         printf '[daemon]\ntimezone = "UTC"\npacket_ms = %s\n' "$PTIME"
         local i=0
-        for p in ${PORTS//,/ }; do
+        for p in ${ports//,/ }; do
             printf '[[zones]]\nname = "z%s"\nrtp = ["127.0.0.1:%s"]\ncodec = "%s"\n' "$i" "$p" "$CODEC"
             i=$((i + 1))
         done
@@ -75,50 +85,87 @@ run_corong() {
     } > "$DIR/config.toml"
     rm -rf "$DIR/state" "$DIR/run"
     "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
-    local d=$!
-    PIDS+=($d)
-    load_on
-    python3 bench/jitter.py --ports "$PORTS" --clock "$RATE" --seconds "$SECS" --warmup 5 \
-        --tick-samples "$SAMPLES" --label corong ${OUT:+--dump "$OUT/corong-$CODEC-$PTIME-$round.txt"}
-    kill "$d"; wait "$d" 2>/dev/null || true
-    grep -o 'engine thread running with [^"]*' "$DIR/daemon.log" | head -1 >&2 || true
+    SENDER_PIDS=($!); PIDS+=($!)
 }
 
-run_ffmpeg() {
-    local round=$1 procs=()
-    for p in ${PORTS//,/ }; do
+start_ffmpeg() {
+    local ports=$1 enc bytes
+    SENDER_PIDS=()
+    for p in ${ports//,/ }; do
         if [ "$CODEC" = pcmu ]; then enc=(-c:a pcm_mulaw -payload_type 0); bytes=1; else enc=(-c:a pcm_s16be -payload_type 96); bytes=2; fi
         ffmpeg -v error -re -i "$DIR/media/tone.wav" -af "aresample=$RATE,asetnsamples=n=$SAMPLES" "${enc[@]}" \
             -f rtp "rtp://127.0.0.1:$p?pkt_size=$((SAMPLES * bytes + 12))" >/dev/null 2>&1 &
-        procs+=($!); PIDS+=($!)
+        SENDER_PIDS+=($!); PIDS+=($!)
     done
-    load_on
-    python3 bench/jitter.py --ports "$PORTS" --clock "$RATE" --seconds "$SECS" --warmup 3 \
-        --tick-samples "$SAMPLES" --label ffmpeg ${OUT:+--dump "$OUT/ffmpeg-$CODEC-$PTIME-$round.txt"}
-    kill "${procs[@]}" 2>/dev/null; wait "${procs[@]}" 2>/dev/null || true
 }
 
-run_gst() {
-    local round=$1 procs=()
-    for p in ${PORTS//,/ }; do
+start_gstreamer() {
+    local ports=$1 pay
+    SENDER_PIDS=()
+    for p in ${ports//,/ }; do
         if [ "$CODEC" = pcmu ]; then pay=(mulawenc ! rtppcmupay pt=0); else pay=(audioconvert ! rtpL16pay pt=96 mtu=2000); fi
         gst-launch-1.0 -q audiotestsrc is-live=true samplesperbuffer=$SAMPLES freq=1000 \
             ! audio/x-raw,rate=$RATE,channels=1 ! "${pay[@]}" min-ptime=$((PTIME * 1000000)) max-ptime=$((PTIME * 1000000)) \
             ! udpsink host=127.0.0.1 port="$p" >/dev/null 2>&1 &
-        procs+=($!); PIDS+=($!)
+        SENDER_PIDS+=($!); PIDS+=($!)
+    done
+}
+
+measure() { # LABEL PORTS ROUND: one JSON line on stdout
+    local label=$1 ports=$2 round=$3 warmup=3
+    [ "$label" = corong ] && warmup=5 # its first fire is 3 s after start
+    python3 bench/jitter.py --ports "$ports" --clock "$RATE" --seconds "$SECS" --warmup "$warmup" \
+        --tick-samples "$SAMPLES" --label "$label" ${OUT:+--dump "$OUT/$label-$CODEC-$PTIME-$round.txt"}
+}
+
+stop_senders() {
+    kill "$@" 2>/dev/null || true
+    wait "$@" 2>/dev/null || true
+}
+
+run_one() { # SENDER ROUND: that sender alone
+    local ports
+    ports=$(ports_from 41000)
+    "start_$1" "$ports"
+    local pids=("${SENDER_PIDS[@]}")
+    load_on
+    measure "$1" "$ports" "$2"
+    stop_senders "${pids[@]}"
+    if [ "$1" = corong ]; then
+        grep -o 'engine thread running with [^"]*' "$DIR/daemon.log" | head -1 >&2 || true
+    fi
+}
+
+run_together() { # ROUND: all three senders at once, each on its own ports
+    local all=() base=41000 s
+    for s in corong ffmpeg gstreamer; do
+        "start_$s" "$(ports_from $base)"
+        all+=("${SENDER_PIDS[@]}")
+        base=$((base + 200))
     done
     load_on
-    python3 bench/jitter.py --ports "$PORTS" --clock "$RATE" --seconds "$SECS" --warmup 3 \
-        --tick-samples "$SAMPLES" --label gstreamer ${OUT:+--dump "$OUT/gstreamer-$CODEC-$PTIME-$round.txt"}
-    kill "${procs[@]}" 2>/dev/null; wait "${procs[@]}" 2>/dev/null || true
+    local listeners=()
+    base=41000
+    for s in corong ffmpeg gstreamer; do
+        measure "$s" "$(ports_from $base)" "$1" > "$DIR/$s.json" &
+        listeners+=($!)
+        base=$((base + 200))
+    done
+    wait "${listeners[@]}"
+    cat "$DIR/corong.json" "$DIR/ffmpeg.json" "$DIR/gstreamer.json"
+    stop_senders "${all[@]}"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $ZONES $CODEC streams, ${PTIME} ms packets, $ROUNDS x ${SECS} s, other core loaded: $LOAD; user $(id -un)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $ZONES $CODEC streams, ${PTIME} ms packets, $ROUNDS x ${SECS} s, other core loaded: $LOAD; together: $TOGETHER; user $(id -un)"
 for round in $(seq "$ROUNDS"); do
-    run_corong "$round"
-    run_ffmpeg "$round"
-    run_gst "$round"
+    if [ "$TOGETHER" = 1 ]; then
+        run_together "$round"
+    else
+        run_one corong "$round"
+        run_one ffmpeg "$round"
+        run_one gstreamer "$round"
+    fi
 done > "$DIR/results.jsonl"
 cat "$DIR/results.jsonl"
 python3 - "$DIR/results.jsonl" <<'PY'
@@ -136,3 +183,7 @@ for label in ("corong", "ffmpeg", "gstreamer"):
 if "corong" in med and "ffmpeg" in med:
     print(f"p99 ratio corong/ffmpeg: {med['corong']['jitter_p99_ms'] / med['ffmpeg']['jitter_p99_ms']:.3f}")
 PY
+if [ -n "${OUT:-}" ]; then
+    bench/plot_jitter.sh "$OUT" "$OUT/jitter.png" \
+        "RTP send jitter, $ZONES streams per sender on loopback, other core loaded: $LOAD ($(date -u '+%Y-%m-%d'))"
+fi
