@@ -11,14 +11,11 @@
 # mono, AAC (M4A) 48 kHz stereo, WAV 16-bit 44.1 kHz stereo.
 #
 #   bench/decode.sh [ROUNDS] [SECONDS]      (default 5 rounds, 120 s)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 ROUNDS=${1:-5}
 SECS=${2:-120}
 cargo build --release --quiet --example decode_speed
 SPEED=$PWD/target/release/examples/decode_speed
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
 
 # Music-like material: two tones and pink noise, so encoders work for real.
 SRC="aevalsrc=0.3*sin(2*PI*440*t)+0.2*sin(2*PI*660*t):s=96000:c=stereo:d=$SECS"
@@ -31,8 +28,7 @@ ffmpeg -v error -i "$DIR/src.wav" -ar 22050 -ac 1 -c:a libvorbis -q:a 4 -y "$DIR
 ffmpeg -v error -i "$DIR/src.wav" -ar 48000 -c:a aac -b:a 160k -y "$DIR/music.m4a"
 ffmpeg -v error -i "$DIR/src.wav" -ar 44100 -c:a pcm_s16le -y "$DIR/music.wav"
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), $ROUNDS rounds, ${SECS} s files"
+machine_line "$ROUNDS rounds, ${SECS} s files"
 printf '%-6s %14s %14s %8s\n' format "corong x_rt" "ffmpeg x_rt" ratio
 for f in music.mp3 music.flac speech.ogg music.m4a music.wav; do
     path=$DIR/$f

@@ -11,20 +11,10 @@
 # as a new process at a random phase; RUNS runs per latency setting.
 #
 #   bench/e2e_latency.sh [RUNS]      (default 20)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-20}
-cargo build --release --quiet
-CORONG=$PWD/target/release/corong
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1] // 2 * 2)')
+build_corong
+PORT=$(free_port)
 ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=0.3" -af "volume=0.5" -y "$DIR/tone.wav"
 cat > "$DIR/config.toml" <<CONF
 [daemon]
@@ -38,8 +28,7 @@ CONF
 "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
 PIDS+=($!)
 for _ in $(seq 50); do [ -S "$DIR/run/corong.sock" ] && break; sleep 0.1; done
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $RUNS runs per setting"
+machine_line "$RUNS runs per setting"
 for LAT in 200 40; do
     WAV=$DIR/rx-$LAT.wav
     SECS=$((RUNS * 2 + 4))

@@ -27,8 +27,7 @@
 #
 #   bench/jitter.sh [SECONDS] [ROUNDS] [PTIME] [ZONES] [CODEC]   (default 60 3 20 10 pcmu)
 #   LOAD=1 OUT=bench/out bench/jitter.sh 600 1 20 10 pcmu        (issue 7's 10 minutes)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 SECS=${1:-60}
 ROUNDS=${2:-3}
 PTIME=${3:-20}
@@ -41,16 +40,7 @@ case "$CODEC" in
 esac
 LOAD=${LOAD:-0}
 TOGETHER=${TOGETHER:-0}
-cargo build --release --quiet
-CORONG=$PWD/target/release/corong
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+build_corong
 SAMPLES=$((RATE / 1000 * PTIME))
 mkdir -p "$DIR/media" "$DIR/playlists"
 RUN=$((SECS + 10))
@@ -156,8 +146,7 @@ run_together() { # ROUND: all three senders at once, each on its own ports
     stop_senders "${all[@]}"
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $ZONES $CODEC streams, ${PTIME} ms packets, $ROUNDS x ${SECS} s, other core loaded: $LOAD; together: $TOGETHER; user $(id -un)"
+machine_line "$ZONES $CODEC streams, ${PTIME} ms packets, $ROUNDS x ${SECS} s, other core loaded: $LOAD; together: $TOGETHER; user $(id -un)"
 for round in $(seq "$ROUNDS"); do
     if [ "$TOGETHER" = 1 ]; then
         run_together "$round"

@@ -5,14 +5,10 @@
 # the first non-silent RTP packet (kernel receive stamp).
 #
 #   bench/latency.sh [RUNS]      (default 50)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-50}
-cargo build --release --quiet
-CORONG=$PWD/target/release/corong
-DIR=$(mktemp -d)
-trap 'kill $DAEMON 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+build_corong
+PORT=$(free_port)
 ffmpeg -v error -f lavfi -i "aevalsrc=0.5*sin(2*PI*1000*t):s=48000:d=1" -y "$DIR/pengumuman.wav"
 cat > "$DIR/config.toml" <<CONF
 [daemon]
@@ -22,7 +18,7 @@ name = "alun-alun"
 rtp = ["127.0.0.1:$PORT"]
 CONF
 "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
-DAEMON=$!
+PIDS+=($!)
 for _ in $(seq 50); do [ -S "$DIR/run/corong.sock" ] && break; sleep 0.1; done
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 python3 bench/latency.py "$CORONG" "$DIR/run/corong.sock" "$PORT" "$DIR/pengumuman.wav" "$RUNS"

@@ -5,8 +5,7 @@
 #
 #   bench/loudness.sh [SECONDS]     (default 120: length of each test file)
 #   PROFILE=dev bench/loudness.sh   (debug build of corong, optimised deps)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 SECONDS_LONG=${1:-120}
 PROFILE=${PROFILE:-release}
 if [ "$PROFILE" = release ]; then
@@ -16,13 +15,11 @@ else
   cargo build --quiet --example measure_loudness
   MEASURE=$PWD/target/debug/examples/measure_loudness
 fi
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
 D=$SECONDS_LONG
 ffmpeg -v error -f lavfi -i "anoisesrc=color=pink:amplitude=0.05:d=$D:r=48000" -ac 1 -y "$DIR/pink-mono.wav"
 ffmpeg -v error -f lavfi -i "aevalsrc=0.3*sin(2*PI*300*t)*(1+sin(2*PI*0.5*t))/2|0.2*sin(2*PI*1200*t):s=44100:d=$D" -c:a flac -y "$DIR/tones-stereo.flac"
 ffmpeg -v error -f lavfi -i "anoisesrc=color=white:amplitude=0.3:d=$D:r=44100" -ac 2 -c:a libmp3lame -b:a 128k -y "$DIR/noise-stereo.mp3"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg); profile $PROFILE; files of $D s"
+machine_line "profile $PROFILE; files of $D s"
 printf "%-18s %12s %12s %10s %10s %10s %10s %7s\n" file corong_LUFS ffmpeg_LUFS corong_TP ffmpeg_TP corong_ms ffmpeg_ms speedup
 for f in "$DIR"/pink-mono.wav "$DIR"/tones-stereo.flac "$DIR"/noise-stereo.mp3; do
   IFS=$'\t' read -r _ c_lufs c_tp c_ms < <("$MEASURE" "$f")

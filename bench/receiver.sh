@@ -11,15 +11,10 @@
 # /proc/PID/stat over the run; RSS is VmHWM from /proc/PID/status.
 #
 #   bench/receiver.sh [SECONDS]      (default 60)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 SECS=${1:-60}
-cargo build --release --quiet
-CORONG=$PWD/target/release/corong
-DIR=$(mktemp -d)
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1] // 2 * 2)')
+build_corong
+PORT=$(free_port)
 GROUP=239.255.90.1:$PORT
 mkdir -p "$DIR/media" "$DIR/playlists"
 ffmpeg -v error -f lavfi -i "anoisesrc=d=$((SECS + 10)):c=pink:r=48000:a=0.3:seed=5" -y "$DIR/media/noise.wav"
@@ -57,7 +52,7 @@ C1=$(cpu $A); T1=$(date +%s.%N)
 HWM=$(awk '/VmHWM/ {print $2}' /proc/$A/status)
 RSS=$(awk '/VmRSS/ {print $2}' /proc/$A/status)
 wait $A $B
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 python3 - "$C0" "$C1" "$T0" "$T1" "$TICK" "$HWM" "$RSS" <<'PY'
 import sys
 c0, c1, t0, t1, tick, hwm, rss = sys.argv[1:]

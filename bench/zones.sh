@@ -18,22 +18,12 @@
 #
 #   bench/zones.sh [KIND] [SECONDS] [ZONE_COUNTS] [FFMPEG_MAX]
 #   (default pcmu 20 "1 10 100 500" 100: ffmpeg is run up to FFMPEG_MAX zones)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 KIND=${1:-pcmu}
 SECS=${2:-20}
 COUNTS=${3:-"1 10 100 500"}
 FFMAX=${4:-100}
-cargo build --release --quiet
-CORONG=$PWD/target/release/corong
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+build_corong
 mkdir -p "$DIR/media" "$DIR/playlists"
 ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$((SECS + 30))" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
 printf '#EXTM3U\n../media/tone.wav\n' > "$DIR/playlists/tone.m3u"
@@ -66,8 +56,7 @@ dest() { # zone index -> host:port
 }
 codec() { if [ "$KIND" = l16 ]; then echo l16; else echo pcmu; fi; }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $KIND zones; ${SECS} s per measurement"
+machine_line "$KIND zones; ${SECS} s per measurement"
 printf '%6s %14s %14s %14s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB"
 for n in $COUNTS; do
     cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
