@@ -258,15 +258,21 @@ mod loudness {
         });
     }
 
-    /// The ebur128 meter alone on the same samples (what `measure` spends
-    /// beside decoding). Counter: frames.
+    /// Frames `measure` hands the meter at a time (its `MEASURE_CHUNK`).
+    const MEASURE_CHUNK: usize = 16_384;
+
+    /// The ebur128 meter alone on the same samples, fed in the chunks
+    /// `measure` feeds it (what `measure` spends beside decoding).
+    /// Counter: frames.
     #[divan::bench(sample_count = 30)]
     fn meter_only_5s(bencher: Bencher) {
         let samples = signal(FRAMES, ENGINE_RATE, CHANNELS as usize);
         bencher.counter(ItemsCount::new(FRAMES)).bench_local(|| {
             let mut meter = EbuR128::new(CHANNELS as u32, ENGINE_RATE, Mode::I | Mode::TRUE_PEAK)
                 .expect("a meter");
-            meter.add_frames_f32(black_box(&samples)).expect("metered");
+            for chunk in black_box(&samples).chunks(MEASURE_CHUNK * CHANNELS as usize) {
+                meter.add_frames_f32(chunk).expect("metered");
+            }
             let lufs = meter.loudness_global().expect("a loudness");
             let peak = (0..CHANNELS as u32)
                 .map(|c| meter.true_peak(c).expect("a peak"))
@@ -453,6 +459,18 @@ mod mixer {
             }
         }
 
+        /// Check that voice `i` is on air at `gain`: the path measured is
+        /// the one meant. (A voice's state is the crate's own; its `Debug`
+        /// shows it.)
+        fn assert_playing(&self, i: usize, gain: f32) {
+            let v = self.mixer.voices().nth(i).expect("the voice");
+            let shown = format!("{v:?}");
+            assert!(
+                shown.contains("state: Playing") && shown.contains(&format!("gain: {gain:?}")),
+                "voice {i} not playing at gain {gain}: {shown}"
+            );
+        }
+
         /// Time one packet's mix, the rings topped up outside the timing.
         fn bench(mut self, bencher: Bencher) {
             let Zone {
@@ -482,6 +500,7 @@ mod mixer {
         let mut zone = Zone::new(channels);
         zone.add(1, Priority::PROGRAM, Yield::Pause);
         zone.warm_up();
+        zone.assert_playing(0, 1.0);
         zone.bench(bencher);
     }
 
@@ -495,6 +514,8 @@ mod mixer {
         zone.warm_up();
         zone.add(2, Priority::ANNOUNCEMENT, Yield::Pause);
         zone.warm_up();
+        zone.assert_playing(0, 0.2);
+        zone.assert_playing(1, 1.0);
         zone.bench(bencher);
     }
 }
