@@ -2,7 +2,8 @@
 //! daylight-saving changes, the runner's rules for clock jumps, and
 //! `corong schedule`'s output.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -34,21 +35,7 @@ fn cron(expr: &str) -> CronSchedule {
 }
 
 fn schedule(name: &str, cron: &str) -> Schedule {
-    Schedule {
-        name: name.to_string(),
-        cron: cron.to_string(),
-        playlist: "lagu-nasional".to_string(),
-        playlist_path: PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
-        text: None,
-        zones: vec!["alun-alun".to_string(), "arsip".to_string()],
-        priority: Priority::PROGRAM,
-        shuffle: false,
-        loop_until: None,
-        missed: corong::config::Missed::Skip,
-        except_dates: Default::default(),
-        active_from: None,
-        active_until: None,
-    }
+    common::schedule(name, cron, &["alun-alun", "arsip"])
 }
 
 /// Fires over one whole local calendar day (midnight exists on every day

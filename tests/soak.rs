@@ -19,6 +19,8 @@
 //!
 //! It is one test in its own binary, so its memory is its own.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration as StdDuration;
@@ -45,21 +47,7 @@ const SCHEDULES: [(&str, &str); 6] = [
 ];
 
 fn schedule(name: &str, cron: &str) -> Schedule {
-    Schedule {
-        name: name.to_string(),
-        cron: cron.to_string(),
-        playlist: "lagu-nasional".to_string(),
-        playlist_path: PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
-        text: None,
-        zones: vec!["all".to_string()],
-        priority: Priority::PROGRAM,
-        shuffle: false,
-        loop_until: None,
-        missed: corong::config::Missed::Skip,
-        except_dates: Default::default(),
-        active_from: None,
-        active_until: None,
-    }
+    common::schedule(name, cron, &["all"])
 }
 
 /// Whether one cron field matches `value`. Handles the forms the schedules

@@ -274,3 +274,24 @@ pub fn watch_rtp_gaps(sock: std::net::UdpSocket, seconds: u64) -> (usize, usize)
     }
     (count, gaps)
 }
+
+/// A scheduled run of the playlist `lagu-nasional` at `cron` on `zones`, at
+/// programme priority, with every other field at its default: what the
+/// scheduler tests and the soak feed the scheduler.
+pub fn schedule(name: &str, cron: &str, zones: &[&str]) -> corong::config::Schedule {
+    corong::config::Schedule {
+        name: name.to_string(),
+        cron: cron.to_string(),
+        playlist: "lagu-nasional".to_string(),
+        playlist_path: std::path::PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
+        text: None,
+        zones: zones.iter().map(|z| z.to_string()).collect(),
+        priority: corong::priority::Priority::PROGRAM,
+        shuffle: false,
+        loop_until: None,
+        missed: corong::config::Missed::Skip,
+        except_dates: Default::default(),
+        active_from: None,
+        active_until: None,
+    }
+}
