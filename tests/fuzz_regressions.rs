@@ -20,6 +20,22 @@ fn decode_all(name: &str, bytes: &[u8], rate: u32) -> Vec<f32> {
     out
 }
 
+/// Open `bytes` as the file `name`; it must be refused with a decode error
+/// (a damaged file). Returns the error as the daemon logs it.
+fn refused_as_damaged(name: &str, bytes: &[u8]) -> String {
+    match Decoder::open_bytes(
+        Path::new(name),
+        bytes.to_vec(),
+        48_000,
+        2,
+        DecodeOptions::default(),
+    ) {
+        Err(e @ MediaError::Decode { .. }) => e.to_string(),
+        Err(e) => panic!("expected a decode error, got {e}"),
+        Ok(_) => panic!("the file opened"),
+    }
+}
+
 /// fuzz target `decode`, 2026-12-02: a 32-bit float WAV whose samples
 /// include NaN and values near f32::MAX decoded to NaN and huge samples,
 /// which would have reached the zone's mixer (a NaN poisons whatever it is
@@ -72,26 +88,15 @@ fn a_wav_claiming_a_4_ghz_sample_rate_is_refused_without_allocating_gigabytes() 
 /// `moov` are now checked to fit before symphonia reads them.
 #[test]
 fn an_m4a_whose_hdlr_atom_claims_3_gb_is_refused_as_damaged() {
-    let bytes = include_bytes!("data/fuzz/decode-m4a-hdlr-atom-claims-3gb.m4a");
-    let opened = Decoder::open_bytes(
-        Path::new("crash.m4a"),
-        bytes.to_vec(),
-        48_000,
-        2,
-        DecodeOptions::default(),
+    let shown = refused_as_damaged(
+        "crash.m4a",
+        include_bytes!("data/fuzz/decode-m4a-hdlr-atom-claims-3gb.m4a"),
     );
-    match opened {
-        Err(e @ MediaError::Decode { .. }) => {
-            let shown = e.to_string();
-            assert!(
-                shown.starts_with("crash.m4a: decode error: damaged MP4: atom `hdlr`"),
-                "{shown}"
-            );
-            assert!(shown.contains("claims 3036676141 bytes"), "{shown}");
-        }
-        Err(e) => panic!("expected a decode error, got {e}"),
-        Ok(_) => panic!("the file opened"),
-    }
+    assert!(
+        shown.starts_with("crash.m4a: decode error: damaged MP4: atom `hdlr`"),
+        "{shown}"
+    );
+    assert!(shown.contains("claims 3036676141 bytes"), "{shown}");
 }
 
 /// fuzz target `decode`, 2026-12-02 (out of memory): a 5 KB FLAC whose
@@ -100,26 +105,15 @@ fn an_m4a_whose_hdlr_atom_claims_3_gb_is_refused_as_damaged() {
 /// their blocks before symphonia reads them.
 #[test]
 fn a_flac_whose_vorbis_comment_claims_2_7_gb_is_refused_as_damaged() {
-    let bytes = include_bytes!("data/fuzz/decode-flac-vorbis-comment-claims-2gb.flac");
-    let opened = Decoder::open_bytes(
-        Path::new("crash.flac"),
-        bytes.to_vec(),
-        48_000,
-        2,
-        DecodeOptions::default(),
+    let shown = refused_as_damaged(
+        "crash.flac",
+        include_bytes!("data/fuzz/decode-flac-vorbis-comment-claims-2gb.flac"),
     );
-    match opened {
-        Err(e @ MediaError::Decode { .. }) => {
-            let shown = e.to_string();
-            assert!(
-                shown.starts_with("crash.flac: decode error: damaged FLAC: Vorbis comment entry"),
-                "{shown}"
-            );
-            assert!(shown.contains("claims 2728555636 bytes"), "{shown}");
-        }
-        Err(e) => panic!("expected a decode error, got {e}"),
-        Ok(_) => panic!("the file opened"),
-    }
+    assert!(
+        shown.starts_with("crash.flac: decode error: damaged FLAC: Vorbis comment entry"),
+        "{shown}"
+    );
+    assert!(shown.contains("claims 2728555636 bytes"), "{shown}");
 }
 
 /// fuzz target `decode`, 2026-12-02 (out of memory): junk, then an ID3v2.3
@@ -128,26 +122,15 @@ fn a_flac_whose_vorbis_comment_claims_2_7_gb_is_refused_as_damaged() {
 /// are now checked first.
 #[test]
 fn an_id3v2_frame_claiming_4_gb_is_refused_as_damaged() {
-    let bytes = include_bytes!("data/fuzz/decode-id3v2-frame-claims-4gb.bin");
-    let opened = Decoder::open_bytes(
-        Path::new("crash.mp3"),
-        bytes.to_vec(),
-        48_000,
-        2,
-        DecodeOptions::default(),
+    let shown = refused_as_damaged(
+        "crash.mp3",
+        include_bytes!("data/fuzz/decode-id3v2-frame-claims-4gb.bin"),
     );
-    match opened {
-        Err(e @ MediaError::Decode { .. }) => {
-            let shown = e.to_string();
-            assert!(
-                shown.starts_with("crash.mp3: decode error: damaged ID3v2 tag: frame `TSSE`"),
-                "{shown}"
-            );
-            assert!(shown.contains("claims 4294602496 bytes"), "{shown}");
-        }
-        Err(e) => panic!("expected a decode error, got {e}"),
-        Ok(_) => panic!("the file opened"),
-    }
+    assert!(
+        shown.starts_with("crash.mp3: decode error: damaged ID3v2 tag: frame `TSSE`"),
+        "{shown}"
+    );
+    assert!(shown.contains("claims 4294602496 bytes"), "{shown}");
 }
 
 /// fuzz target `decode`, 2026-12-02 (out of memory): an M4A whose sample
@@ -156,25 +139,14 @@ fn an_id3v2_frame_claiming_4_gb_is_refused_as_damaged() {
 /// refused before symphonia reads the file.
 #[test]
 fn an_m4a_whose_sample_size_table_claims_2_9_gb_is_refused_as_damaged() {
-    let bytes = include_bytes!("data/fuzz/decode-m4a-sample-size-claims-2-9gb.m4a");
-    let opened = Decoder::open_bytes(
-        Path::new("crash.m4a"),
-        bytes.to_vec(),
-        48_000,
-        2,
-        DecodeOptions::default(),
+    let shown = refused_as_damaged(
+        "crash.m4a",
+        include_bytes!("data/fuzz/decode-m4a-sample-size-claims-2-9gb.m4a"),
     );
-    match opened {
-        Err(e @ MediaError::Decode { .. }) => {
-            let shown = e.to_string();
-            assert!(
-                shown.starts_with("crash.m4a: decode error: damaged MP4: atom `stsz`"),
-                "{shown}"
-            );
-        }
-        Err(e) => panic!("expected a decode error, got {e}"),
-        Ok(_) => panic!("the file opened"),
-    }
+    assert!(
+        shown.starts_with("crash.m4a: decode error: damaged MP4: atom `stsz`"),
+        "{shown}"
+    );
 }
 
 /// fuzz target `decode`, 2026-12-02 (out of memory): an ID3v2 tag, then a
@@ -183,23 +155,12 @@ fn an_m4a_whose_sample_size_table_claims_2_9_gb_is_refused_as_damaged() {
 /// stream, after the tags.
 #[test]
 fn a_flac_after_an_id3_tag_whose_comment_claims_2_9_gb_is_refused_as_damaged() {
-    let bytes = include_bytes!("data/fuzz/decode-flac-after-id3-comment-claims-2-9gb.flac");
-    let opened = Decoder::open_bytes(
-        Path::new("crash.flac"),
-        bytes.to_vec(),
-        48_000,
-        2,
-        DecodeOptions::default(),
+    let shown = refused_as_damaged(
+        "crash.flac",
+        include_bytes!("data/fuzz/decode-flac-after-id3-comment-claims-2-9gb.flac"),
     );
-    match opened {
-        Err(e @ MediaError::Decode { .. }) => {
-            let shown = e.to_string();
-            assert!(
-                shown.starts_with("crash.flac: decode error: damaged FLAC:"),
-                "{shown}"
-            );
-        }
-        Err(e) => panic!("expected a decode error, got {e}"),
-        Ok(_) => panic!("the file opened"),
-    }
+    assert!(
+        shown.starts_with("crash.flac: decode error: damaged FLAC:"),
+        "{shown}"
+    );
 }
