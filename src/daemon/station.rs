@@ -119,6 +119,8 @@ pub struct Station {
     next_local_id: i64,
     /// The last time noted in the alive file.
     alive_at: Option<DateTime<Utc>>,
+    /// The engine clock's re-anchorings and wall-clock steps last logged.
+    clock_seen: (u64, u64),
     /// Zone ids are never reused: a reload gives a changed zone a new one.
     next_zone_id: ZoneId,
     /// Zones a reload removed (or replaced), and their names for the log.
@@ -195,6 +197,7 @@ impl Station {
             store_problem,
             next_local_id: LOCAL_ID_BASE,
             alive_at: None,
+            clock_seen: (0, 0),
             next_zone_id: config.zones.len() as ZoneId + 1,
             removed_zones: BTreeSet::new(),
             gone_names: HashMap::new(),
@@ -1244,6 +1247,7 @@ impl Station {
         {
             self.mark_alive(wall);
         }
+        self.log_clock_events();
         let now = Instant::now();
         let timeout = self.config.daemon.receiver_timeout;
         for z in &mut self.zones {
@@ -1258,6 +1262,29 @@ impl Station {
                 receivers::log_changes(&z.name, &changes);
             }
         }
+    }
+
+    /// Say when the engine re-anchored its packet clock or followed a step
+    /// of the wall clock since the last look.
+    fn log_clock_events(&mut self) {
+        let hb = &self.engine.heartbeat;
+        let seen = (
+            hb.resyncs.load(std::sync::atomic::Ordering::Relaxed),
+            hb.wall_steps.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        if seen.0 > self.clock_seen.0 {
+            tracing::warn!(
+                times = seen.0 - self.clock_seen.0,
+                "the engine fell over 0.5 s behind (the machine stalled) and restarted its packet clock"
+            );
+        }
+        if seen.1 > self.clock_seen.1 {
+            tracing::warn!(
+                wall = %Utc::now().format("%Y-%m-%d %H:%M:%S UTC"),
+                "the wall clock was stepped; the zones' sender reports follow it"
+            );
+        }
+        self.clock_seen = seen;
     }
 
     /// Stop the engine after the packet in progress (jobs on air end as

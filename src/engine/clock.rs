@@ -7,6 +7,15 @@
 //! absolute wake-up, so time spent mixing and sending is not added to the
 //! period, and the timer slack of the thread is set to 1 µs so the kernel does
 //! not batch the wake-up 50 µs late.
+//!
+//! Each tick also carries the wall-clock (`CLOCK_REALTIME`) time of its
+//! deadline, for RTCP sender reports and the receiver's playout. It is the
+//! monotonic deadline plus an offset that is measured again at every tick,
+//! so that a step of the wall clock (NTP setting a kiosk's clock after a
+//! power cut, an operator's `date -s`) reaches the sender reports within
+//! one packet instead of never: receivers compare those times with their
+//! own synchronized clocks. Between steps the offset stays put (both clocks
+//! run at the rate NTP disciplines), so its measuring noise never moves it.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +26,15 @@ use crate::output::Tick;
 /// stall of the whole machine). Below this, late packets are sent back to
 /// back so the receivers' timelines stay intact.
 pub const MAX_CATCH_UP: Duration = Duration::from_millis(500);
+
+/// A wall clock that differs from the one the pacer last measured by more
+/// than this has been stepped; the ticks follow it from then on.
+pub const WALL_STEP: Duration = Duration::from_millis(1);
+
+/// A measurement of the wall-clock offset counts only when the two monotonic
+/// readings around it are closer than this (the thread was not preempted
+/// between them).
+const TIGHT_READ: Duration = Duration::from_micros(50);
 
 /// Hands out one [`Tick`] per packet time, sleeping until each deadline.
 #[derive(Debug)]
@@ -29,6 +47,10 @@ pub struct Pacer {
     anchor_index: u64,
     /// How many times the pacer gave up catching up and re-anchored.
     pub resyncs: u64,
+    /// How many times the wall clock was found stepped (see [`WALL_STEP`]).
+    pub wall_steps: u64,
+    /// Reads the wall clock: `SystemTime::now`, or a test's stand-in.
+    wall_clock: fn() -> SystemTime,
 }
 
 impl Pacer {
@@ -42,6 +64,40 @@ impl Pacer {
             next_index: 0,
             anchor_index: 0,
             resyncs: 0,
+            wall_steps: 0,
+            wall_clock: SystemTime::now,
+        }
+    }
+
+    /// Read the wall clock through `clock` instead of `SystemTime::now`
+    /// (tests step it).
+    pub fn with_wall_clock(mut self, clock: fn() -> SystemTime) -> Pacer {
+        self.wall_clock = clock;
+        self.wall_at_start = clock();
+        self
+    }
+
+    /// Measure the wall clock against `start` again; if it moved by more
+    /// than [`WALL_STEP`] from what the pacer assumed, follow it.
+    fn follow_wall_clock(&mut self) {
+        let before = Instant::now();
+        let wall = (self.wall_clock)();
+        let after = Instant::now();
+        if after - before > TIGHT_READ {
+            return; // preempted mid-reading: try again next tick
+        }
+        let since_start = (before + (after - before) / 2).saturating_duration_since(self.start);
+        let assumed = self.wall_at_start + since_start;
+        let moved = match wall.duration_since(assumed) {
+            Ok(ahead) => ahead,
+            Err(e) => e.duration(),
+        };
+        if moved > WALL_STEP {
+            self.wall_at_start = match wall.checked_sub(since_start) {
+                Some(t) => t,
+                None => return,
+            };
+            self.wall_steps += 1;
         }
     }
 
@@ -103,6 +159,7 @@ impl Pacer {
             deadline = now;
         }
         sleep_until(deadline);
+        self.follow_wall_clock();
         let wall = self.wall_at_start + (deadline - self.start);
         let tick = Tick {
             index: self.next_index,
@@ -194,6 +251,59 @@ mod tests {
             Duration::from_millis(105)
         );
         assert!(Instant::now() >= t.deadline);
+    }
+
+    /// The wall clock a test steps: the real one plus `STEP_NS`.
+    static STEP_NS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+    fn stepped_wall() -> SystemTime {
+        let step = STEP_NS.load(std::sync::atomic::Ordering::Relaxed);
+        if step >= 0 {
+            SystemTime::now() + Duration::from_nanos(step as u64)
+        } else {
+            SystemTime::now() - Duration::from_nanos(step.unsigned_abs())
+        }
+    }
+
+    fn off_by(a: SystemTime, b: SystemTime) -> Duration {
+        match a.duration_since(b) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        }
+    }
+
+    /// A kiosk's clock set by NTP after a power cut jumps by minutes: the
+    /// ticks' wall-clock times (what the sender reports carry) follow it
+    /// at the next tick, forward and back, and the deadlines do not move.
+    #[test]
+    fn a_stepped_wall_clock_is_followed_at_the_next_tick() {
+        let mut p = Pacer::new(Duration::from_millis(5)).with_wall_clock(stepped_wall);
+        let first = p.wait_next();
+        assert!(off_by(first.wall, stepped_wall()) < Duration::from_millis(2));
+        for step_s in [3600i64, -600] {
+            STEP_NS.store(step_s * 1_000_000_000, std::sync::atomic::Ordering::Relaxed);
+            // A preempted reading is skipped; a few ticks are enough.
+            let mut t = p.wait_next();
+            for _ in 0..20 {
+                if off_by(t.wall, stepped_wall()) < Duration::from_millis(2) {
+                    break;
+                }
+                t = p.wait_next();
+            }
+            assert!(
+                off_by(t.wall, stepped_wall()) < Duration::from_millis(2),
+                "after a step of {step_s} s the tick is {:?} off",
+                off_by(t.wall, stepped_wall())
+            );
+            let next = p.wait_next();
+            assert_eq!(next.deadline - t.deadline, Duration::from_millis(5));
+            assert_eq!(
+                next.wall.duration_since(t.wall).unwrap(),
+                Duration::from_millis(5)
+            );
+        }
+        assert_eq!(p.wall_steps, 2);
+        STEP_NS.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub struct Heartbeat {
     pub ticks: AtomicU64,
     /// Times the engine fell too far behind and re-anchored its clock.
     pub resyncs: AtomicU64,
+    /// Times the pacer found the wall clock stepped and followed it.
+    pub wall_steps: AtomicU64,
     /// Events lost because the event ring was full.
     pub events_dropped: AtomicU64,
 }
@@ -339,6 +341,9 @@ impl EngineThread {
             self.heartbeat
                 .resyncs
                 .store(pacer.resyncs, Ordering::Relaxed);
+            self.heartbeat
+                .wall_steps
+                .store(pacer.wall_steps, Ordering::Relaxed);
         }
         // Shutting down: every voice still on a zone was interrupted.
         let at = Instant::now();
