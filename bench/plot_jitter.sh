@@ -50,6 +50,12 @@ for (sender, codec, ptime), values in sorted(series.items()):
         f"'{os.path.join(out, name)}' using 1:2 with lines lw 2 dt {dashes.get(ptime, 4)} "
         f"lc rgb '{colours.get(sender, '#555555')}' title '{title}'"
     )
+# Down to the rarest sample of the longest series: its max is on the plot.
+import math
+floor = 10 ** math.floor(math.log10(0.5 / max(len(v) for v in series.values())))
+print(f"set yrange [{min(floor, 1e-5):g}:1]")
+top = 10 ** math.ceil(math.log10(max(max(v) for v in series.values())))
+print(f"set xrange [0.001:{max(top, 100):g}]")
 print("plot " + ", \\\n     ".join(plots))
 PY
 
@@ -58,8 +64,6 @@ set terminal pngcairo size 1100,700 font "sans,11"
 set output "$PNG"
 set title "$TITLE"
 set logscale xy
-set xrange [0.001:100]
-set yrange [1e-5:1]
 set format x "%g"
 set format y "10^{%L}"
 set xlabel "jitter: |gap between two packets - the packet time| (ms)"
