@@ -14,7 +14,9 @@
 # bound and never read (the kernel drops what overflows it; the senders
 # see no error). CPU is utime + stime from /proc/PID/stat over SECONDS
 # seconds after a 5 s warm-up, as % of one core; RSS is VmRSS (summed
-# over the ffmpeg processes) and, for the daemon, its peak VmHWM.
+# over the ffmpeg processes) and, for the daemon, its peak VmHWM; for the
+# ffmpeg processes also their PSS summed (shared library pages counted
+# once, not once per process: the memory they really take together).
 #
 #   bench/zones.sh [KIND] [SECONDS] [ZONE_COUNTS] [FFMPEG_MAX]
 #   (default pcmu 20 "1 10 100 500" 100: ffmpeg is run up to FFMPEG_MAX zones)
@@ -43,13 +45,16 @@ PIDS+=($!)
 TICK=$(getconf CLK_TCK)
 cputicks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
-measure() { # PIDS... -> "cpu% rss_mb"
+# Proportional set size: each shared page (the libraries every ffmpeg maps)
+# counted once over all the processes, not once per process as RSS is.
+pss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done; echo $t; }
+measure() { # PIDS... -> "cpu% rss_mb pss_mb"
     sleep 5
     local c0 t0 c1 t1
     c0=$(cputicks "$@"); t0=$(date +%s.%N)
     sleep "$SECS"
     c1=$(cputicks "$@"); t1=$(date +%s.%N)
-    python3 -c "print(f'{($c1 - $c0) / $TICK / ($t1 - $t0) * 100:.1f} {$(rss_kb "$@") / 1024:.1f}')"
+    python3 -c "print(f'{($c1 - $c0) / $TICK / ($t1 - $t0) * 100:.1f} {$(rss_kb "$@") / 1024:.1f} {$(pss_kb "$@") / 1024:.1f}')"
 }
 dest() { # zone index -> host:port
     if [ "$KIND" = multicast ]; then echo "239.255.$(($1 / 250 + 100)).$(($1 % 250 + 1)):5004"; else echo "127.0.0.1:$SINK"; fi
@@ -57,7 +62,7 @@ dest() { # zone index -> host:port
 codec() { if [ "$KIND" = l16 ]; then echo l16; else echo pcmu; fi; }
 
 machine_line "$KIND zones; ${SECS} s per measurement"
-printf '%6s %14s %14s %14s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB"
+printf '%6s %12s %14s %12s %12s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB" "ffmpeg PSS MB"
 for n in $COUNTS; do
     cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
     {
@@ -70,11 +75,11 @@ for n in $COUNTS; do
     rm -rf "$DIR/state" "$DIR/run"
     "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
     d=$!; PIDS+=($d)
-    read -r ccpu crss <<<"$(measure $d)"
+    read -r ccpu crss _ <<<"$(measure $d)"
     cpeak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$d/status")
     grep -q "on air" "$DIR/daemon.log" || { echo "the daemon never went on air:"; tail "$DIR/daemon.log"; exit 1; }
     kill $d; wait $d 2>/dev/null || true
-    fcpu=-; frss=-
+    fcpu=-; frss=-; fpss=-
     if [ "$n" -le "$FFMAX" ]; then
         procs=()
         for i in $(seq 0 $((n - 1))); do
@@ -85,8 +90,8 @@ for n in $COUNTS; do
                 -f rtp "rtp://$(dest "$i")?pkt_size=$size$mc" >/dev/null 2>&1 &
             procs+=($!); PIDS+=($!)
         done
-        read -r fcpu frss <<<"$(measure "${procs[@]}")"
+        read -r fcpu frss fpss <<<"$(measure "${procs[@]}")"
         kill "${procs[@]}" 2>/dev/null || true; wait "${procs[@]}" 2>/dev/null || true
     fi
-    printf '%6s %14s %14s %14s %14s %14s\n' "$n" "$ccpu" "$crss" "$cpeak" "$fcpu" "$frss"
+    printf '%6s %12s %14s %12s %12s %14s %14s\n' "$n" "$ccpu" "$crss" "$cpeak" "$fcpu" "$frss" "$fpss"
 done
