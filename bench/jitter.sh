@@ -113,13 +113,22 @@ stop_senders() {
     wait "$@" 2>/dev/null || true
 }
 
+# The listeners bind first, then the senders start: a sender's own local
+# port (ephemeral, 32768 and up) then cannot take a port a listener needs,
+# and the ports used here sit below the ephemeral range anyway.
+BASE_PORT=21000
+
 run_one() { # SENDER ROUND: that sender alone
-    local ports
-    ports=$(ports_from 41000)
+    local ports listener
+    ports=$(ports_from $BASE_PORT)
+    measure "$1" "$ports" "$2" > "$DIR/$1.json" &
+    listener=$!
+    sleep 0.5
     "start_$1" "$ports"
     local pids=("${SENDER_PIDS[@]}")
     load_on
-    measure "$1" "$ports" "$2"
+    wait "$listener"
+    cat "$DIR/$1.json"
     stop_senders "${pids[@]}"
     if [ "$1" = corong ]; then
         grep -o 'engine thread running with [^"]*' "$DIR/daemon.log" | head -1 >&2 || true
@@ -127,20 +136,20 @@ run_one() { # SENDER ROUND: that sender alone
 }
 
 run_together() { # ROUND: all three senders at once, each on its own ports
-    local all=() base=41000 s
+    local all=() listeners=() base=$BASE_PORT s
+    for s in corong ffmpeg gstreamer; do
+        measure "$s" "$(ports_from $base)" "$1" > "$DIR/$s.json" &
+        listeners+=($!)
+        base=$((base + 200))
+    done
+    sleep 0.5
+    base=$BASE_PORT
     for s in corong ffmpeg gstreamer; do
         "start_$s" "$(ports_from $base)"
         all+=("${SENDER_PIDS[@]}")
         base=$((base + 200))
     done
     load_on
-    local listeners=()
-    base=41000
-    for s in corong ffmpeg gstreamer; do
-        measure "$s" "$(ports_from $base)" "$1" > "$DIR/$s.json" &
-        listeners+=($!)
-        base=$((base + 200))
-    done
     wait "${listeners[@]}"
     cat "$DIR/corong.json" "$DIR/ffmpeg.json" "$DIR/gstreamer.json"
     stop_senders "${all[@]}"
