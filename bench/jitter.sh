@@ -123,6 +123,7 @@ run_one() { # SENDER ROUND: that sender alone
     ports=$(ports_from $BASE_PORT)
     measure "$1" "$ports" "$2" > "$DIR/$1.json" &
     listener=$!
+    PIDS+=($!)
     sleep 0.5
     "start_$1" "$ports"
     local pids=("${SENDER_PIDS[@]}")
@@ -140,6 +141,7 @@ run_together() { # ROUND: all three senders at once, each on its own ports
     for s in corong ffmpeg gstreamer; do
         measure "$s" "$(ports_from $base)" "$1" > "$DIR/$s.json" &
         listeners+=($!)
+        PIDS+=($!)
         base=$((base + 200))
     done
     sleep 0.5
