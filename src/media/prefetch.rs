@@ -571,7 +571,7 @@ impl Feed {
             .partition(is_late);
         self.outputs = stay;
         let zones: Vec<ZoneId> = go.iter().map(|o| o.zone).collect();
-        tracing::debug!(
+        tracing::info!(
             job = self.job,
             ?zones,
             "zones left behind get a decoder of their own"
@@ -619,6 +619,12 @@ impl Feed {
                 .into_iter()
                 .partition(|o| o.skip == top);
             self.outputs = stay;
+            let zones: Vec<ZoneId> = go.iter().map(|o| o.zone).collect();
+            tracing::info!(
+                job = self.job,
+                ?zones,
+                "zones that skipped get a decoder of their own"
+            );
             let fork = self.fork(go, top);
             self.forks.push(fork);
         }
