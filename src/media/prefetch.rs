@@ -908,7 +908,15 @@ fn worker(rx: Receiver<Feed>) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 // Shutting down: the feeds' producers drop, which tells the
-                // engine that nothing more will come.
+                // engine that nothing more will come. Chunks a voice may
+                // still hold are left allocated (the process is ending):
+                // freeing them here could leave the engine the last
+                // reference.
+                for feed in feeds.iter_mut().chain(spent.iter_mut()) {
+                    if !feed.released() {
+                        std::mem::forget(std::mem::take(&mut feed.pool));
+                    }
+                }
                 return;
             }
         }
