@@ -1106,6 +1106,63 @@ mod tests {
             .load(std::sync::atomic::Ordering::Acquire));
     }
 
+    /// Every zone of the feed skips: the feed skips as it always did, on
+    /// its one decoder.
+    #[test]
+    fn a_skip_on_every_zone_skips_the_shared_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = wav(dir.path(), "a.wav", 4.0, 5);
+        let second = wav(dir.path(), "b.wav", 1.0, 6);
+        let files = [first, second.clone()];
+        let (mut vs, outputs) = voices(2, CHUNK_FRAMES * 3);
+        let (mut f, _rx) = feed(outputs, &files);
+        f.fill();
+        for v in &vs {
+            v.shared
+                .skip_to
+                .store(1, std::sync::atomic::Ordering::Release);
+        }
+        let mut got = [Vec::new(), Vec::new()];
+        while !f.fill().1 {
+            for (v, g) in vs.iter_mut().zip(got.iter_mut()) {
+                read_all(v, g);
+            }
+        }
+        for (v, g) in vs.iter_mut().zip(got.iter_mut()) {
+            read_all(v, g);
+        }
+        assert!(f.forks.is_empty());
+        assert_eq!(f.opened, 2, "item 0, then item 1: one decoder each");
+        assert!(got[0] == got[1]);
+        // Item 1 starts where its marker says, from its start.
+        let markers: Vec<Marker> = std::iter::from_fn(|| vs[0].markers.pop().ok()).collect();
+        assert_eq!(markers.len(), 2);
+        assert_eq!(markers[1].item, 1);
+        let at = markers[1].at_frame as usize;
+        assert!(got[0][at..] == reference(&[second])[..]);
+    }
+
+    /// A finished feed keeps its chunks until every voice it fed is gone:
+    /// the engine never holds the last reference.
+    #[test]
+    fn a_feed_keeps_its_chunks_until_its_voices_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = wav(dir.path(), "a.wav", 1.0, 7);
+        let (mut vs, outputs) = voices(2, RATE as usize * 10);
+        let (mut f, _rx) = feed(outputs, &[file]);
+        while !f.fill().1 {}
+        f.wind_down();
+        let held: Vec<Arc<Chunk>> = f.pool.clone();
+        assert!(!f.released());
+        vs[0].read_frames(usize::MAX, 1);
+        drop(vs.remove(0));
+        assert!(!f.released(), "one voice still holds chunks");
+        drop(vs);
+        assert!(f.released());
+        // Only the feed (and this test) hold them now.
+        assert!(held.iter().all(|c| Arc::strong_count(c) == 2));
+    }
+
     /// One zone of two skips the item: it goes on with the next item from
     /// its start, on a decoder of its own; the other plays on.
     #[test]
