@@ -563,3 +563,140 @@ fn a_repeated_announcement_plays_n_times_with_its_interval() {
     let gap = on.windows(2).map(|w| w[1] - w[0]).max().unwrap() as f64 / PER_SECOND;
     assert!((gap - 1.0).abs() < 0.3, "gap {gap:.2} s");
 }
+
+/// Where music frames `at..at + 480` start in `rec`, played at gain `g`:
+/// the offset whose samples differ least (every sample within 0.01).
+fn locate(rec: &[f32], music: &[f32], g: f32, at: usize) -> Option<usize> {
+    let probe = &music[at..at + 480];
+    let mut best: Option<(usize, f32)> = None;
+    for x in 0..rec.len().saturating_sub(probe.len()) {
+        let mut worst = 0.0f32;
+        for (r, m) in rec[x..].iter().zip(probe) {
+            worst = worst.max((r - g * m).abs());
+            if worst > 0.01 {
+                break;
+            }
+        }
+        if worst <= 0.01 && best.is_none_or(|(_, w)| worst < w) {
+            best = Some((x, worst));
+        }
+    }
+    best.map(|(x, _)| x)
+}
+
+/// The gain at which `rec` plays `music`, from the loudness of its first
+/// second of sound (`first`: its first audible sample) against the file's.
+fn gain_of(rec: &[f32], music: &[f32], first: usize) -> f32 {
+    (common::rms(&rec[first..first + 48_000]) / common::rms(&music[..48_000])) as f32
+}
+
+/// A schedule plays on three zones (from one decoder); an announcement on
+/// one of them pauses it there. That zone resumes exactly where it was
+/// (it gets a decoder of its own, which picks up at the frame it had
+/// reached) while the two others play on undisturbed: every zone gets all
+/// of the music, once, in order.
+#[test]
+fn a_zone_paused_by_an_announcement_resumes_where_it_was_while_the_others_play_on() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let st = Station::new();
+    // A sweep: every stretch of it is unlike any other, so where the
+    // recording stands in the music can be found to the frame.
+    let expr = r"0.4*sin(2*PI*(150+60*t)*t)";
+    common::run(
+        std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("aevalsrc={expr}:s=48000:d=6"))
+            .arg(st.path("media/sweep.wav")),
+    );
+    st.playlist("sweep", &["../media/sweep.wav"]);
+    ffmpeg_tone(
+        &st.path("media/pengumuman.wav"),
+        1500.0,
+        2.0,
+        22_050,
+        1,
+        &[],
+    );
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nwav = \"pasar.wav\"\n\n\
+         [[zones]]\nname = \"terminal\"\nwav = \"terminal.wav\"\n\n\
+         [[zones]]\nname = \"masjid\"\nwav = \"masjid.wav\"\n\n\
+         [[schedules]]\nname = \"sweep\"\ncron = \"{}\"\nplaylist = \"sweep\"\n\
+         zones = [\"pasar\", \"terminal\", \"masjid\"]\n",
+        cron_in(2)
+    ));
+    let d = st.start();
+    d.wait_log("on air zone=pasar job=1", Duration::from_secs(6));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, out, err) = st.client(&[
+        "announce",
+        "media/pengumuman.wav",
+        "--zones",
+        "pasar",
+        "--wait",
+    ]);
+    assert_eq!(code, 0, "announce --wait: {out} {err}");
+    for zone in ["pasar", "terminal", "masjid"] {
+        d.wait_log(
+            &format!("ended zone={zone} job=1 how=completed"),
+            Duration::from_secs(10),
+        );
+    }
+    let log = d.log_text();
+    assert_eq!(
+        log.matches("zones left behind get a decoder of their own")
+            .count(),
+        1,
+        "one decoder for the three zones, then one more for pasar: {log}"
+    );
+    assert!(d.stop().success());
+
+    let (music, rate) = read_wav_mono(&st.path("media/sweep.wav"));
+    assert_eq!(rate, RATE);
+    let tail = music.len() - 48_000;
+    for zone in ["terminal", "masjid"] {
+        let (rec, _) = read_wav_mono(&st.path(&format!("{zone}.wav")));
+        let first = rec.iter().position(|s| s.abs() > 1e-3).unwrap();
+        let g = gain_of(&rec, &music, first);
+        let start = locate(&rec, &music, g, 4800).expect("music found") - 4800;
+        let end = locate(&rec, &music, g, tail).expect("end found") - tail;
+        assert_eq!(start, end, "{zone}: the music played without a break");
+        // Every frame (but the item's 10 ms fades) as in the file.
+        for k in 480..music.len() - 480 {
+            let e = (rec[start + k] - g * music[k]).abs();
+            assert!(e < 0.01, "{zone}: frame {k} off by {e}");
+        }
+    }
+    let (rec, _) = read_wav_mono(&st.path("pasar.wav"));
+    let first = rec.iter().position(|s| s.abs() > 1e-3).unwrap();
+    let g = gain_of(&rec, &music, first);
+    let start = locate(&rec, &music, g, 4800).expect("music found") - 4800;
+    let resumed = locate(&rec, &music, g, tail).expect("end found") - tail;
+    assert!(
+        resumed > start + 4 * 48_000,
+        "the chime and announcement came in between"
+    );
+    // The music as played before the pause, and after the resume: the
+    // frame where each departs from the file (by 2%: a fade under way).
+    let off = |x: usize, k: usize| (rec[x + k] - g * music[k]).abs() > 0.02 * 0.4 * g.max(0.1);
+    let paused = (4800..music.len())
+        .find(|&k| off(start, k))
+        .expect("it paused");
+    let back = (0..music.len() - 480)
+        .rev()
+        .find(|&k| off(resumed, k))
+        .expect("it resumed");
+    assert!(paused > 48_000, "paused after a second of music: {paused}");
+    // Between them: the 10 ms fade-out, then the 10 ms fade-in from the
+    // frame after the last one read (less the ends where the fades are
+    // within 2% of full). A frame lost or played twice shows here.
+    let between = back as i64 - paused as i64;
+    eprintln!("paused at frame {paused}, back in step at {back}");
+    assert!(
+        (900..=960).contains(&between),
+        "resumed {} frames from where it paused (960 is exact)",
+        between
+    );
+}

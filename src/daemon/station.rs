@@ -23,9 +23,9 @@ use super::sounds::{self, Sounds};
 use crate::config::{self, Chime, Config, PreemptMode};
 use crate::control::protocol::{JobState, Progress, Reply, Response};
 use crate::engine::mixer::db_to_gain;
-use crate::engine::voice::{self, EndReason, VoiceSpec, Yield};
+use crate::engine::voice::{self, EndReason, VoiceInput, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
-use crate::media::loudness::{LoudnessCache, NoPersist, Persist};
+use crate::media::loudness::{LoudnessCache, NoPersist, Persist, Target};
 use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
 use crate::media::DecodeOptions;
 use crate::output::rtp::RtpOutput;
@@ -884,28 +884,52 @@ impl Station {
             priority,
             yields: self.yields(priority),
         };
+        let decode = DecodeOptions {
+            max_duration: self.config.daemon.max_item,
+            ..DecodeOptions::default()
+        };
+        // One decoder per group of zones that play the same audio (same
+        // channels, same loudness target), fanned out to all of them.
+        type Group = (u16, Option<Target>, Vec<(ZoneId, VoiceInput)>);
+        let mut groups: Vec<Group> = Vec::new();
         let mut started = Vec::new();
         for &zone in zones {
             let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
                 continue;
             };
             let (voice, input) = voice::voice(spec, entry.channels, capacity);
-            let mut feed = Feed::new(
+            let cmd = Command::AddVoice {
                 zone,
+                voice: Box::new(voice),
+            };
+            if self.engine.send(cmd).is_err() {
+                tracing::error!(zone = %entry.name, job = id, "engine command queue full; job not started here");
+                continue;
+            }
+            started.push(zone);
+            let target = self
+                .loudness
+                .as_ref()
+                .and(self.config.loudness_target(&entry.config));
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == entry.channels && g.1 == target)
+            {
+                Some(g) => g.2.push((zone, input)),
+                None => groups.push((entry.channels, target, vec![(zone, input)])),
+            }
+        }
+        for (_, target, outputs) in groups {
+            let mut feed = Feed::new(
                 id as u64,
-                input,
+                outputs,
                 files.clone(),
                 order.clone(),
                 rate,
-                DecodeOptions {
-                    max_duration: self.config.daemon.max_item,
-                    ..DecodeOptions::default()
-                },
+                decode.clone(),
                 self.feed_tx.clone(),
             );
-            if let (Some(cache), Some(target)) =
-                (&self.loudness, self.config.loudness_target(&entry.config))
-            {
+            if let (Some(cache), Some(target)) = (&self.loudness, target) {
                 // An emergency never waits for a measurement.
                 let wait = priority < Priority::EMERGENCY;
                 feed = feed.with_loudness(cache.clone(), target, wait);
@@ -916,15 +940,6 @@ impl Station {
             if let Some(p) = &self.prefetcher {
                 p.submit(feed);
             }
-            let cmd = Command::AddVoice {
-                zone,
-                voice: Box::new(voice),
-            };
-            if self.engine.send(cmd).is_err() {
-                tracing::error!(zone = %entry.name, job = id, "engine command queue full; job not started here");
-                continue;
-            }
-            started.push(zone);
         }
         let names: Vec<&str> = started.iter().map(|z| self.zone_name(*z)).collect();
         tracing::info!(job = id, priority = %priority, zones = %names.join(","),

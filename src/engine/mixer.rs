@@ -336,10 +336,24 @@ fn mix_voice(
     let pausing = v.ending.is_none() && v.skip_to.is_none() && v.target == 0.0;
     let mut consumed = 0;
     if available > 0 {
-        let Ok(chunk) = v.samples.read_chunk(available * ch) else {
+        // The chunks ahead, shared with the other zones of the feed: the
+        // packet reads from the front one at `offset`, and on into the next
+        // when it crosses a chunk's end. Nothing is copied or freed here.
+        let Ok(ring) = v.chunks.read_chunk(v.chunks.slots()) else {
             return false;
         };
-        let (a, b) = chunk.as_slices();
+        let (ca, cb) = ring.as_slices();
+        let offset = v.offset;
+        let parts = || {
+            ca.iter().chain(cb).enumerate().map(move |(i, c)| {
+                let s = c.samples();
+                if i == 0 {
+                    &s[offset.min(s.len())..]
+                } else {
+                    s
+                }
+            })
+        };
         let mut frame = 0;
         while frame < available {
             // Item boundaries at this frame.
@@ -369,7 +383,7 @@ fn mix_voice(
                 while frame < run_end {
                     step_gain(&mut v.gain, v.target, v.step);
                     let g = v.gain * (available - 1 - frame) as f32 / available as f32;
-                    add_scaled(out, a, b, frame * ch, (frame + 1) * ch, g);
+                    add_scaled(out, parts(), frame * ch, (frame + 1) * ch, g);
                     frame += 1;
                     if v.gain == 0.0 && v.target == 0.0 {
                         break;
@@ -389,7 +403,7 @@ fn mix_voice(
                 }
                 // Steady gain: one multiply-add per sample, in slices the
                 // compiler can vectorise.
-                add_scaled(out, a, b, frame * ch, run_end * ch, v.gain);
+                add_scaled(out, parts(), frame * ch, run_end * ch, v.gain);
                 frame = run_end;
                 continue;
             }
@@ -397,7 +411,7 @@ fn mix_voice(
             while frame < run_end && v.gain != v.target {
                 step_gain(&mut v.gain, v.target, v.step);
                 let base = frame * ch;
-                add_scaled(out, a, b, base, base + ch, v.gain);
+                add_scaled(out, parts(), base, base + ch, v.gain);
                 frame += 1;
             }
             if v.gain == 0.0 && v.target == 0.0 {
@@ -405,8 +419,7 @@ fn mix_voice(
             }
         }
         consumed = frame;
-        chunk.commit(consumed * ch);
-        v.frames_read += consumed as u64;
+        v.consume(consumed, ch);
     }
     if starving {
         v.gain = 0.0;
@@ -450,23 +463,29 @@ fn step_gain(gain: &mut f32, target: f32, step: f32) {
     }
 }
 
-/// `out[i] += g * ring[i]` for samples `from..to` of a ring read as its two
-/// slices `a` then `b`.
-fn add_scaled(out: &mut [f32], a: &[f32], b: &[f32], from: usize, to: usize, g: f32) {
-    // The part in `a`, if the range starts there.
-    let a_end = to.min(a.len());
-    if from < a_end {
-        for (o, s) in out[from..a_end].iter_mut().zip(&a[from..a_end]) {
-            *o += s * g;
+/// `out[i] += g * ring[i]` for samples `from..to` of a ring read as the
+/// consecutive slices `parts` (the rest of the front chunk, then the next).
+fn add_scaled<'a>(
+    out: &mut [f32],
+    parts: impl IntoIterator<Item = &'a [f32]>,
+    from: usize,
+    to: usize,
+    g: f32,
+) {
+    // Where the current part starts, in samples of the whole read.
+    let mut start = 0;
+    for part in parts {
+        if start >= to {
+            break;
         }
-    }
-    // The part in `b`, if the range reaches past `a`.
-    let b_from = from.max(a.len());
-    if to > b_from {
-        let (lo, hi) = (b_from - a.len(), to - a.len());
-        for (o, s) in out[b_from..to].iter_mut().zip(&b[lo..hi]) {
-            *o += s * g;
+        let end = start + part.len();
+        let (lo, hi) = (from.max(start), to.min(end));
+        if lo < hi {
+            for (o, s) in out[lo..hi].iter_mut().zip(&part[lo - start..hi - start]) {
+                *o += s * g;
+            }
         }
+        start = end;
     }
 }
 
@@ -485,12 +504,7 @@ fn drop_skipped(v: &mut Voice, ch: usize, max_frames: usize) -> bool {
         _ => None,
     };
     let drop_frames = until_next.map_or(available, |n| n.min(available));
-    if drop_frames > 0 {
-        if let Ok(chunk) = v.samples.read_chunk(drop_frames * ch) {
-            chunk.commit_all();
-            v.frames_read += drop_frames as u64;
-        }
-    }
+    v.consume(drop_frames, ch);
     if until_next.is_some_and(|n| n <= drop_frames) {
         // At the next item: it fades in from the next packet, and its marker
         // is reported when it is read.
@@ -524,7 +538,7 @@ mod tests {
         for from in 0..=12 {
             for to in from..=12 {
                 let mut out = vec![0.0f32; 12];
-                add_scaled(&mut out, &a, &b, from, to, 2.0);
+                add_scaled(&mut out, [&a[..], &b[..]], from, to, 2.0);
                 for (i, v) in out.iter().enumerate() {
                     let want = if (from..to).contains(&i) {
                         2.0 * i as f32
@@ -566,9 +580,8 @@ mod tests {
                 at_frame: 0,
             })
             .unwrap();
-        for n in 0..len {
-            input.samples.push(value + n as f32 * 1e-4).unwrap();
-        }
+        let samples: Vec<f32> = (0..len).map(|n| value + n as f32 * 1e-4).collect();
+        input.push_frames(&samples).unwrap();
         input.finish();
         Box::new(v)
     }
@@ -729,9 +742,7 @@ mod tests {
                 at_frame: 0,
             })
             .unwrap();
-        for _ in 0..60 {
-            input.samples.push(0.2).unwrap();
-        }
+        input.push_frames(&[0.2; 60]).unwrap();
         input
             .markers
             .push(Marker {
@@ -739,9 +750,7 @@ mod tests {
                 at_frame: 60,
             })
             .unwrap();
-        for _ in 0..20 {
-            input.samples.push(0.8).unwrap();
-        }
+        input.push_frames(&[0.8; 20]).unwrap();
         input.finish();
         r.mixer.add(Box::new(v)).unwrap();
         r.packet();
@@ -796,9 +805,7 @@ mod tests {
         r.mixer.add(Box::new(v)).unwrap();
         let p = r.packet();
         assert!((p[0] - 0.3).abs() < 1e-6, "music plays while job 2 fills");
-        for _ in 0..FRAMES {
-            input.samples.push(0.9).unwrap();
-        }
+        input.push_frames(&[0.9; FRAMES]).unwrap();
         let p = r.packet();
         assert!((p[0] - 0.9).abs() < 1e-6, "{p:?}");
         // Underruns are counted, not fatal.
@@ -837,9 +844,7 @@ mod tests {
                 at_frame: 0,
             })
             .unwrap();
-        for _ in 0..20 {
-            first.samples.push(0.3).unwrap();
-        }
+        first.push_frames(&[0.3; 20]).unwrap();
         first.finish();
         for _ in 0..2 {
             let p = r.packet();
@@ -860,6 +865,40 @@ mod tests {
             })
             .collect();
         assert_eq!(started, [1, 2, 3]);
+    }
+
+    /// Chunks of any size (a part-full one at a feed's pause) follow each
+    /// other: a packet that spans several reads each at the right place,
+    /// and the next packet goes on where it stopped.
+    #[test]
+    fn a_packet_reads_across_chunks_of_any_size() {
+        let mut r = Run::new();
+        let spec = VoiceSpec {
+            job: 1,
+            priority: Priority(50),
+            yields: Yield::Pause,
+        };
+        let (v, mut input) = voice(spec, 1, 100);
+        input
+            .markers
+            .push(Marker {
+                item: 0,
+                at_frame: 0,
+            })
+            .unwrap();
+        let all: Vec<f32> = (0..25).map(|n| 0.5 + n as f32 * 1e-3).collect();
+        for part in [&all[..3], &all[3..5], &all[5..7], &all[7..25]] {
+            input.push_frames(part).unwrap();
+        }
+        input.finish();
+        r.mixer.add(Box::new(v)).unwrap();
+        let mut got = r.packet();
+        got.extend(r.packet());
+        got.extend(&r.packet()[..5]);
+        for (n, (g, w)) in got.iter().zip(&all).enumerate() {
+            assert!((g - w).abs() < 1e-6, "frame {n}: {g} vs {w}");
+        }
+        assert_eq!(r.ended(1), Some(EndReason::Completed));
     }
 
     /// The decoder falls behind: the voice fades out over what is left
@@ -886,9 +925,7 @@ mod tests {
                 at_frame: 0,
             })
             .unwrap();
-        for _ in 0..22 {
-            input.samples.push(0.5).unwrap();
-        }
+        input.push_frames(&[0.5; 22]).unwrap();
         let shared = input.shared.clone();
         assert!(run.mixer.add(Box::new(v)).is_ok());
         let p1 = run.packet();
@@ -911,9 +948,7 @@ mod tests {
         assert_eq!(p3, vec![0.0; FRAMES]);
         assert!(shared.underrun_frames.load(Ordering::Relaxed) >= FRAMES as u64);
         // The decoder catches up: back in with a fade, not a step.
-        for _ in 0..40 {
-            input.samples.push(0.5).unwrap();
-        }
+        input.push_frames(&[0.5; 40]).unwrap();
         let p4 = run.packet();
         assert!(steps(&p4, 0.0) <= 0.5 / 5.0 + 1e-6, "{p4:?}");
         assert_eq!(p4[9], 0.5, "{p4:?}");

@@ -2,9 +2,15 @@
 //!
 //! A voice is the consumer end of a lock-free ring that a decoder worker
 //! ([`crate::media::prefetch`]) fills seconds ahead; [`VoiceInput`] is the
-//! producer end. Item boundaries travel beside the samples as [`Marker`]s, so
-//! the engine knows the exact frame at which each playlist item starts. The
-//! two ends share only atomics ([`FeedShared`]).
+//! producer end. The ring holds [`Chunk`]s of decoded audio by reference
+//! (`Arc`), so one decoder feeds many zones without copying: each zone's
+//! ring gets a clone of the same chunk. Item boundaries travel beside the
+//! samples as [`Marker`]s, so the engine knows the exact frame at which each
+//! playlist item starts. The two ends share only atomics ([`FeedShared`]).
+//!
+//! The engine never drops the last reference to a chunk (that would free
+//! memory on the audio thread): the feed that made it keeps one until every
+//! voice it fed has been dropped ([`FeedShared::dropped`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,6 +18,59 @@ use std::sync::Arc;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::priority::Priority;
+
+/// Frames in a full [`Chunk`]; a decoder step produces at most this many.
+pub const CHUNK_FRAMES: usize = 4096;
+
+/// A piece of decoded audio, interleaved f32, shared by every voice it was
+/// pushed to. Up to [`CHUNK_FRAMES`] frames (fewer at the end of a feed or
+/// while it waits).
+#[derive(Debug, Default)]
+pub struct Chunk {
+    samples: Vec<f32>,
+    /// Most samples it takes.
+    capacity: usize,
+}
+
+impl Chunk {
+    /// An empty chunk with room for `samples` samples.
+    pub fn with_capacity(samples: usize) -> Chunk {
+        Chunk {
+            samples: Vec::with_capacity(samples),
+            capacity: samples,
+        }
+    }
+
+    pub fn samples(&self) -> &[f32] {
+        &self.samples
+    }
+
+    /// Samples held.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Samples that still fit.
+    pub fn room(&self) -> usize {
+        self.capacity - self.samples.len()
+    }
+
+    /// Empty it for reuse (keeps its memory).
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+
+    /// Append `samples`, as many as fit; returns how many did.
+    pub fn extend(&mut self, samples: &[f32]) -> usize {
+        let n = samples.len().min(self.room());
+        self.samples.extend_from_slice(&samples[..n]);
+        n
+    }
+}
 
 /// Identifies a job across zones, the queue and the as-run log.
 pub type JobId = u64;
@@ -50,6 +109,15 @@ pub struct FeedShared {
     pub items_failed: AtomicU32,
     /// Frames the engine found missing when it needed them (decoder behind).
     pub underrun_frames: AtomicU64,
+    /// Frames pushed into the ring so far (set by the producer after each
+    /// push, so the chunks holding them are in the ring once it is seen).
+    pub frames_pushed: AtomicU64,
+    /// Frames the engine has read (or dropped) so far.
+    pub frames_read: AtomicU64,
+    /// Set when the engine's end (the [`Voice`]) is dropped, which happens
+    /// off the engine thread: from then on nothing on the engine thread
+    /// holds a chunk of this voice.
+    pub dropped: AtomicBool,
 }
 
 /// Everything the engine needs to know about a voice besides its samples.
@@ -64,7 +132,9 @@ pub struct VoiceSpec {
 /// The engine's end of a voice.
 pub struct Voice {
     pub spec: VoiceSpec,
-    pub(crate) samples: Consumer<f32>,
+    pub(crate) chunks: Consumer<Arc<Chunk>>,
+    /// Samples already read of the chunk at the front of the ring.
+    pub(crate) offset: usize,
     pub(crate) markers: Consumer<Marker>,
     pub shared: Arc<FeedShared>,
     /// Frames consumed so far (played or ducked).
@@ -125,10 +195,15 @@ impl EndReason {
 
 /// The decoder's end of a voice.
 pub struct VoiceInput {
-    pub samples: Producer<f32>,
+    pub chunks: Producer<Arc<Chunk>>,
     pub markers: Producer<Marker>,
     pub shared: Arc<FeedShared>,
     pub channels: u16,
+    /// Most frames the ring is meant to hold (the chunks it holds may be
+    /// part full, so its slots alone don't say).
+    capacity_frames: usize,
+    /// Frames pushed so far (the producer's copy of `shared.frames_pushed`).
+    frames_pushed: u64,
 }
 
 impl VoiceInput {
@@ -146,6 +221,45 @@ impl VoiceInput {
     pub fn finish(&self) {
         self.shared.producer_done.store(true, Ordering::Release);
     }
+
+    /// Frames pushed so far.
+    pub fn frames_pushed(&self) -> u64 {
+        self.frames_pushed
+    }
+
+    /// Frames that fit before the ring holds its capacity.
+    pub fn room_frames(&self) -> usize {
+        let read = self.shared.frames_read.load(Ordering::Acquire);
+        let buffered = self.frames_pushed.saturating_sub(read) as usize;
+        self.capacity_frames.saturating_sub(buffered)
+    }
+
+    /// Free chunk slots in the ring.
+    pub fn chunk_slots(&self) -> usize {
+        self.chunks.slots()
+    }
+
+    /// Push a chunk (a clone of a shared one: no copy). Hands it back when
+    /// the ring has no free slot.
+    pub fn push(&mut self, chunk: Arc<Chunk>) -> Result<(), Arc<Chunk>> {
+        let frames = (chunk.len() / self.channels.max(1) as usize) as u64;
+        if let Err(rtrb::PushError::Full(c)) = self.chunks.push(chunk) {
+            return Err(c);
+        }
+        self.frames_pushed += frames;
+        self.shared
+            .frames_pushed
+            .store(self.frames_pushed, Ordering::Release);
+        Ok(())
+    }
+
+    /// Push interleaved `samples` as one new chunk (allocates: for tests
+    /// and tools, never on the engine thread).
+    pub fn push_frames(&mut self, samples: &[f32]) -> Result<(), Arc<Chunk>> {
+        let mut chunk = Chunk::with_capacity(samples.len());
+        chunk.extend(samples);
+        self.push(Arc::new(chunk))
+    }
 }
 
 impl Drop for VoiceInput {
@@ -159,15 +273,19 @@ impl Drop for VoiceInput {
 /// Most playlist items a voice announces in its marker ring at once.
 const MARKER_CAPACITY: usize = 64;
 
-/// A new voice and its producer end, with a ring of `capacity_frames` frames
-/// of `channels` channels.
+/// A new voice and its producer end, with a ring for `capacity_frames`
+/// frames of `channels` channels.
 pub fn voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, VoiceInput) {
-    let (sp, sc) = RingBuffer::new(capacity_frames * channels as usize);
+    // Twice the slots full chunks would need: part-full chunks (at the end
+    // of a wait) must not cut the buffer short; frames are counted apart.
+    let slots = capacity_frames.div_ceil(CHUNK_FRAMES) * 2 + 4;
+    let (sp, sc) = RingBuffer::new(slots);
     let (mp, mc) = RingBuffer::new(MARKER_CAPACITY);
     let shared = Arc::new(FeedShared::default());
     let voice = Voice {
         spec,
-        samples: sc,
+        chunks: sc,
+        offset: 0,
         markers: mc,
         shared: shared.clone(),
         frames_read: 0,
@@ -181,10 +299,12 @@ pub fn voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, 
         starved: false,
     };
     let input = VoiceInput {
-        samples: sp,
+        chunks: sp,
         markers: mp,
         shared,
         channels,
+        capacity_frames,
+        frames_pushed: 0,
     };
     (voice, input)
 }
@@ -201,16 +321,44 @@ impl std::fmt::Debug for Voice {
 }
 
 impl Voice {
-    /// Frames ready to read now.
-    pub(crate) fn frames_available(&self, channels: usize) -> usize {
-        self.samples.slots() / channels
+    /// Frames ready to read now. (The chunks holding them are in the ring:
+    /// the producer counts frames after pushing them.)
+    pub(crate) fn frames_available(&self, _channels: usize) -> usize {
+        let pushed = self.shared.frames_pushed.load(Ordering::Acquire);
+        pushed.saturating_sub(self.frames_read) as usize
     }
 
     /// Whether every sample has been produced and read.
     pub(crate) fn drained(&self) -> bool {
-        // Read `producer_done` before the ring: the producer sets it after
+        // Read `producer_done` before the count: the producer sets it after
         // its last push, so done-then-empty means nothing more will come.
-        self.shared.producer_done.load(Ordering::Acquire) && self.samples.is_empty()
+        self.shared.producer_done.load(Ordering::Acquire) && self.frames_available(1) == 0
+    }
+
+    /// Mark `frames` more frames as read: release the chunks they used up
+    /// (the feed still holds each, so nothing is freed here).
+    pub(crate) fn consume(&mut self, frames: usize, channels: usize) {
+        if frames == 0 {
+            return;
+        }
+        let mut rest = self.offset + frames * channels;
+        let mut done = 0;
+        if let Ok(read) = self.chunks.read_chunk(self.chunks.slots()) {
+            let (a, b) = read.as_slices();
+            for c in a.iter().chain(b) {
+                if rest < c.len() {
+                    break;
+                }
+                rest -= c.len();
+                done += 1;
+            }
+            read.commit(done);
+        }
+        self.offset = rest;
+        self.frames_read += frames as u64;
+        self.shared
+            .frames_read
+            .store(self.frames_read, Ordering::Release);
     }
 
     /// Ready to go on air: a packet is buffered, or the producer has finished
@@ -225,8 +373,33 @@ impl Voice {
     }
 }
 
+#[cfg(test)]
+impl Voice {
+    /// Read up to `frames` frames as they are (tests only: allocates).
+    pub(crate) fn read_frames(&mut self, frames: usize, channels: usize) -> Vec<f32> {
+        let n = self.frames_available(channels).min(frames);
+        let mut out = Vec::with_capacity(n * channels);
+        if let Ok(read) = self.chunks.read_chunk(self.chunks.slots()) {
+            let (a, b) = read.as_slices();
+            let mut skip = self.offset;
+            for c in a.iter().chain(b) {
+                let s = &c.samples()[skip.min(c.len())..];
+                skip = 0;
+                let want = n * channels - out.len();
+                out.extend_from_slice(&s[..want.min(s.len())]);
+                if out.len() == n * channels {
+                    break;
+                }
+            }
+        }
+        self.consume(n, channels);
+        out
+    }
+}
+
 impl Drop for Voice {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
+        self.shared.dropped.store(true, Ordering::Release);
     }
 }
