@@ -382,15 +382,17 @@ mod mixer {
     }
 
     impl Feed {
+        /// Push whole packets of the signal while the ring has room (each
+        /// push makes a chunk: that allocates, outside the timing).
         fn top_up(&mut self) {
             let ch = self.input.channels as usize;
-            let free = self.input.samples.slots() / ch * ch;
-            for _ in 0..free {
+            let packet = PACKET_FRAMES * ch;
+            while self.input.room_frames() >= PACKET_FRAMES && self.input.chunk_slots() > 0 {
+                let from = self.pos;
                 self.input
-                    .samples
-                    .push(self.signal[self.pos])
+                    .push_frames(&self.signal[from..from + packet])
                     .expect("a free slot");
-                self.pos = (self.pos + 1) % self.signal.len();
+                self.pos = (self.pos + packet) % self.signal.len();
             }
         }
     }
