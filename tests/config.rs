@@ -858,3 +858,30 @@ fn max_item_s_defaults_to_six_hours_and_is_bounded() {
         assert_one_error(&text, 2, 14, &["max_item_s", "out of range", "1..=86400"]);
     }
 }
+
+/// A zone whose only output is PCMU mixes at 8 kHz (its audio is decoded
+/// straight to the wire's rate); any other zone at the engine rate.
+#[test]
+fn pcmu_only_zones_mix_at_8_khz() {
+    let dir = fixture();
+    let path = write_config(
+        &dir,
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:5004\"]\ncodec = \"pcmu\"\n\n\
+         [[zones]]\nname = \"arsip\"\nrtp = [\"127.0.0.1:5006\"]\ncodec = \"pcmu\"\nwav = \"arsip.wav\"\n\n\
+         [[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:5008\"]\n",
+    );
+    let c = config::load(&path).unwrap();
+    let rates: Vec<(String, u32)> = c
+        .zones
+        .iter()
+        .map(|z| (z.name.clone(), z.mix_rate(c.daemon.sample_rate)))
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            ("pasar".to_string(), 8000),
+            ("arsip".to_string(), 48_000),
+            ("alun-alun".to_string(), 48_000)
+        ]
+    );
+}

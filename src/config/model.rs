@@ -136,6 +136,23 @@ pub struct Zone {
     pub local: Option<LocalOutput>,
 }
 
+impl Zone {
+    /// The rate this zone mixes at: 8000 Hz when its only output is PCMU
+    /// (8 kHz on the wire: the zone's audio is decoded straight to it, and
+    /// its mix costs a sixth of one at 48 kHz, with nothing to filter down
+    /// per packet), else `engine_rate` (`[daemon] sample_rate`).
+    pub fn mix_rate(&self, engine_rate: u32) -> u32 {
+        let pcmu_only = self.rtp.as_ref().is_some_and(|r| r.codec == Codec::Pcmu)
+            && self.wav.is_none()
+            && self.local.is_none();
+        if pcmu_only {
+            crate::output::pcmu::PCMU_RATE
+        } else {
+            engine_rate
+        }
+    }
+}
+
 /// `[loudness]`: every item at one loudness, and dead air skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loudness {

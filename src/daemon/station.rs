@@ -241,12 +241,13 @@ impl Station {
 
     fn add_zone(&mut self, id: ZoneId, zone: &config::Zone) -> anyhow::Result<()> {
         let d = &self.config.daemon;
-        let frames = d.frames_per_packet();
+        let rate = zone.mix_rate(d.sample_rate);
+        let frames = (rate as usize) * (d.packet_ms as usize) / 1000;
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         let mut watches = Vec::new();
         let (mut receivers, mut listener) = (None, None);
         if let Some(rtp) = &zone.rtp {
-            let out = RtpOutput::new(&zone.name, rtp, d.sample_rate, zone.channels, frames)
+            let out = RtpOutput::new(&zone.name, rtp, rate, zone.channels, frames)
                 .context("opening the RTP socket")?;
             let dests: Vec<String> = rtp.destinations.iter().map(|a| a.to_string()).collect();
             tracing::info!(zone = %zone.name, "streaming rtp {} {}", rtp.codec.name(), dests.join(","));
@@ -278,7 +279,7 @@ impl Station {
             outputs.push(Box::new(out));
         }
         if let Some(path) = &zone.wav {
-            let out = WavRecorder::new(path, d.sample_rate, zone.channels)
+            let out = WavRecorder::new(path, rate, zone.channels)
                 .with_context(|| format!("opening the recording {}", path.display()))?;
             let label = format!("wav {}", path.display());
             tracing::info!(zone = %zone.name, "recording to {}", path.display());
@@ -291,13 +292,13 @@ impl Station {
             outputs.push(Box::new(out));
         }
         if let Some(local) = &zone.local {
-            let (watch, out) = open_local(&zone.name, local, d.sample_rate, zone.channels);
+            let (watch, out) = open_local(&zone.name, local, rate, zone.channels);
             watches.push(watch);
             if let Some(out) = out {
                 outputs.push(out);
             }
         }
-        let mixer = ZoneMixer::new(zone.channels, d.sample_rate, zone.gain_db, Ramps::default());
+        let mixer = ZoneMixer::new(zone.channels, rate, zone.gain_db, Ramps::default());
         let runtime = ZoneRuntime::new(id, mixer, outputs, frames);
         if self
             .engine
@@ -877,8 +878,7 @@ impl Station {
         files: Vec<PathBuf>,
         order: Order,
     ) {
-        let rate = self.config.daemon.sample_rate;
-        let capacity = (rate as f32 * BUFFER_SECONDS) as usize + prefetch::CHUNK_FRAMES;
+        let engine_rate = self.config.daemon.sample_rate;
         let spec = VoiceSpec {
             job: id as u64,
             priority,
@@ -889,14 +889,16 @@ impl Station {
             ..DecodeOptions::default()
         };
         // One decoder per group of zones that play the same audio (same
-        // channels, same loudness target), fanned out to all of them.
-        type Group = (u16, Option<Target>, Vec<(ZoneId, VoiceInput)>);
+        // rate, same channels, same loudness target), fanned out to all.
+        type Group = (u32, u16, Option<Target>, Vec<(ZoneId, VoiceInput)>);
         let mut groups: Vec<Group> = Vec::new();
         let mut started = Vec::new();
         for &zone in zones {
             let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
                 continue;
             };
+            let rate = entry.config.mix_rate(engine_rate);
+            let capacity = (rate as f32 * BUFFER_SECONDS) as usize + prefetch::CHUNK_FRAMES;
             let (voice, input) = voice::voice(spec, entry.channels, capacity);
             let cmd = Command::AddVoice {
                 zone,
@@ -913,13 +915,13 @@ impl Station {
                 .and(self.config.loudness_target(&entry.config));
             match groups
                 .iter_mut()
-                .find(|g| g.0 == entry.channels && g.1 == target)
+                .find(|g| g.0 == rate && g.1 == entry.channels && g.2 == target)
             {
-                Some(g) => g.2.push((zone, input)),
-                None => groups.push((entry.channels, target, vec![(zone, input)])),
+                Some(g) => g.3.push((zone, input)),
+                None => groups.push((rate, entry.channels, target, vec![(zone, input)])),
             }
         }
-        for (_, target, outputs) in groups {
+        for (rate, _, target, outputs) in groups {
             let mut feed = Feed::new(
                 id as u64,
                 outputs,
