@@ -338,12 +338,27 @@ pub fn listen(
     let handle = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     let _guard = handle.enter();
     socket.set_nonblocking(true)?;
-    let socket = tokio::net::UdpSocket::from_std(socket)?;
+    // Readable only: the engine sends every packet on this very socket (a
+    // duplicate of it), and a socket watched for writable too wakes this
+    // thread each time a sent packet frees its buffer space: at 500 zones,
+    // tens of thousands of wake-ups a second for nothing.
+    // SAFETY: the AsyncFd owns the std socket, whose descriptor stays open
+    // and the same until the AsyncFd drops it.
+    let socket = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(socket, tokio::io::Interest::READABLE)
+    }?;
     let zone = zone.to_string();
     let task = handle.spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         loop {
-            match socket.recv_from(&mut buf).await {
+            let received = match socket.readable().await {
+                Ok(mut ready) => match ready.try_io(|s| s.get_ref().recv_from(&mut buf)) {
+                    Ok(r) => r,
+                    Err(_would_block) => continue,
+                },
+                Err(e) => Err(e),
+            };
+            match received {
                 Ok((n, from)) => {
                     let changes = {
                         let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
