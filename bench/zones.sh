@@ -43,11 +43,14 @@ signal.pause()
 PY
 PIDS+=($!)
 TICK=$(getconf CLK_TCK)
-cputicks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
-rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
+# Processes that have exited count 0 (a sender that could not keep up and
+# died is visible in the count printed beside the figures).
+cputicks() { local t=0 v; for p in "$@"; do v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0; t=$((t + ${v:-0})); done; echo $t; }
+rss_kb() { local t=0 v; for p in "$@"; do v=$(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null) || v=0; t=$((t + ${v:-0})); done; echo $t; }
 # Proportional set size: each shared page (the libraries every ffmpeg maps)
 # counted once over all the processes, not once per process as RSS is.
-pss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done; echo $t; }
+pss_kb() { local t=0 v; for p in "$@"; do v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || v=0; t=$((t + ${v:-0})); done; echo $t; }
+alive() { local n=0; for p in "$@"; do [ -e "/proc/$p" ] && n=$((n + 1)); done; echo $n; }
 measure() { # PIDS... -> "cpu% rss_mb pss_mb"
     sleep 5
     local c0 t0 c1 t1
@@ -91,6 +94,8 @@ for n in $COUNTS; do
             procs+=($!); PIDS+=($!)
         done
         read -r fcpu frss fpss <<<"$(measure "${procs[@]}")"
+        left=$(alive "${procs[@]}")
+        [ "$left" -lt "$n" ] && echo "note: only $left of $n ffmpeg processes were still running at the end" >&2
         kill "${procs[@]}" 2>/dev/null || true; wait "${procs[@]}" 2>/dev/null || true
     fi
     printf '%6s %12s %14s %12s %12s %14s %14s\n' "$n" "$ccpu" "$crss" "$cpeak" "$fcpu" "$frss" "$fpss"
