@@ -16,11 +16,15 @@
 //! - [`playlist`]: M3U/M3U8 playlists.
 //! - [`priority`]: job priorities and their names.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
-//!   decoder workers that fill each voice's ring buffer ahead of playback
-//!   (each item at its loudness-normalised gain, faded in and out, dead air
-//!   skipped), and loudness measurement (`loudness.rs`, ebur128).
+//!   decoder workers (`prefetch.rs`) that fill the voices' rings ahead of
+//!   playback, one decoder per job and group of like zones whose chunks
+//!   every zone's ring shares by reference (each item at its
+//!   loudness-normalised gain, faded in and out, dead air skipped), and
+//!   loudness measurement (`loudness.rs`, ebur128).
 //! - [`engine`]: the one OS thread that paces every zone against monotonic
-//!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`).
+//!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`); a
+//!   voice is the engine's end of a ring of shared audio chunks
+//!   (`voice.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
 //!   (`wav.rs`), G.711 (`pcmu.rs`), and with the cargo feature
 //!   `local-audio` the sound card (`local.rs`, rodio).
