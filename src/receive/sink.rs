@@ -3,9 +3,9 @@
 //! A sink is handed one block of f32 frames at a time (mono, or the
 //! stream's channels interleaved), together with
 //! the wall-clock time its first sample is due, by the playout thread
-//! against its deadlines. The sound-card sink ([`CardSink`], cargo feature
+//! against its deadlines. The sound-card sink (`CardSink`, cargo feature
 //! `local-audio`; `corong receive --local`) plays through the daemon's own
-//! sound-card output ([`crate::output::local::SoundCard`]) and reports its
+//! sound-card output (`output::local::SoundCard`) and reports its
 //! nominal output delay (the ring's prefill and the device buffer) through
 //! [`Sink::delay`]; the playout renders each block that much earlier.
 //!

@@ -212,8 +212,9 @@ impl Store {
 
     /// Call once at start-up, before playing anything: every zone that was
     /// on air when the daemon stopped goes back to pending, with an as-run
-    /// row `interrupted`, reason [`RESTART_REASON`], ending at `now` (an upper
-    /// bound: the store cannot know when the power went). Returns
+    /// row `interrupted`, reason `RESTART_REASON` ("daemon restarted"),
+    /// ending at `now` (an upper bound: the store cannot know when the power
+    /// went). Returns
     /// [`Store::unfinished`]: what to restore.
     pub fn recover_after_restart(
         &mut self,
