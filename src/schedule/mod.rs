@@ -9,7 +9,7 @@
 //! - [`runner`]: [`Scheduler`], a tokio task that sends a [`Fire`] for each
 //!   fire time; its step, [`Scheduler::poll`], holds the rules for startup
 //!   and for wall-clock jumps.
-//! - [`upcoming`]: the next N fire times for `corong schedule`, as text and
+//! - [`upcoming()`]: the next N fire times for `corong schedule`, as text and
 //!   as the stable `--json` shape ([`UpcomingJson`]).
 
 pub mod clock;

@@ -51,7 +51,7 @@ pub struct Fire {
 ///   skipped with a `tracing::warn`. At a normal pace every fire is less
 ///   than a second old, so this rule only bites after a jump or a suspended
 ///   machine.
-/// - Daylight-saving days follow [`fires_between`](super::fires_between).
+/// - Daylight-saving days follow [`super::fires_between`].
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     tz: Tz,
