@@ -164,3 +164,20 @@ fn a_flac_after_an_id3_tag_whose_comment_claims_2_9_gb_is_refused_as_damaged() {
         "{shown}"
     );
 }
+
+/// fuzz target `decode`, 2026-12-02, second session (out of memory): a
+/// 1.5 KB M4A whose sample-to-chunk table (`stsc`) claims 2.9 billion
+/// entries: symphonia reserved 32 GB for them before reading them. Every
+/// sample table's entry count is now checked to fit its atom first.
+#[test]
+fn an_m4a_whose_stsc_table_claims_32_gb_is_refused_as_damaged() {
+    let shown = refused_as_damaged(
+        "crash.m4a",
+        include_bytes!("data/fuzz/decode-m4a-stsc-claims-32gb.m4a"),
+    );
+    assert!(
+        shown.starts_with("crash.m4a: decode error: damaged MP4: atom `stsc`"),
+        "{shown}"
+    );
+    assert!(shown.contains("entries"), "{shown}");
+}
