@@ -181,3 +181,19 @@ fn an_m4a_whose_stsc_table_claims_32_gb_is_refused_as_damaged() {
     );
     assert!(shown.contains("entries"), "{shown}");
 }
+
+/// fuzz target `decode`, 2026-12-02, second session (out of memory): an
+/// ID3v2 tag, then an M4A whose `stts` table claims 8 GB of entries. The
+/// MP4 check looked at files starting with `ftyp` only; it now also starts
+/// where the probe finds the MP4 file, after the tags.
+#[test]
+fn an_m4a_after_an_id3_tag_whose_stts_claims_8_gb_is_refused_as_damaged() {
+    let shown = refused_as_damaged(
+        "crash.m4a",
+        include_bytes!("data/fuzz/decode-id3-then-m4a-stts-claims-8gb.m4a"),
+    );
+    assert!(
+        shown.starts_with("crash.m4a: decode error: damaged MP4: atom `stts`"),
+        "{shown}"
+    );
+}

@@ -165,9 +165,10 @@ impl Decoder {
         // check those claims first.
         mp4::check_atoms(&mut source)
             .and_then(|()| id3::check_tags(&mut source))
-            .and_then(|flac_at| match flac_at {
-                Some(at) => flac::check_metadata(&mut source, at),
-                None => Ok(()),
+            .and_then(|after_tags| match after_tags {
+                Some(id3::Stream::Flac(at)) => flac::check_metadata(&mut source, at),
+                Some(id3::Stream::Mp4(at)) if at > 0 => mp4::check_atoms_from(&mut source, at),
+                _ => Ok(()),
             })
             .map_err(|reason| MediaError::Decode {
                 path: path.to_path_buf(),

@@ -15,12 +15,22 @@ use std::io::{Read, Seek, SeekFrom};
 /// How far symphonia's probe searches.
 const PROBE_SEARCH_LIMIT: u64 = 1 << 20;
 
+/// A stream the probe would find after the tags, whose headers the caller
+/// checks in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// `fLaC` at this byte: for [`super::flac::check_metadata`].
+    Flac(u64),
+    /// An MP4 `ftyp` atom starting at this byte: for
+    /// [`super::mp4::check_atoms_from`].
+    Mp4(u64),
+}
+
 /// `Err` with a one-line reason when an ID3v2 tag that the probe would
-/// read has a frame claiming more bytes than the tag holds. `Ok(Some(at))`
-/// when the probe would then find a FLAC stream at byte `at` (after any
-/// tags), for [`super::flac::check_metadata`]. Leaves `file` at any
-/// position.
-pub fn check_tags<R: Read + Seek>(file: &mut R) -> Result<Option<u64>, String> {
+/// read has a frame claiming more bytes than the tag holds. `Ok(Some(..))`
+/// when the probe would then find a FLAC or MP4 stream (after any tags),
+/// and where. Leaves `file` at any position.
+pub fn check_tags<R: Read + Seek>(file: &mut R) -> Result<Option<Stream>, String> {
     let Ok(len) = file.seek(SeekFrom::End(0)) else {
         return Ok(None);
     };
@@ -34,7 +44,11 @@ pub fn check_tags<R: Read + Seek>(file: &mut R) -> Result<Option<u64>, String> {
         let w = &head[i..];
         let sync = w[0] == 0xff && w[1] & 0xe0 == 0xe0;
         if w.starts_with(b"fLaC") {
-            return Ok(Some(i as u64));
+            return Ok(Some(Stream::Flac(i as u64)));
+        }
+        if w.starts_with(b"ftyp") && i >= 4 {
+            // The atom's size comes first.
+            return Ok(Some(Stream::Mp4(i as u64 - 4)));
         }
         if sync
             || [&b"RIFF"[..], b"OggS", b"ftyp"]
@@ -154,7 +168,14 @@ mod tests {
         flac.extend_from_slice(b"fLaC\x80\0\0\0");
         assert_eq!(
             check_tags(&mut Cursor::new(&flac)),
-            Ok(Some(good.len() as u64))
+            Ok(Some(Stream::Flac(good.len() as u64)))
+        );
+        // An MP4 file after a good tag: where its first atom starts.
+        let mut mp4 = good.clone();
+        mp4.extend_from_slice(b"\0\0\0\x10ftypM4A \0\0\0\0");
+        assert_eq!(
+            check_tags(&mut Cursor::new(&mp4)),
+            Ok(Some(Stream::Mp4(good.len() as u64)))
         );
     }
 }

@@ -101,10 +101,16 @@ const CONTAINERS: [&[u8; 4]; 9] = [
 /// a `moov` over [`MAX_MOOV_BYTES`], are not checked. Leaves `file` at any
 /// position.
 pub fn check_atoms<R: Read + Seek>(file: &mut R) -> Result<(), String> {
+    check_atoms_from(file, 0)
+}
+
+/// [`check_atoms`] for an MP4 file that starts at byte `start` (after an
+/// ID3v2 tag, where symphonia's probe finds it too).
+pub fn check_atoms_from<R: Read + Seek>(file: &mut R, start: u64) -> Result<(), String> {
     let Ok(len) = file.seek(SeekFrom::End(0)) else {
         return Ok(());
     };
-    let mut pos = 0u64;
+    let mut pos = start;
     let mut first = true;
     while pos + 8 <= len {
         let mut hdr = [0u8; 16];
