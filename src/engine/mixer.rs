@@ -567,23 +567,27 @@ mod tests {
     /// A mono voice whose samples are `value + n * 1e-4` for frame n (so the
     /// position can be read back from the output), all produced up front.
     fn ramp_voice(job: u64, priority: u8, yields: Yield, value: f32, len: usize) -> Box<Voice> {
+        let (v, mut input) = mono_voice(job, priority, yields, len);
+        mark(&mut input, 0, 0);
+        let samples: Vec<f32> = (0..len).map(|n| value + n as f32 * 1e-4).collect();
+        input.push_frames(&samples).unwrap();
+        input.finish();
+        Box::new(v)
+    }
+
+    /// A mono voice with a ring of `capacity` frames, nothing in it yet.
+    fn mono_voice(job: u64, priority: u8, yields: Yield, capacity: usize) -> (Voice, VoiceInput) {
         let spec = VoiceSpec {
             job,
             priority: Priority(priority),
             yields,
         };
-        let (v, mut input): (Voice, VoiceInput) = voice(spec, 1, len);
-        input
-            .markers
-            .push(Marker {
-                item: 0,
-                at_frame: 0,
-            })
-            .unwrap();
-        let samples: Vec<f32> = (0..len).map(|n| value + n as f32 * 1e-4).collect();
-        input.push_frames(&samples).unwrap();
-        input.finish();
-        Box::new(v)
+        voice(spec, 1, capacity)
+    }
+
+    /// Announce that item `item` starts at frame `at_frame`.
+    fn mark(input: &mut VoiceInput, item: u32, at_frame: u64) {
+        input.markers.push(Marker { item, at_frame }).unwrap();
     }
 
     struct Run {
@@ -728,28 +732,11 @@ mod tests {
     #[test]
     fn skipping_drops_the_rest_of_the_item_and_plays_the_next() {
         let mut r = Run::new();
-        let spec = VoiceSpec {
-            job: 1,
-            priority: Priority(50),
-            yields: Yield::Pause,
-        };
-        let (v, mut input) = voice(spec, 1, 200);
+        let (v, mut input) = mono_voice(1, 50, Yield::Pause, 200);
         // Item 0: 60 frames of 0.2; item 1: 20 frames of 0.8.
-        input
-            .markers
-            .push(Marker {
-                item: 0,
-                at_frame: 0,
-            })
-            .unwrap();
+        mark(&mut input, 0, 0);
         input.push_frames(&[0.2; 60]).unwrap();
-        input
-            .markers
-            .push(Marker {
-                item: 1,
-                at_frame: 60,
-            })
-            .unwrap();
+        mark(&mut input, 1, 60);
         input.push_frames(&[0.8; 20]).unwrap();
         input.finish();
         r.mixer.add(Box::new(v)).unwrap();
@@ -796,12 +783,7 @@ mod tests {
         r.mixer
             .add(ramp_voice(1, 50, Yield::Pause, 0.3, 100))
             .unwrap();
-        let spec = VoiceSpec {
-            job: 2,
-            priority: Priority(100),
-            yields: Yield::Pause,
-        };
-        let (v, mut input) = voice(spec, 1, 100);
+        let (v, mut input) = mono_voice(2, 100, Yield::Pause, 100);
         r.mixer.add(Box::new(v)).unwrap();
         let p = r.packet();
         assert!((p[0] - 0.3).abs() < 1e-6, "music plays while job 2 fills");
@@ -825,25 +807,14 @@ mod tests {
         r.mixer
             .add(ramp_voice(1, 10, Yield::Pause, 0.1, 1000))
             .unwrap();
-        let spec = VoiceSpec {
-            job: 2,
-            priority: Priority(100),
-            yields: Yield::Pause,
-        };
-        let (v, mut first) = voice(spec, 1, 100);
+        let (v, mut first) = mono_voice(2, 100, Yield::Pause, 100);
         r.mixer.add(Box::new(v)).unwrap();
         r.mixer
             .add(ramp_voice(3, 100, Yield::Pause, 0.6, 20))
             .unwrap();
         let p = r.packet();
         assert!((p[0] - 0.1).abs() < 1e-6, "the music plays on: {p:?}");
-        first
-            .markers
-            .push(Marker {
-                item: 0,
-                at_frame: 0,
-            })
-            .unwrap();
+        mark(&mut first, 0, 0);
         first.push_frames(&[0.3; 20]).unwrap();
         first.finish();
         for _ in 0..2 {
@@ -873,19 +844,8 @@ mod tests {
     #[test]
     fn a_packet_reads_across_chunks_of_any_size() {
         let mut r = Run::new();
-        let spec = VoiceSpec {
-            job: 1,
-            priority: Priority(50),
-            yields: Yield::Pause,
-        };
-        let (v, mut input) = voice(spec, 1, 100);
-        input
-            .markers
-            .push(Marker {
-                item: 0,
-                at_frame: 0,
-            })
-            .unwrap();
+        let (v, mut input) = mono_voice(1, 50, Yield::Pause, 100);
+        mark(&mut input, 0, 0);
         let all: Vec<f32> = (0..25).map(|n| 0.5 + n as f32 * 1e-3).collect();
         for part in [&all[..3], &all[3..5], &all[5..7], &all[7..25]] {
             input.push_frames(part).unwrap();
@@ -912,19 +872,8 @@ mod tests {
         };
         let mut run = Run::new();
         run.mixer = ZoneMixer::new(1, RATE, 0.0, ramps);
-        let spec = VoiceSpec {
-            job: 1,
-            priority: Priority(50),
-            yields: Yield::Pause,
-        };
-        let (v, mut input) = voice(spec, 1, 100);
-        input
-            .markers
-            .push(Marker {
-                item: 0,
-                at_frame: 0,
-            })
-            .unwrap();
+        let (v, mut input) = mono_voice(1, 50, Yield::Pause, 100);
+        mark(&mut input, 0, 0);
         input.push_frames(&[0.5; 22]).unwrap();
         let shared = input.shared.clone();
         assert!(run.mixer.add(Box::new(v)).is_ok());
