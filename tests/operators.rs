@@ -9,7 +9,7 @@ use std::net::UdpSocket;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::station::{cron_in, free_port_pair, Station};
+use common::station::{cron_in, free_port_pair, Daemon, Station};
 use common::{count_near, ffmpeg_tone, frequency_track, read_wav_mono, require_peer};
 
 const RATE: u32 = 48_000;
@@ -30,6 +30,24 @@ fn two_part_music(st: &Station) {
             .arg(st.path("media/music.wav")),
     );
     st.playlist("musik", &["../media/music.wav"]);
+}
+
+/// Start the daemon; 1.5 s into the scheduled music (job 1) on `pasar`,
+/// announce `media/pengumuman.wav` there with `--wait`. Returns the daemon
+/// and what the client printed, once the announcement has played.
+fn announce_on_pasar_during_the_music(st: &Station) -> (Daemon, String) {
+    let d = st.start();
+    d.wait_log("on air zone=pasar job=1", Duration::from_secs(6));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, out, err) = st.client(&[
+        "announce",
+        "media/pengumuman.wav",
+        "--zones",
+        "pasar",
+        "--wait",
+    ]);
+    assert_eq!(code, 0, "announce --wait: {out} {err}");
+    (d, out)
 }
 
 /// Seconds of the timeline near `freq`.
@@ -60,17 +78,7 @@ fn an_announcement_pauses_the_music_which_resumes_where_it_was() {
          [[schedules]]\nname = \"musik\"\ncron = \"{}\"\nplaylist = \"musik\"\nzones = [\"pasar\"]\n",
         cron_in(2)
     ));
-    let d = st.start();
-    d.wait_log("on air zone=pasar job=1", Duration::from_secs(6));
-    std::thread::sleep(Duration::from_millis(1500));
-    let (code, out, err) = st.client(&[
-        "announce",
-        "media/pengumuman.wav",
-        "--zones",
-        "pasar",
-        "--wait",
-    ]);
-    assert_eq!(code, 0, "announce --wait: {out} {err}");
+    let (d, out) = announce_on_pasar_during_the_music(&st);
     assert!(out.contains("1/1 zones  done"), "{out}");
     d.wait_log(
         "ended zone=pasar job=1 how=completed",
@@ -564,6 +572,15 @@ fn a_repeated_announcement_plays_n_times_with_its_interval() {
     assert!((gap - 1.0).abs() < 0.3, "gap {gap:.2} s");
 }
 
+/// The gain `rec` plays `music` at, and the offset in `rec` where the
+/// music's first frame is (found from its frames at 0.1 s).
+fn music_start(rec: &[f32], music: &[f32]) -> (f32, usize) {
+    let first = rec.iter().position(|s| s.abs() > 1e-3).unwrap();
+    let g = gain_of(rec, music, first);
+    let start = locate(rec, music, g, 4800).expect("music found") - 4800;
+    (g, start)
+}
+
 /// Where music frames `at..at + 480` start in `rec`, played at gain `g`:
 /// the offset whose samples differ least (every sample within 0.01).
 fn locate(rec: &[f32], music: &[f32], g: f32, at: usize) -> Option<usize> {
@@ -627,17 +644,7 @@ fn a_zone_paused_by_an_announcement_resumes_where_it_was_while_the_others_play_o
          zones = [\"pasar\", \"terminal\", \"masjid\"]\n",
         cron_in(2)
     ));
-    let d = st.start();
-    d.wait_log("on air zone=pasar job=1", Duration::from_secs(6));
-    std::thread::sleep(Duration::from_millis(1500));
-    let (code, out, err) = st.client(&[
-        "announce",
-        "media/pengumuman.wav",
-        "--zones",
-        "pasar",
-        "--wait",
-    ]);
-    assert_eq!(code, 0, "announce --wait: {out} {err}");
+    let (d, _) = announce_on_pasar_during_the_music(&st);
     for zone in ["pasar", "terminal", "masjid"] {
         d.wait_log(
             &format!("ended zone={zone} job=1 how=completed"),
@@ -658,9 +665,7 @@ fn a_zone_paused_by_an_announcement_resumes_where_it_was_while_the_others_play_o
     let tail = music.len() - 48_000;
     for zone in ["terminal", "masjid"] {
         let (rec, _) = read_wav_mono(&st.path(&format!("{zone}.wav")));
-        let first = rec.iter().position(|s| s.abs() > 1e-3).unwrap();
-        let g = gain_of(&rec, &music, first);
-        let start = locate(&rec, &music, g, 4800).expect("music found") - 4800;
+        let (g, start) = music_start(&rec, &music);
         let end = locate(&rec, &music, g, tail).expect("end found") - tail;
         assert_eq!(start, end, "{zone}: the music played without a break");
         // Every frame (but the item's 10 ms fades) as in the file.
@@ -670,9 +675,7 @@ fn a_zone_paused_by_an_announcement_resumes_where_it_was_while_the_others_play_o
         }
     }
     let (rec, _) = read_wav_mono(&st.path("pasar.wav"));
-    let first = rec.iter().position(|s| s.abs() > 1e-3).unwrap();
-    let g = gain_of(&rec, &music, first);
-    let start = locate(&rec, &music, g, 4800).expect("music found") - 4800;
+    let (g, start) = music_start(&rec, &music);
     let resumed = locate(&rec, &music, g, tail).expect("end found") - tail;
     assert!(
         resumed > start + 4 * 48_000,
