@@ -1010,6 +1010,26 @@ mod tests {
         v[0].read_frames(usize::MAX, 1)
     }
 
+    /// Fill a feed and its fork to their ends, reading voice 0 into `a`
+    /// and voice 1 into `b` as they go.
+    fn drain_both(
+        f: &mut Feed,
+        fork: &mut Feed,
+        vs: &mut [Voice],
+        a: &mut Vec<f32>,
+        b: &mut Vec<f32>,
+    ) {
+        let (mut done_f, mut done_fork) = (false, false);
+        while !(done_f && done_fork) {
+            done_f = done_f || f.fill().1;
+            done_fork = done_fork || fork.fill().1;
+            read_all(&mut vs[0], a);
+            read_all(&mut vs[1], b);
+        }
+        read_all(&mut vs[0], a);
+        read_all(&mut vs[1], b);
+    }
+
     fn read_all(v: &mut Voice, into: &mut Vec<f32>) {
         into.extend(v.read_frames(usize::MAX, 1));
     }
@@ -1083,15 +1103,7 @@ mod tests {
         assert_eq!(fork.outputs[0].zone, 0);
         let (_, _, offset) = fork.resume.clone().expect("goes on mid-item");
         assert!(offset > 0 && offset == fork.published);
-        let (mut done_f, mut done_fork) = (false, false);
-        while !(done_f && done_fork) {
-            done_f = done_f || f.fill().1;
-            done_fork = done_fork || fork.fill().1;
-            read_all(&mut vs[0], &mut a);
-            read_all(&mut vs[1], &mut b);
-        }
-        read_all(&mut vs[0], &mut a);
-        read_all(&mut vs[1], &mut b);
+        drain_both(&mut f, &mut fork, &mut vs, &mut a, &mut b);
         assert_eq!(fork.opened, 1);
         let r = reference(&[file]);
         assert_eq!(a.len(), r.len());
@@ -1190,17 +1202,9 @@ mod tests {
         assert!(fork.resume.is_none());
         assert_eq!(fork.next_item, 1);
         let at = fork.published as usize;
-        let (mut done_f, mut done_fork) = (false, false);
-        while !(done_f && done_fork) {
-            done_f = done_f || f.fill().1;
-            done_fork = done_fork || fork.fill().1;
-            read_all(&mut vs[0], &mut a);
-            read_all(&mut vs[1], &mut b);
-        }
-        read_all(&mut vs[0], &mut a);
-        read_all(&mut vs[1], &mut b);
-        assert!(b == reference(&files), "the other zone plays both items");
+        drain_both(&mut f, &mut fork, &mut vs, &mut a, &mut b);
         let whole = reference(&files);
+        assert!(b == whole, "the other zone plays both items");
         assert!(a[..at] == whole[..at]);
         assert!(a[at..] == reference(&[second])[..], "item 1 from its start");
         let markers: Vec<Marker> = std::iter::from_fn(|| vs[0].markers.pop().ok()).collect();
