@@ -83,7 +83,12 @@ pub struct Daemon {
 impl Daemon {
     /// Frames (samples per channel) in one packet at the engine rate.
     pub fn frames_per_packet(&self) -> usize {
-        (self.sample_rate as usize * self.packet_ms as usize) / 1000
+        self.frames_per_packet_at(self.sample_rate)
+    }
+
+    /// Frames in one packet at `rate` (a zone's [`Zone::mix_rate`]).
+    pub fn frames_per_packet_at(&self, rate: u32) -> usize {
+        (rate as usize * self.packet_ms as usize) / 1000
     }
 
     pub fn packet_time(&self) -> Duration {

@@ -242,7 +242,7 @@ impl Station {
     fn add_zone(&mut self, id: ZoneId, zone: &config::Zone) -> anyhow::Result<()> {
         let d = &self.config.daemon;
         let rate = zone.mix_rate(d.sample_rate);
-        let frames = (rate as usize) * (d.packet_ms as usize) / 1000;
+        let frames = d.frames_per_packet_at(rate);
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         let mut watches = Vec::new();
         let (mut receivers, mut listener) = (None, None);
