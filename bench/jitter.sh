@@ -42,10 +42,8 @@ LOAD=${LOAD:-0}
 TOGETHER=${TOGETHER:-0}
 build_corong
 SAMPLES=$((RATE / 1000 * PTIME))
-mkdir -p "$DIR/media" "$DIR/playlists"
 RUN=$((SECS + 10))
-ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$((RUN + 10))" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
-printf '#EXTM3U\n../media/tone.wav\n' > "$DIR/playlists/tone.m3u"
+make_tone $((RUN + 10))
 [ -n "${OUT:-}" ] && mkdir -p "$OUT"
 
 load_on() {
@@ -62,20 +60,10 @@ ports_from() { # BASE -> ZONES even ports from BASE, comma-separated
 # Each start_* launches one sender's streams on PORTS and leaves its
 # process ids in SENDER_PIDS.
 start_corong() {
-    local ports=$1 cron
-    cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
-    {
-        printf '[daemon]\ntimezone = "UTC"\npacket_ms = %s\n' "$PTIME"
-        local i=0
-        for p in ${ports//,/ }; do
-            printf '[[zones]]\nname = "z%s"\nrtp = ["127.0.0.1:%s"]\ncodec = "%s"\n' "$i" "$p" "$CODEC"
-            i=$((i + 1))
-        done
-        printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"
-    } > "$DIR/config.toml"
-    rm -rf "$DIR/state" "$DIR/run"
-    "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
-    SENDER_PIDS=($!); PIDS+=($!)
+    local ports=$1 dests=() p
+    for p in ${ports//,/ }; do dests+=("127.0.0.1:$p"); done
+    start_tone_daemon "$PTIME" "$CODEC" "${dests[@]}"
+    SENDER_PIDS=("$DAEMON")
 }
 
 start_ffmpeg() {

@@ -6,6 +6,12 @@
 #   build_corong [CARGO_ARGS...]   release build; CORONG is the daemon binary
 #   free_port                      an even UDP port free on 127.0.0.1 now
 #   machine_line [TEXT]            "machine: ..." and "date: ..." lines
+#   make_tone SECONDS              $DIR/media/tone.wav (1 kHz, 48 kHz mono)
+#                                  and the playlist $DIR/playlists/tone.m3u
+#   start_tone_daemon PTIME CODEC DEST...
+#                                  a daemon with one CODEC zone per DEST, all
+#                                  playing the tone from 3 s on; its pid is
+#                                  DAEMON (also in PIDS)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DIR=$(mktemp -d)
@@ -29,4 +35,28 @@ free_port() {
 machine_line() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')${1:+; $1}"
+}
+
+make_tone() {
+    mkdir -p "$DIR/media" "$DIR/playlists"
+    ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$1" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
+    printf '#EXTM3U\n../media/tone.wav\n' > "$DIR/playlists/tone.m3u"
+}
+
+start_tone_daemon() {
+    local ptime=$1 codec=$2 i=0 dest cron
+    shift 2
+    cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
+    {
+        printf '[daemon]\ntimezone = "UTC"\npacket_ms = %s\n' "$ptime"
+        for dest in "$@"; do
+            printf '[[zones]]\nname = "z%s"\nrtp = ["%s"]\ncodec = "%s"\n' "$i" "$dest" "$codec"
+            i=$((i + 1))
+        done
+        printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"
+    } > "$DIR/config.toml"
+    rm -rf "$DIR/state" "$DIR/run"
+    "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
+    DAEMON=$!
+    PIDS+=($!)
 }

@@ -26,9 +26,7 @@ SECS=${2:-20}
 COUNTS=${3:-"1 10 100 500"}
 FFMAX=${4:-100}
 build_corong
-mkdir -p "$DIR/media" "$DIR/playlists"
-ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=$((SECS + 30))" -ac 1 -c:a pcm_s16le -y "$DIR/media/tone.wav"
-printf '#EXTM3U\n../media/tone.wav\n' > "$DIR/playlists/tone.m3u"
+make_tone $((SECS + 30))
 SINK=41500
 python3 - "$SINK" <<'PY' &
 import signal, socket, sys
@@ -67,17 +65,10 @@ codec() { if [ "$KIND" = l16 ]; then echo l16; else echo pcmu; fi; }
 machine_line "$KIND zones; ${SECS} s per measurement"
 printf '%6s %12s %14s %12s %12s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB" "ffmpeg PSS MB"
 for n in $COUNTS; do
-    cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
-    {
-        printf '[daemon]\ntimezone = "UTC"\n'
-        for i in $(seq 0 $((n - 1))); do
-            printf '[[zones]]\nname = "z%s"\nrtp = ["%s"]\ncodec = "%s"\n' "$i" "$(dest "$i")" "$(codec)"
-        done
-        printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"
-    } > "$DIR/config.toml"
-    rm -rf "$DIR/state" "$DIR/run"
-    "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
-    d=$!; PIDS+=($d)
+    dests=()
+    for i in $(seq 0 $((n - 1))); do dests+=("$(dest "$i")"); done
+    start_tone_daemon 20 "$(codec)" "${dests[@]}"
+    d=$DAEMON
     read -r ccpu crss _ <<<"$(measure $d)"
     cpeak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$d/status")
     grep -q "on air" "$DIR/daemon.log" || { echo "the daemon never went on air:"; tail "$DIR/daemon.log"; exit 1; }
