@@ -273,7 +273,7 @@ impl ZoneMixer {
         // Ending or drained voices leave this packet: the next in line takes
         // the zone without a packet of silence in between.
         let competing = |v: &Voice| v.ending.is_none() && !v.drained();
-        let ready = |v: &Voice| v.state != VoiceState::Waiting || v.ready(self.channels, frames);
+        let ready = |v: &Voice| v.state != VoiceState::Waiting || v.ready(frames);
         // The first voice of the highest priority among those `keep` lets by.
         let first_best = |keep: &dyn Fn(&Voice) -> bool| {
             let mut best: Option<usize> = None;
@@ -313,7 +313,7 @@ fn mix_voice(
     // An underrun ahead (the decoder is behind): fade out over what is left
     // rather than stop dead, wait silent, and fade back in once a packet and
     // a fade's worth are buffered again. An ending or a skip fades anyway.
-    let in_ring = v.frames_available(ch);
+    let in_ring = v.frames_available();
     let fade_frames = (1.0 / fade).round() as usize;
     let producer_done = v
         .shared
@@ -496,7 +496,7 @@ fn drop_skipped(v: &mut Voice, ch: usize, max_frames: usize) -> bool {
     let Some(next) = v.skip_to else {
         return false;
     };
-    let available = v.frames_available(ch).min(max_frames);
+    let available = v.frames_available().min(max_frames);
     // Frames left of the skipped item: up to the next item's marker, or all
     // that is there when the producer has not reached it yet.
     let until_next = match v.markers.peek() {

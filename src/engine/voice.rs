@@ -323,7 +323,7 @@ impl std::fmt::Debug for Voice {
 impl Voice {
     /// Frames ready to read now. (The chunks holding them are in the ring:
     /// the producer counts frames after pushing them.)
-    pub(crate) fn frames_available(&self, _channels: usize) -> usize {
+    pub(crate) fn frames_available(&self) -> usize {
         let pushed = self.shared.frames_pushed.load(Ordering::Acquire);
         pushed.saturating_sub(self.frames_read) as usize
     }
@@ -332,7 +332,7 @@ impl Voice {
     pub(crate) fn drained(&self) -> bool {
         // Read `producer_done` before the count: the producer sets it after
         // its last push, so done-then-empty means nothing more will come.
-        self.shared.producer_done.load(Ordering::Acquire) && self.frames_available(1) == 0
+        self.shared.producer_done.load(Ordering::Acquire) && self.frames_available() == 0
     }
 
     /// Mark `frames` more frames as read: release the chunks they used up
@@ -363,9 +363,8 @@ impl Voice {
 
     /// Ready to go on air: a packet is buffered, or the producer has finished
     /// (a voice that produced nothing ends at once).
-    pub(crate) fn ready(&self, channels: usize, frames: usize) -> bool {
-        self.frames_available(channels) >= frames
-            || self.shared.producer_done.load(Ordering::Acquire)
+    pub(crate) fn ready(&self, frames: usize) -> bool {
+        self.frames_available() >= frames || self.shared.producer_done.load(Ordering::Acquire)
     }
 
     pub fn job(&self) -> JobId {
@@ -377,7 +376,7 @@ impl Voice {
 impl Voice {
     /// Read up to `frames` frames as they are (tests only: allocates).
     pub(crate) fn read_frames(&mut self, frames: usize, channels: usize) -> Vec<f32> {
-        let n = self.frames_available(channels).min(frames);
+        let n = self.frames_available().min(frames);
         let mut out = Vec::with_capacity(n * channels);
         if let Ok(read) = self.chunks.read_chunk(self.chunks.slots()) {
             let (a, b) = read.as_slices();
