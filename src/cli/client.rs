@@ -24,11 +24,13 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
-    /// The time zone to print times in: the config's, else UTC.
+    /// The time zone to print times in: the config's (read leniently, as
+    /// the socket), else UTC.
     fn timezone(&self) -> Tz {
         let path = super::config_path(self.config);
-        crate::config::load(&path)
-            .map(|c| c.daemon.timezone)
+        client::peek_daemon_keys(&path)
+            .timezone
+            .and_then(|tz| tz.parse().ok())
             .unwrap_or(chrono_tz::UTC)
     }
 
