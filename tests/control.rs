@@ -436,24 +436,86 @@ fn idle_connections_are_closed() {
         ..ServeOptions::default()
     });
     let mut s = server.raw();
+    writeln!(s, "{}", Request::Status.to_line()).unwrap();
     let t = Instant::now();
-    assert!(read_to_close(&mut s).is_empty());
-    assert!(t.elapsed() < Duration::from_secs(5));
+    let lines = read_to_close(&mut s);
+    assert_eq!(lines.len(), 1, "only the status reply: {lines:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
 #[test]
-fn too_many_connections_get_a_clear_error() {
+fn a_new_connection_takes_the_place_of_an_idle_one() {
     let server = TestServer::start_with(ServeOptions {
         max_connections: 1,
         ..ServeOptions::default()
     });
     let mut first = server.client();
     assert!(first.call(&Request::Status).is_ok());
+    // The first is idle between requests: it makes room.
+    let mut second = server.client();
+    assert!(second.call(&Request::Status).is_ok());
+    assert!(matches!(
+        first.call(&Request::Status),
+        Err(ClientError::Closed { .. } | ClientError::Io { .. })
+    ));
+}
+
+/// A request that holds its connection (an announcement `--wait` that
+/// never finishes), on a connection of its own.
+fn busy_connection(server: &TestServer) -> StdStream {
+    let mut s = server.raw();
+    let req = Request::Announce {
+        files: vec!["/a.wav".into()],
+        delivery: Delivery {
+            at: Some("never".into()),
+            wait: true,
+            ..Delivery::default()
+        },
+    };
+    writeln!(s, "{}", req.to_line()).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert!(line.contains("progress"), "{line}");
+    s
+}
+
+#[test]
+fn when_every_place_is_busy_only_an_emergency_is_served() {
+    let server = TestServer::start_with(ServeOptions {
+        max_connections: 1,
+        ..ServeOptions::default()
+    });
+    let _busy = busy_connection(&server);
     let mut second = server.raw();
+    writeln!(second, "{}", Request::Status.to_line()).unwrap();
     let lines = read_to_close(&mut second);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("\"code\":\"unavailable\""), "{lines:?}");
-    drop(first);
+    for stop in [false, true] {
+        let req = Request::Emergency {
+            file: None,
+            text: (!stop).then(|| "awas lahar".to_string()),
+            zones: vec!["all".into()],
+            stop,
+        };
+        let mut third = server.client();
+        let reply = third.call(&req);
+        assert!(matches!(reply, Ok(Reply::Done(_))), "{reply:?}");
+    }
+    let seen = server.handler.seen.lock().unwrap();
+    assert_eq!(seen.iter().filter(|(r, _)| r == "emergency").count(), 2);
+}
+
+#[test]
+fn a_client_that_sends_nothing_is_closed_after_the_first_request_timeout() {
+    let server = TestServer::start_with(ServeOptions {
+        first_request_timeout: Duration::from_millis(200),
+        ..ServeOptions::default()
+    });
+    let mut s = server.raw();
+    let t = Instant::now();
+    assert!(read_to_close(&mut s).is_empty());
+    assert!(t.elapsed() < Duration::from_secs(5));
 }
 
 #[test]

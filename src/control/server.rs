@@ -9,7 +9,21 @@
 //! A connection may send several requests one after another. A line that is
 //! not a valid request (too long, not UTF-8, not JSON, wrong version) gets
 //! one error line and the connection is closed; every other connection goes
-//! on. A connection idle for [`ServeOptions::idle_timeout`] is closed.
+//! on. A connection idle for [`ServeOptions::idle_timeout`] is closed, and
+//! one that sends nothing at all within
+//! [`ServeOptions::first_request_timeout`] sooner.
+//!
+//! # When every place is taken
+//!
+//! At most [`ServeOptions::max_connections`] connections are served at once,
+//! and an emergency must get through all the same. So a new connection
+//! first takes the place of the connection that has waited longest without
+//! a request in progress (idle connections hold no work; their client can
+//! reconnect). Only when every place holds a request in progress (64
+//! `--wait` streams) is a new connection triaged: its first request is read
+//! within [`TRIAGE_TIMEOUT`], and `emergency` (start or stop) is served
+//! anyway; anything else gets "too many connections". Triage itself is
+//! bounded ([`ServeOptions::max_connections`] more at once).
 
 use std::ffi::{CStr, CString};
 use std::future::Future;
@@ -70,9 +84,12 @@ pub struct ServeOptions {
     /// Give up on a client that does not read its replies for this long.
     /// Default 10 s.
     pub write_timeout: Duration,
-    /// Connections served at once; more get an `unavailable` error line.
-    /// Default 64.
+    /// Connections served at once; see "When every place is taken" in the
+    /// module's docs. Default 64.
     pub max_connections: usize,
+    /// Close a new connection that sends no complete request for this long:
+    /// a client sends its request as soon as it connects. Default 3 s.
+    pub first_request_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -81,6 +98,58 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
             max_connections: 64,
+            first_request_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// How long a connection over the limit has to send its first request (to
+/// be served if it is an emergency).
+pub const TRIAGE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a new connection waits for the place of an idle one it asked
+/// to close.
+const EVICTION_WAIT: Duration = Duration::from_millis(500);
+
+/// The connections that wait for a request (none in progress), oldest
+/// first: the ones to close when a new connection needs a place.
+#[derive(Default)]
+struct IdleSet {
+    inner: std::sync::Mutex<IdleInner>,
+}
+
+#[derive(Default)]
+struct IdleInner {
+    next: u64,
+    /// Key: when it went idle (a counter); value: how to close it.
+    waiting: std::collections::BTreeMap<u64, Arc<tokio::sync::Notify>>,
+}
+
+impl IdleSet {
+    /// `close` waits for a request from now on; returns its key.
+    fn enter(&self, close: &Arc<tokio::sync::Notify>) -> u64 {
+        // A plain mutex: held for a map operation, never across an await.
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.next += 1;
+        let key = inner.next;
+        inner.waiting.insert(key, close.clone());
+        key
+    }
+
+    fn leave(&self, key: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.waiting.remove(&key);
+    }
+
+    /// Ask the longest-idle connection to close; false if none is idle.
+    fn evict_oldest(&self) -> bool {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match inner.waiting.pop_first() {
+            Some((_, close)) => {
+                close.notify_one();
+                true
+            }
+            None => false,
         }
     }
 }
@@ -223,6 +292,8 @@ pub async fn serve_with(
         opts: opts.clone(),
         access: Arc::new(access),
         limit: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+        triage: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+        idle: Arc::new(IdleSet::default()),
         notify_shutdown: notify_shutdown.clone(),
         done_tx,
     };
@@ -246,6 +317,10 @@ struct Server {
     opts: ServeOptions,
     access: Arc<Access>,
     limit: Arc<Semaphore>,
+    /// Places for connections over the limit, whose first request is read
+    /// to serve emergencies.
+    triage: Arc<Semaphore>,
+    idle: Arc<IdleSet>,
     notify_shutdown: broadcast::Sender<()>,
     done_tx: mpsc::Sender<()>,
 }
@@ -269,21 +344,35 @@ impl Server {
                     continue;
                 }
             };
-            let permit = self.limit.clone().try_acquire_owned().ok();
-            let busy = permit.is_none();
             let conn = Connection {
                 handler: self.handler.clone(),
                 opts: self.opts.clone(),
                 access: self.access.clone(),
                 shutdown: self.notify_shutdown.subscribe(),
+                idle: self.idle.clone(),
                 _done: self.done_tx.clone(),
-                _permit: permit,
+                _permit: None,
             };
+            if let Ok(permit) = self.limit.clone().try_acquire_owned() {
+                tokio::spawn(conn.with_permit(permit).run(stream));
+                continue;
+            }
+            // Full: make room by closing the longest-idle connection; the
+            // accept loop goes on meanwhile.
+            let evicted = self.idle.evict_oldest();
+            let limit = self.limit.clone();
+            let triage = self.triage.clone();
             tokio::spawn(async move {
-                if busy {
-                    conn.refuse_busy(stream).await;
-                } else {
-                    conn.run(stream).await;
+                if evicted {
+                    if let Ok(Ok(permit)) =
+                        tokio::time::timeout(EVICTION_WAIT, limit.acquire_owned()).await
+                    {
+                        return conn.with_permit(permit).run(stream).await;
+                    }
+                }
+                match triage.try_acquire_owned() {
+                    Ok(permit) => conn.with_permit(permit).triage(stream).await,
+                    Err(_) => conn.refuse_busy(stream).await,
                 }
             });
         }
@@ -312,21 +401,63 @@ struct Connection {
     opts: ServeOptions,
     access: Arc<Access>,
     shutdown: broadcast::Receiver<()>,
+    idle: Arc<IdleSet>,
     /// Held until this connection ends; see `serve_with`.
     _done: mpsc::Sender<()>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
+/// "Too many connections", as a reply.
+fn busy() -> Response {
+    Response::error(
+        ErrorCode::Unavailable,
+        "the daemon is serving too many connections; try again",
+    )
+}
+
 impl Connection {
+    fn with_permit(mut self, permit: OwnedSemaphorePermit) -> Connection {
+        self._permit = Some(permit);
+        self
+    }
+
     async fn refuse_busy(self, stream: UnixStream) {
-        let resp = Response::error(
-            ErrorCode::Unavailable,
-            "the daemon is serving too many connections; try again",
-        );
         let (rd, mut wr) = stream.into_split();
-        let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+        let _ = write_response(&mut wr, &busy(), self.opts.write_timeout).await;
         let _ = wr.shutdown().await;
         drain_before_close(rd).await;
+    }
+
+    /// Over the limit with nothing to evict: serve the first request only
+    /// if it is an emergency (start or stop); refuse anything else.
+    async fn triage(mut self, stream: UnixStream) {
+        let Ok(peer) = peer_of(&stream) else {
+            return;
+        };
+        let (rd, mut wr) = stream.into_split();
+        let mut reader = BufReader::with_capacity(8 * 1024, rd);
+        let line = tokio::time::timeout(TRIAGE_TIMEOUT, read_line_bounded(&mut reader, MAX_LINE))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let req = line.and_then(|l| Request::from_line(&l).ok());
+        match req {
+            Some(req @ Request::Emergency { .. })
+                if self.access.allows(&peer) && req.validate().is_ok() =>
+            {
+                tracing::warn!(user = %peer.user, "serving an emergency request over the connection limit");
+                tracing::info!(user = %peer.user, uid = peer.uid, pid = peer.pid.unwrap_or_default(), cmd = req.name(), "control request");
+                self.exchange(req, &peer, &mut wr).await;
+            }
+            _ => {
+                let _ = write_response(&mut wr, &busy(), self.opts.write_timeout).await;
+            }
+        }
+        let _ = wr.shutdown().await;
+        // The place is free again while the refused client reads its reply.
+        drop(self._permit.take());
+        drain_before_close(reader.into_inner()).await;
     }
 
     async fn run(mut self, stream: UnixStream) {
@@ -350,10 +481,20 @@ impl Connection {
             return;
         }
         let mut reader = BufReader::with_capacity(8 * 1024, rd);
+        let close = Arc::new(tokio::sync::Notify::new());
+        let mut wait = self.opts.first_request_timeout;
         loop {
+            let key = self.idle.enter(&close);
             let read = tokio::select! {
-                r = tokio::time::timeout(self.opts.idle_timeout, read_line_bounded(&mut reader, MAX_LINE)) => r,
+                r = tokio::time::timeout(wait, read_line_bounded(&mut reader, MAX_LINE)) => Some(r),
+                _ = close.notified() => None,
                 _ = self.shutdown.recv() => return,
+            };
+            self.idle.leave(key);
+            wait = self.opts.idle_timeout;
+            let Some(read) = read else {
+                tracing::debug!(user = %peer.user, "closing an idle control connection to make room for a new one");
+                return;
             };
             let line = match read {
                 Err(_) => {
@@ -395,7 +536,7 @@ impl Connection {
                 }
                 continue;
             }
-            tracing::info!(user = %peer.user, uid = peer.uid, pid = ?peer.pid, cmd = req.name(), "control request");
+            tracing::info!(user = %peer.user, uid = peer.uid, pid = peer.pid.unwrap_or_default(), cmd = req.name(), "control request");
             if !self.exchange(req, &peer, &mut wr).await {
                 return;
             }
