@@ -1,6 +1,5 @@
 //! [`Decoder`]: a media file as a stream of engine-format frames.
 
-use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -103,18 +102,7 @@ impl Decoder {
         out_channels: u16,
         options: DecodeOptions,
     ) -> Result<Decoder, MediaError> {
-        let open_err = |source| MediaError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(open_err)?;
-        let meta = file.metadata().map_err(open_err)?;
-        if meta.is_dir() {
-            return Err(MediaError::Unsupported {
-                path: path.to_path_buf(),
-                reason: "is a directory".into(),
-            });
-        }
+        let file = super::open_regular(path)?;
         Decoder::open_source(path, file, out_rate, out_channels, options)
     }
 

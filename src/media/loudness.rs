@@ -159,13 +159,18 @@ pub fn measure(path: &Path, rate: u32, channels: u16) -> Result<Measurement, Med
     })
 }
 
-/// SHA-256 of the file's bytes, lowercase hex.
-pub fn content_hash(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+/// SHA-256 of the file's bytes, lowercase hex. Only a regular file is read
+/// (see [`super::open_regular`]): hashing a FIFO or `/dev/zero` never ends.
+pub fn content_hash(path: &Path) -> Result<String, MediaError> {
+    let mut file = super::open_regular(path)?;
+    let read_err = |source| MediaError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = file.read(&mut buf).map_err(read_err)?;
         if n == 0 {
             break;
         }
@@ -207,10 +212,7 @@ pub fn measure_cached(
     channels: u16,
     persist: &mut dyn Persist,
 ) -> Result<(Measurement, bool), MediaError> {
-    let hash = content_hash(path).map_err(|source| MediaError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let hash = content_hash(path)?;
     let key = cache_key(&hash, rate, channels);
     if let Some(m) = persist.get(&key) {
         return Ok((m, true));

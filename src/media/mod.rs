@@ -83,6 +83,42 @@ impl MediaError {
     }
 }
 
+/// Open a media file for reading, refusing anything that is not a regular
+/// file. A FIFO would block `open(2)` until someone writes to it, and
+/// `/dev/zero` or a directory never end: whoever names one must not stall a
+/// decoder or the control loop. The open is non-blocking, so even a FIFO
+/// swapped in after a check is refused at once, not waited on.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, MediaError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let open_err = |source| MediaError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(open_err)?;
+    let kind = file.metadata().map_err(open_err)?.file_type();
+    let what = if kind.is_file() {
+        return Ok(file);
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(MediaError::Unsupported {
+        path: path.to_path_buf(),
+        reason: format!("is {what}; corong plays only regular files"),
+    })
+}
+
 /// Open `path` and decode its first second: what `corong check` runs on
 /// every media file. A file that opens but holds no audio at all is an error
 /// here, although [`Decoder`] would merely end at once.
