@@ -15,26 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::station::{corong, free_port_pair, Daemon, Station};
-use common::StampedSocket;
-
-/// A 48 kHz mono 16-bit sine of `seconds`, written with hound (no peer
-/// program needed).
-fn tone_wav(path: &Path, freq: f32, seconds: f32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    let n = (48_000.0 * seconds) as usize;
-    for i in 0..n {
-        let t = i as f32 / 48_000.0;
-        let s = 0.4 * (2.0 * std::f32::consts::PI * freq * t).sin();
-        w.write_sample((s * i16::MAX as f32) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-}
+use common::{tone_wav, StampedSocket};
 
 /// Start `corong daemon` on the station's config with extra environment.
 fn start_with_env(st: &Station, env: &[(&str, String)]) -> Daemon {

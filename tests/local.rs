@@ -13,25 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::station::{cron_in, Station};
+use common::tone_wav;
 
 const RATE: u32 = 48_000;
-
-/// A 48 kHz mono 16-bit sine at amplitude 0.4.
-fn tone_wav(path: &Path, freq: f32, seconds: f32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..(RATE as f32 * seconds) as usize {
-        let t = i as f32 / RATE as f32;
-        let s = 0.4 * (2.0 * std::f32::consts::PI * freq * t).sin();
-        w.write_sample((s * i16::MAX as f32) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-}
 
 /// An ALSA config whose default device is `default_pcm`, and a `tofile`
 /// device writing a 48 kHz stereo S16_LE WAV to `capture`. Returns the

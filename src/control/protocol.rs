@@ -43,6 +43,9 @@ pub const MAX_REPEAT: u32 = 1000;
 
 /// At most this many fire times per schedule (`schedule --next`).
 pub const MAX_NEXT: usize = 1000;
+/// The longest `--interval` between repeats, seconds: a week. Larger
+/// values overflowed into "at once" in the time arithmetic.
+pub const MAX_INTERVAL_S: u64 = 7 * 24 * 3600;
 
 /// The zone list that means every zone; what the CLI sends when `--zones` is
 /// not given.
@@ -315,6 +318,11 @@ impl Delivery {
         }
         if self.at.as_deref().is_some_and(|a| a.trim().is_empty()) {
             return Err(InvalidRequest("--at is empty".into()));
+        }
+        if let Some(i) = self.interval_s.filter(|i| *i > MAX_INTERVAL_S) {
+            return Err(InvalidRequest(format!(
+                "--interval must be 0..={MAX_INTERVAL_S} seconds (a week), not {i}"
+            )));
         }
         Ok(())
     }
@@ -957,6 +965,26 @@ mod tests {
         assert!(stop.validate().is_ok());
         assert!(Request::Skip { zones: vec![] }.validate().is_err());
         assert!(Request::Schedule { next: 0 }.validate().is_err());
+        // An interval that overflowed the time arithmetic into "at once".
+        let endless = Request::Announce {
+            files: vec!["/a.wav".into()],
+            delivery: Delivery {
+                interval_s: Some(u64::MAX),
+                repeat: 2,
+                ..Delivery::default()
+            },
+        };
+        let e = endless.validate().unwrap_err().0;
+        assert!(e.contains("--interval must be 0..=604800"), "{e}");
+        let week = Request::Announce {
+            files: vec!["/a.wav".into()],
+            delivery: Delivery {
+                interval_s: Some(MAX_INTERVAL_S),
+                repeat: 2,
+                ..Delivery::default()
+            },
+        };
+        assert!(week.validate().is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   into the tokio world.
 //! - `control.rs`: the control socket's handler: requests into the loop.
 //! - `requests.rs`: what each operator request does.
+//! - `slots.rs`: how many voices each zone holds; jobs waiting for a place.
 //! - `sounds.rs`: the chime, the alert signal and text to speech.
 //! - `notify.rs`: systemd's READY, STATUS, WATCHDOG and STOPPING.
 //!
@@ -31,6 +32,7 @@ pub mod health;
 pub mod notify;
 pub mod receivers;
 mod requests;
+mod slots;
 pub mod sounds;
 mod station;
 
@@ -229,6 +231,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
 
     let (requests_tx, mut requests) = mpsc::channel(64);
+    let (checked_tx, mut checked) = mpsc::unbounded_channel();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let handler = Arc::new(control::Forward { tx: requests_tx });
     let mut server_task = tokio::spawn(crate::control::server::serve(
@@ -302,10 +305,32 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
                     tracing::info!(user = %r.peer.user, "reload requested");
                     let reply = reload(&mut station, &schedules_tx).await;
                     let _ = r.reply.try_send(reply);
+                } else if let Err((code, msg)) = station.precheck(&r.request) {
+                    tracing::warn!(user = %r.peer.user, "request refused: {msg}");
+                    let _ = r.reply.try_send(crate::control::protocol::Response::error(code, msg));
                 } else {
-                    station.on_request(r.request, r.peer, r.reply);
+                    let files = requests::media_to_check(&r.request);
+                    if files.is_empty() {
+                        station.on_request(r.request, r.peer, r.reply);
+                    } else {
+                        // Opening and decoding what an operator names runs
+                        // beside the loop; the request comes back checked.
+                        let rate = station.config().daemon.sample_rate;
+                        let checked_tx = checked_tx.clone();
+                        tokio::spawn(async move {
+                            let result = requests::check_media_off_loop(files, rate).await;
+                            let _ = checked_tx.send((r, result));
+                        });
+                    }
                 }
             }
+            Some((r, result)) = checked.recv() => match result {
+                Ok(()) => station.on_request(r.request, r.peer, r.reply),
+                Err((code, msg)) => {
+                    tracing::warn!(user = %r.peer.user, "request refused: {msg}");
+                    let _ = r.reply.try_send(crate::control::protocol::Response::error(code, msg));
+                }
+            },
             Some(()) = hangups.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = reload(&mut station, &schedules_tx).await;

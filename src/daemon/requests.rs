@@ -31,10 +31,68 @@ use crate::store::{JobId, JobKind, NewJob, StoredJob, ZoneState};
 
 /// `log` without `--since` shows this far back.
 const DEFAULT_LOG_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+/// The longest `stop` and `emergency --stop` wait for the zones to fall
+/// silent before they answer anyway (a fade takes milliseconds).
+pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// `log` without `--limit` shows at most this many rows.
 const DEFAULT_LOG_LIMIT: usize = 500;
 
-type Refusal = (ErrorCode, String);
+/// How long checking a request's media files may take before the request
+/// is refused (a file on a hung network mount): the loop never waits on it.
+pub const MEDIA_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub(super) type Refusal = (ErrorCode, String);
+
+/// An announcement's checked zones, priority and time.
+struct Admission {
+    zones: Vec<ZoneId>,
+    priority: Priority,
+    not_before: Option<DateTime<Utc>>,
+}
+
+/// The media files a request names, which must open and decode before the
+/// station takes it. Empty for every other request.
+pub(super) fn media_to_check(req: &Request) -> Vec<PathBuf> {
+    match req {
+        Request::Announce { files, .. } => files.clone(),
+        Request::Emergency {
+            file: Some(f),
+            stop: false,
+            ..
+        } => vec![f.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Check that every file opens and decodes, on a blocking thread and within
+/// [`MEDIA_CHECK_TIMEOUT`]: whatever an operator names (a FIFO, a device, a
+/// file on a dead NFS mount) must not hold up the control loop, and with it
+/// an emergency.
+pub(super) async fn check_media_off_loop(files: Vec<PathBuf>, rate: u32) -> Result<(), Refusal> {
+    let first = files.first().cloned().unwrap_or_default();
+    let work = tokio::task::spawn_blocking(move || -> Result<(), media::MediaError> {
+        for f in &files {
+            media::check(f, rate)?;
+        }
+        Ok(())
+    });
+    match tokio::time::timeout(MEDIA_CHECK_TIMEOUT, work).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(refuse(ErrorCode::Failed, e.to_string())),
+        Ok(Err(e)) => Err(refuse(
+            ErrorCode::Failed,
+            format!("{}: checking the file failed: {e}", first.display()),
+        )),
+        Err(_) => Err(refuse(
+            ErrorCode::Failed,
+            format!(
+                "{}: reading the file took longer than {} s; not queued",
+                first.display(),
+                MEDIA_CHECK_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
 
 fn refuse(code: ErrorCode, msg: impl Into<String>) -> Refusal {
     (code, msg.into())
@@ -59,7 +117,7 @@ impl Station {
                 stop,
             } => {
                 if stop {
-                    self.emergency_stop(&zones, &peer)
+                    self.emergency_stop(&zones, &peer, &reply)
                 } else {
                     self.emergency(file, text, &zones, &peer)
                 }
@@ -68,7 +126,7 @@ impl Station {
             Request::Queue => self.queue().map(Some),
             Request::Cancel { id } => self.cancel(id, &peer).map(Some),
             Request::Skip { zones } => self.skip(&zones).map(Some),
-            Request::Stop { zones } => self.stop(&zones, &peer).map(Some),
+            Request::Stop { zones } => self.stop(&zones, &peer, &reply),
             Request::Zones => Ok(Some(self.zones_reply())),
             Request::Schedule { next } => self.schedule_reply(next).map(Some),
             Request::Log { since, zone, limit } => self.log(since, zone, limit).map(Some),
@@ -120,26 +178,20 @@ impl Station {
             .collect())
     }
 
-    /// Every file exists and decodes: checked before a job is accepted.
-    fn check_files(&self, files: &[PathBuf]) -> Result<(), Refusal> {
-        let rate = self.config.daemon.sample_rate;
-        for f in files {
-            tokio::task::block_in_place(|| media::check(f, rate))
-                .map_err(|e| refuse(ErrorCode::Failed, e.to_string()))?;
+    /// The cheap checks of a request that names media files, run before its
+    /// files are checked (off the loop), so that a wrong zone or time is
+    /// reported without decoding anything first. The station runs them
+    /// again when the request comes back checked.
+    pub(super) fn precheck(&self, req: &Request) -> Result<(), Refusal> {
+        match req {
+            Request::Announce { delivery, .. } => self.admission(delivery).map(|_| ()),
+            Request::Emergency { zones, .. } => self.resolve_zones(zones).map(|_| ()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    fn announce(
-        &mut self,
-        kind: JobKind,
-        files: Vec<PathBuf>,
-        text: Option<String>,
-        delivery: Delivery,
-        peer: &Peer,
-        reply: &mpsc::Sender<Response>,
-    ) -> Result<Option<Reply>, Refusal> {
-        // Cheap checks first, decoding last.
+    /// Zones, priority and time of an announcement, checked.
+    fn admission(&self, delivery: &Delivery) -> Result<Admission, Refusal> {
         let zones = self.resolve_zones(&delivery.zones)?;
         let priority = delivery.priority.unwrap_or(Priority::ANNOUNCEMENT);
         if priority >= Priority::EMERGENCY {
@@ -168,7 +220,28 @@ impl Station {
                 ));
             }
         }
-        self.check_files(&files)?;
+        Ok(Admission {
+            zones,
+            priority,
+            not_before,
+        })
+    }
+
+    fn announce(
+        &mut self,
+        kind: JobKind,
+        files: Vec<PathBuf>,
+        text: Option<String>,
+        delivery: Delivery,
+        peer: &Peer,
+        reply: &mpsc::Sender<Response>,
+    ) -> Result<Option<Reply>, Refusal> {
+        // The files were checked off the loop (see `media_to_check`).
+        let Admission {
+            zones,
+            priority,
+            not_before,
+        } = self.admission(&delivery)?;
         let interval = delivery
             .interval_s
             .map(std::time::Duration::from_secs)
@@ -257,6 +330,10 @@ impl Station {
         self.resolve_zones(&delivery.zones)?;
         let voice = voice.unwrap_or_else(|| self.config.announcements.tts_voice.clone());
         let file = self.render(&text, &voice)?;
+        // Our own file, just written: quick to check here.
+        let rate = self.config.daemon.sample_rate;
+        tokio::task::block_in_place(|| media::check(&file, rate))
+            .map_err(|e| refuse(ErrorCode::Failed, e.to_string()))?;
         self.announce(JobKind::Say, vec![file], Some(text), delivery, peer, reply)
     }
 
@@ -279,10 +356,8 @@ impl Station {
     ) -> Result<Option<Reply>, Refusal> {
         let zone_ids = self.resolve_zones(zones)?;
         let (files, kind_text) = match (file, text) {
-            (Some(f), _) => {
-                self.check_files(std::slice::from_ref(&f))?;
-                (vec![f], None)
-            }
+            // Checked off the loop (see `media_to_check`).
+            (Some(f), _) => (vec![f], None),
             (None, Some(t)) => {
                 let voice = self.config.announcements.tts_voice.clone();
                 (vec![self.render(&t, &voice)?], Some(t))
@@ -323,10 +398,17 @@ impl Station {
         })))
     }
 
-    /// `emergency --stop`: cancel every emergency on the zones named.
-    fn emergency_stop(&mut self, zones: &[String], peer: &Peer) -> Result<Option<Reply>, Refusal> {
-        let zone_names: BTreeSet<String> = self
-            .resolve_zones(zones)?
+    /// `emergency --stop`: cancel every emergency on the zones named. The
+    /// answer comes when the zones are released (their voices have ended),
+    /// so that `status` right after it no longer shows the emergency.
+    fn emergency_stop(
+        &mut self,
+        zones: &[String],
+        peer: &Peer,
+        reply: &mpsc::Sender<Response>,
+    ) -> Result<Option<Reply>, Refusal> {
+        let zone_ids = self.resolve_zones(zones)?;
+        let zone_names: BTreeSet<String> = zone_ids
             .iter()
             .map(|z| self.zone_name(*z).to_string())
             .collect();
@@ -346,35 +428,68 @@ impl Station {
                 self.cancel_job(job.id.0, &format!("emergency stopped by {}", peer.user))?;
             } else {
                 // Only some of its zones: it goes on on the others.
-                for zone in named {
-                    if let Some(id) = self.zone_id(zone) {
-                        let _ = self.engine().send(Command::StopJob {
-                            job: job.id.0 as u64,
-                            zone: Some(id),
-                            reason: EndReason::Cancelled,
-                        });
-                    }
+                let named: Vec<ZoneId> = named.iter().filter_map(|z| self.zone_id(z)).collect();
+                for id in named {
+                    let _ = self.engine().send(Command::StopJob {
+                        job: job.id.0 as u64,
+                        zone: Some(id),
+                        reason: EndReason::Cancelled,
+                    });
+                    self.drop_waiting(job.id.0, Some(id), EndReason::Cancelled);
                 }
             }
             stopped.push(job.id.0);
         }
-        tracing::warn!(user = %peer.user, jobs = ?stopped, "emergency stopped");
+        let ids: Vec<String> = stopped.iter().map(|i| i.to_string()).collect();
+        tracing::warn!(user = %peer.user, jobs = %ids.join(","), "emergency stopped");
         let message = if stopped.is_empty() {
             "no emergency was playing".to_string()
         } else {
             format!(
-                "stopped emergency {}",
-                stopped
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "stopped emergency {}; released {}",
+                ids.join(", "),
+                zone_names.iter().cloned().collect::<Vec<_>>().join(", ")
             )
         };
-        Ok(Some(Reply::Done(DoneResult {
+        let done = Reply::Done(DoneResult {
             message,
             zones: zone_names.into_iter().collect(),
-        })))
+        });
+        let ending = self.voices_of(&stopped, &zone_ids);
+        Ok(self.reply_when_released(ending, done, reply))
+    }
+
+    /// The (job, zone) voices of `jobs` still sounding on `zones`.
+    fn voices_of(&self, jobs: &[i64], zones: &[ZoneId]) -> BTreeSet<(i64, ZoneId)> {
+        jobs.iter()
+            .filter_map(|id| self.jobs.get(id).map(|j| (*id, j)))
+            .flat_map(|(id, j)| {
+                j.playing
+                    .iter()
+                    .filter(|z| zones.contains(z))
+                    .map(move |z| (id, *z))
+            })
+            .collect()
+    }
+
+    /// Answer `done` once every voice in `ending` has ended (at the latest
+    /// after [`RELEASE_WAIT`]); at once when there is none.
+    fn reply_when_released(
+        &mut self,
+        ending: BTreeSet<(i64, ZoneId)>,
+        done: Reply,
+        reply: &mpsc::Sender<Response>,
+    ) -> Option<Reply> {
+        if ending.is_empty() {
+            return Some(done);
+        }
+        self.releases.push(super::station::Release {
+            ending,
+            reply: reply.clone(),
+            done,
+            deadline: std::time::Instant::now() + RELEASE_WAIT,
+        });
+        None
     }
 
     fn read_queue(&self) -> Result<Vec<StoredJob>, Refusal> {
@@ -414,9 +529,10 @@ impl Station {
         });
         if let Some(j) = self.jobs.get_mut(&id) {
             j.cancelled = true;
-            if j.playing.is_empty() {
-                self.finish(id, JobState::Cancelled, Some(reason.to_string()));
-            }
+        }
+        self.drop_waiting(id, None, EndReason::Cancelled);
+        if self.jobs.get(&id).is_some_and(|j| j.playing.is_empty()) {
+            self.finish(id, JobState::Cancelled, Some(reason.to_string()));
         }
         Ok(zones)
     }
@@ -441,20 +557,43 @@ impl Station {
         }))
     }
 
-    fn stop(&mut self, zones: &[String], peer: &Peer) -> Result<Reply, Refusal> {
+    /// `stop`: end everything on the zones; the answer comes when they are
+    /// silent.
+    fn stop(
+        &mut self,
+        zones: &[String],
+        peer: &Peer,
+        reply: &mpsc::Sender<Response>,
+    ) -> Result<Option<Reply>, Refusal> {
         let ids = self.resolve_zones(zones)?;
+        let sounding: Vec<i64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| ids.iter().any(|z| j.playing.contains(z)))
+            .map(|(id, _)| *id)
+            .collect();
         for &zone in &ids {
             let _ = self.engine().send(Command::StopZone {
                 zone,
                 reason: EndReason::Cancelled,
             });
+            for job in self.slots.remove_zone(zone) {
+                self.on_ended(zone, job, EndReason::Cancelled, Utc::now());
+            }
         }
         let names: Vec<String> = ids.iter().map(|z| self.zone_name(*z).to_string()).collect();
         tracing::info!(user = %peer.user, zones = %names.join(","), "zones stopped");
-        Ok(Reply::Done(DoneResult {
-            message: format!("stopped {}", names.join(", ")),
+        let ending = self.voices_of(&sounding, &ids);
+        let message = if sounding.is_empty() {
+            format!("nothing was playing on {}", names.join(", "))
+        } else {
+            format!("stopped {}", names.join(", "))
+        };
+        let done = Reply::Done(DoneResult {
+            message,
             zones: names,
-        }))
+        });
+        Ok(self.reply_when_released(ending, done, reply))
     }
 
     /// A zone's health as of now: its state and what is wrong, each

@@ -19,6 +19,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use super::bridge::{AudioEvent, Bridge};
 use super::health::OutputWatch;
 use super::receivers::{self, Listener, ReceiverTable};
+use super::slots::{Waiting, ZoneSlots};
 use super::sounds::{self, Sounds};
 use crate::config::{self, Chime, Config, PreemptMode};
 use crate::control::protocol::{JobState, Progress, Reply, Response};
@@ -75,7 +76,8 @@ pub(super) struct Job {
     /// Zones of the job, and those it has finished on (all repeats).
     pub zones_total: usize,
     pub zones_done: usize,
-    /// Zones where it has a voice now, and those of them paused.
+    /// Zones where it has a voice now or waits for one (see `slots.rs`),
+    /// and those of them paused.
     pub playing: BTreeSet<ZoneId>,
     pub paused: BTreeSet<ZoneId>,
     /// The file behind each (zone, item), learnt from the decoders.
@@ -89,6 +91,8 @@ pub(super) struct Job {
     pub cut: HashMap<(ZoneId, u32), String>,
     /// Clients waiting (`--wait`) for progress.
     pub waiters: Vec<mpsc::Sender<Response>>,
+    /// Fires of its schedule skipped while it played.
+    pub skipped_fires: u32,
 }
 
 impl Job {
@@ -102,6 +106,16 @@ impl Job {
             reason,
         }
     }
+}
+
+/// A `stop` or `emergency --stop` whose answer waits for voices to end.
+pub(super) struct Release {
+    /// The (job, zone) voices still to end.
+    pub ending: BTreeSet<(i64, ZoneId)>,
+    pub reply: mpsc::Sender<Response>,
+    pub done: Reply,
+    /// Answer anyway then.
+    pub deadline: Instant,
 }
 
 /// Zones, engine, decoders, store and jobs of a running daemon.
@@ -131,6 +145,10 @@ pub struct Station {
     loudness: Option<Arc<LoudnessCache>>,
     /// Timers (`--at`, repeats) wake the main loop with a job id.
     wake_tx: UnboundedSender<i64>,
+    /// Voices given to each zone, and jobs waiting for a place.
+    pub(super) slots: ZoneSlots,
+    /// Answers that wait for zones to be released.
+    pub(super) releases: Vec<Release>,
     pub(super) started_at: DateTime<Utc>,
 }
 
@@ -204,6 +222,8 @@ impl Station {
             sounds,
             loudness,
             wake_tx,
+            slots: ZoneSlots::default(),
+            releases: Vec::new(),
             started_at: Utc::now(),
             config: config.clone(),
         };
@@ -391,10 +411,16 @@ impl Station {
         let new = match config::load(&path) {
             Ok(c) => c,
             Err(diags) => {
+                // One line per problem, each naming file:line:col.
+                for d in &diags.0 {
+                    tracing::error!("reload refused: {d}");
+                }
                 let text = diags.to_string();
+                let n = diags.0.len();
                 tracing::error!(
-                    "reload refused, the running config stays:\n{}",
-                    text.trim_end()
+                    "reload refused: {} has {n} error{}; the running config stays",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
                 );
                 return Err(format!(
                     "reload refused, the running config stays: {}",
@@ -428,6 +454,13 @@ impl Station {
             }
         }
         self.zones = keep;
+        // Jobs waiting for a place on a zone that went will not get one.
+        let gone: Vec<ZoneId> = self.gone_names.keys().copied().collect();
+        for zone in gone {
+            for job in self.slots.remove_zone(zone) {
+                self.on_ended(zone, job, EndReason::Interrupted, Utc::now());
+            }
+        }
         let old_names: BTreeSet<String> =
             self.config.zones.iter().map(|z| z.name.clone()).collect();
         self.config = new.clone();
@@ -590,6 +623,7 @@ impl Station {
             failed: BTreeSet::new(),
             cut: HashMap::new(),
             waiters: Vec::new(),
+            skipped_fires: 0,
         });
     }
 
@@ -698,6 +732,45 @@ impl Station {
             tracing::info!(schedule = %sched.name, "not fired: quiet hours");
             return;
         }
+        // A schedule whose previous run still plays on a zone is not stacked
+        // behind itself there: radio automation skips, and so do we. Said
+        // once per run: after a clock jump dozens of fires come at once.
+        let running: Vec<i64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.schedule.as_deref() == Some(sched.name.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        let busy: BTreeSet<ZoneId> = running
+            .iter()
+            .flat_map(|id| self.jobs[id].playing.iter().copied())
+            .collect();
+        let mut zones = Vec::new();
+        let mut skipped = Vec::new();
+        for name in &sched.zones {
+            match self.zone_id(name) {
+                Some(id) if busy.contains(&id) => skipped.push(name.as_str()),
+                Some(id) => zones.push(id),
+                None => {}
+            }
+        }
+        if !skipped.is_empty() {
+            let first = running.iter().all(|id| self.jobs[id].skipped_fires == 0);
+            for id in &running {
+                if let Some(j) = self.jobs.get_mut(id) {
+                    j.skipped_fires += 1;
+                }
+            }
+            if first {
+                tracing::warn!(schedule = %sched.name, zones = %skipped.join(","), at = %fire.at.with_timezone(&tz),
+                    "previous run still playing; its fires are skipped on these zones until it ends");
+            } else {
+                tracing::debug!(schedule = %sched.name, zones = %skipped.join(","), "fire skipped: previous run still playing");
+            }
+        }
+        if zones.is_empty() {
+            return;
+        }
         let files: Vec<PathBuf> = if let Some(text) = &sched.text {
             tracing::info!(schedule = %sched.name, text = %text, at = %fire.at, "schedule fired");
             // Rendered at start (see `prepare_texts`): normally a cache hit.
@@ -724,29 +797,6 @@ impl Station {
         let loop_until = sched
             .loop_until
             .map(|t| loop_end(fire.at, t, self.config.daemon.timezone));
-        // A schedule whose previous run still plays on a zone is not stacked
-        // behind itself there: radio automation skips, and so do we.
-        let busy: BTreeSet<ZoneId> = self
-            .jobs
-            .values()
-            .filter(|j| j.schedule.as_deref() == Some(sched.name.as_str()))
-            .flat_map(|j| j.playing.iter().copied())
-            .collect();
-        let mut zones = Vec::new();
-        for name in &sched.zones {
-            let Some(id) = self.zone_id(name) else {
-                continue;
-            };
-            if busy.contains(&id) {
-                tracing::warn!(schedule = %sched.name, zone = %name,
-                    "previous run still playing; this fire is skipped on this zone");
-                continue;
-            }
-            zones.push(id);
-        }
-        if zones.is_empty() {
-            return;
-        }
         let origin = format!("schedule:{}", sched.name);
         let new = NewJob {
             kind: JobKind::Schedule,
@@ -789,6 +839,7 @@ impl Station {
                 failed: BTreeSet::new(),
                 cut: HashMap::new(),
                 waiters: Vec::new(),
+                skipped_fires: 0,
             },
         );
         let order = Order {
@@ -869,7 +920,8 @@ impl Station {
         }
     }
 
-    /// Start `files` of job `id` on `zones` at `priority`.
+    /// Start `files` of job `id` on `zones` at `priority`; on a full zone
+    /// the job waits for a place (see `slots.rs`).
     fn play(
         &mut self,
         id: i64,
@@ -877,6 +929,20 @@ impl Station {
         priority: Priority,
         files: Vec<PathBuf>,
         order: Order,
+    ) {
+        self.start_voices(id, zones, priority, files, order, false)
+    }
+
+    /// [`Station::play`]; `admitted`: the job's turn came on a full zone
+    /// (it starts even though others wait behind it).
+    fn start_voices(
+        &mut self,
+        id: i64,
+        zones: &[ZoneId],
+        priority: Priority,
+        files: Vec<PathBuf>,
+        order: Order,
+        admitted: bool,
     ) {
         let engine_rate = self.config.daemon.sample_rate;
         let spec = VoiceSpec {
@@ -893,10 +959,25 @@ impl Station {
         type Group = (u32, u16, Option<Target>, Vec<(ZoneId, VoiceInput)>);
         let mut groups: Vec<Group> = Vec::new();
         let mut started = Vec::new();
+        let mut waits = Vec::new();
         for &zone in zones {
             let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
                 continue;
             };
+            if !admitted && !self.slots.has_room(zone, priority) {
+                // Kept, and started when a voice of the zone ends.
+                self.slots.wait(
+                    zone,
+                    Waiting {
+                        job: id,
+                        priority,
+                        files: files.clone(),
+                        order: order.clone(),
+                    },
+                );
+                waits.push(zone);
+                continue;
+            }
             let rate = entry.config.mix_rate(engine_rate);
             let capacity = (rate as f32 * BUFFER_SECONDS) as usize + prefetch::CHUNK_FRAMES;
             let (voice, input) = voice::voice(spec, entry.channels, capacity);
@@ -908,6 +989,7 @@ impl Station {
                 tracing::error!(zone = %entry.name, job = id, "engine command queue full; job not started here");
                 continue;
             }
+            self.slots.started(zone);
             started.push(zone);
             let target = self
                 .loudness
@@ -943,11 +1025,62 @@ impl Station {
                 p.submit(feed);
             }
         }
-        let names: Vec<&str> = started.iter().map(|z| self.zone_name(*z)).collect();
-        tracing::info!(job = id, priority = %priority, zones = %names.join(","),
-            items = files.len(), "job started");
+        if !started.is_empty() {
+            let names: Vec<&str> = started.iter().map(|z| self.zone_name(*z)).collect();
+            tracing::info!(job = id, priority = %priority, zones = %names.join(","),
+                items = files.len(), "job started");
+        }
+        if !waits.is_empty() {
+            let names: Vec<String> = waits
+                .iter()
+                .map(|z| {
+                    format!(
+                        "{} ({} jobs ahead)",
+                        self.zone_name(*z),
+                        self.slots.voices(*z) + self.slots.waiting(*z) - 1
+                    )
+                })
+                .collect();
+            let why = format!("waiting for a place on {}", names.join(", "));
+            tracing::info!(job = id, priority = %priority, "{why}");
+            self.notify_with(id, JobState::Queued, Some(why));
+        }
         if let Some(j) = self.jobs.get_mut(&id) {
             j.playing.extend(started);
+            j.playing.extend(waits);
+        }
+    }
+
+    /// Voice `ended` has ended (`None`: only look at the clock): answer the
+    /// `stop`s it was the last to wait for, and those that waited too long.
+    pub(super) fn released(&mut self, ended: Option<(i64, ZoneId)>) {
+        let now = Instant::now();
+        self.releases.retain_mut(|r| {
+            if let Some(v) = ended {
+                r.ending.remove(&v);
+            }
+            if !r.ending.is_empty() && now < r.deadline {
+                return true;
+            }
+            let _ = r.reply.try_send(Response::Ok(r.done.clone()));
+            false
+        });
+    }
+
+    /// A voice of `zone` ended: start the jobs waiting for its place.
+    fn admit_waiting(&mut self, zone: ZoneId) {
+        for w in self.slots.ended(zone) {
+            if self.jobs.contains_key(&w.job) {
+                self.start_voices(w.job, &[zone], w.priority, w.files, w.order, true);
+            }
+        }
+    }
+
+    /// Job `id` no longer waits on `zone` (every zone when `None`): those
+    /// zones end for it as `reason` says, as if it had played there.
+    pub(super) fn drop_waiting(&mut self, id: i64, zone: Option<ZoneId>, reason: EndReason) {
+        for z in self.slots.remove_job(id, zone) {
+            self.on_ended(z, id, reason, Utc::now());
         }
     }
 
@@ -1103,7 +1236,10 @@ impl Station {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
                 tracing::info!(zone = %name, job = id, item, origin = %j.origin, file = %file, "on air");
-                if j.persisted {
+                // A cancelled job's next item can reach the air in the
+                // packet before the engine takes the stop: the store has
+                // already closed the job, so there is nothing to write.
+                if j.persisted && !j.cancelled {
                     if let Some(store) = self.store.as_mut() {
                         let r = tokio::task::block_in_place(|| {
                             store.mark_playing(JobId(id), &name, item, &file, at)
@@ -1144,15 +1280,22 @@ impl Station {
                 job,
                 reason,
                 at,
-            } => self.on_ended(zone, job as i64, reason, wall(at)),
+            } => {
+                self.on_ended(zone, job as i64, reason, wall(at));
+                self.admit_waiting(zone);
+                self.released(Some((job as i64, zone)));
+            }
             Event::Rejected { zone, job } => {
-                tracing::error!(zone = %self.zone_name(zone), job, "zone refused the job (too many queued)");
+                // The slots keep a zone below the mixer's limit, so this is
+                // a zone that went away (reload) as the job started.
+                tracing::error!(zone = %self.zone_name(zone), job, "the zone did not take the job");
                 self.on_ended(zone, job as i64, EndReason::Cancelled, Utc::now());
+                self.admit_waiting(zone);
             }
         }
     }
 
-    fn on_ended(&mut self, zone: ZoneId, id: i64, reason: EndReason, at: DateTime<Utc>) {
+    pub(super) fn on_ended(&mut self, zone: ZoneId, id: i64, reason: EndReason, at: DateTime<Utc>) {
         let how = match reason {
             EndReason::Completed => How::Completed,
             EndReason::Preempted => How::Preempted,
@@ -1235,10 +1378,15 @@ impl Station {
 
     /// Tell a job's waiters where it is.
     pub(super) fn notify(&mut self, id: i64, state: JobState) {
+        self.notify_with(id, state, None);
+    }
+
+    /// Tell a job's waiters where it is, and why.
+    fn notify_with(&mut self, id: i64, state: JobState, reason: Option<String>) {
         let Some(j) = self.jobs.get_mut(&id) else {
             return;
         };
-        let p = j.progress(id, state, None);
+        let p = j.progress(id, state, reason);
         j.waiters
             .retain(|w| w.try_send(Response::Progress(p.clone())).is_ok());
     }
@@ -1257,6 +1405,7 @@ impl Station {
     /// Log output errors, at most once a minute per output; note every ten
     /// seconds that the daemon is alive.
     pub fn check_health(&mut self) {
+        self.released(None);
         let wall = Utc::now();
         if self
             .alive_at

@@ -120,6 +120,19 @@ impl Scheduler {
             );
         }
         fires.sort_by(|a, b| a.at.cmp(&b.at).then(a.index.cmp(&b.index)));
+        // After a jump, one line per schedule rather than one per fire.
+        for (index, (name, _)) in self.schedules.iter().enumerate() {
+            let mine: Vec<&Fire> = fires.iter().filter(|f| f.index == index).collect();
+            if let [first, .., last] = mine.as_slice() {
+                tracing::info!(
+                    schedule = %name,
+                    count = mine.len(),
+                    first = %first.at.with_timezone(&self.tz),
+                    last = %last.at.with_timezone(&self.tz),
+                    "fire times passed at once (the clock jumped or the machine slept); each is handled in turn"
+                );
+            }
+        }
         fires
     }
 

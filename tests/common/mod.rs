@@ -6,6 +6,24 @@ pub mod station;
 use std::path::Path;
 use std::process::Command;
 
+/// A 48 kHz mono 16-bit sine at amplitude 0.4 of `seconds`, written with
+/// hound (no peer program needed).
+pub fn tone_wav(path: &Path, freq: f32, seconds: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(48_000.0 * seconds) as usize {
+        let t = i as f32 / 48_000.0;
+        let s = 0.4 * (2.0 * std::f32::consts::PI * freq * t).sin();
+        w.write_sample((s * i16::MAX as f32) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
 /// Whether the external program `name` (ffmpeg, gst-launch-1.0, espeak-ng,
 /// ...) can run here. When it can't: under `CORONG_REQUIRE_PEERS=1` (CI) the
 /// test fails; otherwise it is reported and the caller skips.
