@@ -663,7 +663,8 @@ pub struct DaemonInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneStatus {
     pub name: String,
-    /// `streaming`, `idle`, `degraded` or `down` (more may be added).
+    /// `streaming`, `idle`, `degraded`, `unreachable` (every endpoint
+    /// answers "port unreachable") or `down` (more may be added).
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playing: Option<NowPlaying>,
@@ -686,11 +687,16 @@ pub struct EndpointHealth {
     /// As in `ZoneInfo::endpoints`: `rtp://127.0.0.1:5004`, `wav:/path`.
     pub endpoint: String,
     /// `streaming`; `degraded` when sends to it fail; `silent` when a
-    /// receiver that reported from it went silent (more may be added).
+    /// receiver that reported from it went silent; `unreachable` when it
+    /// answers "port unreachable" (nothing listens there) (more may be
+    /// added).
     pub health: String,
     /// What is wrong, while not `streaming`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// RFC 3339: since when it is `unreachable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// A receiver of a zone, from its RTCP receiver reports.

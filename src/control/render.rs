@@ -440,11 +440,13 @@ mod tests {
                         error: Some(
                             "receiver receive-7@tiang-07 (10.0.0.7:5005) silent for 42 s".into(),
                         ),
+                        since: None,
                     },
                     EndpointHealth {
                         endpoint: "rtp://10.0.0.8:5004".into(),
                         health: "streaming".into(),
                         error: None,
+                        since: None,
                     },
                 ],
                 receivers: vec![receiver()],

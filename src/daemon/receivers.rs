@@ -110,6 +110,23 @@ pub enum Change {
     Silent(String, Duration),
     /// Heard again after it was found silent.
     Back(String),
+    /// A unicast destination answered "port unreachable".
+    Unreachable(SocketAddr),
+    /// ...and has not for [`UNREACHABLE_HOLD`].
+    Reachable(SocketAddr),
+}
+
+/// How long a destination counts as unreachable after its last ICMP
+/// report: routers send at most about one a second per host.
+pub const UNREACHABLE_HOLD: Duration = Duration::from_secs(5);
+
+/// A destination that answers "port unreachable": nothing listens there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreachable {
+    pub dest: SocketAddr,
+    /// The first report of this run of them.
+    pub since: DateTime<Utc>,
+    pub last: Instant,
 }
 
 /// A zone's receivers. See the module docs.
@@ -120,6 +137,8 @@ pub struct ReceiverTable {
     /// The zone's RTP clock, to turn jitter into time.
     clock_rate: u32,
     receivers: Vec<Receiver>,
+    /// Destinations that answered "port unreachable" lately.
+    unreachable: Vec<Unreachable>,
     /// Datagrams that were not RTCP, or were cut short.
     pub malformed: u64,
 }
@@ -130,8 +149,36 @@ impl ReceiverTable {
             our_ssrc,
             clock_rate: clock_rate.max(1),
             receivers: Vec::new(),
+            unreachable: Vec::new(),
             malformed: 0,
         }
+    }
+
+    /// `dest` answered "port unreachable" (see `output/icmp.rs`).
+    pub fn on_refused(
+        &mut self,
+        dest: SocketAddr,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        if let Some(u) = self.unreachable.iter_mut().find(|u| u.dest == dest) {
+            u.last = now;
+            return Vec::new();
+        }
+        self.unreachable.push(Unreachable {
+            dest,
+            since: wall,
+            last: now,
+        });
+        vec![Change::Unreachable(dest)]
+    }
+
+    /// Since when `dest` has answered "port unreachable", if it still does.
+    pub fn unreachable_since(&self, dest: SocketAddr, now: Instant) -> Option<DateTime<Utc>> {
+        self.unreachable
+            .iter()
+            .find(|u| u.dest == dest && now.saturating_duration_since(u.last) < UNREACHABLE_HOLD)
+            .map(|u| u.since)
     }
 
     /// Every receiver, in the order they were first heard.
@@ -261,6 +308,13 @@ impl ReceiverTable {
             let r = self.receivers.remove(i);
             out.push(Change::Superseded(r.label()));
         }
+        self.unreachable.retain(|u| {
+            let held = now.saturating_duration_since(u.last) < UNREACHABLE_HOLD;
+            if !held {
+                out.push(Change::Reachable(u.dest));
+            }
+            held
+        });
         out
     }
 
@@ -310,6 +364,11 @@ pub fn log_changes(zone: &str, changes: &[Change]) {
             Change::Back(r) => {
                 tracing::info!(zone = %zone, receiver = %r, "receiver reporting again")
             }
+            Change::Unreachable(d) => tracing::warn!(zone = %zone, destination = %d,
+                "destination unreachable: nothing listens there (ICMP port unreachable); the zone streams on"),
+            Change::Reachable(d) => {
+                tracing::info!(zone = %zone, destination = %d, "destination reachable again")
+            }
         }
     }
 }
@@ -338,25 +397,56 @@ pub fn listen(
     let handle = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     let _guard = handle.enter();
     socket.set_nonblocking(true)?;
-    // Readable only: the engine sends every packet on this very socket (a
+    // Readable (and errors) only: the engine sends every packet on this very socket (a
     // duplicate of it), and a socket watched for writable too wakes this
     // thread each time a sent packet frees its buffer space: at 500 zones,
     // tens of thousands of wake-ups a second for nothing.
+    // Errors too: ICMP reports about dead destinations (see
+    // output/icmp.rs), which come only when something is wrong.
+    use tokio::io::{Interest, Ready};
+    let interest = Interest::READABLE | Interest::ERROR;
     // SAFETY: the AsyncFd owns the std socket, whose descriptor stays open
     // and the same until the AsyncFd drops it.
-    let socket = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(socket, tokio::io::Interest::READABLE)
-    }?;
+    let socket = unsafe { tokio::io::unix::AsyncFd::register_with_interest(socket, interest) }?;
     let zone = zone.to_string();
     let task = handle.spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         loop {
-            let received = match socket.readable().await {
-                Ok(mut ready) => match ready.try_io(|s| s.get_ref().recv_from(&mut buf)) {
-                    Ok(r) => r,
-                    Err(_would_block) => continue,
-                },
-                Err(e) => Err(e),
+            let mut guard = match socket.ready(interest).await {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::debug!(zone = %zone, "watching the zone's socket: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let ready = guard.ready();
+            if ready.is_error() {
+                let mut refused = Vec::new();
+                let fd = std::os::fd::AsRawFd::as_raw_fd(guard.get_inner());
+                let _ = crate::output::icmp::drain_refused(fd, |d| refused.push(d));
+                guard.clear_ready_matching(Ready::ERROR);
+                let (now, wall) = (Instant::now(), Utc::now());
+                let changes: Vec<Change> = {
+                    let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+                    refused
+                        .into_iter()
+                        .flat_map(|d| t.on_refused(d, now, wall))
+                        .collect()
+                };
+                log_changes(&zone, &changes);
+            }
+            if !ready.is_readable() {
+                continue;
+            }
+            let received = match guard.get_inner().recv_from(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    guard.clear_ready_matching(Ready::READABLE);
+                    continue;
+                }
+                // A pending ICMP report, read from the error queue above.
+                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => continue,
+                other => other,
             };
             match received {
                 Ok((n, from)) => {

@@ -652,6 +652,17 @@ impl Station {
                 });
             }
         }
+        let tz = self.config.daemon.timezone;
+        // Unicast destinations that answer "port unreachable".
+        let unreachable = |endpoint: &str| {
+            let dest: std::net::SocketAddr = endpoint.strip_prefix("rtp://")?.parse().ok()?;
+            let table = entry.receivers.as_ref()?;
+            let table = table.lock().unwrap_or_else(|e| e.into_inner());
+            let since = table.unreachable_since(dest, now)?.with_timezone(&tz);
+            Some((dest, since))
+        };
+        let mut problems: Vec<String> = Vec::new();
+        let mut all_unreachable = !entry.outputs.is_empty();
         let endpoints: Vec<EndpointHealth> = entry
             .outputs
             .iter()
@@ -661,22 +672,38 @@ impl Station {
                     .filter(|(e, _)| e.as_deref() == Some(o.endpoint.as_str()))
                     .map(|(_, why)| why.as_str())
                     .collect();
-                let (health, error) = match o.problem() {
-                    Some(p) => ("degraded", Some(p)),
-                    None if !why_silent.is_empty() => ("silent", Some(why_silent.join("; "))),
-                    None => ("streaming", None),
+                let (health, error, since) = match (o.problem(), unreachable(&o.endpoint)) {
+                    (Some(p), _) => ("degraded", Some(p), None),
+                    (None, Some((dest, since))) => (
+                        "unreachable",
+                        Some(format!(
+                            "nothing listens at {dest} (ICMP port unreachable) since {}",
+                            since.format("%Y-%m-%d %H:%M:%S %:z")
+                        )),
+                        Some(since.to_rfc3339()),
+                    ),
+                    (None, None) if !why_silent.is_empty() => {
+                        ("silent", Some(why_silent.join("; ")), None)
+                    }
+                    (None, None) => ("streaming", None, None),
                 };
+                all_unreachable &= health == "unreachable";
+                if health != "silent" {
+                    problems.extend(error.clone());
+                }
                 EndpointHealth {
                     endpoint: o.endpoint.clone(),
                     health: health.into(),
                     error,
+                    since,
                 }
             })
             .collect();
-        let mut problems: Vec<String> = entry.outputs.iter().filter_map(|o| o.problem()).collect();
         problems.extend(silent.into_iter().map(|(_, why)| why));
         let (state, error) = if problems.is_empty() {
             ("streaming", None)
+        } else if all_unreachable {
+            ("unreachable", Some(problems.join("; ")))
         } else {
             ("degraded", Some(problems.join("; ")))
         };

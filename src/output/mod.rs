@@ -2,6 +2,7 @@
 //!
 //! - `rtp.rs`: RTP over UDP (L16, PCMU), unicast and multicast, with RTCP
 //!   sender reports on port + 1.
+//! - `icmp.rs`: ICMP port-unreachable reports for unicast destinations.
 //! - `sdp.rs`: the SDP a receiver needs for a zone.
 //! - `wav.rs`: the recorder zone: a WAV file of what the zone plays.
 //! - `pcmu.rs`: G.711 mu-law and the 48 kHz -> 8 kHz decimator.
@@ -13,6 +14,7 @@
 //! stop the engine; the control plane reads the counters and logs.
 
 pub mod health;
+pub mod icmp;
 #[cfg(feature = "local-audio")]
 pub mod local;
 pub mod pcmu;

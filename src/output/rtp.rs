@@ -30,9 +30,9 @@
 //! networks, `ConnectionRefused`) are counted in [`OutputHealth`] and the
 //! packet is dropped for that destination; the stream's sequence numbers and
 //! timestamps advance regardless, so receivers see a loss, not a jump. The
-//! socket is unconnected (several destinations share it), so Linux does not
-//! report ICMP port-unreachable back to it: a receiver that went away is
-//! invisible here, and sends keep succeeding.
+//! socket is unconnected (several destinations share it); ICMP
+//! port-unreachable reports come back on its error queue (`icmp.rs`), which
+//! the control plane reads to show a dead destination as `unreachable`.
 //!
 //! [`OutputHealth`] counts every RTP datagram per destination (a zone with
 //! two destinations sends two per RTP packet) and its bytes with the
@@ -366,7 +366,7 @@ impl RtpOutput {
         self.packet[..RTP_HEADER].copy_from_slice(&header);
 
         for (dest, health) in self.rtp_destinations.iter().zip(&self.destination_health) {
-            match self.socket.send_to(&self.packet, dest) {
+            match super::icmp::send_to(&self.socket, &self.packet, dest) {
                 Ok(n) => {
                     self.health.record_sent(n);
                     health.record_sent(n);
@@ -441,7 +441,7 @@ impl RtpOutput {
         self.rtcp[20..24].copy_from_slice(&self.packet_count.to_be_bytes());
         self.rtcp[24..28].copy_from_slice(&self.octet_count.to_be_bytes());
         for (i, dest) in &self.rtcp_destinations {
-            if let Err(e) = self.socket.send_to(&self.rtcp, dest) {
+            if let Err(e) = super::icmp::send_to(&self.socket, &self.rtcp, dest) {
                 self.health.record_error(&e);
                 self.destination_health[*i].record_error(&e);
             }
@@ -509,6 +509,11 @@ fn open_socket(config: &RtpConfig) -> io::Result<Socket> {
     // DSCP sits in the upper six bits of the TOS byte. Some systems refuse
     // it (containers without the capability): the stream still works.
     let _ = socket.set_tos_v4((config.dscp as u32) << 2);
+    // Dead unicast destinations show as `unreachable` (see icmp.rs);
+    // without it the zone only looks healthy.
+    if let Err(e) = super::icmp::enable_reports(&socket) {
+        tracing::debug!("no ICMP reports on the RTP socket: {e}");
+    }
     Ok(socket)
 }
 

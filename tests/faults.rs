@@ -3,8 +3,8 @@
 //!
 //! Each test here is a fault a campaign against the daemon found: a config
 //! broken on disk, files that block whoever opens them, connections held
-//! idle, a zone holding more jobs than its mixer has places, and a stop
-//! that answered before it took effect.
+//! idle, a zone holding more jobs than its mixer has places, a stop that
+//! answered before it took effect, and a dead pole shown as streaming.
 
 mod common;
 
@@ -335,4 +335,77 @@ fn a_stop_answers_once_the_zones_are_released() {
             "round {round}: status still shows the emergency after `{out}`"
         );
     }
+}
+
+/// The zone of `status --json`.
+fn zone_status(st: &Station) -> corong::control::protocol::ZoneStatus {
+    let (code, out, err) = st.client(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    match serde_json::from_str::<Reply>(&out).unwrap() {
+        Reply::Status(s) => s.zones.into_iter().next().unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_dead_pole_shows_unreachable_and_a_live_one_loses_nothing() {
+    let st = Station::new();
+    let dead = free_port_pair();
+    let live_port = free_port_pair();
+    let live = UdpSocket::bind(("127.0.0.1", live_port)).unwrap();
+    live.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    st.config(&format!(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{dead}\", \"127.0.0.1:{live_port}\"]\ncodec = \"pcmu\"\n"
+    ));
+    let d = st.start();
+    let end = Instant::now() + Duration::from_secs(5);
+    let zone = loop {
+        let z = zone_status(&st);
+        if z.endpoint_health.iter().any(|e| e.health == "unreachable") || Instant::now() > end {
+            break z;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let e = &zone.endpoint_health[0];
+    assert_eq!(e.endpoint, format!("rtp://127.0.0.1:{dead}"));
+    assert_eq!(e.health, "unreachable", "{zone:?}");
+    assert!(e.since.is_some(), "{e:?}");
+    assert!(
+        e.error.as_deref().unwrap().contains("nothing listens"),
+        "{e:?}"
+    );
+    assert_eq!(zone.endpoint_health[1].health, "streaming");
+    assert_eq!(zone.state, "degraded", "one of two poles is down");
+    d.wait_log("destination unreachable", Duration::from_secs(2));
+
+    // The live pole got every packet meanwhile: consecutive sequence
+    // numbers over two seconds.
+    let mut seqs = Vec::new();
+    let mut buf = [0u8; 2048];
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if let Ok(n) = live.recv(&mut buf) {
+            if n > 12 && buf[1] & 0x7f == 0 {
+                seqs.push(u16::from_be_bytes([buf[2], buf[3]]));
+            }
+        }
+    }
+    assert!(seqs.len() >= 80, "{} packets", seqs.len());
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "the live pole lost a packet");
+    }
+
+    // The dead pole comes back: so does its health.
+    let _back = UdpSocket::bind(("127.0.0.1", dead)).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let z = zone_status(&st);
+        if z.state == "streaming" {
+            break;
+        }
+        assert!(Instant::now() < end, "still {z:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.wait_log("destination reachable again", Duration::from_secs(2));
 }
