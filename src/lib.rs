@@ -15,6 +15,7 @@
 //! - [`config`]: the TOML schema, loading with spans, validation.
 //! - [`playlist`]: M3U/M3U8 playlists.
 //! - [`priority`]: job priorities and their names.
+//! - [`suggest`]: "did you mean" for names an operator typed.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
 //!   decoder workers (`prefetch.rs`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks
@@ -59,3 +60,4 @@ pub mod priority;
 pub mod receive;
 pub mod schedule;
 pub mod store;
+pub mod suggest;

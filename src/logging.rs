@@ -37,8 +37,25 @@ pub enum Sink {
 }
 
 /// Install the subscriber once; later calls do nothing. Returns where the
-/// log goes.
+/// log goes. Times on stderr are UTC; see [`init_in`].
 pub fn init() -> Sink {
+    init_in(None)
+}
+
+/// Times on stderr as RFC 3339 in a time zone (the daemon's), so that a
+/// log line reads like the kiosk's wall clock and like `corong status`.
+struct LocalTime(chrono_tz::Tz);
+
+impl tracing_subscriber::fmt::time::FormatTime for LocalTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = chrono::Utc::now().with_timezone(&self.0);
+        write!(w, "{}", now.format("%Y-%m-%dT%H:%M:%S%.6f%:z"))
+    }
+}
+
+/// [`init`], with times on stderr in `tz` when given (the journal keeps its
+/// own timestamps).
+pub fn init_in(tz: Option<chrono_tz::Tz>) -> Sink {
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
@@ -55,12 +72,15 @@ pub fn init() -> Sink {
             return Sink::Journal;
         }
     }
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match tz {
+        Some(tz) => fmt.with_timer(LocalTime(tz)).try_init(),
+        None => fmt.try_init(),
+    };
     Sink::Stderr
 }
 

@@ -188,7 +188,31 @@ fn entry_path(text: &str, folder: &Path) -> Result<PathBuf, String> {
             ));
         }
     }
-    Ok(folder.join(text))
+    Ok(tidy(&folder.join(text)))
+}
+
+/// `playlists/../media/a.mp3` as `media/a.mp3`: what the log and the as-run
+/// rows show. A `..` is folded only after a plain folder; after a symbolic
+/// link it stays, because there it leads somewhere else.
+pub fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let foldable = matches!(out.components().next_back(), Some(Component::Normal(_)))
+                    && !std::fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink());
+                if foldable {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -260,6 +284,20 @@ pub fn check_media_paths(playlist: &Playlist) -> Vec<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parent_folders_are_folded_but_not_after_a_link() {
+        assert_eq!(
+            tidy(Path::new("/srv/corong/playlists/../media/./a.mp3")),
+            PathBuf::from("/srv/corong/media/a.mp3")
+        );
+        assert_eq!(tidy(Path::new("../a.mp3")), PathBuf::from("../a.mp3"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+        let through = dir.path().join("link/../x.wav");
+        assert_eq!(tidy(&through), through);
+    }
 
     #[test]
     fn percent_decoding() {

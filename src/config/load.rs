@@ -1623,7 +1623,7 @@ fn unknown_key_message(key: &str, what: &str, fields: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let mut message = format!("unknown key `{key}` in {what}: expected one of {expected}");
-    if let Some(near) = closest(key, fields.iter().copied()) {
+    if let Some(near) = crate::suggest::closest(key, fields.iter().copied()) {
         message.push_str(&format!(" (did you mean `{near}`?)"));
     }
     message
@@ -1644,36 +1644,12 @@ fn unknown_target_message(
         if zones.is_empty() { "none defined".to_string() } else { zones.join(", ") },
         if group_list.is_empty() { "none defined".to_string() } else { group_list.join(", ") },
     );
-    if let Some(near) = closest(name, zones.iter().chain(group_list.iter()).copied()) {
+    if let Some(near) =
+        crate::suggest::closest(name, zones.iter().chain(group_list.iter()).copied())
+    {
         message.push_str(&format!(" (did you mean `{near}`?)"));
     }
     message
-}
-
-/// The candidate within edit distance 2 of `word`, if any: for "did you
-/// mean" hints.
-fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2 && *d < c.len().max(word.len()))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 /// serde's wording, in the words an operator uses.
@@ -1774,14 +1750,5 @@ mod tests {
         assert_eq!(t("23:59:59"), NaiveTime::from_hms_opt(23, 59, 59));
         assert_eq!(t("25:00"), None);
         assert_eq!(t("pagi"), None);
-    }
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(
-            closest("codc", ["codec", "channels"].into_iter()),
-            Some("codec")
-        );
-        assert_eq!(closest("zzzzzz", ["codec"].into_iter()), None);
     }
 }

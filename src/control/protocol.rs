@@ -273,9 +273,12 @@ impl Request {
                 }
                 Ok(())
             }
-            Request::Log { zone, .. } => {
+            Request::Log { zone, limit, .. } => {
                 if zone.as_deref().is_some_and(|z| z.trim().is_empty()) {
                     return bad("zone name is empty".into());
+                }
+                if *limit == Some(0) {
+                    return bad("--limit must be 1 or more".into());
                 }
                 Ok(())
             }

@@ -51,10 +51,11 @@ pub use station::Station;
 
 /// `corong daemon`: load the config, run until SIGINT or SIGTERM.
 pub fn main(config_path: PathBuf) -> ExitCode {
-    crate::logging::init();
     install_panic_hook();
     let config = match config::load_with_warnings(&config_path) {
         Ok((c, warnings)) => {
+            // The log's times are in the daemon's time zone.
+            crate::logging::init_in(Some(c.daemon.timezone));
             for w in &warnings.0 {
                 tracing::warn!("{w}");
             }

@@ -161,10 +161,7 @@ impl Station {
             } else if let Some(members) = self.config.groups.get(name) {
                 wanted.extend(members.iter().filter_map(|m| self.zone_id(m)));
             } else {
-                return Err(refuse(
-                    ErrorCode::NotFound,
-                    format!("unknown zone or group `{name}` (see `corong zones`)"),
-                ));
+                return Err(refuse(ErrorCode::NotFound, self.unknown_zone(name)));
             }
         }
         if wanted.is_empty() {
@@ -176,6 +173,26 @@ impl Station {
             .map(|z| z.id)
             .filter(|id| wanted.contains(id))
             .collect())
+    }
+
+    /// `at` in the daemon's time zone, RFC 3339: every time in a reply
+    /// carries the same offset as the operator's clock on the wall.
+    pub(super) fn local(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.config.daemon.timezone).to_rfc3339()
+    }
+
+    /// "unknown zone or group `pasr` (did you mean `pasar`?)".
+    pub(super) fn unknown_zone(&self, name: &str) -> String {
+        let names = self
+            .zones
+            .iter()
+            .map(|z| z.name.as_str())
+            .chain(self.config.groups.keys().map(String::as_str))
+            .chain(std::iter::once("all"));
+        match crate::suggest::closest(name, names) {
+            Some(near) => format!("unknown zone or group `{name}` (did you mean `{near}`?)"),
+            None => format!("unknown zone or group `{name}` (see `corong zones`)"),
+        }
     }
 
     /// The cheap checks of a request that names media files, run before its
@@ -272,7 +289,7 @@ impl Station {
         let result = AnnounceResult {
             id,
             zones: new.zones.clone(),
-            not_before: not_before.map(|t| t.to_rfc3339()),
+            not_before: not_before.map(|t| self.local(t)),
         };
         if delivery.wait {
             let _ = reply.try_send(Response::Progress(Progress {
@@ -642,7 +659,7 @@ impl Station {
                     address: r.from.to_string(),
                     endpoint,
                     state: if is_silent { "silent" } else { "reporting" }.into(),
-                    last_heard: r.last_heard_wall.to_rfc3339(),
+                    last_heard: self.local(r.last_heard_wall),
                     heard_s_ago: (ago.as_secs_f64() * 10.0).round() / 10.0,
                     reports: r.reports,
                     fraction_lost: rx.map(|b| b.fraction_lost as f64 / 256.0),
@@ -740,7 +757,7 @@ impl Station {
                 .get(&(zone, *item))
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            since: since.to_rfc3339(),
+            since: self.local(*since),
         })
     }
 
@@ -796,7 +813,7 @@ impl Station {
             daemon: DaemonInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 pid: std::process::id(),
-                started_at: self.started_at.to_rfc3339(),
+                started_at: self.local(self.started_at),
                 timezone: tz.name().into(),
             },
             zones,
@@ -833,7 +850,7 @@ impl Station {
                     } else {
                         JobState::Queued
                     },
-                    not_before: j.due().map(|t| t.to_rfc3339()),
+                    not_before: j.due().map(|t| self.local(t)),
                     repeat: j.job.repeat,
                     plays_done: j.plays_done,
                 }
@@ -915,10 +932,14 @@ impl Station {
         };
         if let Some(z) = &zone {
             if self.zone_id(z).is_none() {
-                return Err(refuse(
-                    ErrorCode::NotFound,
-                    format!("unknown zone `{z}` (see `corong zones`)"),
-                ));
+                let msg = match self.config.groups.get(z.as_str()) {
+                    Some(members) => format!(
+                        "`{z}` is a group ({}); `log --zone` takes one zone",
+                        members.join(", ")
+                    ),
+                    None => self.unknown_zone(z),
+                };
+                return Err(refuse(ErrorCode::NotFound, msg));
             }
         }
         let store = self
@@ -932,19 +953,55 @@ impl Station {
                 Some(limit.unwrap_or(DEFAULT_LOG_LIMIT)),
             )
             .map_err(|e| refuse(ErrorCode::Failed, e.to_string()))?;
-        let entries = rows
+        let mut entries: Vec<AsRunRow> = rows
             .into_iter()
             .map(|r| AsRunRow {
                 zone: r.zone,
                 job: r.job.map_or(0, |j| j.0),
                 origin: r.origin,
                 file: r.file,
-                started_at: r.started_at.to_rfc3339(),
-                ended_at: Some(r.ended_at.to_rfc3339()),
+                started_at: self.local(r.started_at),
+                ended_at: Some(self.local(r.ended_at)),
                 how: r.how.to_string(),
                 reason: r.reason,
             })
             .collect();
+        // What is on air now has no row yet: it ends up in the log when it
+        // ends, but an operator asking "what played" means it too.
+        let mut on_air: Vec<(DateTime<Utc>, AsRunRow)> = Vec::new();
+        for (id, j) in &self.jobs {
+            for (z, (item, at)) in &j.current {
+                let name = self.zone_name(*z);
+                if *at < since || zone.as_deref().is_some_and(|only| only != name) {
+                    continue;
+                }
+                let file = j.items.get(&(*z, *item));
+                on_air.push((
+                    *at,
+                    AsRunRow {
+                        zone: name.to_string(),
+                        job: *id,
+                        origin: j.origin.clone(),
+                        file: file.map(|p| p.display().to_string()).unwrap_or_default(),
+                        started_at: self.local(*at),
+                        ended_at: None,
+                        how: if j.paused.contains(z) {
+                            "paused"
+                        } else {
+                            "playing"
+                        }
+                        .into(),
+                        reason: None,
+                    },
+                ));
+            }
+        }
+        on_air.sort_by_key(|(at, r)| (*at, r.zone.clone()));
+        entries.extend(on_air.into_iter().map(|(_, r)| r));
+        let limit = limit.unwrap_or(DEFAULT_LOG_LIMIT);
+        if entries.len() > limit {
+            entries.drain(..entries.len() - limit);
+        }
         Ok(Reply::Log(LogResult { entries }))
     }
 }
