@@ -101,6 +101,8 @@ impl Handler for TestHandler {
                     id: 5,
                     zones: delivery.zones,
                     not_before: delivery.at,
+                    on_air: false,
+                    warning: None,
                 })))
             }
             Request::Cancel { id: 99 } => {
@@ -241,6 +243,8 @@ fn requests_round_trip() {
             id: 5,
             zones: vec!["utara".into()],
             not_before: Some("18:00".into()),
+            on_air: false,
+            warning: None,
         })
     );
     assert_eq!(

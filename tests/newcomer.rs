@@ -143,3 +143,45 @@ fn times_carry_the_daemons_offset_and_the_log_shows_what_is_on_air() {
         "debug formatting in the log:\n{log}"
     );
 }
+
+#[test]
+fn times_as_operators_write_them_and_what_an_emergency_says() {
+    let (st, _d) = blitar();
+    // Midnight has passed today (unless this runs at 00:00:00 sharp).
+    let (code, out, err) = st.client(&["announce", "media/lagu.wav", "--at", "00.00"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().parse::<i64>().is_ok(), "{out}");
+    assert!(
+        err.contains("corong: warning: 00.00 has passed today: it plays tomorrow"),
+        "{err}"
+    );
+    let (code, _, err) = st.client(&["announce", "media/lagu.wav", "--at", "2027-02-30 10:00"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("2027-02-30 does not exist: February 2027 has 28 days"),
+        "{err}"
+    );
+
+    let (code, _, err) = st.client(&["emergency", "media/lagu.wav", "--zones", "pasar"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("on air now in pasar"), "{err}");
+    assert!(!err.contains("queued"), "{err}");
+    let (code, _, err) = st.client(&["emergency", "--stop"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn an_unknown_voice_is_refused_with_near_ones() {
+    if !common::require_peer("espeak-ng") {
+        return;
+    }
+    let (st, _d) = blitar();
+    let (code, _, err) = st.client(&["say", "Selamat pagi", "--voice", "xyzzy"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unknown voice `xyzzy`"), "{err}");
+    let (code, _, err) = st.client(&["say", "Selamat pagi", "--voice", "indonesia"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("indonesian"), "{err}");
+    let (_, out, _) = st.client(&["queue", "--json"]);
+    assert!(!out.contains("\"id\""), "something was queued: {out}");
+}

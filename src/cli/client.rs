@@ -118,6 +118,13 @@ fn print_reply(target: &Target<'_>, reply: &Reply) {
     match reply {
         Reply::Announced(a) => {
             println!("{}", a.id);
+            if let Some(w) = &a.warning {
+                eprintln!("corong: warning: {w}");
+            }
+            if a.on_air {
+                eprintln!("job {} on air now in {}", a.id, a.zones.join(", "));
+                return;
+            }
             let when = a
                 .not_before
                 .as_deref()

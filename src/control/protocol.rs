@@ -566,6 +566,13 @@ pub struct AnnounceResult {
     /// When it will first play (RFC 3339), if it was scheduled with `at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
+    /// It went on air at once (an emergency), rather than into the queue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_air: bool,
+    /// Something the operator should know, e.g. that `--at 14:00` typed
+    /// after 14:00 means tomorrow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A command that changes state and has nothing more to report than what it
@@ -1002,6 +1009,8 @@ mod tests {
             id: 17,
             zones: vec!["alun-alun".into()],
             not_before: None,
+            on_air: false,
+            warning: None,
         }));
         assert_eq!(
             ok.to_line(),

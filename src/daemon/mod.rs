@@ -15,6 +15,7 @@
 //! - `slots.rs`: how many voices each zone holds; jobs waiting for a place.
 //! - `sounds.rs`: the chime, the alert signal and text to speech.
 //! - `notify.rs`: systemd's READY, STATUS, WATCHDOG and STOPPING.
+//! - `voices.rs`: the voices espeak-ng knows, to refuse unknown ones.
 //!
 //! # Shutdown
 //!
@@ -35,6 +36,7 @@ mod requests;
 mod slots;
 pub mod sounds;
 mod station;
+mod voices;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -290,6 +290,10 @@ impl Station {
             id,
             zones: new.zones.clone(),
             not_before: not_before.map(|t| self.local(t)),
+            on_air: false,
+            warning: delivery.at.as_deref().zip(not_before).and_then(|(at, t)| {
+                tomorrow_warning(at, t, self.config.daemon.timezone, Utc::now())
+            }),
         };
         if delivery.wait {
             let _ = reply.try_send(Response::Progress(Progress {
@@ -346,6 +350,13 @@ impl Station {
         // Zones first: a bad zone should not cost a speech rendering.
         self.resolve_zones(&delivery.zones)?;
         let voice = voice.unwrap_or_else(|| self.config.announcements.tts_voice.clone());
+        // Only here: an emergency speaks with the configured voice whatever
+        // espeak-ng makes of it, rather than not at all.
+        if let Some(known) = &self.voices {
+            known
+                .check(&voice)
+                .map_err(|e| refuse(ErrorCode::BadRequest, e))?;
+        }
         let file = self.render(&text, &voice)?;
         // Our own file, just written: quick to check here.
         let rate = self.config.daemon.sample_rate;
@@ -412,6 +423,8 @@ impl Station {
             id,
             zones: new.zones,
             not_before: None,
+            on_air: true,
+            warning: None,
         })))
     }
 
@@ -1014,7 +1027,7 @@ pub fn parse_at(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>,
     let bad = || {
         refuse(
             ErrorCode::BadRequest,
-            format!("--at `{text}`: expected HH:MM, HH:MM:SS or YYYY-MM-DD HH:MM[:SS]"),
+            format!("--at `{text}`: expected HH:MM (or HH.MM), HH:MM:SS or YYYY-MM-DD HH:MM[:SS]"),
         )
     };
     if let Some(time) = parse_time(text) {
@@ -1030,7 +1043,14 @@ pub fn parse_at(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>,
         }
         return Err(bad());
     }
-    let dt = parse_datetime(text).ok_or_else(bad)?;
+    let dt = match parse_datetime(text) {
+        Some(dt) => dt,
+        None => {
+            return Err(
+                no_such_date(text).map_or_else(bad, |why| refuse(ErrorCode::BadRequest, why))
+            )
+        }
+    };
     let t = tz
         .from_local_datetime(&dt)
         .earliest()
@@ -1051,6 +1071,21 @@ pub fn parse_at(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>,
         ));
     }
     Ok(t)
+}
+
+/// "14:00 has passed today: it plays tomorrow, 2026-12-07 14:00", when a
+/// bare time of day (`at`) was taken as tomorrow's.
+fn tomorrow_warning(at: &str, when: DateTime<Utc>, tz: Tz, now: DateTime<Utc>) -> Option<String> {
+    parse_time(at.trim())?;
+    let local = when.with_timezone(&tz);
+    if local.date_naive() == now.with_timezone(&tz).date_naive() {
+        return None;
+    }
+    Some(format!(
+        "{} has passed today: it plays tomorrow, {}",
+        at.trim(),
+        local.format("%Y-%m-%d %H:%M")
+    ))
 }
 
 /// `log --since`: the same forms as `--at` (a bare time means today, even
@@ -1091,21 +1126,55 @@ fn parse_since(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
     ))
 }
 
+/// `HH:MM[:SS]`, or `HH.MM[.SS]` as times are written in Indonesia.
 fn parse_time(text: &str) -> Option<NaiveTime> {
-    NaiveTime::parse_from_str(text, "%H:%M:%S")
-        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+    let text = dotted_time(text);
+    NaiveTime::parse_from_str(&text, "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(&text, "%H:%M"))
         .ok()
 }
 
+/// `14.30` as `14:30`: a time of day of digits and dots only.
+fn dotted_time(text: &str) -> String {
+    if text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        text.replace('.', ":")
+    } else {
+        text.to_string()
+    }
+}
+
 fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
-    [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    let (date, time) = text.split_once([' ', 'T'])?;
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some(date.and_time(parse_time(time)?))
+}
+
+/// Why `YYYY-MM-DD HH:MM` names no day, when that is what is wrong:
+/// "2027-02-30 does not exist: February 2027 has 28 days".
+fn no_such_date(text: &str) -> Option<String> {
+    let (date, time) = text.split_once([' ', 'T'])?;
+    parse_time(time)?;
+    let mut parts = date.split('-').map(|p| p.parse::<u32>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() {
+        return None;
+    }
+    if !(1..=12).contains(&m) {
+        return Some(format!("--at `{text}`: there is no month {m}"));
+    }
+    let first = NaiveDate::from_ymd_opt(y as i32, m, 1)?;
+    let next = if m == 12 {
+        NaiveDate::from_ymd_opt(y as i32 + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(y as i32, m + 1, 1)?
+    };
+    let days = (next - first).num_days();
+    (d == 0 || i64::from(d) > days).then(|| {
+        format!(
+            "--at `{text}`: {date} does not exist: {} {y} has {days} days",
+            first.format("%B")
+        )
+    })
 }
 
 /// What [`Station::zone_health`] found.
@@ -1152,6 +1221,38 @@ mod tests {
         assert!(msg.contains("in the past"), "{msg}");
         let (_, msg) = parse_at("besok pagi", tz, now).unwrap_err();
         assert!(msg.contains("expected HH:MM"), "{msg}");
+        let (_, msg) = parse_at("2027-02-30 10:00", tz, now).unwrap_err();
+        assert_eq!(
+            msg,
+            "--at `2027-02-30 10:00`: 2027-02-30 does not exist: February 2027 has 28 days"
+        );
+        let (_, msg) = parse_at("2028-02-30 10.00", tz, now).unwrap_err();
+        assert!(msg.contains("February 2028 has 29 days"), "{msg}");
+        let (_, msg) = parse_at("2027-13-01 10:00", tz, now).unwrap_err();
+        assert!(msg.contains("there is no month 13"), "{msg}");
+    }
+
+    #[test]
+    fn at_takes_dotted_times_and_warns_of_tomorrow() {
+        let tz = chrono_tz::Asia::Jakarta;
+        let now = utc("2026-11-23T03:00:00Z"); // 10:00 WIB
+        assert_eq!(
+            parse_at("14.30", tz, now).unwrap(),
+            utc("2026-11-23T07:30:00Z")
+        );
+        assert_eq!(
+            parse_at("2026-11-25 06.30", tz, now).unwrap(),
+            utc("2026-11-24T23:30:00Z")
+        );
+        let later = parse_at("09.00", tz, now).unwrap();
+        assert_eq!(
+            tomorrow_warning("09.00", later, tz, now).as_deref(),
+            Some("09.00 has passed today: it plays tomorrow, 2026-11-24 09:00")
+        );
+        let today = parse_at("14:30", tz, now).unwrap();
+        assert_eq!(tomorrow_warning("14:30", today, tz, now), None);
+        let dated = parse_at("2026-11-25 06:30", tz, now).unwrap();
+        assert_eq!(tomorrow_warning("2026-11-25 06:30", dated, tz, now), None);
     }
 
     #[test]

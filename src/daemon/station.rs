@@ -149,6 +149,8 @@ pub struct Station {
     pub(super) slots: ZoneSlots,
     /// Answers that wait for zones to be released.
     pub(super) releases: Vec<Release>,
+    /// What espeak-ng can speak (`None`: not installed, or not asked yet).
+    pub(super) voices: Option<super::voices::Voices>,
     pub(super) started_at: DateTime<Utc>,
 }
 
@@ -224,6 +226,7 @@ impl Station {
             wake_tx,
             slots: ZoneSlots::default(),
             releases: Vec::new(),
+            voices: super::voices::Voices::installed(),
             started_at: Utc::now(),
             config: config.clone(),
         };
