@@ -50,7 +50,7 @@ impl Voices {
     /// one-line refusal.
     pub fn check(&self, voice: &str) -> Result<(), String> {
         let base = voice.split('+').next().unwrap_or(voice).to_lowercase();
-        if self.0.iter().any(|v| *v == base) {
+        if self.0.contains(&base) {
             return Ok(());
         }
         let mut near: Vec<&str> = self
