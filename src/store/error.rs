@@ -43,6 +43,9 @@ pub enum StoreError {
         source: io::Error,
     },
 
+    #[error("there is no state store at {} (is the config's state_dir right?)", path.display())]
+    NoStore { path: PathBuf },
+
     #[error("no job {0}")]
     NoSuchJob(JobId),
 
