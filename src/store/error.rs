@@ -153,6 +153,13 @@ pub(crate) fn classify_io(dir: &Path, db: &Path, e: io::Error) -> StoreError {
     }
 }
 
+/// Whether the filesystem holding `path` (a file or folder) has no space
+/// left for us: for callers outside the store that need to tell a full disk
+/// from another failure (text to speech).
+pub fn filesystem_full(path: &Path) -> bool {
+    matches!(probe_fs(path), FsState::Full)
+}
+
 enum FsState {
     ReadOnly,
     Full,

@@ -63,7 +63,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use backup::{backup, BackupSummary};
-pub use error::StoreError;
+pub use error::{filesystem_full, StoreError};
 pub use lifecycle::{CLEAN_STOP_SUFFIX, CREATED_SUFFIX};
 pub use model::{
     AfterFinish, AsRunEntry, How, JobId, JobKind, Loudness, NewJob, StoredJob, ZoneEnd,
