@@ -283,12 +283,15 @@ impl Station {
                 .with_context(|| format!("opening the recording {}", path.display()))?;
             let label = format!("wav {}", path.display());
             tracing::info!(zone = %zone.name, "recording to {}", path.display());
-            watches.push(OutputWatch::new(
-                &zone.name,
-                format!("wav:{}", path.display()),
-                label,
-                out.health(),
-            ));
+            watches.push(
+                OutputWatch::new(
+                    &zone.name,
+                    format!("wav:{}", path.display()),
+                    label,
+                    out.health(),
+                )
+                .with_recoverable_fault(out.fault()),
+            );
             outputs.push(Box::new(out));
         }
         if let Some(local) = &zone.local {
