@@ -21,6 +21,12 @@
 //! across restarts and after pruning. As-run rows for audio with no stored
 //! job have `job: None`.
 //!
+//! - A clean close (dropping the `Store`) merges the write-ahead log into
+//!   `corong.db`, so the file copied alone after a clean stop is whole.
+//!   Every open says, in one log line naming the file, when the database
+//!   was created afresh beside an earlier one's marker, or when the
+//!   write-ahead log is missing after an unclean stop (`lifecycle.rs`).
+//!
 //! # When the disk fails
 //!
 //! - Full disk, read-only filesystem or permissions: the write returns
@@ -45,6 +51,9 @@
 //! - `queue.rs`: jobs and their per-zone progress.
 //! - `asrun.rs`: the as-run log.
 //! - `loudness.rs`: the loudness cache.
+//! - `lifecycle.rs`: the checkpoint at close, and the marker files that let
+//!   a start say the database or its write-ahead log was lost.
+//! - `backup.rs`: `corong backup`, an online copy.
 
 mod asrun;
 mod backup;
