@@ -33,7 +33,8 @@
 //!   that fires each time once across clock jumps (`runner.rs`); waiting
 //!   for the clock to be synchronized (`sync.rs`).
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
-//!   loudness cache; durable before a client gets its answer.
+//!   loudness cache; durable before a client gets its answer; checkpointed
+//!   at a clean stop; `corong backup` copies it online.
 //! - [`control`]: the control socket: protocol, server (daemon side), client
 //!   (CLI side) and human rendering of replies.
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells

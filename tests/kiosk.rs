@@ -561,3 +561,96 @@ fn a_state_dir_that_fills_up_refuses_announcements_and_the_zones_play_on() {
     assert!(d.stop().success());
     assert_streamed_without_gaps(&rtp.finish(), 60, Duration::from_millis(250));
 }
+
+/// The health `corong zones --json` gives the zone `name`, with its error.
+fn zone_health(st: &Station, name: &str) -> (String, String) {
+    let (code, out, err) = st.client(&["zones", "--json"]);
+    assert_eq!(code, 0, "zones: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let zone = v["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["name"] == name)
+        .unwrap_or_else(|| panic!("no zone {name}: {out}"))
+        .clone();
+    (
+        zone["health"].as_str().unwrap_or_default().to_string(),
+        zone["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Poll the zone's health until it is `want`; panic with the log if not.
+fn wait_health(st: &Station, d: &Daemon, name: &str, want: &str, timeout: Duration) -> String {
+    let end = Instant::now() + timeout;
+    loop {
+        let (health, error) = zone_health(st, name);
+        if health == want {
+            return error;
+        }
+        if Instant::now() > end {
+            panic!(
+                "zone {name} is {health} ({error}), not {want}, after {timeout:?}:\n{}",
+                d.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A recorder zone whose folder is a small tmpfs that fills up: the zone
+/// turns degraded naming the file and the cause; once space is freed it
+/// records again by itself (no restart, no SIGHUP), says so, turns healthy,
+/// and the WAV, valid, holds what played after the recovery.
+#[test]
+fn a_recorder_on_a_full_disk_records_again_once_space_is_freed() {
+    if !is_root() {
+        if std::env::var("CORONG_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("this test fills a tmpfs, which needs root (CORONG_REQUIRE_PEERS=1)");
+        }
+        eprintln!("skipping: mounting a tmpfs needs root");
+        return;
+    }
+    let st = Station::new();
+    tone_wav(&st.path("media/tone.wav"), 1000.0, 1.0);
+    st.config("[[zones]]\nname = \"arsip\"\nwav = \"rec/arsip.wav\"\n");
+    let _tmpfs = Mount::tmpfs(&st.path("rec"), "4m");
+    let wav = st.path("rec/arsip.wav");
+    let d = st.start();
+    d.wait_log("every zone is streaming", Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    fill(&st.path("rec/filler"));
+    let error = wait_health(&st, &d, "arsip", "degraded", Duration::from_secs(5));
+    assert!(error.contains(&wav.display().to_string()), "{error}");
+    assert!(error.contains("No space left on device"), "{error}");
+    let lines = d.log_lines(&["cannot write the recording", &wav.display().to_string()]);
+    assert_eq!(lines.len(), 1, "logged once:\n{}", d.log_text());
+    // Still degraded a while later: nothing was freed.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(zone_health(&st, "arsip").0, "degraded");
+
+    fs::remove_file(st.path("rec/filler")).unwrap();
+    // The backoff is at most 5 s.
+    d.wait_log(
+        &format!("recording to {} again", wav.display()),
+        Duration::from_secs(8),
+    );
+    wait_health(&st, &d, "arsip", "streaming", Duration::from_secs(3));
+    let (code, _, err) = st.client(&["announce", "media/tone.wav", "--no-chime", "--wait"]);
+    assert_eq!(code, 0, "announce: {err}");
+    assert!(d.stop().success());
+
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let frames = reader.duration() as usize;
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
+    assert_eq!(samples.len(), frames, "the header is right");
+    let (start, end) =
+        common::active_span(&samples, 0.1).expect("the announcement after recovery is recorded");
+    let freq = common::tone_frequency(&samples[start..end], 48_000);
+    assert!((freq - 1000.0).abs() < 10.0, "{freq} Hz");
+    assert!(end - start > 40_000, "{} frames of the tone", end - start);
+}

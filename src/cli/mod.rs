@@ -6,9 +6,11 @@
 //!
 //! - `mod.rs`: the arguments and dispatch.
 //! - `check.rs`: `corong check`.
+//! - `backup.rs`: `corong backup`, a copy of the state database.
 //! - `info.rs`: `corong zones` and `corong schedule`, answered from the config.
 //! - `client.rs`: the commands that talk to a running daemon.
 
+mod backup;
 mod check;
 mod client;
 mod info;
@@ -102,6 +104,12 @@ pub enum Command {
     Daemon,
     /// Validate the config, every playlist and every media file.
     Check,
+    /// Copy the state database (queue, as-run log) to DEST, a file or a
+    /// folder; safe while the daemon runs.
+    Backup {
+        /// Where to write the copy (a folder gets `corong.db` inside).
+        dest: PathBuf,
+    },
     /// Queue an announcement; prints its id.
     Announce {
         /// Media files, played in order.
@@ -215,6 +223,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Daemon => crate::daemon::main(config_path(cfg)),
         Command::Check => check::run(&config_path(cfg)),
+        Command::Backup { dest } => with_config(cfg, |c| backup::run(c, &dest)),
         Command::Announce { files, delivery } => {
             let files = match client::absolute(&files) {
                 Ok(f) => f,

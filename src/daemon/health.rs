@@ -26,6 +26,9 @@ pub struct OutputWatch {
     /// Set when the output stopped for good (a sound card that could not be
     /// opened or went away): the zone is degraded with this error.
     fault: Option<Arc<Fault>>,
+    /// Whether this watch logs the fault (false: the output logs its own
+    /// failures and recoveries, as the WAV recorder does).
+    logs_fault: bool,
     fault_logged: bool,
     logged_errors: u64,
     last_log: Option<Instant>,
@@ -45,6 +48,7 @@ impl OutputWatch {
             label,
             health,
             fault: None,
+            logs_fault: true,
             fault_logged: false,
             logged_errors: 0,
             last_log: None,
@@ -55,6 +59,15 @@ impl OutputWatch {
     /// Watch `fault` too: once set, the output is degraded with it.
     pub fn with_fault(mut self, fault: Arc<Fault>) -> OutputWatch {
         self.fault = Some(fault);
+        self
+    }
+
+    /// Watch a fault that comes and goes and that the output logs itself
+    /// (the WAV recorder's: it says when it fails and when it records
+    /// again): the output is degraded while it is set, with no line here.
+    pub fn with_recoverable_fault(mut self, fault: Arc<Fault>) -> OutputWatch {
+        self.fault = Some(fault);
+        self.logs_fault = false;
         self
     }
 
@@ -82,7 +95,7 @@ impl OutputWatch {
     /// Log what changed, rate-limited, and say what was logged. Call about
     /// once a second.
     pub fn check(&mut self, now: Instant) -> Report {
-        if !self.fault_logged {
+        if self.logs_fault && !self.fault_logged {
             if let Some(why) = self.fault.as_ref().and_then(|f| f.get()) {
                 tracing::error!(zone = %self.zone, output = %self.label, "{why}: the zone is degraded; its other outputs play on");
                 self.fault_logged = true;

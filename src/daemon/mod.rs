@@ -23,7 +23,9 @@
 //! scheduler stop; the engine finishes the packet in progress and reports
 //! every voice on air as interrupted, which the store records (every store
 //! write is durable when it returns, so there is nothing left to flush);
-//! the process exits. Every wait on the way is bounded (see
+//! the store is closed, which merges its write-ahead log into `corong.db`
+//! and marks the stop clean (a copy of `corong.db` alone is then whole, and
+//! the next start can tell a crash from a clean stop); the process exits. Every wait on the way is bounded (see
 //! [`SHUTDOWN_BUDGET`]) so that the whole takes well under systemd's and the
 //! operators' 2 s, even when a thread hangs.
 
@@ -370,6 +372,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     while let Ok(event) = events.try_recv() {
         station.on_event(event);
     }
+    // Nothing writes the queue from here on: checkpoint it into corong.db.
+    station.close_store();
     if !server_done
         && tokio::time::timeout(SHUTDOWN_BUDGET.server, server_task)
             .await

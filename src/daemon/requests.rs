@@ -369,7 +369,7 @@ impl Station {
         self.speak(text, voice).map_err(|e| {
             let code = match e {
                 TtsError::Missing => ErrorCode::Failed,
-                TtsError::Failed { .. } => ErrorCode::Failed,
+                TtsError::Failed { .. } | TtsError::NoSpace { .. } => ErrorCode::Failed,
             };
             refuse(code, e.to_string())
         })

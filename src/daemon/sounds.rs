@@ -91,6 +91,8 @@ pub enum TtsError {
     Missing,
     #[error("espeak-ng failed for voice `{voice}`: {reason}; nothing was queued")]
     Failed { voice: String, reason: String },
+    #[error("no space left on device writing {}: free space there; nothing was queued", path.display())]
+    NoSpace { path: PathBuf },
 }
 
 /// Whether the espeak-ng program can be run (for `corong check`).
@@ -109,7 +111,27 @@ pub fn tts_available() -> bool {
 ///
 /// espeak-ng runs as a separate process: it is GPL, and the process
 /// boundary keeps it out of this program.
+///
+/// The speech is written to a temporary name in the cache folder, checked
+/// to hold audio, and only then renamed to its cache name: a full disk or a
+/// failed espeak-ng never leaves a partial or empty file in the cache (one
+/// would later play as "unsupported: empty file"). On failure the temporary
+/// is removed and the error says the real cause.
 pub fn speak(text: &str, voice: &str, cache: &Path) -> Result<(PathBuf, bool), TtsError> {
+    speak_with(Path::new("espeak-ng"), text, voice, cache)
+}
+
+/// Bytes of a WAV header without data: a file no longer than this holds no
+/// audio.
+const WAV_HEADER_BYTES: u64 = 44;
+
+/// [`speak`] with the espeak-ng program at `program` (tests use a fake).
+fn speak_with(
+    program: &Path,
+    text: &str,
+    voice: &str,
+    cache: &Path,
+) -> Result<(PathBuf, bool), TtsError> {
     let mut hash = Sha256::new();
     hash.update(voice.as_bytes());
     hash.update([0]);
@@ -119,11 +141,23 @@ pub fn speak(text: &str, voice: &str, cache: &Path) -> Result<(PathBuf, bool), T
         .map(|b| format!("{b:02x}"))
         .collect();
     let path = cache.join(format!("{key}.wav"));
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() > 44) {
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > WAV_HEADER_BYTES) {
         return Ok((path, true));
     }
     let tmp = cache.join(format!("{key}.{}.tmp.wav", std::process::id()));
-    let out = Command::new("espeak-ng")
+    let failed = |reason: String| {
+        let _ = std::fs::remove_file(&tmp);
+        // A full disk is the usual reason espeak-ng writes nothing (it
+        // often exits 0 then): say so, naming the file.
+        if crate::store::filesystem_full(cache) {
+            return TtsError::NoSpace { path: path.clone() };
+        }
+        TtsError::Failed {
+            voice: voice.into(),
+            reason,
+        }
+    };
+    let out = Command::new(program)
         .args(["-v", voice, "-w"])
         .arg(&tmp)
         .arg("--")
@@ -135,28 +169,112 @@ pub fn speak(text: &str, voice: &str, cache: &Path) -> Result<(PathBuf, bool), T
     let out = match out {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TtsError::Missing),
-        Err(e) => {
-            return Err(TtsError::Failed {
-                voice: voice.into(),
-                reason: e.to_string(),
-            })
-        }
+        Err(e) => return Err(failed(e.to_string())),
     };
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(str::to_string);
     if !out.status.success() {
-        let _ = std::fs::remove_file(&tmp);
-        let reason = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .next()
-            .unwrap_or("no output")
-            .to_string();
-        return Err(TtsError::Failed {
-            voice: voice.into(),
-            reason,
-        });
+        return Err(failed(stderr.unwrap_or_else(|| out.status.to_string())));
     }
-    std::fs::rename(&tmp, &path).map_err(|e| TtsError::Failed {
-        voice: voice.into(),
-        reason: format!("cannot store the speech in {}: {e}", cache.display()),
-    })?;
+    let len = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
+    if len <= WAV_HEADER_BYTES {
+        let what = format!("it wrote no audio to {}", tmp.display());
+        return Err(failed(match stderr {
+            Some(line) => format!("{what} ({line})"),
+            None => what,
+        }));
+    }
+    // Its data must be on disk before the name says it is complete.
+    if let Err(e) = std::fs::File::open(&tmp).and_then(|f| f.sync_all()) {
+        return Err(failed(format!("cannot write {}: {e}", tmp.display())));
+    }
+    if let Err(e) = std::fs::rename(&tmp, &path) {
+        return Err(failed(format!(
+            "cannot store the speech as {}: {e}",
+            path.display()
+        )));
+    }
     Ok((path, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A fake espeak-ng: a shell script with `body`, where `$4` is the file
+    /// it is asked to write (`-v VOICE -w FILE -- TEXT`).
+    fn fake(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("fake-espeak-ng");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_empty_result_is_refused_and_leaves_nothing_in_the_cache() {
+        let bin = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        // What espeak-ng does on a full disk: exit 0 with nothing written.
+        let prog = fake(bin.path(), ": > \"$4\"; exit 0");
+        let err = speak_with(&prog, "Perhatian", "id", cache.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("wrote no audio to"), "{msg}");
+        assert!(msg.contains(&cache.path().display().to_string()), "{msg}");
+        assert!(msg.ends_with("nothing was queued"), "{msg}");
+        assert!(!msg.contains("unsupported"), "{msg}");
+        assert_eq!(files_in(cache.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failure_after_a_partial_write_says_why_and_leaves_nothing() {
+        let bin = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let prog = fake(
+            bin.path(),
+            "head -c 3000 /dev/zero > \"$4\"; echo \"espeak-ng: No space left on device\" >&2; exit 1",
+        );
+        let err = speak_with(&prog, "Perhatian", "id", cache.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(msg.contains("voice `id`"), "{msg}");
+        assert_eq!(files_in(cache.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn good_speech_is_cached_under_its_name_and_found_again() {
+        let bin = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let prog = fake(bin.path(), "head -c 3000 /dev/zero > \"$4\"; exit 0");
+        let (path, cached) = speak_with(&prog, "Perhatian", "id", cache.path()).unwrap();
+        assert!(!cached);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 3000);
+        assert_eq!(
+            files_in(cache.path()),
+            [path.file_name().unwrap().to_string_lossy().into_owned()]
+        );
+        // Found in the cache: the program is not run again.
+        let gone = bin.path().join("gone");
+        let (again, cached) = speak_with(&gone, "Perhatian", "id", cache.path()).unwrap();
+        assert_eq!((again, cached), (path, true));
+    }
+
+    #[test]
+    fn a_missing_program_is_said_so() {
+        let cache = tempfile::tempdir().unwrap();
+        let err =
+            speak_with(Path::new("/nonexistent/espeak-ng"), "x", "id", cache.path()).unwrap_err();
+        assert!(matches!(err, TtsError::Missing), "{err}");
+    }
 }

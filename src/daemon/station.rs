@@ -306,12 +306,15 @@ impl Station {
                 .with_context(|| format!("opening the recording {}", path.display()))?;
             let label = format!("wav {}", path.display());
             tracing::info!(zone = %zone.name, "recording to {}", path.display());
-            watches.push(OutputWatch::new(
-                &zone.name,
-                format!("wav:{}", path.display()),
-                label,
-                out.health(),
-            ));
+            watches.push(
+                OutputWatch::new(
+                    &zone.name,
+                    format!("wav:{}", path.display()),
+                    label,
+                    out.health(),
+                )
+                .with_recoverable_fault(out.fault()),
+            );
             outputs.push(Box::new(out));
         }
         if let Some(local) = &zone.local {
@@ -562,6 +565,8 @@ impl Station {
                 return;
             }
         };
+        let db = store.path().to_path_buf();
+        let mut restored = 0usize;
         for job in jobs {
             if job.job.kind == JobKind::Schedule {
                 if let Some(store) = self.store.as_mut() {
@@ -575,7 +580,15 @@ impl Station {
             }
             tracing::info!(job = job.id.0, origin = %job.job.origin, "restoring an unfinished job");
             self.resume_stored(&job);
+            restored += 1;
         }
+        // Said every start, zero too: an operator who expected a queue sees
+        // at once whether it came back.
+        tracing::info!(
+            "restored {restored} queued announcement{} from {}",
+            if restored == 1 { "" } else { "s" },
+            db.display()
+        );
     }
 
     /// Play a stored job now, or set a timer for when it is due: its time,
@@ -1463,6 +1476,15 @@ impl Station {
         self.prefetcher.take();
         // Dropping the bridge drains what the engine said last.
         self.bridge.take();
+    }
+
+    /// Close the state store, last in shutdown (after the interrupted
+    /// voices are recorded): closing checkpoints the write-ahead log into
+    /// `corong.db` and marks the stop clean (see `store/lifecycle.rs`).
+    pub fn close_store(&mut self) {
+        if let Some(store) = self.store.take() {
+            tokio::task::block_in_place(|| drop(store));
+        }
     }
 }
 

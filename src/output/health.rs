@@ -37,8 +37,9 @@ impl OutputHealth {
     }
 }
 
-/// An output that has stopped working for good (a sound card that could not
-/// be opened, or went away), with why. Set off the engine thread (at open,
+/// An output that has stopped working (a sound card that could not be
+/// opened, or went away, for good; a WAV recording that cannot be written,
+/// until its writer recovers), with why. Set off the engine thread (at open,
 /// or from the sound card's own thread); read by the control plane.
 #[derive(Debug, Default)]
 pub struct Fault(Mutex<Option<String>>);
@@ -50,5 +51,10 @@ impl Fault {
 
     pub fn get(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The output works again (a WAV recorder that recovered).
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }

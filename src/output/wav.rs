@@ -12,6 +12,19 @@
 //! Dropping the recorder drains what is left, finalizes the header and
 //! joins the writer thread.
 //!
+//! # When writing fails
+//!
+//! A full disk (or any other write error) does not end the recording. The
+//! writer logs it once, sets the recorder's [`Fault`] (the zone shows
+//! `degraded` with the error) and keeps draining the ring, counting what it
+//! cannot keep as dropped frames; the engine never notices. Every
+//! [`RETRY_FIRST`] at first, backing off to every [`RETRY_MAX`], it tries
+//! again: it repairs the file (cuts it to the last whole frame on disk and
+//! rewrites the header's lengths, so the file stays valid), checks that
+//! there is room for a second of audio, and appends from there. Then it
+//! clears the fault and logs "recording to PATH again". The gap is silent
+//! in the file's timeline: the file holds what was recorded, back to back.
+//!
 //! A recorder runs for months: the configured path is always the current
 //! recording. A file already there at start is moved aside, never
 //! truncated, and the current file is closed and moved aside before its
@@ -26,7 +39,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{to_i16, Output, OutputHealth, Tick};
+use super::{to_i16, Fault, Output, OutputHealth, Tick};
 
 /// Seconds of audio the ring holds before packets are dropped.
 pub const RING_SECONDS: usize = 4;
@@ -37,6 +50,12 @@ pub const HEADER_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_DATA_BYTES: u64 = 1 << 31;
 /// How long the writer sleeps when the ring is empty.
 const IDLE_SLEEP: Duration = Duration::from_millis(20);
+/// After a failed write, the first retry comes this soon...
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// ...and each further one twice as late, up to this.
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+
+type Writer = hound::WavWriter<BufWriter<File>>;
 
 /// Writes what the zone plays to a WAV file. See the module docs.
 pub struct WavRecorder {
@@ -46,6 +65,11 @@ pub struct WavRecorder {
     producer: Option<rtrb::Producer<i16>>,
     writer: Option<JoinHandle<()>>,
     health: Arc<OutputHealth>,
+    /// Set while the file cannot be written (the writer retries).
+    fault: Arc<Fault>,
+    /// Tests: make every write and reopen fail with ENOSPC while set.
+    #[cfg(test)]
+    fail_writes: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WavRecorder {
@@ -86,10 +110,16 @@ impl WavRecorder {
             move_aside(path)?;
         }
         let wav = hound::WavWriter::create(path, spec).map_err(hound_to_io)?;
+        let fault = Arc::new(Fault::default());
+        #[cfg(test)]
+        let fail_writes = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let file = RecordingFile {
             path: path.to_path_buf(),
             spec,
             max_data_bytes: max_data_bytes.max(2 * channels as u64),
+            fault: fault.clone(),
+            #[cfg(test)]
+            fail_writes: fail_writes.clone(),
         };
         let (producer, consumer) =
             rtrb::RingBuffer::new(rate as usize * channels as usize * RING_SECONDS);
@@ -104,12 +134,21 @@ impl WavRecorder {
             producer: Some(producer),
             writer: Some(writer),
             health,
+            fault,
+            #[cfg(test)]
+            fail_writes,
         })
     }
 
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Set while the recording cannot be written, with why; cleared when
+    /// the writer has recovered. Watch it for the zone's health.
+    pub fn fault(&self) -> Arc<Fault> {
+        self.fault.clone()
     }
 }
 
@@ -149,6 +188,59 @@ struct RecordingFile {
     path: PathBuf,
     spec: hound::WavSpec,
     max_data_bytes: u64,
+    fault: Arc<Fault>,
+    #[cfg(test)]
+    fail_writes: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RecordingFile {
+    /// Tests: the injected failure, if switched on.
+    fn injected(&self) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        Ok(())
+    }
+
+    fn bytes_per_frame(&self) -> u64 {
+        2 * self.spec.channels as u64
+    }
+}
+
+/// When to try writing again after a failure: [`RETRY_FIRST`], then twice
+/// as long each time, at most [`RETRY_MAX`]. Never blocks: the writer asks
+/// [`Retry::due`] between drains of the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    next: Instant,
+    delay: Duration,
+}
+
+impl Retry {
+    /// A first failure at `now`.
+    fn after_failure(now: Instant) -> Retry {
+        Retry {
+            next: now + RETRY_FIRST,
+            delay: RETRY_FIRST,
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
+    /// The attempt at `now` failed too: wait longer next time.
+    fn failed_again(&mut self, now: Instant) {
+        self.delay = (self.delay * 2).min(RETRY_MAX);
+        self.next = now + self.delay;
+    }
+}
+
+/// The writer's state: writing, or waiting to retry.
+enum State {
+    Writing { wav: Writer, data_bytes: u64 },
+    Failed { retry: Retry, since: Instant },
 }
 
 /// Rename `path` to `STEM-YYYYMMDDTHHMMSSZ.wav` beside it (with `-N` added
@@ -182,57 +274,81 @@ fn move_aside(path: &Path) -> io::Result<PathBuf> {
 
 /// The writer thread: drain the ring into the file until the producer is
 /// gone, updating the header every [`HEADER_INTERVAL`], and starting a new
-/// file before the data outgrows [`RecordingFile::max_data_bytes`].
+/// file before the data outgrows [`RecordingFile::max_data_bytes`]. A
+/// failed write waits for a retry (module docs).
 fn run_writer(
-    mut wav: hound::WavWriter<BufWriter<File>>,
+    wav: Writer,
     file: RecordingFile,
     mut ring: rtrb::Consumer<i16>,
     health: &OutputHealth,
 ) {
     let mut last_header = Instant::now();
-    let mut failed = false;
-    let mut data_bytes: u64 = 0;
+    let mut state = State::Writing { wav, data_bytes: 0 };
     loop {
         // Seen before draining: everything pushed before the producer went
         // away is in the ring now and is written below.
         let finished = ring.is_abandoned();
         let available = ring.slots();
+        if let State::Failed { retry, since } = &mut state {
+            let now = Instant::now();
+            if retry.due(now) || finished {
+                match reopen(&file) {
+                    Ok((wav, data_bytes)) => {
+                        file.fault.clear();
+                        tracing::info!(
+                            file = %file.path.display(),
+                            "recording to {} again after {} s without",
+                            file.path.display(),
+                            since.elapsed().as_secs()
+                        );
+                        state = State::Writing { wav, data_bytes };
+                        last_header = now;
+                    }
+                    Err(e) => {
+                        tracing::debug!(file = %file.path.display(), "recording still failing: {e}");
+                        retry.failed_again(now);
+                    }
+                }
+            }
+        }
         if available > 0 {
             let chunk = ring.read_chunk(available).expect("slots are available");
             let (a, b) = chunk.as_slices();
+            let frames = available / file.spec.channels as usize;
             // Packets arrive whole, so a chunk boundary is a frame boundary.
-            if !failed && data_bytes + 2 * available as u64 > file.max_data_bytes {
-                match rotate(wav, &file) {
-                    Ok(next) => {
-                        wav = next;
-                        data_bytes = 0;
-                    }
-                    Err(e) => {
-                        health.record_error(&e);
-                        // The old writer was consumed: nothing more can be
-                        // written; the zone plays on without its recording.
-                        ring_drain_forever(ring);
-                        return;
+            state = match state {
+                State::Writing { wav, data_bytes } => {
+                    match write_chunk(wav, data_bytes, &file, a, b) {
+                        Ok((wav, data_bytes)) => State::Writing { wav, data_bytes },
+                        Err((wav, e)) => {
+                            health.record_dropped(frames);
+                            fail(wav, &file, e)
+                        }
                     }
                 }
-            }
-            data_bytes += 2 * available as u64;
-            if !failed {
-                for &s in a.iter().chain(b) {
-                    if let Err(e) = wav.write_sample(s) {
-                        health.record_error(&hound_to_io(e));
-                        failed = true;
-                        break;
-                    }
+                // Still failed: the audio is lost, and counted.
+                failed @ State::Failed { .. } => {
+                    health.record_dropped(frames);
+                    failed
                 }
-            }
+            };
             chunk.commit_all();
         }
-        if !failed && last_header.elapsed() >= HEADER_INTERVAL {
+        if last_header.elapsed() >= HEADER_INTERVAL {
             last_header = Instant::now();
-            if let Err(e) = wav.flush() {
-                health.record_error(&hound_to_io(e));
-            }
+            state = match state {
+                State::Writing {
+                    mut wav,
+                    data_bytes,
+                } => match file
+                    .injected()
+                    .and_then(|_| wav.flush().map_err(hound_to_io))
+                {
+                    Ok(()) => State::Writing { wav, data_bytes },
+                    Err(e) => fail(Some(wav), &file, e),
+                },
+                failed => failed,
+            };
         }
         if finished {
             break;
@@ -241,38 +357,157 @@ fn run_writer(
             std::thread::sleep(IDLE_SLEEP);
         }
     }
-    if let Err(e) = wav.finalize() {
-        health.record_error(&hound_to_io(e));
+    match state {
+        State::Writing { wav, .. } => {
+            if let Err(e) = wav.finalize() {
+                tracing::error!(file = %file.path.display(), "cannot finish the recording {}: {e}", file.path.display());
+            }
+        }
+        State::Failed { since, .. } => tracing::warn!(
+            file = %file.path.display(),
+            "the recording {} ends {} s short: it could not be written since",
+            file.path.display(),
+            since.elapsed().as_secs()
+        ),
+    }
+}
+
+/// Write one drained chunk, rotating the file first when it would not fit.
+/// Returns the writer and its data bytes; on failure, the error and the
+/// writer if there still is one (a failed rotation consumed it).
+#[allow(clippy::type_complexity)]
+fn write_chunk(
+    mut wav: Writer,
+    mut data_bytes: u64,
+    file: &RecordingFile,
+    a: &[i16],
+    b: &[i16],
+) -> Result<(Writer, u64), (Option<Writer>, io::Error)> {
+    let bytes = 2 * (a.len() + b.len()) as u64;
+    if let Err(e) = file.injected() {
+        return Err((Some(wav), e));
+    }
+    if data_bytes + bytes > file.max_data_bytes {
+        wav = rotate(wav, file).map_err(|e| (None, e))?;
+        data_bytes = 0;
+    }
+    data_bytes += bytes;
+    for &s in a.iter().chain(b) {
+        if let Err(e) = wav.write_sample(s) {
+            return Err((Some(wav), hound_to_io(e)));
+        }
+    }
+    Ok((wav, data_bytes))
+}
+
+/// Writing failed with `e`: drop the writer (it finalizes what it can; the
+/// retry repairs the rest), set the fault, log once, wait for a retry.
+fn fail(wav: Option<Writer>, file: &RecordingFile, e: io::Error) -> State {
+    drop(wav);
+    let why = format!(
+        "cannot write the recording {}: {e}; retrying every few seconds, the zone plays on",
+        file.path.display(),
+    );
+    tracing::error!(file = %file.path.display(), "{why}");
+    file.fault.set(why);
+    let now = Instant::now();
+    State::Failed {
+        retry: Retry::after_failure(now),
+        since: now,
     }
 }
 
 /// Close the current file, move it aside and open a new one at the path.
-fn rotate(
-    wav: hound::WavWriter<BufWriter<File>>,
-    file: &RecordingFile,
-) -> io::Result<hound::WavWriter<BufWriter<File>>> {
+fn rotate(wav: Writer, file: &RecordingFile) -> io::Result<Writer> {
     wav.finalize().map_err(hound_to_io)?;
     let moved = move_aside(&file.path)?;
     tracing::info!(from = %file.path.display(), to = %moved.display(), "recording rotated");
     hound::WavWriter::create(&file.path, file.spec).map_err(hound_to_io)
 }
 
-/// After a failed rotation: keep emptying the ring (so the engine never
-/// sees it full) until the recorder is dropped.
-fn ring_drain_forever(mut ring: rtrb::Consumer<i16>) {
-    loop {
-        let finished = ring.is_abandoned();
-        let n = ring.slots();
-        if n > 0 {
-            if let Ok(c) = ring.read_chunk(n) {
-                c.commit_all();
-            }
+/// After a failure: make the file at the path valid again and open it to
+/// append. The file is cut to the last whole frame that reached the disk,
+/// and its header's RIFF and data lengths are rewritten to match. Room for
+/// a second of audio is reserved and given back first, so that a disk
+/// still full fails here rather than at the next write. A file that is gone
+/// (or too damaged to repair) is started anew. Returns the writer and the
+/// data bytes already in the file.
+fn reopen(file: &RecordingFile) -> io::Result<(Writer, u64)> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    file.injected()?;
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&file.path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return new_file(file);
         }
-        if finished {
-            return;
-        }
-        std::thread::sleep(IDLE_SLEEP);
+        Err(e) => return Err(e),
+    };
+    let mut head = vec![0u8; 4096];
+    let n = f.read(&mut head)?;
+    head.truncate(n);
+    let Some((data_len_offset, data_start)) = find_data_chunk(&head) else {
+        drop(f);
+        move_aside(&file.path)?;
+        return new_file(file);
+    };
+    let len = f.metadata()?.len();
+    let frame = file.bytes_per_frame();
+    let data = (len.saturating_sub(data_start) / frame * frame).min(u32::MAX as u64 - data_start);
+    let end = data_start + data;
+    reserve(&f, end, file.spec.sample_rate as u64 * frame)?;
+    f.set_len(end)?;
+    f.seek(SeekFrom::Start(4))?;
+    f.write_all(&((end - 8) as u32).to_le_bytes())?;
+    f.seek(SeekFrom::Start(data_len_offset))?;
+    f.write_all(&(data as u32).to_le_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    let wav = hound::WavWriter::append(&file.path).map_err(hound_to_io)?;
+    Ok((wav, data))
+}
+
+fn new_file(file: &RecordingFile) -> io::Result<(Writer, u64)> {
+    let wav = hound::WavWriter::create(&file.path, file.spec).map_err(hound_to_io)?;
+    Ok((wav, 0))
+}
+
+/// Check that `bytes` more fit after `at`: allocate them, then cut the file
+/// back. (posix_fallocate writes zeros where the filesystem cannot
+/// allocate.)
+fn reserve(f: &File, at: u64, bytes: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: posix_fallocate on a file descriptor we own; no memory passed.
+    let rc =
+        unsafe { libc::posix_fallocate(f.as_raw_fd(), at as libc::off_t, bytes as libc::off_t) };
+    let result = if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    };
+    f.set_len(at)?;
+    result
+}
+
+/// In a RIFF/WAVE header: where the `data` chunk's length field is, and
+/// where its samples begin. `None` when `head` is not such a header.
+fn find_data_chunk(head: &[u8]) -> Option<(u64, u64)> {
+    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return None;
     }
+    let mut at = 12usize;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let size = u32::from_le_bytes(head[at + 4..at + 8].try_into().ok()?) as usize;
+        if id == b"data" {
+            return Some((at as u64 + 4, at as u64 + 8));
+        }
+        at = at.checked_add(8 + size + (size & 1))?;
+    }
+    None
 }
 
 fn hound_to_io(e: hound::Error) -> io::Error {
@@ -425,6 +660,93 @@ mod tests {
         let recorded = hound::WavReader::open(&path).unwrap().duration() as u64;
         assert!(dropped > 0);
         assert_eq!(dropped + recorded, 40 * 8000);
+    }
+
+    #[test]
+    fn retries_back_off_to_the_bound_and_never_wait_longer() {
+        let t0 = Instant::now();
+        let mut r = Retry::after_failure(t0);
+        assert!(!r.due(t0));
+        assert!(r.due(t0 + RETRY_FIRST));
+        let mut now = t0 + RETRY_FIRST;
+        let mut delays = Vec::new();
+        for _ in 0..6 {
+            r.failed_again(now);
+            delays.push(r.delay);
+            assert!(!r.due(now));
+            now = r.next;
+            assert!(r.due(now));
+        }
+        let s = Duration::from_secs;
+        assert_eq!(delays, [s(2), s(4), s(5), s(5), s(5), s(5)]);
+    }
+
+    #[test]
+    fn finds_the_data_chunk_after_other_chunks() {
+        let mut h = b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0".to_vec();
+        h.extend([0u8; 16]);
+        h.extend(b"LIST\x03\0\0\0abc\0");
+        h.extend(b"data\0\0\0\0");
+        assert_eq!(find_data_chunk(&h), Some((52, 56)));
+        assert_eq!(find_data_chunk(b"not a wav file at all"), None);
+    }
+
+    /// Write `seconds` of 20 ms packets of `freq` at 8 kHz, at about real
+    /// time (so the writer keeps up, as with the engine).
+    fn feed(rec: &mut WavRecorder, freq: f64, start: usize, packets: usize) -> usize {
+        for k in 0..packets {
+            rec.write(&sine(freq, 8000, start + k * 160, 160, 1), &tick(k as u64));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        start + packets * 160
+    }
+
+    #[test]
+    fn a_failing_disk_degrades_the_recorder_then_it_records_again_with_a_valid_file() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arsip.wav");
+        let mut rec = WavRecorder::new(&path, 8000, 1).unwrap();
+        let fault = rec.fault();
+        let health = rec.health();
+        // 1 s recorded, then writes fail (ENOSPC) for 1.5 s, then work.
+        let at = feed(&mut rec, 440.0, 0, 50);
+        std::thread::sleep(HEADER_INTERVAL);
+        rec.fail_writes.store(true, Ordering::Relaxed);
+        let at = feed(&mut rec, 440.0, at, 75);
+        let why = fault.get().expect("degraded while writes fail");
+        assert!(why.contains("No space left on device"), "{why}");
+        assert!(why.contains(&path.display().to_string()), "{why}");
+        // While failed, the file on disk stays a valid WAV.
+        let mid = hound::WavReader::open(&path).unwrap().duration();
+        assert!(mid >= 7000, "what was recorded before is kept: {mid}");
+        rec.fail_writes.store(false, Ordering::Relaxed);
+        // Audio after recovery: a different tone, 2 s (covering the
+        // longest backoff so far).
+        let _ = feed(&mut rec, 1000.0, at, 150);
+        assert_eq!(fault.get(), None, "recovered by itself");
+        drop(rec);
+        let dropped = health.dropped_frames.load(Ordering::Relaxed);
+        assert!(dropped >= 8000, "the lost audio is counted: {dropped}");
+        let mut reader = hound::WavReader::open(&path).unwrap();
+        let total = reader.duration() as usize;
+        let samples: Vec<f32> = reader
+            .samples::<i16>()
+            .map(|s| s.unwrap() as f32 / 32768.0)
+            .collect();
+        assert_eq!(samples.len(), total, "the header is right");
+        let head = crossings(&samples[..4000]);
+        let tail = crossings(&samples[total - 4000..]);
+        // 0.5 s at 8 kHz: 220 crossings of 440 Hz, 500 of 1000 Hz.
+        assert!((210..=230).contains(&head), "{head}");
+        assert!(
+            (490..=510).contains(&tail),
+            "new audio after recovery: {tail}"
+        );
+    }
+
+    fn crossings(s: &[f32]) -> usize {
+        s.windows(2).filter(|w| w[0] <= 0.0 && w[1] > 0.0).count()
     }
 
     #[test]

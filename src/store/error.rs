@@ -43,6 +43,9 @@ pub enum StoreError {
         source: io::Error,
     },
 
+    #[error("there is no state store at {} (is the config's state_dir right?)", path.display())]
+    NoStore { path: PathBuf },
+
     #[error("no job {0}")]
     NoSuchJob(JobId),
 
@@ -148,6 +151,13 @@ pub(crate) fn classify_io(dir: &Path, db: &Path, e: io::Error) -> StoreError {
             source: e,
         },
     }
+}
+
+/// Whether the filesystem holding `path` (a file or folder) has no space
+/// left for us: for callers outside the store that need to tell a full disk
+/// from another failure (text to speech).
+pub fn filesystem_full(path: &Path) -> bool {
+    matches!(probe_fs(path), FsState::Full)
 }
 
 enum FsState {

@@ -21,6 +21,12 @@
 //! across restarts and after pruning. As-run rows for audio with no stored
 //! job have `job: None`.
 //!
+//! - A clean close (dropping the `Store`) merges the write-ahead log into
+//!   `corong.db`, so the file copied alone after a clean stop is whole.
+//!   Every open says, in one log line naming the file, when the database
+//!   was created afresh beside an earlier one's marker, or when the
+//!   write-ahead log is missing after an unclean stop (`lifecycle.rs`).
+//!
 //! # When the disk fails
 //!
 //! - Full disk, read-only filesystem or permissions: the write returns
@@ -45,9 +51,14 @@
 //! - `queue.rs`: jobs and their per-zone progress.
 //! - `asrun.rs`: the as-run log.
 //! - `loudness.rs`: the loudness cache.
+//! - `lifecycle.rs`: the checkpoint at close, and the marker files that let
+//!   a start say the database or its write-ahead log was lost.
+//! - `backup.rs`: `corong backup`, an online copy.
 
 mod asrun;
+mod backup;
 mod error;
+mod lifecycle;
 mod loudness;
 mod model;
 mod queue;
@@ -60,7 +71,9 @@ use std::time::Duration;
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use error::StoreError;
+pub use backup::{backup, BackupSummary};
+pub use error::{filesystem_full, StoreError};
+pub use lifecycle::{CLEAN_STOP_SUFFIX, CREATED_SUFFIX};
 pub use model::{
     AfterFinish, AsRunEntry, How, JobId, JobKind, Loudness, NewJob, StoredJob, ZoneEnd,
     ZoneProgress, ZoneState,
@@ -88,6 +101,8 @@ pub struct Store {
     path: PathBuf,
     writable: bool,
     moved_aside: Option<PathBuf>,
+    /// The database had no schema when opened: it was created now.
+    created_now: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,8 +130,14 @@ impl Store {
         if let Err(e) = fs::create_dir_all(state_dir) {
             return Err(classify_io(state_dir, &path, e));
         }
+        // Before any connection creates the `-wal` file.
+        let before = lifecycle::look(&path);
         match Self::open_read_write(&path) {
-            Ok(store) => Ok(store),
+            Ok(store) => {
+                lifecycle::report(&lifecycle::judge(&path, before, store.created_now));
+                lifecycle::mark_open(&path);
+                Ok(store)
+            }
             Err(StoreError::Corrupt { .. }) => {
                 let aside = move_aside(&path)?;
                 tracing::error!(
@@ -127,10 +148,13 @@ impl Store {
                 );
                 let mut store = Self::open_read_write(&path)?;
                 store.moved_aside = Some(aside);
+                // Said above; the markers only say what comes next.
+                lifecycle::mark_open(&path);
                 Ok(store)
             }
             Err(StoreError::ReadOnly { .. }) => match Self::open_read_only(&path) {
                 Ok(store) => {
+                    lifecycle::report(&lifecycle::judge(&path, before, false));
                     tracing::error!(
                         db = %path.display(),
                         "state store is read-only: the queue is restored but \
@@ -159,6 +183,7 @@ impl Store {
             path,
             writable: true,
             moved_aside: None,
+            created_now: true,
         })
     }
 
@@ -182,7 +207,7 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(db = %path.display(), %mode, "state store could not use WAL; using its journal mode instead");
         }
-        schema::migrate(&mut conn, path).map_err(fail)?;
+        let created_now = schema::migrate(&mut conn, path).map_err(fail)?;
         quick_check(&conn).map_err(fail)?;
         // The directory entry of a new database must survive a power cut too.
         if let Some(dir) = path.parent() {
@@ -195,6 +220,7 @@ impl Store {
             path: path.to_path_buf(),
             writable: true,
             moved_aside: None,
+            created_now,
         })
     }
 
@@ -239,6 +265,7 @@ impl Store {
             path: path.to_path_buf(),
             writable: false,
             moved_aside: None,
+            created_now: false,
         })
     }
 
@@ -257,6 +284,12 @@ impl Store {
     /// Where [`Store::open`] moved a corrupt database, if it did.
     pub fn moved_aside(&self) -> Option<&Path> {
         self.moved_aside.as_deref()
+    }
+
+    /// Whether the database had no schema when it was opened (a new store,
+    /// or one lost since the last start: see `lifecycle.rs`).
+    pub fn created_now(&self) -> bool {
+        self.created_now
     }
 
     /// Runs `f` in one immediate transaction and commits it: on disk when
@@ -291,6 +324,18 @@ impl Store {
             Ok(value)
         };
         run().map_err(|e| e.into_store_error(&self.path))
+    }
+}
+
+impl Drop for Store {
+    /// Checkpoints the write-ahead log into `corong.db` and marks the stop
+    /// clean (see `lifecycle.rs`), so that `corong.db` copied alone after a
+    /// clean stop holds everything. A process that dies skips this, and the
+    /// next start knows.
+    fn drop(&mut self) {
+        if self.writable && self.path != Path::new(":memory:") {
+            lifecycle::close(&self.conn, &self.path);
+        }
     }
 }
 

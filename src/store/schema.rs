@@ -97,8 +97,9 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`]. A database from a newer corong
-/// is left untouched and refused.
-pub(crate) fn migrate(conn: &mut Connection, db: &std::path::Path) -> Result<(), Failure> {
+/// is left untouched and refused. Returns true when the database had no
+/// schema at all (it was created now, or was an empty file).
+pub(crate) fn migrate(conn: &mut Connection, db: &std::path::Path) -> Result<bool, Failure> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
@@ -115,5 +116,5 @@ pub(crate) fn migrate(conn: &mut Connection, db: &std::path::Path) -> Result<(),
         tx.commit()?;
         tracing::info!(db = %db.display(), version = from + 1, "state store schema migrated");
     }
-    Ok(())
+    Ok(found == 0)
 }
