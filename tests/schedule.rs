@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use corong::config::Schedule;
 use corong::priority::Priority;
@@ -394,6 +394,7 @@ fn upcoming_mon_sat_skips_sunday() {
         JAKARTA,
         from,
         3,
+        None,
     )
     .unwrap();
     assert_eq!(up.len(), 1);
@@ -416,6 +417,7 @@ fn upcoming_json_is_the_stable_shape() {
         JAKARTA,
         from,
         2,
+        None,
     )
     .unwrap();
     let json = serde_json::to_value(UpcomingJson::new(&up)).unwrap();
@@ -442,6 +444,7 @@ fn human_output_is_one_line_per_fire_in_time_order() {
         JAKARTA,
         from,
         2,
+        None,
     )
     .unwrap();
     assert_eq!(
@@ -464,7 +467,31 @@ fn upcoming_skips_exception_dates_and_inactive_days() {
         .insert(NaiveDate::from_ymd_opt(2026, 8, 17).unwrap());
     s.active_until = Some(NaiveDate::from_ymd_opt(2026, 8, 19).unwrap());
     let from = local(tz, 2026, 8, 16, 7, 0, 0);
-    let up = upcoming(&[s], tz, from, 5).unwrap();
+    let up = upcoming(&[s], tz, from, 5, None).unwrap();
     let days: Vec<u32> = up[0].next.iter().map(|t| t.day()).collect();
     assert_eq!(days, [18, 19], "17 is a holiday, nothing after the 19th");
+}
+
+/// `corong schedule --next` and `status` leave out fires inside the quiet
+/// hours, which will not happen, except for emergency schedules.
+#[test]
+fn upcoming_skips_quiet_hours_below_emergency() {
+    let tz = chrono_tz::Asia::Jakarta;
+    let quiet = corong::config::QuietHours {
+        from: NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+        to: NaiveTime::from_hms_opt(5, 0, 0).unwrap(),
+    };
+    let hourly = schedule("tiap-jam", "0 0 * * * *");
+    let mut siren = schedule("sirene-uji", "0 0 * * * *");
+    siren.priority = Priority::EMERGENCY;
+    let from = local(tz, 2026, 8, 16, 19, 30, 0);
+    let up = upcoming(&[hourly, siren], tz, from, 4, Some(quiet)).unwrap();
+    let hours =
+        |u: &corong::schedule::Upcoming| -> Vec<u32> { u.next.iter().map(|t| t.hour()).collect() };
+    assert_eq!(hours(&up[0]), [20, 5, 6, 7], "21:00 to 04:00 are quiet");
+    assert_eq!(
+        hours(&up[1]),
+        [20, 21, 22, 23],
+        "emergencies are never held"
+    );
 }

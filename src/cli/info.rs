@@ -95,7 +95,13 @@ pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
 
 pub fn schedule(config: &Config, json: bool, next: usize) -> ExitCode {
     let tz = config.daemon.timezone;
-    let upcoming = match schedule::upcoming(&config.schedules, tz, chrono::Utc::now(), next) {
+    let upcoming = match schedule::upcoming(
+        &config.schedules,
+        tz,
+        chrono::Utc::now(),
+        next,
+        config.quiet_hours,
+    ) {
         Ok(u) => u,
         Err(e) => {
             eprintln!("corong: {e}");

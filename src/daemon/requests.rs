@@ -792,7 +792,13 @@ impl Station {
             .collect();
         let mut next_events = Vec::new();
         let tz = self.config.daemon.timezone;
-        if let Ok(upcoming) = schedule::upcoming(&self.config.schedules, tz, Utc::now(), 1) {
+        if let Ok(upcoming) = schedule::upcoming(
+            &self.config.schedules,
+            tz,
+            Utc::now(),
+            1,
+            self.config.quiet_hours,
+        ) {
             for u in upcoming {
                 if let Some(at) = u.next.first() {
                     next_events.push(NextEvent {
@@ -912,8 +918,14 @@ impl Station {
 
     fn schedule_reply(&self, next: usize) -> Result<Reply, Refusal> {
         let tz = self.config.daemon.timezone;
-        let upcoming = schedule::upcoming(&self.config.schedules, tz, Utc::now(), next)
-            .map_err(|e| refuse(ErrorCode::Failed, e))?;
+        let upcoming = schedule::upcoming(
+            &self.config.schedules,
+            tz,
+            Utc::now(),
+            next,
+            self.config.quiet_hours,
+        )
+        .map_err(|e| refuse(ErrorCode::Failed, e))?;
         let schedules = upcoming
             .into_iter()
             .zip(&self.config.schedules)

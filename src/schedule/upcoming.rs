@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::cron::CronSchedule;
-use crate::config::Schedule;
+use crate::config::{QuietHours, Schedule};
 use crate::priority::Priority;
 
 /// The next fire times of one schedule, with what it plays.
@@ -27,13 +27,16 @@ pub struct Upcoming {
 const LOOKAHEAD: usize = 100_000;
 
 /// The next `n` fire times strictly after `from` of every schedule, in
-/// config order, read in `tz`. Fails with the first cron expression that does
+/// config order, read in `tz`: the times it will really fire, so not those
+/// on exception dates, outside its active range, or (below `emergency`)
+/// inside the `quiet` hours. Fails with the first cron expression that does
 /// not parse, naming its schedule.
 pub fn upcoming(
     schedules: &[Schedule],
     tz: Tz,
     from: DateTime<Utc>,
     n: usize,
+    quiet: Option<QuietHours>,
 ) -> Result<Vec<Upcoming>, String> {
     schedules
         .iter()
@@ -42,8 +45,7 @@ pub fn upcoming(
                 CronSchedule::parse(&s.cron).map_err(|e| format!("schedule `{}`: {e}", s.name))?;
             let mut next = Vec::with_capacity(n);
             let mut cursor = from.with_timezone(&tz);
-            // Fire times on exception dates or outside the active range are
-            // not listed; the look-ahead is bounded, so a schedule that is
+            // Fire times that will not fire are not listed; the look-ahead is bounded, so a schedule that is
             // over shows no times instead of searching forever.
             let mut looked = 0;
             while next.len() < n && looked < LOOKAHEAD {
@@ -51,7 +53,9 @@ pub fn upcoming(
                     break;
                 };
                 looked += 1;
-                if s.fires_on(t.date_naive()).is_ok() {
+                let hushed =
+                    s.priority < Priority::EMERGENCY && quiet.is_some_and(|q| q.contains(t.time()));
+                if s.fires_on(t.date_naive()).is_ok() && !hushed {
                     next.push(t);
                 }
                 cursor = t;
