@@ -185,3 +185,40 @@ fn an_unknown_voice_is_refused_with_near_ones() {
     let (_, out, _) = st.client(&["queue", "--json"]);
     assert!(!out.contains("\"id\""), "something was queued: {out}");
 }
+
+#[test]
+fn json_errors_are_objects_on_stdout_and_exit_codes_follow_one_table() {
+    let (st, d) = blitar();
+    let json = |out: &str| -> serde_json::Value {
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // Refused by the daemon as not found: 1.
+    let (code, out, err) = st.client(&["announce", "media/lagu.wav", "--zones", "pasr", "--json"]);
+    assert_eq!(code, 1, "{err}");
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["code"], "not_found");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `pasar`"),
+        "{v}"
+    );
+    // A bad value, caught by the daemon: 2, as one caught by the client.
+    let (code, out, _) = st.client(&["announce", "media/lagu.wav", "--at", "besok", "--json"]);
+    assert_eq!(code, 2);
+    assert_eq!(json(&out)["code"], "bad_request");
+    let (code, out, _) = st.client(&["announce", "media/lagu.wav", "--repeat", "0", "--json"]);
+    assert_eq!(code, 2);
+    assert_eq!(json(&out)["code"], "bad_request");
+    // An unknown zone is 1 everywhere, `zones --sdp` included.
+    let (code, _, err) = st.client(&["--config", "config.toml", "zones", "--sdp", "pasr"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("did you mean `pasar`"), "{err}");
+    // No daemon: 3, and still an object.
+    drop(d);
+    let (code, out, _) = st.client(&["status", "--json"]);
+    assert_eq!(code, 3);
+    assert_eq!(json(&out)["code"], "unavailable");
+}

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use chrono_tz::Tz;
 
 use crate::control::client::{self, Client, ClientError};
-use crate::control::protocol::{Reply, Request};
+use crate::control::protocol::{ErrorCode, Reply, Request};
 use crate::control::render;
 
 /// Where the client finds the daemon and how it prints.
@@ -36,16 +36,34 @@ impl Target<'_> {
 
     fn connect(&self) -> Result<Client, ExitCode> {
         let path = client::socket_path(self.socket, self.config).map_err(|e| {
+            if self.json {
+                print_error_json(
+                    ErrorCode::Unavailable,
+                    e.to_string().trim_start_matches("corong: "),
+                );
+            }
             eprintln!("{e}");
             ExitCode::from(3)
         })?;
-        Client::connect(&path).map_err(|e| fail(&e))
+        Client::connect(&path).map_err(|e| fail_as(self, &e))
     }
 }
 
-fn fail(e: &ClientError) -> ExitCode {
+/// Say what went wrong (with `--json`, also the error object on stdout,
+/// as docs/protocol.md promises) and give the exit status.
+fn fail_as(target: &Target<'_>, e: &ClientError) -> ExitCode {
+    if target.json {
+        print_error_json(e.code(), &e.message());
+    }
     eprintln!("{e}");
     ExitCode::from(e.exit_code().clamp(1, 255) as u8)
+}
+
+/// `{"ok":false,"code":...,"error":...}` on stdout, the shape of the
+/// protocol's error line.
+pub fn print_error_json(code: ErrorCode, message: &str) {
+    let value = serde_json::json!({"ok": false, "code": code.as_str(), "error": message});
+    println!("{}", serde_json::to_string_pretty(&value).expect("json"));
 }
 
 /// Send `req` and print the reply (human or JSON).
@@ -62,7 +80,7 @@ pub fn run(target: &Target<'_>, req: Request) -> ExitCode {
             print_reply(target, &reply);
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e),
+        Err(e) => fail_as(target, &e),
     }
 }
 
@@ -99,7 +117,7 @@ fn run_streaming(target: &Target<'_>, client: &mut Client, req: &Request) -> Exi
             print_reply(target, &other);
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e),
+        Err(e) => fail_as(target, &e),
     }
 }
 
@@ -168,13 +186,13 @@ pub fn ask_or_config(
                 print_reply(target, &reply);
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e),
+            Err(e) => fail_as(target, &e),
         },
         Err(e @ ClientError::NotRunning { .. }) => {
             eprintln!("{e}; answering from the config");
             let _ = from_config();
             ExitCode::from(3)
         }
-        Err(e) => fail(&e),
+        Err(e) => fail_as(target, &e),
     }
 }

@@ -37,8 +37,13 @@ struct RtpJson {
 pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
     if let Some(name) = sdp_zone {
         let Some(zone) = config.zone(name) else {
-            eprintln!("corong: unknown zone `{name}`");
-            return ExitCode::from(2);
+            // As the daemon's own "unknown zone": exit 1, with a hint.
+            let names = config.zones.iter().map(|z| z.name.as_str());
+            match crate::suggest::closest(name, names) {
+                Some(near) => eprintln!("corong: unknown zone `{name}` (did you mean `{near}`?)"),
+                None => eprintln!("corong: unknown zone `{name}` (see `corong zones`)"),
+            }
+            return ExitCode::from(1);
         };
         return match sdp::zone_sdp(zone, &config.daemon) {
             Some(text) => {
@@ -47,7 +52,7 @@ pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
             }
             None => {
                 eprintln!("corong: zone `{name}` has no RTP output (it has no SDP)");
-                ExitCode::from(2)
+                ExitCode::from(1)
             }
         };
     }

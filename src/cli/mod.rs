@@ -297,6 +297,12 @@ pub fn main() -> ExitCode {
 /// Check a request as the daemon will, then send it.
 fn send(target: &Target<'_>, req: Request) -> ExitCode {
     if let Err(e) = req.validate() {
+        if target.json {
+            client::print_error_json(
+                crate::control::protocol::ErrorCode::BadRequest,
+                &e.to_string(),
+            );
+        }
         eprintln!("corong: {e}");
         return ExitCode::from(2);
     }

@@ -56,9 +56,11 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// A process exit status for this error: 3 when the daemon cannot be
-    /// reached (not running, not answering, gone), 4 for permission denied,
-    /// 1 otherwise.
+    /// A process exit status for this error (the table in
+    /// docs/operation.md): 3 when the daemon cannot be reached (not
+    /// running, not answering, gone), 4 for permission denied, 2 for a
+    /// value the operator typed that the daemon refused as bad (a garbled
+    /// or past `--at`), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             ClientError::NotRunning { .. }
@@ -69,8 +71,30 @@ impl ClientError {
                 code: ErrorCode::Denied,
                 ..
             } => 4,
+            ClientError::Refused {
+                code: ErrorCode::BadRequest,
+                ..
+            } => 2,
             _ => 1,
         }
+    }
+
+    /// The protocol's error code for this error, for `--json` output.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClientError::NotRunning { .. }
+            | ClientError::NotResponding { .. }
+            | ClientError::Closed { .. } => ErrorCode::Unavailable,
+            ClientError::PermissionDenied { .. } => ErrorCode::Denied,
+            ClientError::Refused { code, .. } => *code,
+            ClientError::Io { .. } | ClientError::Protocol(_) => ErrorCode::Failed,
+        }
+    }
+
+    /// The message without the `corong: ` prefix.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        text.strip_prefix("corong: ").unwrap_or(&text).to_string()
     }
 }
 
