@@ -75,7 +75,29 @@ pub fn run(target: &Target<'_>, req: Request) -> ExitCode {
     if req.streams() {
         return run_streaming(target, &mut client, &req);
     }
-    match client.call(&req) {
+    let mut result = client.call(&req);
+    // An emergency does not give up on a daemon too busy to take it: the
+    // socket serves emergencies first, so a second try gets through.
+    if matches!(req, Request::Emergency { .. }) {
+        for _ in 0..5 {
+            let busy = matches!(
+                &result,
+                Err(ClientError::Refused {
+                    code: ErrorCode::Unavailable,
+                    ..
+                })
+            );
+            if !busy {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            result = match target.connect() {
+                Ok(mut c) => c.call(&req),
+                Err(code) => return code,
+            };
+        }
+    }
+    match result {
         Ok(reply) => {
             print_reply(target, &reply);
             ExitCode::SUCCESS

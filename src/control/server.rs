@@ -107,9 +107,30 @@ impl Default for ServeOptions {
 /// be served if it is an emergency).
 pub const TRIAGE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How long a new connection waits for the place of an idle one it asked
-/// to close.
-const EVICTION_WAIT: Duration = Duration::from_millis(500);
+/// A counted place among [`ServeOptions::max_connections`], given back
+/// when the connection ends.
+struct Place(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Place {
+    fn take(count: &Arc<std::sync::atomic::AtomicUsize>) -> Place {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Place(count.clone())
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// What a connection holds while it is served.
+enum Held {
+    /// One of the counted places.
+    Place(#[allow(dead_code)] Place),
+    /// A place in triage (over the limit, emergencies only).
+    Triage(#[allow(dead_code)] OwnedSemaphorePermit),
+}
 
 /// The connections that wait for a request (none in progress), oldest
 /// first: the ones to close when a new connection needs a place.
@@ -125,15 +146,32 @@ struct IdleInner {
     waiting: std::collections::BTreeMap<u64, Arc<tokio::sync::Notify>>,
 }
 
+/// A connection's entry in the [`IdleSet`], left when dropped: on every
+/// way out of a wait, so that no entry outlives its connection (an entry
+/// evicted in vain would let a new connection in over the limit).
+struct IdleEntry {
+    set: Arc<IdleSet>,
+    key: u64,
+}
+
+impl Drop for IdleEntry {
+    fn drop(&mut self) {
+        self.set.leave(self.key);
+    }
+}
+
 impl IdleSet {
-    /// `close` waits for a request from now on; returns its key.
-    fn enter(&self, close: &Arc<tokio::sync::Notify>) -> u64 {
+    /// `close` waits for a request from now on, until the entry drops.
+    fn enter(set: &Arc<IdleSet>, close: &Arc<tokio::sync::Notify>) -> IdleEntry {
         // A plain mutex: held for a map operation, never across an await.
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = set.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.next += 1;
         let key = inner.next;
         inner.waiting.insert(key, close.clone());
-        key
+        IdleEntry {
+            set: set.clone(),
+            key,
+        }
     }
 
     fn leave(&self, key: u64) {
@@ -291,7 +329,7 @@ pub async fn serve_with(
         handler,
         opts: opts.clone(),
         access: Arc::new(access),
-        limit: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+        places: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         triage: Arc::new(Semaphore::new(opts.max_connections.max(1))),
         idle: Arc::new(IdleSet::default()),
         notify_shutdown: notify_shutdown.clone(),
@@ -316,7 +354,8 @@ struct Server {
     handler: Arc<dyn Handler>,
     opts: ServeOptions,
     access: Arc<Access>,
-    limit: Arc<Semaphore>,
+    /// Connections served now (see [`Place`]).
+    places: Arc<std::sync::atomic::AtomicUsize>,
     /// Places for connections over the limit, whose first request is read
     /// to serve emergencies.
     triage: Arc<Semaphore>,
@@ -351,30 +390,30 @@ impl Server {
                 shutdown: self.notify_shutdown.subscribe(),
                 idle: self.idle.clone(),
                 _done: self.done_tx.clone(),
-                _permit: None,
+                _held: None,
             };
-            if let Ok(permit) = self.limit.clone().try_acquire_owned() {
-                tokio::spawn(conn.with_permit(permit).run(stream));
+            // A place now, or the place of the connection idle longest: it
+            // is told to close and goes within a poll, so the count runs
+            // over the limit only by the closes in flight. Nobody waits.
+            let full = self.places.load(std::sync::atomic::Ordering::Acquire)
+                >= self.opts.max_connections.max(1);
+            if !full || self.idle.evict_oldest() {
+                // Idle (and so a candidate to make room) from the start,
+                // before its task has even run.
+                let close = Arc::new(tokio::sync::Notify::new());
+                let entry = IdleSet::enter(&self.idle, &close);
+                let conn = conn.holding(Held::Place(Place::take(&self.places)));
+                tokio::spawn(conn.run(stream, close, entry));
                 continue;
             }
-            // Full: make room by closing the longest-idle connection; the
-            // accept loop goes on meanwhile.
-            let evicted = self.idle.evict_oldest();
-            let limit = self.limit.clone();
-            let triage = self.triage.clone();
-            tokio::spawn(async move {
-                if evicted {
-                    if let Ok(Ok(permit)) =
-                        tokio::time::timeout(EVICTION_WAIT, limit.acquire_owned()).await
-                    {
-                        return conn.with_permit(permit).run(stream).await;
-                    }
+            match self.triage.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    tokio::spawn(conn.holding(Held::Triage(permit)).triage(stream));
                 }
-                match triage.try_acquire_owned() {
-                    Ok(permit) => conn.with_permit(permit).triage(stream).await,
-                    Err(_) => conn.refuse_busy(stream).await,
+                Err(_) => {
+                    tokio::spawn(conn.refuse_busy(stream));
                 }
-            });
+            }
         }
     }
 }
@@ -404,7 +443,7 @@ struct Connection {
     idle: Arc<IdleSet>,
     /// Held until this connection ends; see `serve_with`.
     _done: mpsc::Sender<()>,
-    _permit: Option<OwnedSemaphorePermit>,
+    _held: Option<Held>,
 }
 
 /// "Too many connections", as a reply.
@@ -416,8 +455,8 @@ fn busy() -> Response {
 }
 
 impl Connection {
-    fn with_permit(mut self, permit: OwnedSemaphorePermit) -> Connection {
-        self._permit = Some(permit);
+    fn holding(mut self, held: Held) -> Connection {
+        self._held = Some(held);
         self
     }
 
@@ -456,11 +495,13 @@ impl Connection {
         }
         let _ = wr.shutdown().await;
         // The place is free again while the refused client reads its reply.
-        drop(self._permit.take());
+        drop(self._held.take());
         drain_before_close(reader.into_inner()).await;
     }
 
-    async fn run(mut self, stream: UnixStream) {
+    /// Serve requests until the client goes, idles too long, or is told to
+    /// `close` (it is in the idle set as `entry` already).
+    async fn run(mut self, stream: UnixStream, close: Arc<tokio::sync::Notify>, entry: IdleEntry) {
         let peer = match peer_of(&stream) {
             Ok(peer) => peer,
             Err(e) => {
@@ -475,22 +516,25 @@ impl Connection {
                 ErrorCode::Denied,
                 "permission denied: you are not in the operators group",
             );
+            drop(entry);
             let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
             let _ = wr.shutdown().await;
             drain_before_close(rd).await;
             return;
         }
         let mut reader = BufReader::with_capacity(8 * 1024, rd);
-        let close = Arc::new(tokio::sync::Notify::new());
         let mut wait = self.opts.first_request_timeout;
+        let mut entry = Some(entry);
         loop {
-            let key = self.idle.enter(&close);
+            let waiting = entry
+                .take()
+                .unwrap_or_else(|| IdleSet::enter(&self.idle, &close));
             let read = tokio::select! {
                 r = tokio::time::timeout(wait, read_line_bounded(&mut reader, MAX_LINE)) => Some(r),
                 _ = close.notified() => None,
                 _ = self.shutdown.recv() => return,
             };
-            self.idle.leave(key);
+            drop(waiting);
             wait = self.opts.idle_timeout;
             let Some(read) = read else {
                 tracing::debug!(user = %peer.user, "closing an idle control connection to make room for a new one");
