@@ -802,3 +802,47 @@ fn receive_local_without_the_feature_says_how_to_build() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--features local-audio"), "{err}");
 }
+
+/// A pole that hears nothing (here: a multicast group without
+/// `--interface`, on a port where nothing sends) says so after 3 s, naming
+/// the group, the port and the option; a `--duration` run that received
+/// nothing ends with a one-line error and a non-zero exit, so that a check
+/// of a pole cannot pass on silence.
+#[test]
+fn a_receiver_that_hears_nothing_warns_and_fails_its_duration() {
+    let port = free_port_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("239.255.77.9:{port}");
+    let t = Instant::now();
+    let out = corong()
+        .args(["receive", "--listen", &listen, "--duration", "4", "--wav"])
+        .arg(dir.path().join("r.wav"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        t.elapsed()
+    );
+    let warning = err
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    for needle in [
+        "239.255.77.9",
+        &format!("port {port}"),
+        "--interface",
+        "after 3 s",
+    ] {
+        assert!(warning.contains(needle), "no `{needle}` in: {warning}");
+    }
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("corong: ") && last.contains("nothing arrived"),
+        "{err}"
+    );
+    assert!(!dir.path().join("r.wav").exists(), "a WAV of nothing");
+}
