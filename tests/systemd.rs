@@ -15,9 +15,11 @@ fn repo(rel: &str) -> std::path::PathBuf {
 }
 
 /// `systemd-analyze verify` on `systemd/NAME`, with ExecStart pointed at
-/// the binary under test (verify checks that the program exists). It must
-/// exit 0 and say nothing about the unit itself. (A missing user is not an
-/// error for verify: User= is resolved when the service starts.)
+/// the binary under test (verify checks that the program exists) and
+/// `MANPATH` at the page `corong manpage` prints (verify runs `man` for
+/// each `Documentation=man:` line). It must exit 0 and say nothing about
+/// the unit itself. (A missing user is not an error for verify: User= is
+/// resolved when the service starts.)
 fn verify(name: &str, exec_start: &str) {
     let unit = fs::read_to_string(repo(&format!("systemd/{name}"))).unwrap();
     assert!(
@@ -28,9 +30,18 @@ fn verify(name: &str, exec_start: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     fs::write(&path, unit).unwrap();
+    let man = dir.path().join("man");
+    fs::create_dir_all(man.join("man1")).unwrap();
+    let page = Command::new(env!("CARGO_BIN_EXE_corong"))
+        .arg("manpage")
+        .output()
+        .unwrap();
+    assert!(page.status.success());
+    fs::write(man.join("man1/corong.1"), page.stdout).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
+        .env("MANPATH", &man)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -83,6 +94,7 @@ fn the_pole_unit_is_hardened_like_the_daemons() {
         "DynamicUser=yes",
         "StateDirectory=corong-receive",
         "SupplementaryGroups=audio",
+        "Documentation=man:corong(1)",
         "DevicePolicy=closed",
         "DeviceAllow=char-alsa rw",
         "ProtectSystem=strict",
@@ -167,9 +179,24 @@ fn the_unit_has_notify_watchdog_restart_user_directories_and_hardening() {
         "AmbientCapabilities=",
         "UMask=0007",
         "LimitRTPRIO=20",
+        // A config error is not fixed by restarting: see below.
+        "RestartPreventExitStatus=2",
+        "Documentation=man:corong(1)",
     ] {
         assert!(has(line), "systemd/corong.service lacks `{line}`");
     }
+    for unit_name in ["corong.service", "corong-receive.service"] {
+        let text = fs::read_to_string(repo(&format!("systemd/{unit_name}"))).unwrap();
+        assert!(
+            !text.contains("Documentation=man:systemd"),
+            "systemd/{unit_name} points its docs at systemd's, not corong's"
+        );
+    }
+    // The comment says what to do when the unit has stopped on one.
+    assert!(
+        unit.contains("corong check"),
+        "the unit says to run `corong check`"
+    );
     assert!(unit.lines().any(|l| l.starts_with("WatchdogSec=")));
     assert!(
         !unit
@@ -179,6 +206,69 @@ fn the_unit_has_notify_watchdog_restart_user_directories_and_hardening() {
     );
     let sysusers = fs::read_to_string(repo("systemd/corong.sysusers")).unwrap();
     assert!(sysusers.lines().any(|l| l.starts_with("u corong ")));
+}
+
+/// The status `RestartPreventExitStatus=2` stops on is the one the daemon
+/// exits with on a config error.
+#[test]
+fn the_daemon_exits_2_on_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    fs::write(&config, "[daemon]\nbogus = 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_corong"))
+        .args(["daemon", "--config"])
+        .arg(&config)
+        .env_remove("CORONG_SOCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("config.toml:2:"), "{stderr}");
+}
+
+/// The pole's example listens on a zone the example configs have: the
+/// shipped config.toml and systemd/config.toml.
+#[test]
+fn the_pole_example_listens_on_a_zone_of_the_example_configs() {
+    let text = fs::read_to_string(repo("systemd/corong-receive.conf")).unwrap();
+    let active = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CORONG_RECEIVE_ARGS="))
+        .unwrap();
+    let listen = active
+        .split_whitespace()
+        .skip_while(|a| *a != "--listen")
+        .nth(1)
+        .unwrap();
+    let listen: std::net::SocketAddr = listen.parse().unwrap();
+    for config in ["config.toml", "systemd/config.toml"] {
+        let text = fs::read_to_string(repo(config)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let parsed = corong::config::load_str(&text, &dir.path().join("config.toml"));
+        // Playlists may be missing here: read the zones from whatever loads.
+        let zones = match parsed {
+            Ok(c) => c.zones,
+            Err(_) => {
+                fs::create_dir(dir.path().join("playlists")).unwrap();
+                for name in ["lagu-pagi", "lagu-nasional", "demo"] {
+                    fs::write(
+                        dir.path().join(format!("playlists/{name}.m3u")),
+                        "#EXTM3U\n",
+                    )
+                    .unwrap();
+                }
+                corong::config::load_str(&text, &dir.path().join("config.toml"))
+                    .unwrap_or_else(|d| panic!("{config}: {d:?}"))
+                    .zones
+            }
+        };
+        let found = zones.iter().any(|z| {
+            z.rtp
+                .as_ref()
+                .is_some_and(|r| r.destinations.contains(&listen))
+        });
+        assert!(found, "no zone of {config} streams to {listen}");
+    }
 }
 
 /// The example config for the systemd layout validates, and puts the socket
@@ -202,7 +292,10 @@ fn the_systemd_example_config_validates_and_fits_the_unit() {
     for zone in &config.zones {
         if let Some(rtp) = &zone.rtp {
             for dest in &rtp.destinations {
-                assert!(dest.ip().is_loopback(), "{dest} is not 127.0.0.1");
+                // A group stays on this machine when it leaves by loopback.
+                let local = dest.ip().is_loopback()
+                    || (dest.ip().is_multicast() && rtp.multicast_interface.is_loopback());
+                assert!(local, "{dest} leaves this machine");
             }
         }
         if let Some(wav) = &zone.wav {

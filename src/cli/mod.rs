@@ -9,37 +9,106 @@
 //! - `backup.rs`: `corong backup`, a copy of the state database.
 //! - `info.rs`: `corong zones` and `corong schedule`, answered from the config.
 //! - `client.rs`: the commands that talk to a running daemon.
+//! - `extras.rs`: `corong completions` and `corong manpage`, made from the
+//!   same clap definition as the parser.
 
 mod backup;
 mod check;
 mod client;
+mod extras;
 mod info;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::control::protocol::{Delivery, Request};
 use crate::priority::Priority;
 use client::Target;
 
+/// Where to find the docs: the last lines of every `--help`.
+pub const DOCS: &str = "Docs: /usr/share/doc/corong or docs/ in the source; `man corong`.";
+
 /// corong: public-address broadcast controller.
 #[derive(Debug, Parser)]
 #[command(name = "corong", version, about, propagate_version = true)]
 pub struct Cli {
+    // Not `global`: `receive` reads no config and talks to no daemon, and a
+    // global option would be offered in its help. Each command that uses
+    // them takes them again after its name, so both `corong --config X
+    // status` and `corong status --config X` work.
+    #[command(flatten)]
+    pub place: Place,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--config` and `--socket`: where the config and the daemon are.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Place {
     /// Config file. Default: ./config.toml, then /etc/corong/config.toml.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
     /// The daemon's control socket. Default: $CORONG_SOCKET, then the
     /// config's `control_socket`.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+}
 
-    #[command(subcommand)]
-    pub command: Command,
+impl Place {
+    /// This command's own `--config`/`--socket`, else the ones given before
+    /// the command's name.
+    fn or(self, outer: &Place) -> Place {
+        Place {
+            config: self.config.or_else(|| outer.config.clone()),
+            socket: self.socket.or_else(|| outer.socket.clone()),
+        }
+    }
+}
+
+/// `corong daemon`'s `--config` and `--socket`: the socket is where it
+/// listens.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DaemonPlace {
+    /// Config file. Default: ./config.toml, then /etc/corong/config.toml.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Listen on this control socket instead of the config's
+    /// `control_socket`. Default: $CORONG_SOCKET, then the config's.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+/// `corong check`'s `--config` (and a `--socket` it has no use for).
+#[derive(Debug, Clone, Default, Args)]
+pub struct CheckPlace {
+    /// Config file. Default: ./config.toml, then /etc/corong/config.toml.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Not used by `check` (it talks to no daemon); accepted so that a
+    /// command line shared with the client commands still works.
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub socket: Option<PathBuf>,
+}
+
+/// The parser with what the derive cannot say: every `--help` ends with
+/// where the docs are. `main`, the completions and the man page all use it.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command().after_help(DOCS);
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |c| c.after_help(DOCS));
+    }
+    cmd
 }
 
 /// How, where and when an announcement plays (`announce` and `say`).
@@ -48,8 +117,9 @@ pub struct DeliveryArgs {
     /// Zones and groups, comma separated; `all` is every zone.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     zones: Vec<String>,
-    /// background, program, announcement, live, emergency, or 0..=255.
-    #[arg(long, default_value = "announcement")]
+    /// background, program, announcement, live, or 0..=249. (250 and above,
+    /// `emergency`, is reserved for `corong emergency`.)
+    #[arg(long, value_name = "P", default_value = "announcement")]
     priority: Priority,
     /// No chime before the announcement.
     #[arg(long)]
@@ -101,14 +171,22 @@ pub struct ZonesArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broadcast daemon.
-    Daemon,
+    Daemon {
+        #[command(flatten)]
+        place: DaemonPlace,
+    },
     /// Validate the config, every playlist and every media file.
-    Check,
+    Check {
+        #[command(flatten)]
+        place: CheckPlace,
+    },
     /// Copy the state database (queue, as-run log) to DEST, a file or a
     /// folder; safe while the daemon runs.
     Backup {
         /// Where to write the copy (a folder gets `corong.db` inside).
         dest: PathBuf,
+        #[command(flatten)]
+        place: CheckPlace,
     },
     /// Queue an announcement; prints its id.
     Announce {
@@ -117,56 +195,79 @@ pub enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         delivery: DeliveryArgs,
+        #[command(flatten)]
+        place: Place,
     },
     /// A spoken announcement (text to speech, Indonesian by default).
     Say {
+        /// What to say, in one argument (quote it).
         text: String,
         /// espeak-ng voice (default: the config's, `id`).
         #[arg(long)]
         voice: Option<String>,
         #[command(flatten)]
         delivery: DeliveryArgs,
+        #[command(flatten)]
+        place: Place,
     },
     /// Highest priority on all zones (or those named): the alert signal,
     /// then the message, repeated until `corong emergency --stop`.
+    // One of FILE, --text, --stop: clap names all three when none is given.
+    #[command(group(ArgGroup::new("what").required(true).args(["file", "text", "stop"])))]
     Emergency {
         /// The message to play after the alert signal.
-        #[arg(conflicts_with_all = ["text", "stop"], required_unless_present_any = ["text", "stop"])]
         file: Option<PathBuf>,
         /// Speak this text instead of a file.
-        #[arg(long, conflicts_with = "stop")]
+        #[arg(long)]
         text: Option<String>,
         /// Stop the emergency.
         #[arg(long)]
         stop: bool,
         #[command(flatten)]
         zones: ZonesArgs,
+        #[command(flatten)]
+        place: Place,
     },
     /// Per zone: what plays now, at what priority, since when.
     Status {
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        place: Place,
     },
     /// Pending announcements.
     Queue {
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        place: Place,
     },
     /// Cancel a queued or playing announcement.
     Cancel {
+        /// The announcement's id, as `announce` printed it and `queue` lists
+        /// it.
         id: i64,
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        place: Place,
     },
     /// Skip the item playing now.
     Skip {
         #[command(flatten)]
         zones: ZonesArgs,
+        #[command(flatten)]
+        place: Place,
     },
     /// Silence zones (everything playing or waiting on them ends).
     Stop {
         #[command(flatten)]
         zones: ZonesArgs,
+        #[command(flatten)]
+        place: Place,
     },
     /// List zones, endpoints and health, or print a zone's SDP.
     Zones {
@@ -176,6 +277,8 @@ pub enum Command {
         /// Print the SDP a receiver needs for this zone.
         #[arg(long, value_name = "ZONE")]
         sdp: Option<String>,
+        #[command(flatten)]
+        place: Place,
     },
     /// The next fire times of every schedule, in local time.
     Schedule {
@@ -185,6 +288,8 @@ pub enum Command {
         /// How many fire times per schedule.
         #[arg(long, value_name = "N", default_value_t = 5)]
         next: usize,
+        #[command(flatten)]
+        place: Place,
     },
     /// The as-run log: what played where, from when to when, how it ended.
     Log {
@@ -198,33 +303,63 @@ pub enum Command {
         /// At most this many rows (the newest).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        place: Place,
     },
     /// The pole-side receiver: play a zone's stream in step with the sender.
     Receive(crate::receive::ReceiveArgs),
     /// Ask the daemon to re-read its config.
     Reload {
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        place: Place,
     },
+    /// Print a shell completion script for bash, zsh or fish on stdout.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: extras::Shell,
+    },
+    /// Print the man page, corong(1), on stdout (roff).
+    Manpage,
 }
 
 /// Parse the process arguments and run the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let socket = cli.socket.as_deref();
-    let cfg = cli.config.as_deref();
-    let target = |json: bool| Target {
-        socket,
-        config: cfg,
-        json,
+    let cli = match Cli::from_arg_matches_mut(&mut command().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.format(&mut command()).exit(),
     };
+    let outer = cli.place;
     match cli.command {
-        Command::Daemon => crate::daemon::main(config_path(cfg)),
-        Command::Check => check::run(&config_path(cfg)),
-        Command::Backup { dest } => with_config(cfg, |c| backup::run(c, &dest)),
-        Command::Announce { files, delivery } => {
+        Command::Daemon { place } => {
+            let config = place.config.or(outer.config);
+            // The contract: --socket, else $CORONG_SOCKET, else the config's.
+            let socket = place.socket.or(outer.socket).or_else(|| {
+                std::env::var_os(crate::control::client::SOCKET_ENV)
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+            });
+            crate::daemon::main(config_path(config.as_deref()), socket)
+        }
+        Command::Check { place } => {
+            let config = place.config.or(outer.config);
+            check::run(&config_path(config.as_deref()))
+        }
+        Command::Backup { dest, place } => {
+            let config = place.config.or(outer.config);
+            with_config(config.as_deref(), |c| backup::run(c, &dest))
+        }
+        Command::Announce {
+            files,
+            delivery,
+            place,
+        } => {
             let files = match client::absolute(&files) {
                 Ok(f) => f,
                 Err(code) => return code,
@@ -233,25 +368,27 @@ pub fn main() -> ExitCode {
                 files,
                 delivery: delivery.delivery(),
             };
-            send(&target(delivery.json), req)
+            send(&target(&place.or(&outer), delivery.json), req)
         }
         Command::Say {
             text,
             voice,
             delivery,
+            place,
         } => {
             let req = Request::Say {
                 text,
                 voice,
                 delivery: delivery.delivery(),
             };
-            send(&target(delivery.json), req)
+            send(&target(&place.or(&outer), delivery.json), req)
         }
         Command::Emergency {
             file,
             text,
             stop,
             zones,
+            place,
         } => {
             let file = match file.map(|f| client::absolute(&[f])).transpose() {
                 Ok(f) => f.and_then(|mut v| v.pop()),
@@ -263,23 +400,37 @@ pub fn main() -> ExitCode {
                 zones: zones.zones,
                 stop,
             };
-            send(&target(zones.json), req)
+            send(&target(&place.or(&outer), zones.json), req)
         }
-        Command::Status { json } => send(&target(json), Request::Status),
-        Command::Queue { json } => send(&target(json), Request::Queue),
-        Command::Cancel { id, json } => send(&target(json), Request::Cancel { id }),
-        Command::Skip { zones } => send(&target(zones.json), Request::Skip { zones: zones.zones }),
-        Command::Stop { zones } => send(&target(zones.json), Request::Stop { zones: zones.zones }),
-        Command::Zones { json, sdp } => match sdp {
-            // An SDP depends on the config only: it works with or without a
-            // running daemon (to set up a receiver before the daemon runs).
-            Some(zone) => with_config(cfg, |c| info::zones(c, json, Some(&zone))),
-            None => client::ask_or_config(&target(json), Request::Zones, || {
-                with_config(cfg, |c| info::zones(c, json, None))
-            }),
-        },
-        Command::Schedule { json, next } => {
-            client::ask_or_config(&target(json), Request::Schedule { next }, || {
+        Command::Status { json, place } => send(&target(&place.or(&outer), json), Request::Status),
+        Command::Queue { json, place } => send(&target(&place.or(&outer), json), Request::Queue),
+        Command::Cancel { id, json, place } => {
+            send(&target(&place.or(&outer), json), Request::Cancel { id })
+        }
+        Command::Skip { zones, place } => send(
+            &target(&place.or(&outer), zones.json),
+            Request::Skip { zones: zones.zones },
+        ),
+        Command::Stop { zones, place } => send(
+            &target(&place.or(&outer), zones.json),
+            Request::Stop { zones: zones.zones },
+        ),
+        Command::Zones { json, sdp, place } => {
+            let place = place.or(&outer);
+            let cfg = place.config.as_deref();
+            match sdp {
+                // An SDP depends on the config only: it works with or without a
+                // running daemon (to set up a receiver before the daemon runs).
+                Some(zone) => with_config(cfg, |c| info::zones(c, json, Some(&zone))),
+                None => client::ask_or_config(&target(&place, json), Request::Zones, || {
+                    with_config(cfg, |c| info::zones(c, json, None))
+                }),
+            }
+        }
+        Command::Schedule { json, next, place } => {
+            let place = place.or(&outer);
+            let cfg = place.config.as_deref();
+            client::ask_or_config(&target(&place, json), Request::Schedule { next }, || {
                 with_config(cfg, |c| info::schedule(c, json, next))
             })
         }
@@ -288,9 +439,34 @@ pub fn main() -> ExitCode {
             zone,
             limit,
             json,
-        } => send(&target(json), Request::Log { since, zone, limit }),
-        Command::Reload { json } => send(&target(json), Request::Reload),
-        Command::Receive(args) => crate::receive::main(args),
+            place,
+        } => send(
+            &target(&place.or(&outer), json),
+            Request::Log { since, zone, limit },
+        ),
+        Command::Reload { json, place } => send(&target(&place.or(&outer), json), Request::Reload),
+        Command::Receive(args) => {
+            // Given before `receive` they parse (they are the top level's),
+            // but the receiver has no use for them: say so rather than
+            // pretend.
+            if outer.config.is_some() || outer.socket.is_some() {
+                eprintln!(
+                    "corong: receive: --config and --socket are not used by the receiver; ignored"
+                );
+            }
+            crate::receive::main(args)
+        }
+        Command::Completions { shell } => extras::completions(shell),
+        Command::Manpage => extras::manpage(),
+    }
+}
+
+/// A client command's way to the daemon.
+fn target(place: &Place, json: bool) -> Target<'_> {
+    Target {
+        socket: place.socket.as_deref(),
+        config: place.config.as_deref(),
+        json,
     }
 }
 

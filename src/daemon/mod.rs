@@ -53,8 +53,10 @@ use crate::config::{self, Config};
 use crate::schedule;
 pub use station::Station;
 
-/// `corong daemon`: load the config, run until SIGINT or SIGTERM.
-pub fn main(config_path: PathBuf) -> ExitCode {
+/// `corong daemon`: load the config, run until SIGINT or SIGTERM. `socket`
+/// (`--socket` or `$CORONG_SOCKET`) is listened on instead of the config's
+/// `control_socket`.
+pub fn main(config_path: PathBuf, socket: Option<PathBuf>) -> ExitCode {
     install_panic_hook();
     let config = match config::load_with_warnings(&config_path) {
         Ok((c, warnings)) => {
@@ -88,7 +90,7 @@ pub fn main(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(config, shutdown_signal()));
+    let result = runtime.block_on(run_on(config, socket, shutdown_signal()));
     // Tasks still running (a client's connection) are dropped; blocking work
     // is not waited for beyond this.
     runtime.shutdown_timeout(SHUTDOWN_BUDGET.runtime);
@@ -218,9 +220,19 @@ async fn shutdown_signal() {
 
 /// Run the daemon on `config` until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_on(config, None, shutdown).await
+}
+
+/// [`run`], listening on `socket` when given. The config keeps the file's
+/// `control_socket`, so that a reload compares file with file.
+pub async fn run_on(
+    config: Config,
+    socket: Option<PathBuf>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     // The socket first: a second daemon on the same config stops here,
     // before it touches the zones or the store.
-    let socket = config.daemon.control_socket.clone();
+    let socket = socket.unwrap_or_else(|| config.daemon.control_socket.clone());
     let listener = control::server_bind(&socket, config.daemon.control_group.as_deref())?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();

@@ -788,7 +788,7 @@ impl Station {
             return;
         }
         let files: Vec<PathBuf> = if let Some(text) = &sched.text {
-            tracing::info!(schedule = %sched.name, text = %text, at = %fire.at, "schedule fired");
+            tracing::info!(schedule = %sched.name, text = %text, at = %fire.at.with_timezone(&tz), "schedule fired");
             // Rendered at start (see `prepare_texts`): normally a cache hit.
             match self.speak(text, &self.config.announcements.tts_voice) {
                 Ok(file) => vec![file],
@@ -798,7 +798,7 @@ impl Station {
                 }
             }
         } else {
-            tracing::info!(schedule = %sched.name, playlist = %sched.playlist, at = %fire.at, "schedule fired");
+            tracing::info!(schedule = %sched.name, playlist = %sched.playlist, at = %fire.at.with_timezone(&tz), "schedule fired");
             // The playlist is read at each fire, so an edit applies next time.
             match playlist::load(&sched.playlist_path) {
                 Ok(l) => l.entries.into_iter().map(|e| e.path).collect(),

@@ -41,17 +41,28 @@ pub fn enable_reports(socket: &impl AsRawFd) -> io::Result<()> {
     }
 }
 
-/// `socket.send_to(buf, dest)`, sent again once when it failed with a
-/// pending ICMP report of an earlier datagram (see the module docs).
+/// How many times a send is tried while it fails with a pending report.
+/// Each failure clears the report, but reading the error queue (the
+/// control plane does, meanwhile) sets the next queued one pending again.
+const SEND_TRIES: usize = 4;
+
+/// `socket.send_to(buf, dest)`, sent again when it failed with a pending
+/// ICMP report of an earlier datagram (see the module docs).
 pub fn send_to(
     socket: &socket2::Socket,
     buf: &[u8],
     dest: &socket2::SockAddr,
 ) -> io::Result<usize> {
-    match socket.send_to(buf, dest) {
-        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => socket.send_to(buf, dest),
-        other => other,
+    let mut result = socket.send_to(buf, dest);
+    for _ in 1..SEND_TRIES {
+        match &result {
+            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                result = socket.send_to(buf, dest);
+            }
+            _ => break,
+        }
     }
+    result
 }
 
 /// Read the error queue of the socket `fd` (non-blocking) and pass each

@@ -133,6 +133,7 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
         }
         None => card_sink(args.device.clone(), latency),
     };
+    let (listening, silence_hint) = silence_words(args.listen, args.interface.as_ref());
     let settings = Settings {
         codec: args.codec,
         l16_rate: args.rate,
@@ -140,6 +141,8 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
         latency,
         duration,
         cname: cname(),
+        listening,
+        silence_hint,
     };
     tracing::info!(listen = %args.listen, interface = ?args.interface, "corong receive started");
     match Receiver::new(rtp, rtcp, settings, make_sink).run() {
@@ -151,6 +154,43 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
             eprintln!("corong: receive failed: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// What is listened on, and the warning for when nothing arrives there.
+/// Without `--interface` a multicast group is joined where the kernel's
+/// routes say, which on a pole with two interfaces is often not the one
+/// facing the kiosk: the warning says so and names the option.
+fn silence_words(listen: SocketAddrV4, interface: Option<&Interface>) -> (String, String) {
+    let after = playout::SILENCE_WARNING.as_secs();
+    if !listen.ip().is_multicast() {
+        return (
+            listen.to_string(),
+            format!(
+                "no packet on {listen} after {after} s: is the zone's `rtp` this address and port, and is the daemon streaming?"
+            ),
+        );
+    }
+    let (group, port) = (listen.ip(), listen.port());
+    match interface {
+        Some(i) => {
+            let name = match i {
+                Interface::Address(a) => a.to_string(),
+                Interface::Name(n) => n.clone(),
+            };
+            (
+                format!("group {group} port {port} on interface {name}"),
+                format!(
+                    "no packet for group {group} port {port} on interface {name} after {after} s: is the zone's `rtp` this group and port, is the daemon streaming, and does multicast reach this interface?"
+                ),
+            )
+        }
+        None => (
+            format!("group {group} port {port} (interface: the kernel's choice)"),
+            format!(
+                "no packet for group {group} port {port} after {after} s on the interface the kernel chose (no --interface): name the one facing the kiosk with --interface NAME or --interface IP (127.0.0.1 for a daemon on this machine)"
+            ),
+        ),
     }
 }
 

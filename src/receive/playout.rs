@@ -56,6 +56,10 @@ pub const MAX_SLEW: Duration = Duration::from_millis(50);
 /// Packets taken from a socket per wake-up at most, so a flood cannot
 /// starve the playout.
 const MAX_PACKETS_PER_WAKE: usize = 256;
+/// With no packet this long after the start, warn (with
+/// [`Settings::silence_hint`]): a multicast join on the wrong interface
+/// otherwise looks exactly like a quiet zone.
+pub const SILENCE_WARNING: Duration = Duration::from_secs(3);
 
 /// What the receiver is told to do.
 pub struct Settings {
@@ -69,6 +73,11 @@ pub struct Settings {
     pub duration: Option<Duration>,
     /// CNAME for the receiver reports.
     pub cname: String,
+    /// What is listened on, for the warnings when nothing arrives:
+    /// "239.255.0.1:5008 (joined on the kernel's choice of interface)".
+    pub listening: String,
+    /// Logged when nothing has arrived after [`SILENCE_WARNING`].
+    pub silence_hint: String,
 }
 
 /// Opens the sink once the codec (and so the rate and channels) is known.
@@ -127,6 +136,8 @@ pub struct Receiver {
     reporter: Reporter,
     last_sr: Option<(SenderReport, LastSr)>,
     malformed: u64,
+    /// Datagrams on the RTP socket, playable or not.
+    datagrams: u64,
 }
 
 impl Receiver {
@@ -146,20 +157,45 @@ impl Receiver {
             reporter,
             last_sr: None,
             malformed: 0,
+            datagrams: 0,
         }
     }
 
     /// Run until [`STOP`] or the duration is over; then finish the sink and
-    /// return the summary.
+    /// return the summary. A duration that ends with no stream followed is
+    /// an error (a check of a pole that heard nothing must not pass); a
+    /// stop by signal is not (a service stopped while its zone is quiet).
     pub fn run(mut self) -> io::Result<serde_json::Value> {
         Pacer::tighten_timer_slack();
         let start = Instant::now();
         let end = self.settings.duration.map(|d| start + d);
         let mut buf = [0u8; MAX_DATAGRAM + 1];
+        let mut warned = false;
         loop {
             let now = Instant::now();
-            if STOP.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
+            if STOP.load(Ordering::Relaxed) {
                 break;
+            }
+            if end.is_some_and(|e| now >= e) {
+                if self.playout.is_none() {
+                    let secs = self.settings.duration.unwrap_or_default().as_secs_f64();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        if self.datagrams == 0 {
+                            format!("nothing arrived on {} in {secs} s", self.settings.listening)
+                        } else {
+                            format!(
+                                "{} datagrams arrived on {} in {secs} s, but no RTP stream it can play",
+                                self.datagrams, self.settings.listening
+                            )
+                        },
+                    ));
+                }
+                break;
+            }
+            if !warned && self.datagrams == 0 && now >= start + SILENCE_WARNING {
+                warned = true;
+                tracing::warn!("{}", self.settings.silence_hint);
             }
             if let Some(p) = self.playout.as_mut() {
                 let due = p.deadline(p.next_block);
@@ -177,7 +213,11 @@ impl Receiver {
             }
             wait_readable(&[&self.rtp, &self.rtcp], wake - now);
             for _ in 0..MAX_PACKETS_PER_WAKE {
-                match self.rtp.recv_from(&mut buf) {
+                let got = self.rtp.recv_from(&mut buf);
+                if got.is_ok() {
+                    self.datagrams += 1;
+                }
+                match got {
                     Ok((n, from)) if n <= MAX_DATAGRAM => self.on_rtp(&buf[..n], from)?,
                     Ok(_) => self.malformed += 1,
                     Err(_) => break,
