@@ -222,3 +222,148 @@ fn json_errors_are_objects_on_stdout_and_exit_codes_follow_one_table() {
     assert_eq!(code, 3);
     assert_eq!(json(&out)["code"], "unavailable");
 }
+
+/// Whether this process runs as root (needed to start a daemon as another
+/// user).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_file_only_the_operator_can_read_is_sent_over_the_socket() {
+    if !is_root() {
+        assert!(
+            std::env::var_os("CORONG_REQUIRE_PEERS").is_none(),
+            "this test starts the daemon as `nobody`: it needs root"
+        );
+        eprintln!("skipped: needs root to run the daemon as another user");
+        return;
+    }
+    // The daemon runs as `nobody` in a folder it owns; the announcement
+    // lies in root's private folder, as in an operator's 0700 home.
+    let st = Station::new();
+    st.config("[[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n");
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(st.dir.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    std::fs::set_permissions(
+        st.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        private.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let secret = private.path().join("pengumuman.wav");
+    tone_wav(&secret, 700.0, 1.0);
+
+    let log = std::fs::File::create(st.path("daemon.log")).unwrap();
+    let child = std::os::unix::process::CommandExt::uid(
+        std::os::unix::process::CommandExt::gid(&mut common::station::corong(), 65534),
+        65534,
+    )
+    .arg("daemon")
+    .arg("--config")
+    .arg(st.path("config.toml"))
+    .env_remove("RUST_LOG")
+    .stdout(std::process::Stdio::null())
+    .stderr(log)
+    .spawn()
+    .unwrap();
+    let d = Daemon {
+        child,
+        log: st.path("daemon.log"),
+    };
+    d.wait_log("corong daemon started", Duration::from_secs(10));
+
+    let (code, out, err) =
+        st.client(&["announce", secret.to_str().unwrap(), "--no-chime", "--wait"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        err.contains("the daemon cannot read"),
+        "{err}\n{}",
+        d.log_text()
+    );
+    let kept = d.log_lines(&["upload kept"]);
+    assert_eq!(kept.len(), 1, "{}", d.log_text());
+    // What played is the operator's file: the recording has its tone.
+    let (code, out, _) = st.client(&["log", "--json"]);
+    assert_eq!(code, 0);
+    let Reply::Log(log) = reply(&out) else {
+        panic!("{out}")
+    };
+    let row = log
+        .entries
+        .iter()
+        .find(|r| r.how == "completed")
+        .expect("played");
+    assert!(
+        row.file.contains("/uploads/") && row.file.ends_with(".wav"),
+        "{row:?}"
+    );
+    drop(d);
+    let (samples, rate) = common::read_wav_mono(&st.path("rec.wav"));
+    let (from, to) = common::active_span(&samples, 0.05).expect("the tone is in the recording");
+    let f = common::tone_frequency(&samples[from..to], rate);
+    assert!((f - 700.0).abs() < 7.0, "{f} Hz");
+}
+
+#[test]
+fn hostile_uploads_are_refused_and_leave_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    let (st, _d) = blitar();
+    let uploads = st.path("state/uploads");
+    // Too large, announced up front: refused before a byte is read.
+    let mut s = std::os::unix::net::UnixStream::connect(st.socket()).unwrap();
+    writeln!(
+        s,
+        r#"{{"v":1,"cmd":"upload","name":"besar.wav","size":{}}}"#,
+        (1u64 << 30) + 1
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert!(
+        line.contains("bad_request") && line.contains("1073741824"),
+        "{line}"
+    );
+    // Half the bytes, then the client goes.
+    let mut s = std::os::unix::net::UnixStream::connect(st.socket()).unwrap();
+    writeln!(
+        s,
+        r#"{{"v":1,"cmd":"upload","name":"../../etc/cron.d/x","size":1000}}"#
+    )
+    .unwrap();
+    s.write_all(&[7u8; 500]).unwrap();
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // Garbage, whole: kept by content, but refused as audio when announced.
+    let mut s = std::os::unix::net::UnixStream::connect(st.socket()).unwrap();
+    writeln!(
+        s,
+        r#"{{"v":1,"cmd":"upload","name":"../../x.wav","size":1000}}"#
+    )
+    .unwrap();
+    s.write_all(&[7u8; 1000]).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let path = v["result"]["path"].as_str().unwrap().to_string();
+    assert!(path.starts_with(uploads.to_str().unwrap()), "{path}");
+    assert!(path.ends_with(".wav") && !path.contains(".."), "{path}");
+    let (code, _, err) = st.client(&["announce", &path]);
+    assert_eq!(code, 1, "{err}");
+    let (_, out, _) = st.client(&["queue", "--json"]);
+    assert!(!out.contains("\"id\""), "{out}");
+}

@@ -68,12 +68,18 @@ pub fn print_error_json(code: ErrorCode, message: &str) {
 
 /// Send `req` and print the reply (human or JSON).
 pub fn run(target: &Target<'_>, req: Request) -> ExitCode {
+    run_once(target, req, true)
+}
+
+/// [`run`]; `may_upload`: when the daemon cannot read a file the request
+/// names, send the files' content and try once more.
+fn run_once(target: &Target<'_>, req: Request, may_upload: bool) -> ExitCode {
     let mut client = match target.connect() {
         Ok(c) => c,
         Err(code) => return code,
     };
     if req.streams() {
-        return run_streaming(target, &mut client, &req);
+        return run_streaming(target, &mut client, &req, may_upload);
     }
     let mut result = client.call(&req);
     // An emergency does not give up on a daemon too busy to take it: the
@@ -102,13 +108,66 @@ pub fn run(target: &Target<'_>, req: Request) -> ExitCode {
             print_reply(target, &reply);
             ExitCode::SUCCESS
         }
+        Err(e) if may_upload && is_unreadable(&e) => match with_uploads(target, req) {
+            Ok(req) => run_once(target, req, false),
+            Err(code) => code,
+        },
         Err(e) => fail_as(target, &e),
     }
 }
 
+fn is_unreadable(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Refused {
+            code: ErrorCode::Unreadable,
+            ..
+        }
+    )
+}
+
+/// `req` with each file it names replaced by the daemon's copy of it, sent
+/// over the socket: for files the daemon's user cannot read.
+fn with_uploads(target: &Target<'_>, req: Request) -> Result<Request, ExitCode> {
+    let mut send = |f: PathBuf| -> Result<PathBuf, ExitCode> {
+        let mut client = target.connect()?;
+        eprintln!(
+            "corong: the daemon cannot read {}; sending it over the socket",
+            f.display()
+        );
+        client
+            .upload(&f)
+            .map(|r| r.path)
+            .map_err(|e| fail_as(target, &e))
+    };
+    Ok(match req {
+        Request::Announce { files, delivery } => Request::Announce {
+            files: files.into_iter().map(&mut send).collect::<Result<_, _>>()?,
+            delivery,
+        },
+        Request::Emergency {
+            file: Some(f),
+            text,
+            zones,
+            stop,
+        } => Request::Emergency {
+            file: Some(send(f)?),
+            text,
+            zones,
+            stop,
+        },
+        other => other,
+    })
+}
+
 /// `--wait`: progress until the job has played everywhere; exit 0 only if
 /// it did.
-fn run_streaming(target: &Target<'_>, client: &mut Client, req: &Request) -> ExitCode {
+fn run_streaming(
+    target: &Target<'_>,
+    client: &mut Client,
+    req: &Request,
+    may_upload: bool,
+) -> ExitCode {
     client.set_stream_timeout(None);
     let tty = std::io::stdout().is_terminal() && !target.json;
     let mut printer = render::ProgressPrinter::new(std::io::stdout(), tty);
@@ -139,6 +198,10 @@ fn run_streaming(target: &Target<'_>, client: &mut Client, req: &Request) -> Exi
             print_reply(target, &other);
             ExitCode::SUCCESS
         }
+        Err(e) if may_upload && is_unreadable(&e) => match with_uploads(target, req.clone()) {
+            Ok(req) => run_once(target, req, false),
+            Err(code) => code,
+        },
         Err(e) => fail_as(target, &e),
     }
 }
@@ -179,6 +242,7 @@ fn print_reply(target: &Target<'_>, reply: &Reply) {
         Reply::Schedule(s) => print!("{}", render::schedule(s, target.timezone())),
         Reply::Log(l) => print!("{}", render::log(l, target.timezone())),
         Reply::Done(d) => println!("{}", d.message),
+        Reply::Uploaded(u) => println!("{}", u.path.display()),
     }
 }
 

@@ -53,6 +53,10 @@ pub enum ClientError {
     /// The daemon refused or failed the request; `message` is its one line.
     #[error("corong: {message}")]
     Refused { code: ErrorCode, message: String },
+    /// A file to send could not be read here (this user cannot read it
+    /// either, or it is not a regular file).
+    #[error("corong: {0}")]
+    File(String),
 }
 
 impl ClientError {
@@ -87,7 +91,9 @@ impl ClientError {
             | ClientError::Closed { .. } => ErrorCode::Unavailable,
             ClientError::PermissionDenied { .. } => ErrorCode::Denied,
             ClientError::Refused { code, .. } => *code,
-            ClientError::Io { .. } | ClientError::Protocol(_) => ErrorCode::Failed,
+            ClientError::Io { .. } | ClientError::Protocol(_) | ClientError::File(_) => {
+                ErrorCode::Failed
+            }
         }
     }
 
@@ -206,6 +212,52 @@ impl Client {
                 message: error,
             }),
             Response::Progress(_) => unreachable!("request_stream returns final replies"),
+        }
+    }
+
+    /// Send the content of `file` (`upload`): for a file the daemon's
+    /// user cannot read. Returns where the daemon keeps it.
+    pub fn upload(&mut self, file: &Path) -> Result<super::protocol::UploadResult, ClientError> {
+        let mut f =
+            crate::media::open_regular(file).map_err(|e| ClientError::File(e.to_string()))?;
+        let size = f
+            .metadata()
+            .map_err(|e| ClientError::File(format!("{}: {e}", file.display())))?
+            .len();
+        let req = Request::Upload {
+            name: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            size,
+        };
+        req.validate()
+            .map_err(|e| ClientError::File(format!("{}: {e}", file.display())))?;
+        let mut line = req.to_line().into_bytes();
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(|e| self.map_io(e))?;
+        // Exactly `size` bytes, even if the file grows meanwhile.
+        let sent =
+            io::copy(&mut (&mut f).take(size), &mut self.writer).map_err(|e| self.map_io(e))?;
+        if sent != size {
+            return Err(ClientError::File(format!(
+                "{}: it shrank to {sent} bytes while it was sent",
+                file.display()
+            )));
+        }
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(self.reply_timeout))
+            .map_err(|e| self.map_io(e))?;
+        match self.read_response()? {
+            Response::Ok(Reply::Uploaded(r)) => Ok(r),
+            Response::Err { code, error } => Err(ClientError::Refused {
+                code,
+                message: error,
+            }),
+            other => Err(ClientError::Protocol(format!(
+                "unexpected reply to upload: {other:?}"
+            ))),
         }
     }
 

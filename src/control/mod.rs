@@ -8,11 +8,14 @@
 //! - [`client`]: the blocking client the CLI uses, with bounded waits, and
 //!   the socket path resolution (`--socket`, `CORONG_SOCKET`, config).
 //! - [`render`]: human-readable output of replies (pure: strings out).
+//! - [`upload`]: the bytes of a file the daemon's user cannot read, sent by
+//!   the client after an `upload` request and kept by content.
 
 pub mod client;
 pub mod protocol;
 pub mod render;
 pub mod server;
+pub mod upload;
 
 pub use client::{Client, ClientError};
 pub use protocol::{Reply, Request, Response};

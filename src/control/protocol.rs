@@ -43,6 +43,9 @@ pub const MAX_REPEAT: u32 = 1000;
 
 /// At most this many fire times per schedule (`schedule --next`).
 pub const MAX_NEXT: usize = 1000;
+/// The largest file a client may send for an announcement (an hour of
+/// 48 kHz stereo WAV is 660 MiB; the same in MP3 a tenth of that).
+pub const MAX_UPLOAD: u64 = 1 << 30;
 /// The longest `--interval` between repeats, seconds: a week. Larger
 /// values overflowed into "at once" in the time arithmetic.
 pub const MAX_INTERVAL_S: u64 = 7 * 24 * 3600;
@@ -174,6 +177,16 @@ pub enum Request {
     },
     /// `corong reload`: re-read the config.
     Reload,
+    /// A file's content, for a file the daemon's user cannot read (a home
+    /// folder, a private /tmp): exactly `size` raw bytes follow the request
+    /// line on the same connection. The reply names where the daemon keeps
+    /// it (`uploaded`), for the `announce` or `emergency` that follows.
+    Upload {
+        /// The file's name as the operator knows it (only its extension is
+        /// kept: it is the format hint).
+        name: String,
+        size: u64,
+    },
 }
 
 /// What is wrong with a request that parsed. The daemon replies with it as a
@@ -198,6 +211,7 @@ impl Request {
             Request::Schedule { .. } => "schedule",
             Request::Log { .. } => "log",
             Request::Reload => "reload",
+            Request::Upload { .. } => "upload",
         }
     }
 
@@ -279,6 +293,18 @@ impl Request {
                 }
                 if *limit == Some(0) {
                     return bad("--limit must be 1 or more".into());
+                }
+                Ok(())
+            }
+            Request::Upload { name, size } => {
+                if name.trim().is_empty() || name.len() > 4096 {
+                    return bad("upload needs the file's name".into());
+                }
+                if *size == 0 || *size > MAX_UPLOAD {
+                    return bad(format!(
+                        "a file to upload must be 1..={MAX_UPLOAD} bytes ({} MiB), not {size}",
+                        MAX_UPLOAD >> 20
+                    ));
                 }
                 Ok(())
             }
@@ -400,6 +426,9 @@ pub enum ErrorCode {
     Failed,
     /// The daemon is shutting down or overloaded; try again.
     Unavailable,
+    /// The daemon's user cannot read a file the request names (or cannot
+    /// see it: a private /tmp); the client may send its content (`upload`).
+    Unreadable,
     /// A code this build does not know (sent by a newer daemon).
     #[serde(other)]
     Other,
@@ -413,6 +442,7 @@ impl ErrorCode {
             ErrorCode::Denied => "denied",
             ErrorCode::Failed => "failed",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unreadable => "unreadable",
             ErrorCode::Other => "other",
         }
     }
@@ -553,6 +583,15 @@ pub enum Reply {
     Log(LogResult),
     /// `cancel`, `skip`, `stop`, `emergency --stop`, `reload`.
     Done(DoneResult),
+    /// `upload`: where the daemon keeps the file.
+    Uploaded(UploadResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadResult {
+    /// The daemon's copy, named by its content's SHA-256.
+    pub path: PathBuf,
+    pub size: u64,
 }
 
 /// A job was queued.

@@ -90,6 +90,9 @@ pub struct ServeOptions {
     /// Close a new connection that sends no complete request for this long:
     /// a client sends its request as soon as it connects. Default 3 s.
     pub first_request_timeout: Duration,
+    /// Where `upload`ed files are kept (see `upload.rs`); `None`: uploads
+    /// are refused. Default `None`.
+    pub upload_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -99,6 +102,7 @@ impl Default for ServeOptions {
             write_timeout: Duration::from_secs(10),
             max_connections: 64,
             first_request_timeout: Duration::from_secs(3),
+            upload_dir: None,
         }
     }
 }
@@ -581,6 +585,42 @@ impl Connection {
                 continue;
             }
             tracing::info!(user = %peer.user, uid = peer.uid, pid = peer.pid.unwrap_or_default(), cmd = req.name(), "control request");
+            if let Request::Upload { name, size } = &req {
+                // The bytes follow on this connection: the server takes
+                // them, not the handler.
+                let got = super::upload::receive(
+                    &mut reader,
+                    self.opts.upload_dir.as_deref(),
+                    name,
+                    *size,
+                    self.opts.idle_timeout,
+                )
+                .await;
+                let resp = match got {
+                    Ok(r) => {
+                        tracing::info!(user = %peer.user, file = %r.path.display(), bytes = r.size, "upload kept");
+                        Response::Ok(super::protocol::Reply::Uploaded(r))
+                    }
+                    Err(e) => {
+                        tracing::warn!(user = %peer.user, "upload refused: {e}");
+                        let _ = write_response(
+                            &mut wr,
+                            &Response::error(ErrorCode::Failed, e),
+                            self.opts.write_timeout,
+                        )
+                        .await;
+                        // Unread bytes may follow: the stream is out of step.
+                        return;
+                    }
+                };
+                if write_response(&mut wr, &resp, self.opts.write_timeout)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
             if !self.exchange(req, &peer, &mut wr).await {
                 return;
             }

@@ -251,12 +251,17 @@ pub async fn run_on(
     let (checked_tx, mut checked) = mpsc::unbounded_channel();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let handler = Arc::new(control::Forward { tx: requests_tx });
-    let mut server_task = tokio::spawn(crate::control::server::serve(
+    let serve_options = crate::control::ServeOptions {
+        upload_dir: Some(config.daemon.state_dir.join("uploads")),
+        ..Default::default()
+    };
+    let mut server_task = tokio::spawn(crate::control::server::serve_with(
         listener,
         handler,
         async move {
             let _ = server_stopped.await;
         },
+        serve_options,
     ));
     tracing::info!(socket = %socket.display(), "control socket ready");
 

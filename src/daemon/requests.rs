@@ -78,6 +78,25 @@ pub(super) async fn check_media_off_loop(files: Vec<PathBuf>, rate: u32) -> Resu
     });
     match tokio::time::timeout(MEDIA_CHECK_TIMEOUT, work).await {
         Ok(Ok(Ok(()))) => Ok(()),
+        // A file the operator can read but the daemon cannot (a home
+        // folder, a private /tmp): the client may send its content.
+        Ok(Ok(Err(media::MediaError::Open { path, source })))
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::geteuid() };
+            let user = crate::control::server::user_name(uid).unwrap_or_else(|| uid.to_string());
+            Err(refuse(
+                ErrorCode::Unreadable,
+                format!(
+                    "{}: the daemon's user `{user}` cannot read it: {source}",
+                    path.display()
+                ),
+            ))
+        }
         Ok(Ok(Err(e))) => Err(refuse(ErrorCode::Failed, e.to_string())),
         Ok(Err(e)) => Err(refuse(
             ErrorCode::Failed,
@@ -130,6 +149,12 @@ impl Station {
             Request::Zones => Ok(Some(self.zones_reply())),
             Request::Schedule { next } => self.schedule_reply(next).map(Some),
             Request::Log { since, zone, limit } => self.log(since, zone, limit).map(Some),
+            // The control server takes uploads itself (the bytes follow
+            // the request on its connection).
+            Request::Upload { .. } => Err(refuse(
+                ErrorCode::BadRequest,
+                "upload is handled by the control server",
+            )),
             // The main loop carries out reloads (the scheduler is its).
             Request::Reload => Err(refuse(
                 ErrorCode::Failed,
