@@ -117,9 +117,82 @@ async fn fill<R: AsyncBufRead + Unpin>(
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// How long an uploaded file is kept when no unfinished job names it.
+pub const KEEP_UNUSED: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Delete the files in `dir` last changed more than `older_than` ago that
+/// `in_use` does not name (the files of unfinished jobs), and the leftovers
+/// of uploads that never finished. Returns what was deleted. Small and
+/// bounded (one folder, no recursion): fine on the control plane once a day.
+pub fn prune(
+    dir: &Path,
+    older_than: Duration,
+    in_use: &std::collections::HashSet<PathBuf>,
+) -> io::Result<Vec<PathBuf>> {
+    let now = std::time::SystemTime::now();
+    let mut gone = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(gone),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.take(100_000) {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = entry.metadata()?;
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let partial = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".incoming-");
+        let stale = if partial {
+            age > Duration::from_secs(24 * 3600)
+        } else {
+            age > older_than && !in_use.contains(&path)
+        };
+        if meta.is_file() && stale && std::fs::remove_file(&path).is_ok() {
+            gone.push(path);
+        }
+    }
+    Ok(gone)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_unused_uploads_go_and_used_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+        let mk = |name: &str, when: std::time::SystemTime| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"x").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+            p
+        };
+        let unused = mk("a.wav", old);
+        let used = mk("b.wav", old);
+        let fresh = mk("c.wav", std::time::SystemTime::now());
+        let broken = mk(".incoming-1-2", old);
+        let in_use = [used.clone()].into_iter().collect();
+        let mut gone = prune(dir.path(), KEEP_UNUSED, &in_use).unwrap();
+        gone.sort();
+        assert_eq!(gone, vec![broken, unused]);
+        assert!(used.exists() && fresh.exists());
+        assert!(prune(&dir.path().join("none"), KEEP_UNUSED, &in_use)
+            .unwrap()
+            .is_empty());
+    }
 
     #[test]
     fn only_a_plain_extension_is_kept() {

@@ -151,6 +151,8 @@ pub struct Station {
     pub(super) releases: Vec<Release>,
     /// What espeak-ng can speak (`None`: not installed, or not asked yet).
     pub(super) voices: Option<super::voices::Voices>,
+    /// When the upload folder was last pruned (at start, then daily).
+    uploads_pruned: Option<Instant>,
     pub(super) started_at: DateTime<Utc>,
 }
 
@@ -227,6 +229,7 @@ impl Station {
             slots: ZoneSlots::default(),
             releases: Vec::new(),
             voices: super::voices::Voices::installed(),
+            uploads_pruned: None,
             started_at: Utc::now(),
             config: config.clone(),
         };
@@ -1083,6 +1086,30 @@ impl Station {
         });
     }
 
+    /// Files operators sent (`upload`) that no unfinished job needs and
+    /// that are a month old go: the folder cannot fill the disk over a
+    /// kiosk's years.
+    fn prune_uploads(&self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let Ok(queue) = store.queue() else {
+            return;
+        };
+        let in_use = queue
+            .iter()
+            .flat_map(|j| j.job.files.iter().cloned())
+            .collect();
+        let dir = self.config.daemon.state_dir.join("uploads");
+        match crate::control::upload::prune(&dir, crate::control::upload::KEEP_UNUSED, &in_use) {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(folder = %dir.display(), files = gone.len(), "old uploads deleted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(folder = %dir.display(), "cannot prune the uploads: {e}"),
+        }
+    }
+
     /// A voice of `zone` ended: start the jobs waiting for its place.
     fn admit_waiting(&mut self, zone: ZoneId) {
         for w in self.slots.ended(zone) {
@@ -1422,6 +1449,13 @@ impl Station {
     /// seconds that the daemon is alive.
     pub fn check_health(&mut self) {
         self.released(None);
+        if self
+            .uploads_pruned
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(24 * 3600))
+        {
+            self.uploads_pruned = Some(Instant::now());
+            self.prune_uploads();
+        }
         let wall = Utc::now();
         if self
             .alive_at
