@@ -144,7 +144,11 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
         listening,
         silence_hint,
     };
-    tracing::info!(listen = %args.listen, interface = ?args.interface, "corong receive started");
+    let interface = args
+        .interface
+        .as_ref()
+        .map_or_else(|| "by route".to_string(), |i| i.to_string());
+    tracing::info!(listen = %args.listen, interface = %interface, "corong receive started");
     match Receiver::new(rtp, rtcp, settings, make_sink).run() {
         Ok(summary) => {
             tracing::info!(%summary, "corong receive stopped");

@@ -25,6 +25,15 @@ pub enum Interface {
     Name(String),
 }
 
+impl std::fmt::Display for Interface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Interface::Address(a) => write!(f, "{a}"),
+            Interface::Name(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 impl std::str::FromStr for Interface {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -369,7 +369,7 @@ fn quick_check(conn: &Connection) -> Result<(), Failure> {
     if problems.is_empty() {
         return Ok(());
     }
-    tracing::error!(problems = ?problems, "state store failed its integrity check");
+    tracing::error!(problems = %problems.join("; "), "state store failed its integrity check");
     Err(Failure::Db(rusqlite::Error::SqliteFailure(
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
         Some(problems.join("; ")),
