@@ -35,7 +35,8 @@ fn comments_titles_and_blank_lines() {
     );
     let p = playlist::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.path, path);
-    let media = canonical(&dir).join("playlists/../media");
+    // `playlists/../media` is folded: the log and the as-run rows show it.
+    let media = canonical(&dir).join("media");
     let got: Vec<(PathBuf, usize, Option<&str>)> = p
         .entries
         .iter()
@@ -193,7 +194,7 @@ fn shipped_playlists_parse() {
             assert!(e.path.is_absolute());
             assert!(e
                 .path
-                .starts_with(root.canonicalize().unwrap().join("playlists/../media")));
+                .starts_with(root.canonicalize().unwrap().join("media")));
             assert!(e.title.is_some());
         }
     }
