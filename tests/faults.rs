@@ -409,3 +409,24 @@ fn a_dead_pole_shows_unreachable_and_a_live_one_loses_nothing() {
     }
     d.wait_log("destination reachable again", Duration::from_secs(2));
 }
+
+#[test]
+fn cancelling_a_long_job_mid_way_writes_no_errors() {
+    let (st, _sock) = rtp_station();
+    let d = st.start();
+    let files: Vec<String> = (0..64)
+        .map(|_| st.path("media/short.wav").to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["announce", "--no-chime"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = st.client(&args);
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    d.wait_log(&format!("on air zone=alun-alun job={id} item=3"), Duration::from_secs(10));
+    let (code, _, err) = st.client(&["cancel", &id]);
+    assert_eq!(code, 0, "{err}");
+    d.wait_log(&format!("ended zone=alun-alun job={id}"), Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = d.log_text();
+    assert!(!log.contains(" ERROR "), "{log}");
+}

@@ -156,7 +156,7 @@ fn times_as_operators_write_them_and_what_an_emergency_says() {
         "{err}"
     );
     let (code, _, err) = st.client(&["announce", "media/lagu.wav", "--at", "2027-02-30 10:00"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "a bad value: {err}");
     assert!(
         err.contains("2027-02-30 does not exist: February 2027 has 28 days"),
         "{err}"
@@ -168,6 +168,10 @@ fn times_as_operators_write_them_and_what_an_emergency_says() {
     assert!(!err.contains("queued"), "{err}");
     let (code, _, err) = st.client(&["emergency", "--stop"]);
     assert_eq!(code, 0, "{err}");
+    // A zone with nothing on it says so, rather than "stopped".
+    let (code, out, err) = st.client(&["stop", "--zones", "alun-alun"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "nothing was playing on alun-alun");
 }
 
 #[test]
@@ -177,10 +181,10 @@ fn an_unknown_voice_is_refused_with_near_ones() {
     }
     let (st, _d) = blitar();
     let (code, _, err) = st.client(&["say", "Selamat pagi", "--voice", "xyzzy"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "a bad value: {err}");
     assert!(err.contains("unknown voice `xyzzy`"), "{err}");
     let (code, _, err) = st.client(&["say", "Selamat pagi", "--voice", "indonesia"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("indonesian"), "{err}");
     let (_, out, _) = st.client(&["queue", "--json"]);
     assert!(!out.contains("\"id\""), "something was queued: {out}");
