@@ -363,10 +363,11 @@ impl Decoder {
     /// has returned its end; `None` for a file that played whole. The
     /// reasons, joined: packets that failed to decode were left out; the
     /// stream ended well before the duration its header declares (cut
-    /// short: truncated, or copied in part); the file's size or time of
-    /// change differs from when it was opened (written to while it played:
-    /// what went on air may be noise). A file that ends badly still plays
-    /// what it holds; this says that it was not all there.
+    /// short: truncated, or copied in part; not for MP3, whose stated
+    /// length may be an estimate); the file's size or time of change
+    /// differs from when it was opened (written to while it played: what
+    /// went on air may be noise). A file that ends badly still plays what
+    /// it holds; this says that it was not all there.
     pub fn damage(&self) -> Option<String> {
         let mut why = Vec::new();
         if let Some(change) = self.watch.as_ref().and_then(Watch::change) {
@@ -387,6 +388,13 @@ impl Decoder {
     /// "cut short: ..." when the stream ended well before its header said.
     fn cut_short(&self) -> Option<String> {
         if !self.hit_end_of_stream {
+            return None;
+        }
+        // An MP3 without a Xing or Info header states no length: symphonia
+        // estimates one from the first frames' bitrate, which a VBR file can
+        // miss by far. One cut while it plays is still seen: the file
+        // changed.
+        if matches!(self.info.codec.as_str(), "mp1" | "mp2" | "mp3") {
             return None;
         }
         let declared = self.info.duration?.as_secs_f64();
