@@ -87,8 +87,9 @@ pub(super) struct Job {
     /// Files already reported as failed (each is logged once per job).
     pub failed: BTreeSet<PathBuf>,
     /// Items cut short after they opened (a decode error mid-way, dead
-    /// air), and why: their as-run row ends as failed, with the reason.
-    pub cut: HashMap<(ZoneId, u32), String>,
+    /// air: failed) or found damaged at their end, and why: their as-run
+    /// row ends so, with the reason.
+    pub cut: HashMap<(ZoneId, u32), (How, String)>,
     /// Clients waiting (`--wait`) for progress.
     pub waiters: Vec<mpsc::Sender<Response>>,
     /// Fires of its schedule skipped while it played.
@@ -1164,9 +1165,9 @@ impl Station {
             AudioEvent::Feed(FeedEvent::ItemDamaged {
                 zone,
                 job,
+                item,
                 path,
-                skipped,
-                ..
+                reason,
             }) => {
                 let zone_name = self.zone_name(zone).to_string();
                 let id = job as i64;
@@ -1177,9 +1178,10 @@ impl Station {
                             zone = %zone_name,
                             job = id,
                             file = %path.display(),
-                            "damaged: {skipped} packets could not be decoded and were left out"
+                            "damaged: {reason}"
                         );
                     }
+                    j.cut.insert((zone, item), (How::Damaged, reason));
                 }
             }
             AudioEvent::Engine(e) => self.on_engine_event(e),
@@ -1197,7 +1199,7 @@ impl Station {
         if j.items.contains_key(&(zone, item)) {
             // It opened, so it goes on air (what was decoded of it): its
             // own row, written when it ends, says failed and why.
-            j.cut.insert((zone, item), reason);
+            j.cut.insert((zone, item), (How::Failed, reason));
             return;
         }
         let now = Utc::now();
@@ -1240,7 +1242,7 @@ impl Station {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let (how, reason) = match j.cut.remove(&(zone, item)) {
-            Some(why) if how == How::Completed => (How::Failed, Some(why)),
+            Some((cut, why)) if how == How::Completed => (cut, Some(why)),
             _ => (how, None),
         };
         Some(AsRunEntry {

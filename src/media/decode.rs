@@ -1,8 +1,9 @@
 //! [`Decoder`]: a media file as a stream of engine-format frames.
 
+use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use symphonia::core::audio::{SampleBuffer, SignalSpec};
 use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL};
@@ -51,6 +52,48 @@ const MAX_PACKETS_WITHOUT_AUDIO: u32 = 100_000;
 /// queue is compacted.
 const READY_COMPACT_SAMPLES: usize = 1 << 16;
 
+/// How much shorter than its header declares a file may end before it counts
+/// as cut short: the larger of these. Headers of valid files can be off by a
+/// frame or an encoder's padding; a file truncated while it plays, or copied
+/// in part, misses far more.
+const SHORT_BY_SECONDS: f64 = 0.5;
+const SHORT_BY_FRACTION: f64 = 0.02;
+
+/// The file as it was when it was opened, to tell at its end whether it
+/// changed while it played (rewritten in place, truncated, appended to).
+struct Watch {
+    /// A second handle on the open file: `fstat` on it sees the file being
+    /// read, not whatever a rename has since put at its path (the old file,
+    /// which we go on reading, is intact).
+    file: File,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Watch {
+    fn of(file: &File, meta: &std::fs::Metadata) -> Option<Watch> {
+        Some(Watch {
+            file: file.try_clone().ok()?,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    /// How the file differs from when it was opened, if it does.
+    fn change(&self) -> Option<String> {
+        let meta = self.file.metadata().ok()?;
+        let len = meta.len();
+        if len != self.len {
+            return Some(format!(
+                "the file changed while it played ({} bytes at the start, {len} at the end)",
+                self.len
+            ));
+        }
+        (meta.modified().ok() != self.modified)
+            .then(|| "the file changed while it played (rewritten in place)".to_string())
+    }
+}
+
 /// A file being decoded to `out_rate` Hz and `out_channels` channels, as
 /// interleaved f32 samples in -1.0..=1.0.
 pub struct Decoder {
@@ -76,6 +119,11 @@ pub struct Decoder {
     edit: Option<EditList>,
     /// Source frames decoded so far, before any edit-list trimming.
     source_pos: u64,
+    /// The file as opened (none for bytes in memory).
+    watch: Option<Watch>,
+    /// The source ran out of packets (rather than reaching the edit list's
+    /// end or the duration limit).
+    hit_end_of_stream: bool,
     consecutive_errors: u32,
     packets_without_audio: u32,
     skipped_packets: u64,
@@ -103,7 +151,14 @@ impl Decoder {
         options: DecodeOptions,
     ) -> Result<Decoder, MediaError> {
         let file = super::open_regular(path)?;
-        Decoder::open_source(path, file, out_rate, out_channels, options)
+        let meta = file.metadata().map_err(|source| MediaError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let watch = Watch::of(&file, &meta);
+        let mut decoder = Decoder::open_source(path, file, out_rate, out_channels, options)?;
+        decoder.watch = watch;
+        Ok(decoder)
     }
 
     /// Decode `bytes` as if they were the file `name` (its extension is the
@@ -232,6 +287,8 @@ impl Decoder {
             decoded_seconds: 0.0,
             edit,
             source_pos: 0,
+            watch: None,
+            hit_end_of_stream: false,
             consecutive_errors: 0,
             packets_without_audio: 0,
             skipped_packets: 0,
@@ -295,6 +352,58 @@ impl Decoder {
         self.skipped_packets
     }
 
+    /// Why what was decoded is not the whole file, once [`Decoder::read`]
+    /// has returned its end; `None` for a file that played whole. The
+    /// reasons, joined: packets that failed to decode were left out; the
+    /// stream ended well before the duration its header declares (cut
+    /// short: truncated, or copied in part; not for MP3, whose stated
+    /// length may be an estimate); the file's size or time of change
+    /// differs from when it was opened (written to while it played: what
+    /// went on air may be noise). A file that ends badly still plays what
+    /// it holds; this says that it was not all there.
+    pub fn damage(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if let Some(change) = self.watch.as_ref().and_then(Watch::change) {
+            why.push(change);
+        }
+        if let Some(short) = self.cut_short() {
+            why.push(short);
+        }
+        if self.skipped_packets > 0 {
+            why.push(format!(
+                "{} packets could not be decoded and were left out",
+                self.skipped_packets
+            ));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// "cut short: ..." when the stream ended well before its header said.
+    fn cut_short(&self) -> Option<String> {
+        if !self.hit_end_of_stream {
+            return None;
+        }
+        // An MP3 without a Xing or Info header states no length: symphonia
+        // estimates one from the first frames' bitrate, which a VBR file can
+        // miss by far. One cut while it plays is still seen: the file
+        // changed.
+        if matches!(self.info.codec.as_str(), "mp1" | "mp2" | "mp3") {
+            return None;
+        }
+        let declared = self.info.duration?.as_secs_f64();
+        // A header that claims more than an item may play is not a length
+        // (streamed WAVs say 0xFFFFFFFF bytes, "unknown"): nothing to hold
+        // the file to.
+        if declared > self.options.max_duration.as_secs_f64() {
+            return None;
+        }
+        let played = self.decoded_seconds;
+        let missing = declared - played;
+        (missing > SHORT_BY_SECONDS.max(declared * SHORT_BY_FRACTION)).then(|| {
+            format!("cut short: the audio ends at {played:.1} s of the {declared:.1} s its header declares")
+        })
+    }
+
     fn decode_error(&self, reason: String) -> MediaError {
         MediaError::Decode {
             path: self.path.clone(),
@@ -315,6 +424,7 @@ impl Decoder {
             Ok(Ok(p)) => p,
             Ok(Err(SymError::IoError(e))) if e.kind() == ErrorKind::UnexpectedEof => {
                 self.source_done = true;
+                self.hit_end_of_stream = true;
                 return Ok(());
             }
             Ok(Err(SymError::ResetRequired)) => return self.reset_track(),
@@ -544,3 +654,117 @@ const _: () = {
     const fn assert_send<T: Send>() {}
     assert_send::<Decoder>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    const RATE: u32 = 8000;
+
+    /// A mono 16-bit WAV of `seconds` of a 440 Hz tone, last changed an
+    /// hour ago (timestamps tick in jiffies: a change made right after the
+    /// file was written could otherwise keep its time).
+    fn wav(dir: &Path, seconds: f32) -> PathBuf {
+        let path = dir.join("t.wav");
+        let samples = crate::media::tone::sine(440.0, RATE, seconds as f64, 0.5);
+        crate::media::tone::write_wav(&path, &samples, RATE, 1).unwrap();
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        path
+    }
+
+    /// Read `d` to its end; the frames read.
+    fn read_to_end(d: &mut Decoder) -> usize {
+        let mut out = Vec::new();
+        let mut total = 0;
+        loop {
+            out.clear();
+            match d.read(&mut out, 1024).unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_file_is_not_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wav(dir.path(), 2.0);
+        let mut d = Decoder::open(&path, RATE, 1).unwrap();
+        assert_eq!(read_to_end(&mut d), 2 * RATE as usize);
+        assert_eq!(d.damage(), None);
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_header_is_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wav(dir.path(), 4.0);
+        // Copied in part: a quarter of the data is there.
+        let bytes = std::fs::read(&path).unwrap();
+        let part = bytes[..44 + RATE as usize * 2].to_vec();
+        let mut d = Decoder::open_bytes(&path, part, RATE, 1, DecodeOptions::default()).unwrap();
+        assert_eq!(read_to_end(&mut d), RATE as usize);
+        let why = d.damage().expect("damaged");
+        assert!(why.contains("cut short"), "{why}");
+        assert!(why.contains("1.0 s of the 4.0 s"), "{why}");
+    }
+
+    #[test]
+    fn a_file_truncated_while_it_plays_is_cut_short_and_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wav(dir.path(), 10.0);
+        let mut d = Decoder::open(&path, RATE, 1).unwrap();
+        let mut out = Vec::new();
+        d.read(&mut out, RATE as usize / 2).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(44 + 6 * RATE as u64 * 2)
+            .unwrap();
+        // What the stream had read ahead before the cut still plays.
+        let rest = read_to_end(&mut d);
+        assert!(rest < 6 * RATE as usize, "{rest} frames after the cut");
+        let why = d.damage().expect("damaged");
+        assert!(why.contains("the file changed while it played"), "{why}");
+        assert!(why.contains("cut short"), "{why}");
+    }
+
+    #[test]
+    fn a_file_written_to_while_it_plays_has_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wav(dir.path(), 3.0);
+        let mut d = Decoder::open(&path, RATE, 1).unwrap();
+        let mut out = Vec::new();
+        d.read(&mut out, RATE as usize / 2).unwrap();
+        // Random bytes over the middle, the size unchanged: they play as
+        // noise, and nothing in the stream itself says so.
+        let mut f = File::options().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(44 + RATE as u64 * 3)).unwrap();
+        f.write_all(&[0x5a; 4000]).unwrap();
+        drop(f);
+        assert_eq!(read_to_end(&mut d), 3 * RATE as usize - RATE as usize / 2);
+        let why = d.damage().expect("damaged");
+        assert!(why.contains("rewritten in place"), "{why}");
+        assert!(!why.contains("cut short"), "{why}");
+    }
+
+    #[test]
+    fn a_file_replaced_by_a_rename_plays_the_old_one_undamaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wav(dir.path(), 2.0);
+        let mut d = Decoder::open(&path, RATE, 1).unwrap();
+        // The usual way to update a file: write a new one, rename it over.
+        let new = dir.path().join("new.wav");
+        crate::media::tone::write_wav(&new, &[0.1; 800], RATE, 1).unwrap();
+        std::fs::rename(&new, &path).unwrap();
+        assert_eq!(read_to_end(&mut d), 2 * RATE as usize);
+        assert_eq!(d.damage(), None);
+    }
+}

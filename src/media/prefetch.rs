@@ -23,7 +23,11 @@
 //! [`FeedEvent::ItemFailed`], logged by the control plane with its path and
 //! reason) and skipped; the playlist goes on. So is dead air: an item that
 //! stays below [`SILENCE_LEVEL`] for longer than the feed's dead-air time
-//! (a blank or broken file) is cut there and the next item follows.
+//! (a blank or broken file) is cut there and the next item follows. A file
+//! that plays to its end but was not all there (packets that would not
+//! decode, cut short, written to while it played) is reported as a
+//! [`FeedEvent::ItemDamaged`] with the reason, before its end reaches the
+//! voices.
 //!
 //! With [`Feed::with_loudness`], each item plays at the gain that brings it
 //! to the zone's loudness target ([`super::loudness`]). A file's measurement
@@ -90,14 +94,15 @@ pub enum FeedEvent {
         path: PathBuf,
         reason: String,
     },
-    /// A file played to its end, but `skipped` of its packets could not be
-    /// decoded and were left out: it is damaged.
+    /// A file played to its end, but what it held was not the whole of it
+    /// ([`Decoder::damage`]: packets left out, cut short, changed while it
+    /// played): it is damaged, and `reason` says how.
     ItemDamaged {
         zone: ZoneId,
         job: JobId,
         item: u32,
         path: PathBuf,
-        skipped: u64,
+        reason: String,
     },
 }
 
@@ -504,15 +509,19 @@ impl Feed {
         let read = panics::contain(|| decoder.read(&mut self.scratch, CHUNK_FRAMES));
         let (item, path) = (*item, path.clone());
         match read {
-            Ok(Ok(0)) if decoder.skipped_packets() > 0 => {
-                let (job, skipped) = (self.job, decoder.skipped_packets());
-                self.report(|zone| FeedEvent::ItemDamaged {
-                    zone,
-                    job,
-                    item,
-                    path: path.clone(),
-                    skipped,
-                });
+            Ok(Ok(0)) => {
+                // Reported before the voices hear of the item's end, so the
+                // control plane knows before the engine ends it.
+                if let Some(reason) = decoder.damage() {
+                    let job = self.job;
+                    self.report(|zone| FeedEvent::ItemDamaged {
+                        zone,
+                        job,
+                        item,
+                        path: path.clone(),
+                        reason: reason.clone(),
+                    });
+                }
                 0
             }
             Ok(Ok(n)) => n,
@@ -1116,6 +1125,55 @@ mod tests {
             .shared
             .producer_done
             .load(std::sync::atomic::Ordering::Acquire));
+    }
+
+    /// A file truncated while its feed decodes it ends where it was cut,
+    /// reported damaged (once per zone) with the reason; the next item
+    /// plays whole and is not.
+    #[test]
+    fn a_file_truncated_while_it_plays_is_reported_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = wav(dir.path(), "long.wav", 10.0, 1);
+        let next = wav(dir.path(), "next.wav", 1.0, 2);
+        let (mut vs, outputs) = voices(2, RATE as usize * 2);
+        let (mut f, rx) = feed(outputs, &[long.clone(), next.clone()]);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        f.fill();
+        std::fs::File::options()
+            .write(true)
+            .open(&long)
+            .unwrap()
+            .set_len(44 + 4 * RATE as u64 * 2)
+            .unwrap();
+        let mut done = false;
+        while !done {
+            done = f.fill().1;
+            read_all(&mut vs[0], &mut a);
+            read_all(&mut vs[1], &mut b);
+        }
+        read_all(&mut vs[0], &mut a);
+        // At most what the stream had read ahead past the cut, then the
+        // next item's second.
+        assert!(a.len() < 6 * RATE as usize, "{} frames", a.len());
+        let damaged: Vec<(ZoneId, u32, PathBuf, String)> = rx
+            .try_iter()
+            .filter_map(|e| match e {
+                FeedEvent::ItemDamaged {
+                    zone,
+                    item,
+                    path,
+                    reason,
+                    ..
+                } => Some((zone, item, path, reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(damaged.len(), 2, "{damaged:?}");
+        for (zone, (z, item, path, reason)) in damaged.iter().enumerate() {
+            assert_eq!((*z, *item, path), (zone as ZoneId, 0, &long));
+            assert!(reason.contains("changed while it played"), "{reason}");
+            assert!(reason.contains("cut short"), "{reason}");
+        }
     }
 
     /// Every zone of the feed skips: the feed skips as it always did, on

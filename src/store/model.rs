@@ -140,6 +140,11 @@ pub enum How {
     /// Cut off by something outside corong's control (a restart); the job
     /// plays again on that zone.
     Interrupted,
+    /// Played to its end, but the file was not all there: cut short,
+    /// packets that would not decode, or written to while it played (what
+    /// went on air may be noise). The reason says which. An item only; a
+    /// job's play on a zone still completes.
+    Damaged,
 }
 
 impl How {
@@ -151,6 +156,7 @@ impl How {
             How::Cancelled => "cancelled",
             How::Failed => "failed",
             How::Interrupted => "interrupted",
+            How::Damaged => "damaged",
         }
     }
 
@@ -162,6 +168,7 @@ impl How {
             "cancelled" => How::Cancelled,
             "failed" => How::Failed,
             "interrupted" => How::Interrupted,
+            "damaged" => How::Damaged,
             _ => return None,
         })
     }

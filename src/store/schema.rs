@@ -87,6 +87,31 @@ const MIGRATIONS: &[&str] = &[
         measured_at_ms  INTEGER NOT NULL
     );
     "#,
+    // v2
+    r#"
+    -- `damaged` in the as-run log: an item that played, but whose file was
+    -- not all there. SQLite cannot change a CHECK in place: copy the table.
+    CREATE TABLE as_run_v2 (
+        id             INTEGER PRIMARY KEY,
+        zone           TEXT    NOT NULL,
+        job            INTEGER,
+        origin         TEXT    NOT NULL,
+        file           TEXT    NOT NULL,
+        started_at_ms  INTEGER NOT NULL,
+        ended_at_ms    INTEGER NOT NULL,
+        how            TEXT    NOT NULL
+                       CHECK (how IN ('completed', 'preempted', 'skipped', 'cancelled',
+                                      'failed', 'interrupted', 'damaged')),
+        reason         TEXT
+    );
+    INSERT INTO as_run_v2 SELECT id, zone, job, origin, file, started_at_ms, ended_at_ms,
+                                 how, reason FROM as_run;
+    DROP TABLE as_run;
+    ALTER TABLE as_run_v2 RENAME TO as_run;
+    CREATE INDEX as_run_zone_started ON as_run (zone, started_at_ms);
+    CREATE INDEX as_run_started ON as_run (started_at_ms);
+    CREATE INDEX as_run_ended ON as_run (ended_at_ms);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -117,4 +142,50 @@ pub(crate) fn migrate(conn: &mut Connection, db: &std::path::Path) -> Result<boo
         tracing::info!(db = %db.display(), version = from + 1, "state store schema migrated");
     }
     Ok(found == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 1 log keeps its rows through version 2, which also takes
+    /// `damaged`.
+    #[test]
+    fn v2_keeps_the_as_run_log_and_takes_damaged() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let row =
+            "INSERT INTO as_run (zone, job, origin, file, started_at_ms, ended_at_ms, how, reason)
+                   VALUES ('pasar', 7, 'operator:budi', '/m/a.wav', 1, 2, ?1, ?2)";
+        conn.execute(row, ("interrupted", "daemon restarted"))
+            .unwrap();
+        assert!(conn.execute(row, ("damaged", "cut short")).is_err());
+        migrate(&mut conn, std::path::Path::new("test.db")).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        conn.execute(row, ("damaged", "cut short")).unwrap();
+        let rows: Vec<(i64, String, Option<String>)> = conn
+            .prepare("SELECT id, how, reason FROM as_run ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (1, "interrupted".into(), Some("daemon restarted".into())),
+                (2, "damaged".into(), Some("cut short".into())),
+            ]
+        );
+        assert!(conn.execute(row, ("mangled", "no")).is_err());
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'as_run'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 3);
+    }
 }
