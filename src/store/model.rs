@@ -140,6 +140,9 @@ pub enum How {
     /// Cut off by something outside corong's control (a restart); the job
     /// plays again on that zone.
     Interrupted,
+    /// Not an item: the daemon deleted old rows of the as-run log
+    /// (`asrun_keep_days`); the reason says how many, older than what.
+    Pruned,
 }
 
 impl How {
@@ -151,6 +154,7 @@ impl How {
             How::Cancelled => "cancelled",
             How::Failed => "failed",
             How::Interrupted => "interrupted",
+            How::Pruned => "pruned",
         }
     }
 
@@ -162,6 +166,7 @@ impl How {
             "cancelled" => How::Cancelled,
             "failed" => How::Failed,
             "interrupted" => How::Interrupted,
+            "pruned" => How::Pruned,
             _ => return None,
         })
     }

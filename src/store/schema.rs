@@ -87,6 +87,31 @@ const MIGRATIONS: &[&str] = &[
         measured_at_ms  INTEGER NOT NULL
     );
     "#,
+    // v2: `how` may be 'pruned', the row that records a pruning of the log
+    // itself (SQLite cannot change a CHECK in place: the table is rebuilt,
+    // ids kept).
+    r#"
+    CREATE TABLE as_run_v2 (
+        id             INTEGER PRIMARY KEY,
+        zone           TEXT    NOT NULL,
+        job            INTEGER,
+        origin         TEXT    NOT NULL,
+        file           TEXT    NOT NULL,
+        started_at_ms  INTEGER NOT NULL,
+        ended_at_ms    INTEGER NOT NULL,
+        how            TEXT    NOT NULL
+                       CHECK (how IN ('completed', 'preempted', 'skipped', 'cancelled',
+                                      'failed', 'interrupted', 'pruned')),
+        reason         TEXT
+    );
+    INSERT INTO as_run_v2 SELECT id, zone, job, origin, file, started_at_ms, ended_at_ms, how, reason
+        FROM as_run;
+    DROP TABLE as_run;
+    ALTER TABLE as_run_v2 RENAME TO as_run;
+    CREATE INDEX as_run_zone_started ON as_run (zone, started_at_ms);
+    CREATE INDEX as_run_started ON as_run (started_at_ms);
+    CREATE INDEX as_run_ended ON as_run (ended_at_ms);
+    "#,
 ];
 
 /// The schema version this build writes.
