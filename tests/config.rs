@@ -559,7 +559,11 @@ fn shipped_example_config_validates() {
             assert!(rtp.multicast_interface.is_loopback());
         }
     }
-    assert!(config.zone("arsip").unwrap().wav.is_some());
+    let arsip = config.zone("arsip").unwrap();
+    assert!(arsip.wav.is_some());
+    // The demo recorder cannot fill a kiosk's disk.
+    assert_eq!(arsip.wav_retention, config::WavRetention::default());
+    assert_eq!(config.daemon.asrun_keep_days, Some(365));
     let pagi = config
         .schedules
         .iter()
@@ -883,5 +887,106 @@ fn pcmu_only_zones_mix_at_8_khz() {
             ("arsip".to_string(), 48_000),
             ("alun-alun".to_string(), 48_000)
         ]
+    );
+}
+
+#[test]
+fn recorder_rotation_and_retention_keys() {
+    let dir = fixture();
+    let load = |keys: &str| {
+        let text = format!(
+            "[[zones]]\nname = \"arsip\"\nwav = \"rec/arsip.wav\"\n{keys}\n[groups]\ng = [\"arsip\"]\n"
+        );
+        config::load_with_warnings(&write_config(&dir, &text))
+    };
+    // None of the keys: daily, 7 days, 2048 MiB.
+    let (c, w) = load("").unwrap();
+    assert!(w.is_empty(), "{w}");
+    let r = c.zones[0].wav_retention;
+    assert_eq!(r.rotate, config::WavRotate::Daily);
+    assert_eq!(r.keep_days, Some(7));
+    assert_eq!(r.max_total_bytes, Some(2048 << 20));
+    let (c, w) =
+        load("wav_rotate = \"hourly\"\nwav_keep_days = 30\nwav_max_total_mb = 100").unwrap();
+    assert!(w.is_empty(), "{w}");
+    let r = c.zones[0].wav_retention;
+    assert_eq!(r.rotate, config::WavRotate::Hourly);
+    assert_eq!(r.keep_days, Some(30));
+    assert_eq!(r.max_total_bytes, Some(100 << 20));
+    // 0: no bound; "none": the old single file.
+    let (c, _) = load("wav_rotate = \"none\"\nwav_keep_days = 0\nwav_max_total_mb = 0").unwrap();
+    let r = c.zones[0].wav_retention;
+    assert_eq!(r.rotate, config::WavRotate::None);
+    assert_eq!((r.keep_days, r.max_total_bytes), (None, None));
+
+    let zone = "[[zones]]\nname = \"arsip\"\nwav = \"rec/arsip.wav\"\n";
+    assert_one_error(
+        &format!("{zone}wav_rotate = \"weekly\"\n"),
+        4,
+        14,
+        &["wav_rotate", "weekly", "daily", "hourly", "none"],
+    );
+    assert_one_error(
+        &format!("{zone}wav_keep_days = -1\n"),
+        4,
+        17,
+        &["wav_keep_days", "out of range", "0..=3650"],
+    );
+    assert_one_error(
+        &format!("{zone}wav_max_total_mb = 8\n"),
+        4,
+        20,
+        &[
+            "wav_max_total_mb",
+            "out of range",
+            "16..=16777216",
+            "0 for no bound",
+        ],
+    );
+    // On a zone that records nothing: a warning at the key.
+    let text = format!("{ZONE}wav_keep_days = 3\n[groups]\ng = [\"alun-alun\"]\n");
+    let (_, w) = config::load_with_warnings(&write_config(&dir, &text)).unwrap();
+    assert_eq!(w.len(), 1, "{w}");
+    assert_eq!((w.0[0].line, w.0[0].column), (4, 17));
+    assert!(w.0[0].message.contains("has no `wav`"), "{w}");
+}
+
+#[test]
+fn asrun_keep_days() {
+    let dir = fixture();
+    let load = |daemon: &str| {
+        let text = format!("[daemon]\n{daemon}\n{ZONE}[groups]\ng = [\"alun-alun\"]\n");
+        config::load_with_warnings(&write_config(&dir, &text))
+    };
+    let (c, w) = load("").unwrap();
+    assert!(w.is_empty(), "{w}");
+    assert_eq!(c.daemon.asrun_keep_days, Some(365));
+    assert_eq!(
+        load("asrun_keep_days = 0")
+            .unwrap()
+            .0
+            .daemon
+            .asrun_keep_days,
+        None
+    );
+    assert_eq!(
+        load("asrun_keep_days = 90")
+            .unwrap()
+            .0
+            .daemon
+            .asrun_keep_days,
+        Some(90)
+    );
+    assert_one_error(
+        &format!("[daemon]\nasrun_keep_days = -3\n{ZONE}"),
+        2,
+        19,
+        &["asrun_keep_days", "out of range", "0..=36500", "forever"],
+    );
+    assert_one_error(
+        &format!("[daemon]\nasrun_keep_days = 40000\n{ZONE}"),
+        2,
+        19,
+        &["asrun_keep_days", "out of range"],
     );
 }

@@ -74,6 +74,7 @@ fn daemon() -> Daemon {
         control_group: None,
         receiver_timeout: None,
         wait_for_clock_sync: false,
+        asrun_keep_days: None,
     }
 }
 
@@ -449,6 +450,7 @@ fn zone(name: &str, port: u16, codec: Codec, dest: Ipv4Addr) -> Zone {
         rtp: Some(rtp_config(&[(dest, port).into()], codec)),
         wav: None,
         loudness_target_lufs: None,
+        wav_retention: Default::default(),
         local: None,
     }
 }

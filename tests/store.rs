@@ -534,3 +534,65 @@ fn read_only_state_dir_refuses_announcements() {
     }
     set_mode(&state, 0o755);
 }
+
+#[test]
+fn as_run_retention_deletes_old_rows_in_batches_and_records_the_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap();
+    let row = |days_ago: i64, file: &str| {
+        let at = now - chrono::Duration::days(days_ago);
+        AsRunEntry {
+            zone: "pasar".into(),
+            job: None,
+            origin: "schedule lagu-pagi".into(),
+            file: file.into(),
+            started_at: at,
+            ended_at: at + chrono::Duration::minutes(3),
+            how: How::Completed,
+            reason: None,
+        }
+    };
+    // Five rows older than a year, three younger, one just at the cutoff.
+    for d in [800, 500, 400, 367, 366] {
+        store.record_as_run(&row(d, "lama.mp3")).unwrap();
+    }
+    for d in [365, 200, 1, 0] {
+        store.record_as_run(&row(d, "baru.mp3")).unwrap();
+    }
+    let cutoff = now - chrono::Duration::days(365);
+    // Batches of 2: 2, 2, 1 and done.
+    let mut batches = Vec::new();
+    loop {
+        let p = store.prune_as_run_batch(cutoff, 2).unwrap();
+        batches.push(p.removed);
+        if !p.more {
+            break;
+        }
+    }
+    assert_eq!(batches, [2, 2, 1]);
+    store.record_as_run_pruned(5, cutoff, now).unwrap();
+    drop(store);
+    // On disk, and what `corong log` shows.
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.query_as_run(None, None, None).unwrap();
+    let kept: Vec<&str> = log.iter().map(|e| e.file.as_str()).collect();
+    assert_eq!(
+        kept,
+        ["baru.mp3", "baru.mp3", "baru.mp3", "baru.mp3", "as-run log"]
+    );
+    let pruned = log.last().unwrap();
+    assert_eq!(pruned.how, How::Pruned);
+    assert_eq!(pruned.origin, "corong");
+    assert_eq!(pruned.zone, corong::store::PRUNED_ZONE);
+    assert_eq!(pruned.started_at, now);
+    let reason = pruned.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("5 rows") && reason.contains("before 2025-12-06T03:00:00Z"),
+        "{reason}"
+    );
+    // Its JSON, as `corong log --json` prints it.
+    assert!(serde_json::to_string(pruned)
+        .unwrap()
+        .contains("\"how\":\"pruned\""));
+}

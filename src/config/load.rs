@@ -29,7 +29,8 @@ use super::schema::{
 };
 use super::{
     Announcements, Chime, Codec, Config, Daemon, Diagnostic, Diagnostics, LevelChimes, LocalOutput,
-    Loudness, Missed, PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity, Zone,
+    Loudness, Missed, PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity,
+    WavRetention, WavRotate, Zone,
 };
 
 /// Largest config file accepted.
@@ -830,6 +831,19 @@ impl Loader<'_> {
             }
         }
 
+        let mut asrun_keep_days = Some(schema::DEFAULT_ASRUN_KEEP_DAYS);
+        if let Some(d) = &raw.asrun_keep_days {
+            let v = *d.get_ref();
+            if !schema::ASRUN_KEEP_DAYS_RANGE.contains(&v) {
+                self.error(
+                    d.span(),
+                    format!("`asrun_keep_days` {v} is out of range: expected 0..=36500 days (0: keep forever; default 365)"),
+                );
+            } else {
+                asrun_keep_days = (v > 0).then_some(v as u32);
+            }
+        }
+
         Daemon {
             timezone,
             control_socket,
@@ -840,6 +854,7 @@ impl Loader<'_> {
             control_group,
             receiver_timeout,
             wait_for_clock_sync: raw.wait_for_clock_sync.unwrap_or(false),
+            asrun_keep_days,
         }
     }
 
@@ -1076,6 +1091,8 @@ impl Loader<'_> {
             self.resolve(w.get_ref())
         });
 
+        let wav_retention = self.wav_retention(&raw, &name);
+
         let mut local = None;
         if let Some(l) = &raw.local {
             match l.get_ref() {
@@ -1164,8 +1181,73 @@ impl Loader<'_> {
                 dscp,
             }),
             wav,
+            wav_retention,
             local,
         }
+    }
+
+    /// A zone's `wav_rotate`, `wav_keep_days` and `wav_max_total_mb`, with
+    /// their defaults; warnings when the zone records nothing.
+    fn wav_retention(&mut self, raw: &ZoneTable, name: &str) -> WavRetention {
+        let mut r = WavRetention::default();
+        if let Some(v) = &raw.wav_rotate {
+            match WavRotate::parse(v.get_ref()) {
+                Some(rotate) => r.rotate = rotate,
+                None => self.error(
+                    v.span(),
+                    format!(
+                        "`wav_rotate` \"{}\" is not known: expected \"daily\", \"hourly\" or \"none\"",
+                        v.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(d) = &raw.wav_keep_days {
+            let v = *d.get_ref();
+            if schema::WAV_KEEP_DAYS_RANGE.contains(&v) {
+                r.keep_days = (v > 0).then_some(v as u32);
+            } else {
+                self.error(
+                    d.span(),
+                    format!("`wav_keep_days` {v} is out of range: expected 0..=3650 days (0: no bound by age; default 7)"),
+                );
+            }
+        }
+        if let Some(m) = &raw.wav_max_total_mb {
+            let v = *m.get_ref();
+            if v == 0 {
+                r.max_total_bytes = None;
+            } else if schema::WAV_MAX_TOTAL_MB_RANGE.contains(&v) {
+                r.max_total_bytes = Some((v as u64) << 20);
+            } else {
+                self.error(
+                    m.span(),
+                    format!("`wav_max_total_mb` {v} is out of range: expected 16..=16777216 MiB, or 0 for no bound by size (default 2048)"),
+                );
+            }
+        }
+        if raw.wav.is_none() {
+            let keys = [
+                ("wav_rotate", raw.wav_rotate.as_ref().map(|v| v.span())),
+                (
+                    "wav_keep_days",
+                    raw.wav_keep_days.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "wav_max_total_mb",
+                    raw.wav_max_total_mb.as_ref().map(|v| v.span()),
+                ),
+            ];
+            for (key, span) in keys {
+                if let Some(span) = span {
+                    self.warning(
+                        span,
+                        format!("`{key}` has no effect: zone `{name}` has no `wav`"),
+                    );
+                }
+            }
+        }
+        r
     }
 
     fn groups(

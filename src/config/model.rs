@@ -78,6 +78,9 @@ pub struct Daemon {
     /// Hold schedules until the system clock is synchronized. Default
     /// false.
     pub wait_for_clock_sync: bool,
+    /// The as-run log keeps rows of items that started at most this many
+    /// days ago. `None`: forever. Default 365.
+    pub asrun_keep_days: Option<u32>,
 }
 
 impl Daemon {
@@ -134,6 +137,8 @@ pub struct Zone {
     pub rtp: Option<RtpOutput>,
     /// Recorder output, if the zone has `wav = "..."`: a WAV of what it plays.
     pub wav: Option<PathBuf>,
+    /// How the recorder (`wav`) splits and prunes its files.
+    pub wav_retention: WavRetention,
     /// The zone's own loudness target, LUFS; `None`: `[loudness] target_lufs`.
     pub loudness_target_lufs: Option<f64>,
     /// The kiosk's own sound card, if the zone has `local = true` or
@@ -154,6 +159,54 @@ impl Zone {
             crate::output::pcmu::PCMU_RATE
         } else {
             engine_rate
+        }
+    }
+}
+
+/// When a recorder starts a new file (zone `wav_rotate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WavRotate {
+    /// Always the `wav` path itself (moved aside only at start and when it
+    /// would outgrow a WAV header's 32-bit lengths).
+    None,
+    /// `STEM-YYYY-MM-DD.wav`, one per local day.
+    Daily,
+    /// `STEM-YYYY-MM-DDTHH.wav`, one per local hour.
+    Hourly,
+}
+
+impl WavRotate {
+    /// As written in the config.
+    pub fn parse(s: &str) -> Option<WavRotate> {
+        Some(match s {
+            "none" => WavRotate::None,
+            "daily" => WavRotate::Daily,
+            "hourly" => WavRotate::Hourly,
+            _ => return None,
+        })
+    }
+}
+
+/// A recorder zone's files: how they are split and how long they are kept
+/// (zone keys `wav_rotate`, `wav_keep_days`, `wav_max_total_mb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WavRetention {
+    pub rotate: WavRotate,
+    /// Files last written longer ago than this many days are deleted.
+    /// `None`: no bound by age. Default 7.
+    pub keep_days: Option<u32>,
+    /// The oldest files are deleted while all of them take more than this.
+    /// `None`: no bound by size. Default 2048 MiB.
+    pub max_total_bytes: Option<u64>,
+}
+
+impl Default for WavRetention {
+    /// The defaults of a zone that has `wav` and none of the other keys.
+    fn default() -> Self {
+        WavRetention {
+            rotate: WavRotate::Daily,
+            keep_days: Some(crate::config::schema::DEFAULT_WAV_KEEP_DAYS),
+            max_total_bytes: Some(crate::config::schema::DEFAULT_WAV_MAX_TOTAL_MB << 20),
         }
     }
 }

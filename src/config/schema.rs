@@ -41,6 +41,23 @@ pub const RECEIVER_TIMEOUT_WARN_BELOW: i64 = 8;
 pub const DEFAULT_MAX_ITEM_S: u64 = 6 * 3600;
 /// Accepted `[daemon] max_item_s`: 1 second to 24 hours.
 pub const MAX_ITEM_S_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
+/// Default `[daemon] asrun_keep_days`: a year of the as-run log.
+pub const DEFAULT_ASRUN_KEEP_DAYS: u32 = 365;
+/// Accepted `[daemon] asrun_keep_days` (0: keep forever). The top is a
+/// hundred years: past it a date overflows nothing, but it is a typo.
+pub const ASRUN_KEEP_DAYS_RANGE: std::ops::RangeInclusive<i64> = 0..=36_500;
+/// Default zone `wav_rotate` of a recorder zone: one file per local day.
+pub const DEFAULT_WAV_ROTATE: &str = "daily";
+/// Default zone `wav_keep_days`.
+pub const DEFAULT_WAV_KEEP_DAYS: u32 = 7;
+/// Accepted zone `wav_keep_days` (0: no bound by age).
+pub const WAV_KEEP_DAYS_RANGE: std::ops::RangeInclusive<i64> = 0..=3_650;
+/// Default zone `wav_max_total_mb`: 2 GiB, which fits any kiosk's disk
+/// (about 6 hours of 48 kHz mono; a day of it is about 8 GB).
+pub const DEFAULT_WAV_MAX_TOTAL_MB: u64 = 2048;
+/// Accepted zone `wav_max_total_mb` (0: no bound by size). The bottom is
+/// 16: below that a bound would delete recordings minutes old.
+pub const WAV_MAX_TOTAL_MB_RANGE: std::ops::RangeInclusive<i64> = 16..=16_777_216;
 /// Default zone `codec`.
 pub const DEFAULT_CODEC: &str = "l16";
 /// Default zone `channels`.
@@ -212,6 +229,10 @@ pub struct DaemonTable {
     /// Hold schedules until the kernel says the system clock is
     /// synchronized (by NTP, chrony, systemd-timesyncd). Default false.
     pub wait_for_clock_sync: Option<bool>,
+    /// Days the as-run log keeps its rows, 0..=36500 (0: forever). Rows of
+    /// items that started longer ago are deleted at start and once a day,
+    /// and the deletion is itself a row. Default 365.
+    pub asrun_keep_days: Option<Spanned<i64>>,
 }
 
 /// One `[[zones]]` table.
@@ -239,6 +260,19 @@ pub struct ZoneTable {
     /// Recorder output: a WAV file of what the zone plays, relative to the
     /// config file's folder. Default: none.
     pub wav: Option<Spanned<String>>,
+    /// When the recorder starts a new file: `"daily"` (`STEM-YYYY-MM-DD.wav`
+    /// beside `wav`, the day in `[daemon] timezone`), `"hourly"`
+    /// (`STEM-YYYY-MM-DDTHH.wav`) or `"none"` (always the `wav` path
+    /// itself). Default `"daily"`.
+    pub wav_rotate: Option<Spanned<String>>,
+    /// Recordings of this zone older than this many days are deleted,
+    /// 0..=3650 (0: no bound by age). Default 7.
+    pub wav_keep_days: Option<Spanned<i64>>,
+    /// The oldest recordings of this zone are deleted while all of them
+    /// together take more than this many MiB, 0 or 16..=16777216 (0: no
+    /// bound by size). The file being written is never deleted. Default
+    /// 2048.
+    pub wav_max_total_mb: Option<Spanned<i64>>,
     /// This zone's loudness target, LUFS, -40..=-5. Default: `[loudness]
     /// target_lufs`.
     pub loudness_target_lufs: Option<Spanned<f64>>,

@@ -35,6 +35,7 @@ pub mod health;
 pub mod notify;
 pub mod receivers;
 mod requests;
+mod retention;
 mod slots;
 pub mod sounds;
 mod station;
@@ -290,6 +291,7 @@ pub async fn run_on(
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| anyhow::anyhow!("cannot watch SIGHUP: {e}"))?;
 
+    let mut asrun_retention = retention::AsRunRetention::new(config.daemon.asrun_keep_days);
     let mut health_timer = tokio::time::interval(Duration::from_secs(1));
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -371,6 +373,10 @@ pub async fn run_on(
             _ = health_timer.tick() => {
                 station.check_health();
                 systemd.set_status(status_line(&station));
+                // A bounded batch: the loop is not held long.
+                tokio::task::block_in_place(|| {
+                    asrun_retention.tick(station.store.as_mut(), chrono::Utc::now())
+                });
             }
         }
     }

@@ -30,7 +30,7 @@ use crate::media::loudness::{LoudnessCache, NoPersist, Persist, Target};
 use crate::media::prefetch::{self, Feed, FeedEvent, Looping, Order, Prefetcher};
 use crate::media::DecodeOptions;
 use crate::output::rtp::RtpOutput;
-use crate::output::wav::WavRecorder;
+use crate::output::wav::{Rotation, WavRecorder};
 use crate::output::Output;
 use crate::playlist;
 use crate::priority::Priority;
@@ -306,7 +306,8 @@ impl Station {
             outputs.push(Box::new(out));
         }
         if let Some(path) = &zone.wav {
-            let out = WavRecorder::new(path, rate, zone.channels)
+            let rotation = Rotation::new(zone.wav_retention, self.config.daemon.timezone);
+            let out = WavRecorder::recorder(path, rate, zone.channels, rotation)
                 .with_context(|| format!("opening the recording {}", path.display()))?;
             let label = format!("wav {}", path.display());
             tracing::info!(zone = %zone.name, "recording to {}", path.display());

@@ -112,6 +112,7 @@ mod tests {
             control_group: None,
             receiver_timeout: None,
             wait_for_clock_sync: false,
+            asrun_keep_days: None,
         }
     }
 
@@ -129,6 +130,7 @@ mod tests {
             }),
             wav: None,
             loudness_target_lufs: None,
+            wav_retention: Default::default(),
             local: None,
         }
     }

@@ -31,15 +31,42 @@
 //! data reaches [`MAX_DATA_BYTES`] (a WAV header counts bytes in 32 bits).
 //! A file moved aside is named `STEM-YYYYMMDDTHHMMSSZ.wav`, by the UTC time
 //! it was closed.
+//!
+//! # Rotation and retention (recorder zones)
+//!
+//! A recorder zone ([`WavRecorder::recorder`]) runs unattended for months,
+//! so it splits and prunes its files by itself (zone keys `wav_rotate`,
+//! `wav_keep_days`, `wav_max_total_mb`). The configured path stays the
+//! current recording in every mode (scripts and operators find it there;
+//! `corong zones` lists it). With `daily` (the default), at the end of each
+//! day in the daemon's time zone the file is finalized and renamed to
+//! `STEM-YYYY-MM-DD.wav` beside it, named by the day it holds, and a new
+//! file begun at the path; with `hourly`, `STEM-YYYY-MM-DDTHH.wav`; with
+//! `none`, only the moves aside above. A file found at the path at start is
+//! moved aside under the day (or hour) of its last write; a name already
+//! taken (a restart within the day, a file that would outgrow its header)
+//! gets `-1`, `-2`, ... The writer reads the wall clock once per drained
+//! batch, so the audio is split at a batch boundary without losing a frame.
+//! At start and after every new file it deletes the zone's oldest
+//! files (by their last write) while they are older than `wav_keep_days` or
+//! all of them together take more than `wav_max_total_mb`; the file being
+//! written is never deleted, so the zone's files take at most the bound plus
+//! the current file. Every new file and every deletion is one info line
+//! naming the files. The engine never waits for any of it: all of it runs on
+//! the writer thread.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 
 use super::{to_i16, Fault, Output, OutputHealth, Tick};
+use crate::config::{WavRetention, WavRotate};
 
 /// Seconds of audio the ring holds before packets are dropped.
 pub const RING_SECONDS: usize = 4;
@@ -56,6 +83,29 @@ pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 pub const RETRY_MAX: Duration = Duration::from_secs(5);
 
 type Writer = hound::WavWriter<BufWriter<File>>;
+
+/// The wall clock a recorder splits its files by (tests inject their own).
+pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How a recorder zone splits and prunes its files (module docs).
+#[derive(Clone)]
+pub struct Rotation {
+    pub retention: WavRetention,
+    /// The daemon's time zone: the days and hours files are named by.
+    pub timezone: Tz,
+    pub clock: WallClock,
+}
+
+impl Rotation {
+    /// `retention` by the system clock in `timezone`.
+    pub fn new(retention: WavRetention, timezone: Tz) -> Rotation {
+        Rotation {
+            retention,
+            timezone,
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
 
 /// Writes what the zone plays to a WAV file. See the module docs.
 pub struct WavRecorder {
@@ -81,6 +131,13 @@ impl WavRecorder {
         Self::with_limit(path, rate, channels, MAX_DATA_BYTES)
     }
 
+    /// A recorder zone's recorder: [`WavRecorder::new`] with its files
+    /// split and pruned as `rotation` says (module docs). `path` is the
+    /// configured `wav`: the current file, that the others are named after.
+    pub fn recorder(path: &Path, rate: u32, channels: u16, rotation: Rotation) -> io::Result<Self> {
+        Self::with_options(path, rate, channels, MAX_DATA_BYTES, Some(rotation))
+    }
+
     /// [`WavRecorder::new`] with files closed and moved aside after
     /// `max_data_bytes` of audio (tests use a small limit).
     pub fn with_limit(
@@ -88,6 +145,16 @@ impl WavRecorder {
         rate: u32,
         channels: u16,
         max_data_bytes: u64,
+    ) -> io::Result<Self> {
+        Self::with_options(path, rate, channels, max_data_bytes, None)
+    }
+
+    fn with_options(
+        path: &Path,
+        rate: u32,
+        channels: u16,
+        max_data_bytes: u64,
+        rotation: Option<Rotation>,
     ) -> io::Result<Self> {
         if channels == 0 || rate == 0 {
             return Err(io::Error::new(
@@ -106,21 +173,31 @@ impl WavRecorder {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
-            move_aside(path)?;
-        }
-        let wav = hound::WavWriter::create(path, spec).map_err(hound_to_io)?;
         let fault = Arc::new(Fault::default());
         #[cfg(test)]
         let fail_writes = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let file = RecordingFile {
+        let mut file = RecordingFile {
             path: path.to_path_buf(),
             spec,
             max_data_bytes: max_data_bytes.max(2 * channels as u64),
+            rotation,
+            period: None,
             fault: fault.clone(),
             #[cfg(test)]
             fail_writes: fail_writes.clone(),
         };
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.len() > 0 {
+                // Named by when it was last written: the day it holds.
+                let last = m.modified().map(DateTime::<Utc>::from).ok();
+                let moved = file.move_aside(last)?;
+                tracing::info!(file = %path.display(), "the recording found at {} was moved aside to {}", path.display(), moved.display());
+            }
+        }
+        let wav = file.create()?;
+        if let Some(r) = &file.rotation {
+            prune(&file.path, &r.retention, (r.clock)().into());
+        }
         let (producer, consumer) =
             rtrb::RingBuffer::new(rate as usize * channels as usize * RING_SECONDS);
         let health = Arc::new(OutputHealth::default());
@@ -185,9 +262,16 @@ impl Drop for WavRecorder {
 
 /// Where the writer records, and when it starts a new file.
 struct RecordingFile {
+    /// The file being written: always the configured path.
     path: PathBuf,
     spec: hound::WavSpec,
     max_data_bytes: u64,
+    /// `None`: a plain recording (`corong receive --wav`): one path, never
+    /// pruned.
+    rotation: Option<Rotation>,
+    /// With daily or hourly files: the label of the day or hour the
+    /// current file holds, and when it ends.
+    period: Option<(String, DateTime<Utc>)>,
     fault: Arc<Fault>,
     #[cfg(test)]
     fail_writes: Arc<std::sync::atomic::AtomicBool>,
@@ -206,6 +290,233 @@ impl RecordingFile {
     fn bytes_per_frame(&self) -> u64 {
         2 * self.spec.channels as u64
     }
+
+    /// Daily or hourly files (else the configured path is the file).
+    fn timed(&self) -> bool {
+        self.rotation
+            .as_ref()
+            .is_some_and(|r| r.retention.rotate != WavRotate::None)
+    }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        self.rotation.as_ref().map(|r| (r.clock)())
+    }
+
+    /// Past the end of the current file's day or hour. One clock read.
+    fn period_over(&self) -> bool {
+        match (&self.period, &self.rotation) {
+            (Some((_, end)), Some(r)) => (r.clock)() >= *end,
+            _ => false,
+        }
+    }
+
+    /// Start a new file at the path; with daily or hourly files, note the
+    /// day or hour it holds.
+    fn create(&mut self) -> io::Result<Writer> {
+        let wav = hound::WavWriter::create(&self.path, self.spec).map_err(hound_to_io)?;
+        self.period = self
+            .rotation
+            .as_ref()
+            .filter(|_| self.timed())
+            .and_then(|r| period((r.clock)(), r.timezone, r.retention.rotate));
+        Ok(wav)
+    }
+
+    /// Rename the file at the path beside it: daily or hourly, under the
+    /// day or hour it holds (`written`: the time of its last write when
+    /// that is not the current file's); else under the UTC time now.
+    fn move_aside(&self, written: Option<DateTime<Utc>>) -> io::Result<PathBuf> {
+        let label = match (&self.rotation, written) {
+            (Some(r), Some(at)) if self.timed() => {
+                period(at, r.timezone, r.retention.rotate).map(|(label, _)| label)
+            }
+            _ => self.period.as_ref().map(|(label, _)| label.clone()),
+        };
+        match label {
+            Some(label) => {
+                let target = free_name(&self.path, &label)?;
+                std::fs::rename(&self.path, &target)?;
+                Ok(target)
+            }
+            None => move_aside(&self.path),
+        }
+    }
+}
+
+/// The label and the end of the day or hour (in `tz`) that `now` is in.
+/// `None` for [`WavRotate::None`]. A boundary that does not exist in local
+/// time (a daylight-saving gap) is the first local time after it.
+fn period(now: DateTime<Utc>, tz: Tz, rotate: WavRotate) -> Option<(String, DateTime<Utc>)> {
+    let local = now.with_timezone(&tz).naive_local();
+    let (label, start, step) = match rotate {
+        WavRotate::None => return None,
+        WavRotate::Daily => (
+            local.format("%Y-%m-%d").to_string(),
+            local.date().and_time(NaiveTime::MIN),
+            chrono::Duration::days(1),
+        ),
+        WavRotate::Hourly => (
+            local.format("%Y-%m-%dT%H").to_string(),
+            local
+                .date()
+                .and_time(NaiveTime::from_hms_opt(local.hour(), 0, 0)?),
+            chrono::Duration::hours(1),
+        ),
+    };
+    let mut next = start + step;
+    let end = loop {
+        match tz.from_local_datetime(&next).earliest() {
+            Some(t) => break t.with_timezone(&Utc),
+            None => next += chrono::Duration::minutes(15),
+        }
+    };
+    // Never a period that is already over (clocks are odd around gaps).
+    Some((label, end.max(now + chrono::Duration::seconds(1))))
+}
+
+/// `STEM-LABEL.wav` beside `base`, or `STEM-LABEL-N.wav` when that is
+/// taken (a restart within the day, a file that outgrew its header): files
+/// already there are never overwritten.
+fn free_name(base: &Path, label: &str) -> io::Result<PathBuf> {
+    let (stem, ext) = stem_and_ext(base);
+    for n in 0..10_000 {
+        let name = if n == 0 {
+            format!("{stem}-{label}.{ext}")
+        } else {
+            format!("{stem}-{label}-{n}.{ext}")
+        };
+        let path = base.with_file_name(name);
+        if !path.exists() {
+            return Ok(path);
+        }
+    }
+    Err(io::Error::other(format!(
+        "no free name for the recording {stem}-{label}.{ext}"
+    )))
+}
+
+fn stem_and_ext(path: &Path) -> (String, String) {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recording".into());
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "wav".into());
+    (stem, ext)
+}
+
+/// Whether `name` is one of the files of the recorder writing `base`: the
+/// name itself, or `STEM-` followed by a date (as [`free_name`] and
+/// [`move_aside`] make them) and `.EXT`. The date is what keeps another
+/// zone's `STEM-2.wav` out.
+fn is_recording_of(base: &Path, name: &str) -> bool {
+    if base
+        .file_name()
+        .is_some_and(|b| b.to_string_lossy() == name)
+    {
+        return true;
+    }
+    let (stem, ext) = stem_and_ext(base);
+    let Some(middle) = name
+        .strip_prefix(&format!("{stem}-"))
+        .and_then(|rest| rest.strip_suffix(&format!(".{ext}")))
+    else {
+        return false;
+    };
+    let b = middle.as_bytes();
+    let dashed = b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit);
+    let compact = b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit);
+    (dashed || compact)
+        && middle
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c == b'-' || c == b'T' || c == b'Z')
+}
+
+/// Delete the oldest files of the recorder writing `base` (by their last
+/// write) while they are older than the retention's days or together
+/// larger than its size; never `base` itself, the file being written.
+/// Logs each deletion; returns the files deleted. Problems (a folder that
+/// cannot be listed, a file that cannot be deleted) are logged and leave
+/// the files where they are.
+fn prune(base: &Path, retention: &WavRetention, now: SystemTime) -> Vec<PathBuf> {
+    if retention.keep_days.is_none() && retention.max_total_bytes.is_none() {
+        return Vec::new();
+    }
+    let dir = match base.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot list the recordings in {} to prune them: {e}", dir.display());
+            return Vec::new();
+        }
+    };
+    // (last write, path, bytes), the current file left out of the list but
+    // not out of the total.
+    let mut files: Vec<(SystemTime, PathBuf, u64)> = Vec::new();
+    let mut total = 0u64;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_recording_of(base, &name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        total += meta.len();
+        let path = entry.path();
+        if path == base {
+            continue;
+        }
+        let modified = meta.modified().unwrap_or(now);
+        files.push((modified, path, meta.len()));
+    }
+    files.sort();
+    let too_old = retention
+        .keep_days
+        .and_then(|d| now.checked_sub(Duration::from_secs(u64::from(d) * 86_400)));
+    let mut deleted = Vec::new();
+    for (modified, path, bytes) in files {
+        let old = too_old.is_some_and(|cutoff| modified < cutoff);
+        let over = retention.max_total_bytes.is_some_and(|max| total > max);
+        if !old && !over {
+            // Sorted oldest first: the rest are newer, and the total fits.
+            break;
+        }
+        let why = if old {
+            format!(
+                "older than {} days",
+                retention.keep_days.unwrap_or_default()
+            )
+        } else {
+            format!(
+                "the zone's recordings took {} MiB, more than {} MiB",
+                total >> 20,
+                retention.max_total_bytes.unwrap_or_default() >> 20
+            )
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "deleted the recording {}: {why}", path.display());
+                total -= bytes;
+                deleted.push(path);
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "cannot delete the recording {} ({why}): {e}", path.display())
+            }
+        }
+    }
+    deleted
 }
 
 /// When to try writing again after a failure: [`RETRY_FIRST`], then twice
@@ -247,14 +558,7 @@ enum State {
 /// when that name is taken).
 fn move_aside(path: &Path) -> io::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "recording".into());
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "wav".into());
+    let (stem, ext) = stem_and_ext(path);
     for n in 0..1000 {
         let name = if n == 0 {
             format!("{stem}-{stamp}.{ext}")
@@ -278,7 +582,7 @@ fn move_aside(path: &Path) -> io::Result<PathBuf> {
 /// failed write waits for a retry (module docs).
 fn run_writer(
     wav: Writer,
-    file: RecordingFile,
+    mut file: RecordingFile,
     mut ring: rtrb::Consumer<i16>,
     health: &OutputHealth,
 ) {
@@ -318,7 +622,7 @@ fn run_writer(
             // Packets arrive whole, so a chunk boundary is a frame boundary.
             state = match state {
                 State::Writing { wav, data_bytes } => {
-                    match write_chunk(wav, data_bytes, &file, a, b) {
+                    match write_chunk(wav, data_bytes, &mut file, a, b) {
                         Ok((wav, data_bytes)) => State::Writing { wav, data_bytes },
                         Err((wav, e)) => {
                             health.record_dropped(frames);
@@ -372,14 +676,15 @@ fn run_writer(
     }
 }
 
-/// Write one drained chunk, rotating the file first when it would not fit.
-/// Returns the writer and its data bytes; on failure, the error and the
-/// writer if there still is one (a failed rotation consumed it).
+/// Write one drained chunk, rotating the file first when it would not fit
+/// or its day or hour is over. Returns the writer and its data bytes; on
+/// failure, the error and the writer if there still is one (a failed
+/// rotation consumed it).
 #[allow(clippy::type_complexity)]
 fn write_chunk(
     mut wav: Writer,
     mut data_bytes: u64,
-    file: &RecordingFile,
+    file: &mut RecordingFile,
     a: &[i16],
     b: &[i16],
 ) -> Result<(Writer, u64), (Option<Writer>, io::Error)> {
@@ -387,7 +692,7 @@ fn write_chunk(
     if let Err(e) = file.injected() {
         return Err((Some(wav), e));
     }
-    if data_bytes + bytes > file.max_data_bytes {
+    if data_bytes + bytes > file.max_data_bytes || file.period_over() {
         wav = rotate(wav, file).map_err(|e| (None, e))?;
         data_bytes = 0;
     }
@@ -417,12 +722,23 @@ fn fail(wav: Option<Writer>, file: &RecordingFile, e: io::Error) -> State {
     }
 }
 
-/// Close the current file, move it aside and open a new one at the path.
-fn rotate(wav: Writer, file: &RecordingFile) -> io::Result<Writer> {
+/// Close the current file, move it aside (daily or hourly: under the day
+/// or hour it holds) and start a new one at the path. Then prune.
+fn rotate(wav: Writer, file: &mut RecordingFile) -> io::Result<Writer> {
     wav.finalize().map_err(hound_to_io)?;
-    let moved = move_aside(&file.path)?;
-    tracing::info!(from = %file.path.display(), to = %moved.display(), "recording rotated");
-    hound::WavWriter::create(&file.path, file.spec).map_err(hound_to_io)
+    let moved = file.move_aside(None)?;
+    tracing::info!(
+        from = %file.path.display(),
+        to = %moved.display(),
+        "recording rotated: {} closed as {}, a new one begun",
+        file.path.display(),
+        moved.display()
+    );
+    let wav = file.create()?;
+    if let (Some(r), Some(now)) = (&file.rotation, file.now()) {
+        prune(&file.path, &r.retention, now.into());
+    }
+    Ok(wav)
 }
 
 /// After a failure: make the file at the path valid again and open it to
@@ -747,6 +1063,265 @@ mod tests {
 
     fn crossings(s: &[f32]) -> usize {
         s.windows(2).filter(|w| w[0] <= 0.0 && w[1] > 0.0).count()
+    }
+
+    /// A clock the test moves by hand.
+    fn manual_clock(start: DateTime<Utc>) -> (WallClock, Arc<std::sync::atomic::AtomicI64>) {
+        let ms = Arc::new(std::sync::atomic::AtomicI64::new(start.timestamp_millis()));
+        let read = ms.clone();
+        let clock: WallClock = Arc::new(move || {
+            DateTime::from_timestamp_millis(read.load(std::sync::atomic::Ordering::Relaxed))
+                .unwrap()
+        });
+        (clock, ms)
+    }
+
+    fn jakarta(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Jakarta
+            .with_ymd_and_hms(y, mo, d, h, mi, s)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn at_local_midnight_the_recording_goes_on_in_the_next_days_file_without_losing_a_frame() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("rec/arsip.wav");
+        // 23:59:58 in Jakarta is 16:59:58 UTC: the day is the local one.
+        let (clock, ms) = manual_clock(jakarta(2026, 12, 6, 23, 59, 58));
+        let rotation = Rotation {
+            retention: WavRetention::default(),
+            timezone: chrono_tz::Asia::Jakarta,
+            clock,
+        };
+        let mut rec = WavRecorder::recorder(&base, 8000, 1, rotation).unwrap();
+        let health = rec.health();
+        // 1 s of 440 Hz before midnight, 1 s of 1000 Hz after.
+        let at = feed(&mut rec, 440.0, 0, 50);
+        std::thread::sleep(Duration::from_millis(200));
+        ms.store(
+            jakarta(2026, 12, 7, 0, 0, 0).timestamp_millis(),
+            Ordering::Relaxed,
+        );
+        let _ = feed(&mut rec, 1000.0, at, 50);
+        std::thread::sleep(Duration::from_millis(200));
+        drop(rec);
+        assert_eq!(health.dropped_frames.load(Ordering::Relaxed), 0);
+        // The day that ended under its date; the current one at the path.
+        assert_eq!(
+            names(base.parent().unwrap()),
+            ["arsip-2026-12-06.wav", "arsip.wav"]
+        );
+        let (first, second) = (base.with_file_name("arsip-2026-12-06.wav"), base.clone());
+        let read = |p: &Path| -> Vec<f32> {
+            let mut r = hound::WavReader::open(p).unwrap();
+            let n = r.duration() as usize;
+            let s: Vec<f32> = r
+                .samples::<i16>()
+                .map(|s| s.unwrap() as f32 / 32768.0)
+                .collect();
+            assert_eq!(s.len(), n, "{p:?}: the header is right");
+            s
+        };
+        let (a, b) = (read(&first), read(&second));
+        assert_eq!((a.len(), b.len()), (8000, 8000), "split at the boundary");
+        assert_eq!(crossings(&a), 440, "the day before: 440 Hz");
+        assert_eq!(crossings(&b), 1000, "the next day: 1000 Hz");
+        // Back to back: the samples continue the same sine across files.
+        let whole: Vec<f32> = a.iter().chain(&b).copied().collect();
+        let expected: Vec<f32> = sine(440.0, 8000, 0, 8000, 1)
+            .into_iter()
+            .chain(sine(1000.0, 8000, 8000, 8000, 1))
+            .collect();
+        for (i, (g, w)) in whole.iter().zip(&expected).enumerate() {
+            assert!((g - w).abs() < 2.0 / 32767.0, "sample {i}");
+        }
+    }
+
+    #[test]
+    fn a_file_found_at_start_is_moved_aside_under_the_day_or_hour_of_its_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("arsip.wav");
+        let tz = chrono_tz::Asia::Jakarta;
+        let now = Utc::now().with_timezone(&tz);
+        for rotate in [WavRotate::Daily, WavRotate::Daily, WavRotate::Hourly] {
+            let retention = WavRetention {
+                rotate,
+                ..WavRetention::default()
+            };
+            let mut rec =
+                WavRecorder::recorder(&base, 8000, 1, Rotation::new(retention, tz)).unwrap();
+            rec.write(&[0.1; 160], &tick(0));
+        }
+        let day = now.format("%Y-%m-%d");
+        let hour = now.format("%Y-%m-%dT%H");
+        // The first run's file moved aside by the second run, whose file
+        // the third (hourly) run moved aside under the hour.
+        assert_eq!(
+            names(dir.path()),
+            [
+                format!("arsip-{day}.wav"),
+                format!("arsip-{hour}.wav"),
+                "arsip.wav".to_string()
+            ],
+            "(fails only if the test straddles an hour)"
+        );
+        for n in names(dir.path()) {
+            assert_eq!(
+                hound::WavReader::open(dir.path().join(n))
+                    .unwrap()
+                    .duration(),
+                160
+            );
+        }
+        // A second part of the same day gets -1.
+        let retention = WavRetention::default();
+        drop(WavRecorder::recorder(&base, 8000, 1, Rotation::new(retention, tz)).unwrap());
+        assert!(dir.path().join(format!("arsip-{day}-1.wav")).exists());
+    }
+
+    #[test]
+    fn periods_end_at_the_local_boundary() {
+        let tz = chrono_tz::Asia::Jakarta;
+        let now = jakarta(2026, 12, 6, 23, 59, 59);
+        let (label, end) = period(now, tz, WavRotate::Daily).unwrap();
+        assert_eq!(label, "2026-12-06");
+        assert_eq!(end, jakarta(2026, 12, 7, 0, 0, 0));
+        let (label, end) = period(now, tz, WavRotate::Hourly).unwrap();
+        assert_eq!(label, "2026-12-06T23");
+        assert_eq!(end, jakarta(2026, 12, 7, 0, 0, 0));
+        assert_eq!(period(now, tz, WavRotate::None), None);
+        // A day that starts in a daylight-saving gap (Santiago, 2026-09-06:
+        // 00:00 does not exist) ends at the first local time after it.
+        let tz = chrono_tz::America::Santiago;
+        let before = tz
+            .with_ymd_and_hms(2026, 9, 5, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let (_, end) = period(before, tz, WavRotate::Daily).unwrap();
+        assert!(
+            end > before && end - before <= chrono::Duration::hours(12),
+            "{end}"
+        );
+    }
+
+    #[test]
+    fn only_the_zones_own_files_are_its_recordings() {
+        let base = Path::new("/r/arsip.wav");
+        for yes in [
+            "arsip.wav",
+            "arsip-2026-12-06.wav",
+            "arsip-2026-12-06-3.wav",
+            "arsip-2026-12-06T14.wav",
+            "arsip-20261206T101010Z.wav",
+            "arsip-20261206T101010Z-1.wav",
+        ] {
+            assert!(is_recording_of(base, yes), "{yes}");
+        }
+        for no in [
+            "arsip-2.wav",
+            "arsip-lama.wav",
+            "arsip-2026-12-06.mp3",
+            "arsip2-2026-12-06.wav",
+            "pasar-2026-12-06.wav",
+            "arsip-2026-12-06.wav.bak",
+        ] {
+            assert!(!is_recording_of(base, no), "{no}");
+        }
+    }
+
+    /// A file of `bytes` last written `days_ago` days before `now`.
+    fn aged(dir: &Path, name: &str, bytes: usize, now: SystemTime, days_ago: u64) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![0u8; bytes]).unwrap();
+        let f = File::options().write(true).open(&path).unwrap();
+        f.set_modified(now - Duration::from_secs(days_ago * 86_400))
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn pruning_by_age_deletes_the_old_files_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let now = SystemTime::now();
+        aged(d, "arsip-2026-11-20.wav", 100, now, 16);
+        aged(d, "arsip-20261125T000000Z.wav", 100, now, 8);
+        aged(d, "arsip-2026-11-28.wav", 100, now, 6);
+        aged(d, "arsip-2026-12-03.wav", 100, now, 1);
+        // Not this zone's, however old.
+        aged(d, "arsip-lama.wav", 100, now, 90);
+        aged(d, "pasar-2026-11-01.wav", 100, now, 40);
+        // The current file is never deleted, even if its mtime is old.
+        aged(d, "arsip.wav", 100, now, 30);
+        let retention = WavRetention {
+            rotate: WavRotate::Daily,
+            keep_days: Some(7),
+            max_total_bytes: None,
+        };
+        let mut deleted = prune(&d.join("arsip.wav"), &retention, now);
+        deleted.sort();
+        assert_eq!(
+            deleted,
+            [
+                d.join("arsip-2026-11-20.wav"),
+                d.join("arsip-20261125T000000Z.wav"),
+            ]
+        );
+        assert_eq!(
+            names(d),
+            [
+                "arsip-2026-11-28.wav",
+                "arsip-2026-12-03.wav",
+                "arsip-lama.wav",
+                "arsip.wav",
+                "pasar-2026-11-01.wav"
+            ]
+        );
+    }
+
+    #[test]
+    fn pruning_by_size_deletes_the_oldest_until_the_total_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let now = SystemTime::now();
+        let mib = 1 << 20;
+        aged(d, "arsip-2026-12-01.wav", mib, now, 5);
+        aged(d, "arsip-2026-12-02.wav", mib, now, 4);
+        aged(d, "arsip-2026-12-03.wav", mib, now, 3);
+        aged(d, "arsip-2026-12-04.wav", mib, now, 2);
+        aged(d, "pasar-2026-11-01.wav", 5 * mib, now, 40);
+        let current = aged(d, "arsip.wav", 2 * mib, now, 0);
+        let retention = WavRetention {
+            rotate: WavRotate::Daily,
+            keep_days: None,
+            max_total_bytes: Some(4 * mib as u64),
+        };
+        // 6 MiB of this zone's, 4 allowed: the two oldest go.
+        let deleted = prune(&current, &retention, now);
+        assert_eq!(
+            deleted,
+            [
+                d.join("arsip-2026-12-01.wav"),
+                d.join("arsip-2026-12-02.wav")
+            ]
+        );
+        // A current file over the bound by itself: everything else goes,
+        // never the current file.
+        std::fs::write(&current, vec![0u8; 5 * mib]).unwrap();
+        let deleted = prune(&current, &retention, now);
+        assert_eq!(deleted.len(), 2);
+        assert_eq!(names(d), ["arsip.wav", "pasar-2026-11-01.wav"]);
     }
 
     #[test]

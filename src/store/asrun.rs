@@ -74,6 +74,69 @@ impl Store {
     }
 }
 
+/// The zone name of the row that records a pruning: it concerns every zone.
+pub const PRUNED_ZONE: &str = "all";
+
+/// The outcome of [`Store::prune_as_run_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows deleted by this call.
+    pub removed: usize,
+    /// Rows older than the cutoff remain: call again.
+    pub more: bool,
+}
+
+impl Store {
+    /// Retention: deletes at most `batch` as-run rows of items that started
+    /// before `cutoff` (oldest first), in one short transaction, so that a
+    /// caller on the daemon's loop is never held long; call again while
+    /// [`Pruned::more`]. Then record the whole pruning with
+    /// [`Store::record_as_run_pruned`].
+    pub fn prune_as_run_batch(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, StoreError> {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let removed = self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM as_run WHERE id IN (
+                     SELECT id FROM as_run WHERE started_at_ms < ?1
+                     ORDER BY started_at_ms LIMIT ?2)",
+                params![to_ms(cutoff), batch],
+            )?)
+        })?;
+        Ok(Pruned {
+            removed,
+            more: removed as i64 == batch,
+        })
+    }
+
+    /// The row an auditor reads for a pruning: zone `all`, origin
+    /// `corong`, how `pruned`, at `now`, the reason naming how many rows
+    /// of items started before `cutoff` were deleted.
+    pub fn record_as_run_pruned(
+        &mut self,
+        removed: usize,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_as_run(&AsRunEntry {
+            zone: PRUNED_ZONE.into(),
+            job: None,
+            origin: "corong".into(),
+            file: "as-run log".into(),
+            started_at: now,
+            ended_at: now,
+            how: How::Pruned,
+            reason: Some(format!(
+                "{removed} rows of items started before {} deleted (asrun_keep_days)",
+                cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+        })
+    }
+}
+
 pub(crate) fn insert_as_run(conn: &Connection, entry: &AsRunEntry) -> Result<(), Failure> {
     conn.prepare_cached(
         "INSERT INTO as_run (zone, job, origin, file, started_at_ms, ended_at_ms, how, reason)

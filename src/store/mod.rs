@@ -71,6 +71,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use asrun::{Pruned, PRUNED_ZONE};
 pub use backup::{backup, BackupSummary};
 pub use error::{filesystem_full, StoreError};
 pub use lifecycle::{CLEAN_STOP_SUFFIX, CREATED_SUFFIX};

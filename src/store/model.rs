@@ -145,6 +145,9 @@ pub enum How {
     /// went on air may be noise). The reason says which. An item only; a
     /// job's play on a zone still completes.
     Damaged,
+    /// Not an item: the daemon deleted old rows of the as-run log
+    /// (`asrun_keep_days`); the reason says how many, older than what.
+    Pruned,
 }
 
 impl How {
@@ -157,6 +160,7 @@ impl How {
             How::Failed => "failed",
             How::Interrupted => "interrupted",
             How::Damaged => "damaged",
+            How::Pruned => "pruned",
         }
     }
 
@@ -169,6 +173,7 @@ impl How {
             "failed" => How::Failed,
             "interrupted" => How::Interrupted,
             "damaged" => How::Damaged,
+            "pruned" => How::Pruned,
             _ => return None,
         })
     }

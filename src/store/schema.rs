@@ -87,10 +87,11 @@ const MIGRATIONS: &[&str] = &[
         measured_at_ms  INTEGER NOT NULL
     );
     "#,
-    // v2
+    // v2: `how` may be 'damaged' (an item that played, but whose file was
+    // not all there) or 'pruned' (the row that records a pruning of the log
+    // itself). SQLite cannot change a CHECK in place: the table is rebuilt,
+    // ids kept.
     r#"
-    -- `damaged` in the as-run log: an item that played, but whose file was
-    -- not all there. SQLite cannot change a CHECK in place: copy the table.
     CREATE TABLE as_run_v2 (
         id             INTEGER PRIMARY KEY,
         zone           TEXT    NOT NULL,
@@ -101,7 +102,7 @@ const MIGRATIONS: &[&str] = &[
         ended_at_ms    INTEGER NOT NULL,
         how            TEXT    NOT NULL
                        CHECK (how IN ('completed', 'preempted', 'skipped', 'cancelled',
-                                      'failed', 'interrupted', 'damaged')),
+                                      'failed', 'interrupted', 'damaged', 'pruned')),
         reason         TEXT
     );
     INSERT INTO as_run_v2 SELECT id, zone, job, origin, file, started_at_ms, ended_at_ms,
