@@ -422,10 +422,16 @@ fn cancelling_a_long_job_mid_way_writes_no_errors() {
     let (code, out, err) = st.client(&args);
     assert_eq!(code, 0, "{err}");
     let id = out.trim().to_string();
-    d.wait_log(&format!("on air zone=alun-alun job={id} item=3"), Duration::from_secs(10));
+    d.wait_log(
+        &format!("on air zone=alun-alun job={id} item=3"),
+        Duration::from_secs(10),
+    );
     let (code, _, err) = st.client(&["cancel", &id]);
     assert_eq!(code, 0, "{err}");
-    d.wait_log(&format!("ended zone=alun-alun job={id}"), Duration::from_secs(5));
+    d.wait_log(
+        &format!("ended zone=alun-alun job={id}"),
+        Duration::from_secs(5),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let log = d.log_text();
     assert!(!log.contains(" ERROR "), "{log}");
