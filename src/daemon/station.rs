@@ -1035,9 +1035,11 @@ impl Station {
                 self.feed_tx.clone(),
             );
             if let (Some(cache), Some(target)) = (&self.loudness, target) {
-                // An emergency never waits for a measurement.
-                let wait = priority < Priority::EMERGENCY;
-                feed = feed.with_loudness(cache.clone(), target, wait);
+                // No item waits for its measurement: one not measured yet
+                // plays at a provisional gain from its opening; an
+                // emergency does not spend even that, and plays unchanged.
+                let provisional = priority < Priority::EMERGENCY;
+                feed = feed.with_loudness(cache.clone(), target, provisional);
             }
             if let Some(after) = self.config.loudness.dead_air {
                 feed = feed.with_dead_air(after);
