@@ -218,3 +218,82 @@ fn a_schedule_of_a_long_file_never_measured_starts_at_its_fire_time() {
     let lufs = sine_lufs(&samples[48_000..]);
     assert!((lufs + 16.0).abs() <= 1.0, "arrived at {lufs:.2} LUFS");
 }
+
+/// The playlists are measured soonest fire first: a schedule listed last
+/// that fires in a minute comes before one listed first that fires in two
+/// hours, and one that never fires again comes last.
+#[test]
+fn schedules_are_ordered_soonest_fire_first() {
+    use chrono::{TimeZone, Utc};
+    let from = Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).unwrap();
+    let mut never = common::schedule("lalu", "0 0 9 * * *", &["all"]);
+    never.active_until = Some(chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap());
+    let schedules = vec![
+        common::schedule("siang", "0 0 12 * * *", &["all"]),
+        never,
+        common::schedule("sebentar", "0 1 10 * * *", &["all"]),
+        common::schedule("sore", "0 0 15 * * *", &["all"]),
+    ];
+    let order = corong::schedule::soonest_first(&schedules, chrono_tz::UTC, from, None);
+    assert_eq!(order, vec![2, 0, 3, 1]);
+}
+
+/// At start-up the daemon has the playlist of the schedule that fires
+/// first measured first, whatever the config order; `corong status` says
+/// how many files still wait for their measurement, in its JSON and in a
+/// line of its own.
+#[test]
+fn the_next_schedule_is_measured_first_and_status_counts_what_waits() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let st = Station::new();
+    common::tone_wav(&st.path("media/siang.wav"), 440.0, 2.0);
+    common::tone_wav(&st.path("media/segera.wav"), 660.0, 2.0);
+    // Long enough to still be waiting when status asks.
+    long_tone(&st.path("media/panjang.wav"), 5);
+    st.playlist("siang", &["../media/siang.wav"]);
+    st.playlist("segera", &["../media/segera.wav"]);
+    st.playlist("panjang", &["../media/panjang.wav", "../media/panjang.wav"]);
+    let port = free_port_pair();
+    let far = |h: i64| cron_in(h * 3600);
+    st.config(&format!(
+        "{}\n[[schedules]]\nname = \"panjang\"\ncron = \"{}\"\nplaylist = \"panjang\"\nzones = [\"alun-alun\"]\n\
+         \n[[schedules]]\nname = \"siang\"\ncron = \"{}\"\nplaylist = \"siang\"\nzones = [\"alun-alun\"]\n\
+         \n[[schedules]]\nname = \"segera\"\ncron = \"{}\"\nplaylist = \"segera\"\nzones = [\"alun-alun\"]\n",
+        zone_config(port),
+        far(3),
+        far(2),
+        far(1),
+    ));
+    let d = st.start();
+    let (code, json, err) = st.client(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let pending = v["loudness_pending"].as_u64().expect("loudness_pending");
+    assert!(pending >= 1, "the long file waits: {json}");
+    let (code, human, _) = st.client(&["status"]);
+    assert_eq!(code, 0);
+    assert!(human.contains("still to measure"), "{human}");
+    // Once all is measured the count is 0 and the line is gone.
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, json, _) = st.client(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        if v["loudness_pending"].as_u64() == Some(0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "still pending: {json}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, human, _) = st.client(&["status"]);
+    assert!(!human.contains("still to measure"), "{human}");
+    let measured: Vec<String> = d
+        .log_lines(&["loudness measured"])
+        .into_iter()
+        .filter(|l| l.contains("media/"))
+        .collect();
+    let at = |f: &str| measured.iter().position(|l| l.contains(f)).unwrap();
+    assert!(
+        at("segera.wav") < at("siang.wav") && at("siang.wav") < at("panjang.wav"),
+        "{measured:#?}"
+    );
+}

@@ -376,6 +376,17 @@ impl LoudnessCache {
         }
     }
 
+    /// How many files are still waiting to be measured (or being measured
+    /// now), for `corong status`.
+    pub fn pending(&self) -> usize {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|l| **l == Lookup::Pending)
+            .count()
+    }
+
     fn ask(&self, path: &Path, channels: u16, now: bool) -> Lookup {
         let key = FileKey::of(path, channels);
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
