@@ -548,6 +548,30 @@ mod tests {
     }
 
     #[test]
+    fn the_opening_measures_only_the_opening() {
+        // 12 s at -30 LUFS, then 10 s at -10 LUFS: the opening (at most
+        // 10 s) reads the quiet part alone; the whole file reads louder.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two-levels.wav");
+        let rate = 48_000;
+        let samples: Vec<f32> = (0..rate * 22)
+            .map(|i| {
+                let a = if i < rate * 12 { 0.0447 } else { 0.447 };
+                a * (2.0 * std::f32::consts::PI * 997.0 * i as f32 / rate as f32).sin()
+            })
+            .collect();
+        super::super::tone::write_wav(&path, &samples, rate, 1).unwrap();
+        let begin = Instant::now();
+        let opening = measure_opening(&path, rate, 1).unwrap();
+        let took = begin.elapsed();
+        assert!((opening.integrated_lufs + 30.0).abs() < 0.3, "{opening:?}");
+        // The budget, plus one small step and opening the file.
+        assert!(took < OPENING_BUDGET * 5, "{took:?}");
+        let whole = measure(&path, rate, 1).unwrap();
+        assert!(whole.integrated_lufs > -15.0, "{whole:?}");
+    }
+
+    #[test]
     fn silence_measures_silent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("quiet.wav");

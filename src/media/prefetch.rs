@@ -208,6 +208,10 @@ pub struct Feed {
     loudness: Option<(Arc<LoudnessCache>, Target, bool)>,
     /// Linear gain of the current item.
     gain: f32,
+    /// The last provisional gain worked out, and its file: an item put
+    /// back (its marker ring was full) or played again before its
+    /// measurement is there does not measure its opening again.
+    provisional: Option<(PathBuf, f32)>,
     /// Frames of silence after which an item is skipped as dead air.
     dead_air_frames: Option<u64>,
     /// Frames of silence at the end of what was decoded of the current item.
@@ -287,6 +291,7 @@ impl Feed {
             events,
             loudness: None,
             gain: 1.0,
+            provisional: None,
             dead_air_frames: None,
             silent_run: 0,
             ramp_frames: (ITEM_RAMP.as_secs_f64() * rate as f64).round().max(1.0) as usize,
@@ -358,9 +363,14 @@ impl Feed {
             let gain = match &self.loudness {
                 None => 1.0,
                 Some((cache, target, provisional)) => match cache.lookup(&path, self.channels) {
-                    Lookup::Pending if *provisional => {
-                        provisional_gain(&path, self.rate, self.channels, target)
-                    }
+                    Lookup::Pending if *provisional => match &self.provisional {
+                        Some((p, gain)) if *p == path => *gain,
+                        _ => {
+                            let gain = provisional_gain(&path, self.rate, self.channels, target);
+                            self.provisional = Some((path.clone(), gain));
+                            gain
+                        }
+                    },
                     Lookup::Pending | Lookup::Failed => 1.0,
                     Lookup::Ready(m) => loudness::plan(&m, target).linear(),
                 },
@@ -707,6 +717,7 @@ impl Feed {
             events: self.events.clone(),
             loudness: self.loudness.clone(),
             gain: self.gain,
+            provisional: self.provisional.clone(),
             dead_air_frames: self.dead_air_frames,
             silent_run: 0,
             ramp_frames: self.ramp_frames,
