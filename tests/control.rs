@@ -43,6 +43,7 @@ fn status_result() -> StatusResult {
             receivers: vec![],
         }],
         next_events: vec![],
+        loudness_pending: None,
     }
 }
 

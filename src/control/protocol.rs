@@ -696,6 +696,11 @@ pub struct StatusResult {
     /// The next scheduled events, soonest first.
     #[serde(default)]
     pub next_events: Vec<NextEvent>,
+    /// Files still waiting for their loudness measurement (or being
+    /// measured now); absent when loudness normalisation is off, and from
+    /// daemons before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loudness_pending: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

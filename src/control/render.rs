@@ -120,6 +120,13 @@ pub fn status(s: &StatusResult, tz: Tz) -> String {
         out.push('\n');
         out.push_str(&t);
     }
+    if let Some(n) = s.loudness_pending.filter(|n| *n > 0) {
+        // Not an error: items play on time at a provisional gain meanwhile.
+        out.push_str(&format!(
+            "\nloudness: {n} file{} still to measure\n",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
     out.push('\n');
     if s.next_events.is_empty() {
         out.push_str("no scheduled events\n");
@@ -525,8 +532,21 @@ mod tests {
                 zones: vec!["all".into()],
                 priority: 77,
             }],
+            loudness_pending: Some(3),
         };
         let out = status(&s, JAKARTA);
+        assert!(
+            out.contains("\nloudness: 3 files still to measure\n"),
+            "{out}"
+        );
+        let none = status(
+            &StatusResult {
+                loudness_pending: Some(0),
+                ..s.clone()
+            },
+            JAKARTA,
+        );
+        assert!(!none.contains("loudness:"), "{none}");
         assert!(
             out.starts_with(
                 "corong 0.1.0 (pid 42), running since 2024-05-02 06:00:00 (Asia/Jakarta)\n"

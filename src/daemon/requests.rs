@@ -862,6 +862,7 @@ impl Station {
             },
             zones,
             next_events,
+            loudness_pending: self.loudness_pending(),
         })
     }
 

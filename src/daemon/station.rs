@@ -357,13 +357,27 @@ impl Station {
     /// diagnostics, and the running one stays. `[daemon]` settings need a
     /// restart, so a change there is refused too.
     /// Ask for every file of every schedule's playlist to be measured, in
-    /// the background, so that a schedule does not wait for measurements
-    /// when it fires. Files measured before come from the store at once.
+    /// the background, the schedule that fires soonest first, so that a
+    /// schedule finds its files measured when it fires (if it does not, its
+    /// items start on time anyway, at a provisional gain: see
+    /// `media::prefetch`). Files measured before come from the store at
+    /// once.
     fn prepare_playlists(&self) {
         let Some(cache) = &self.loudness else {
             return;
         };
-        for sched in self.config.schedules.iter().filter(|s| s.text.is_none()) {
+        let schedules = &self.config.schedules;
+        let order = crate::schedule::soonest_first(
+            schedules,
+            self.config.daemon.timezone,
+            Utc::now(),
+            self.config.quiet_hours,
+        );
+        for sched in order
+            .into_iter()
+            .map(|i| &schedules[i])
+            .filter(|s| s.text.is_none())
+        {
             let Ok(list) = playlist::load(&sched.playlist_path) else {
                 continue; // `check` and the fire itself report it
             };
@@ -507,6 +521,12 @@ impl Station {
         );
         tracing::info!("{summary}");
         Ok((summary, new))
+    }
+
+    /// Files still waiting for their loudness measurement, when loudness
+    /// normalisation is on.
+    pub(super) fn loudness_pending(&self) -> Option<u64> {
+        self.loudness.as_ref().map(|c| c.pending() as u64)
     }
 
     pub(super) fn zone_name(&self, id: ZoneId) -> &str {
@@ -1035,9 +1055,11 @@ impl Station {
                 self.feed_tx.clone(),
             );
             if let (Some(cache), Some(target)) = (&self.loudness, target) {
-                // An emergency never waits for a measurement.
-                let wait = priority < Priority::EMERGENCY;
-                feed = feed.with_loudness(cache.clone(), target, wait);
+                // No item waits for its measurement: one not measured yet
+                // plays at a provisional gain from its opening; an
+                // emergency does not spend even that, and plays unchanged.
+                let provisional = priority < Priority::EMERGENCY;
+                feed = feed.with_loudness(cache.clone(), target, provisional);
             }
             if let Some(after) = self.config.loudness.dead_air {
                 feed = feed.with_dead_air(after);

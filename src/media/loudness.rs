@@ -132,6 +132,39 @@ const MEASURE_CHUNK: usize = 16_384;
 /// Decode all of `path` at `rate` Hz and `channels` channels (what a zone
 /// plays) and measure it.
 pub fn measure(path: &Path, rate: u32, channels: u16) -> Result<Measurement, MediaError> {
+    measure_part(path, rate, channels, u64::MAX, None)
+}
+
+/// How much of a file's opening [`measure_opening`] reads: many 400 ms
+/// gating blocks, enough for a steady programme's level.
+pub const OPENING: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most time [`measure_opening`] spends, whatever the file: it runs on
+/// a decoder worker while the item's fire time has come, so it is bounded
+/// by the clock as well as by [`OPENING`] (a slow format or a busy machine
+/// gets a shorter opening, not a late start).
+pub const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+/// Frames decoded per step of [`measure_opening`]: small, so that it stops
+/// close to its budget.
+const OPENING_CHUNK: usize = 2_048;
+
+/// Measure the first [`OPENING`] of `path` (less if [`OPENING_BUDGET`] runs
+/// out first): a provisional measurement for an item that starts before its
+/// whole-file measurement is there. For a file of steady level it is the
+/// whole file's; for one that changes, the opening's.
+pub fn measure_opening(path: &Path, rate: u32, channels: u16) -> Result<Measurement, MediaError> {
+    let frames = (OPENING.as_secs_f64() * rate as f64) as u64;
+    let deadline = Instant::now() + OPENING_BUDGET;
+    measure_part(path, rate, channels, frames, Some(deadline))
+}
+
+/// Measure at most `frames` frames of `path`, stopping early at `deadline`.
+fn measure_part(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    frames: u64,
+    deadline: Option<Instant>,
+) -> Result<Measurement, MediaError> {
     let mut decoder = Decoder::open(path, rate, channels)?;
     let meter_error = |e: ebur128::Error| MediaError::Decode {
         path: path.to_path_buf(),
@@ -140,13 +173,24 @@ pub fn measure(path: &Path, rate: u32, channels: u16) -> Result<Measurement, Med
     let mut meter =
         EbuR128::new(channels as u32, rate, Mode::I | Mode::TRUE_PEAK).map_err(meter_error)?;
     let mut buf = Vec::with_capacity(MEASURE_CHUNK * channels as usize);
-    loop {
+    let mut left = frames;
+    while left > 0 {
         buf.clear();
-        let frames = decoder.read(&mut buf, MEASURE_CHUNK)?;
-        if frames == 0 {
+        let chunk = if deadline.is_some() {
+            OPENING_CHUNK
+        } else {
+            MEASURE_CHUNK
+        };
+        let step = chunk.min(usize::try_from(left).unwrap_or(usize::MAX));
+        let got = decoder.read(&mut buf, step)?;
+        if got == 0 {
             break;
         }
         meter.add_frames_f32(&buf).map_err(meter_error)?;
+        left = left.saturating_sub(got as u64);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
     }
     let integrated_lufs = meter.loudness_global().map_err(meter_error)?;
     let mut peak = 0.0f64;
@@ -318,7 +362,8 @@ impl LoudnessCache {
     }
 
     /// What is known about `path` played in `channels` channels. A file not
-    /// measured yet goes to the front of the queue: an item waits for it.
+    /// measured yet goes to the front of the queue: an item plays it now (at a
+    /// provisional gain) and its next play wants the whole measurement.
     pub fn lookup(&self, path: &Path, channels: u16) -> Lookup {
         self.ask(path, channels, true)
     }
@@ -329,6 +374,17 @@ impl LoudnessCache {
         for f in files {
             let _ = self.ask(f, channels, false);
         }
+    }
+
+    /// How many files are still waiting to be measured (or being measured
+    /// now), for `corong status`.
+    pub fn pending(&self) -> usize {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|l| **l == Lookup::Pending)
+            .count()
     }
 
     fn ask(&self, path: &Path, channels: u16, now: bool) -> Lookup {
@@ -489,6 +545,30 @@ mod tests {
         assert!(!cached_a && cached_b, "same content, measured once");
         assert_eq!(a, b);
         assert_eq!(mem.1, 1);
+    }
+
+    #[test]
+    fn the_opening_measures_only_the_opening() {
+        // 12 s at -30 LUFS, then 10 s at -10 LUFS: the opening (at most
+        // 10 s) reads the quiet part alone; the whole file reads louder.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two-levels.wav");
+        let rate = 48_000;
+        let samples: Vec<f32> = (0..rate * 22)
+            .map(|i| {
+                let a = if i < rate * 12 { 0.0447 } else { 0.447 };
+                a * (2.0 * std::f32::consts::PI * 997.0 * i as f32 / rate as f32).sin()
+            })
+            .collect();
+        super::super::tone::write_wav(&path, &samples, rate, 1).unwrap();
+        let begin = Instant::now();
+        let opening = measure_opening(&path, rate, 1).unwrap();
+        let took = begin.elapsed();
+        assert!((opening.integrated_lufs + 30.0).abs() < 0.3, "{opening:?}");
+        // The budget, plus one small step and opening the file.
+        assert!(took < OPENING_BUDGET * 5, "{took:?}");
+        let whole = measure(&path, rate, 1).unwrap();
+        assert!(whole.integrated_lufs > -15.0, "{whole:?}");
     }
 
     #[test]

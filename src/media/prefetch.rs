@@ -31,8 +31,13 @@
 //!
 //! With [`Feed::with_loudness`], each item plays at the gain that brings it
 //! to the zone's loudness target ([`super::loudness`]). A file's measurement
-//! comes from the [`LoudnessCache`]'s own thread; until it is there the item
-//! waits (its voice is not ready yet) and the worker serves its other feeds.
+//! comes from the [`LoudnessCache`]'s own thread. An item never waits for
+//! it: one whose file is not measured yet starts at once, at a provisional
+//! gain from a measurement of its opening that the worker makes itself
+//! ([`loudness::measure_opening`], bounded to a few tens of milliseconds),
+//! and keeps that gain to its end; the whole-file measurement, asked for at
+//! the same moment, applies from the file's next play. (Moving to it in the
+//! middle of an item would be a level change the listeners hear.)
 //! A panic inside a decoder is caught at the worker's boundary and treated the same way, so it never
 //! takes down the worker, the engine or another zone.
 
@@ -155,6 +160,25 @@ impl Output {
     }
 }
 
+/// The gain for `path` from a measurement of its opening (see the module
+/// docs); unchanged (1.0) when the opening cannot be measured: the decoder
+/// that opens the item next reports why, once.
+fn provisional_gain(path: &Path, rate: u32, channels: u16, target: &Target) -> f32 {
+    let begin = Instant::now();
+    match panics::contain(|| loudness::measure_opening(path, rate, channels)) {
+        Ok(Ok(m)) => {
+            let gain = loudness::plan(&m, target);
+            tracing::info!(file = %path.display(),
+                lufs = format!("{:.1}", m.integrated_lufs),
+                gain_db = format!("{:.1}", gain.db),
+                ms = begin.elapsed().as_millis() as u64,
+                "loudness not measured yet: plays at a provisional gain from its opening");
+            gain.linear()
+        }
+        _ => 1.0,
+    }
+}
+
 /// One decoder and the voices it fills: files to decode into their rings.
 pub struct Feed {
     job: JobId,
@@ -179,10 +203,15 @@ pub struct Feed {
     scratch: Vec<f32>,
     events: Sender<FeedEvent>,
     /// Loudness normalisation: the measurements, this zone's target, and
-    /// whether an item waits for its measurement (else it plays unchanged).
+    /// whether an item not measured yet gets a provisional gain from its
+    /// opening (else it plays unchanged).
     loudness: Option<(Arc<LoudnessCache>, Target, bool)>,
     /// Linear gain of the current item.
     gain: f32,
+    /// The last provisional gain worked out, and its file: an item put
+    /// back (its marker ring was full) or played again before its
+    /// measurement is there does not measure its opening again.
+    provisional: Option<(PathBuf, f32)>,
     /// Frames of silence after which an item is skipped as dead air.
     dead_air_frames: Option<u64>,
     /// Frames of silence at the end of what was decoded of the current item.
@@ -217,8 +246,6 @@ pub struct Feed {
 /// What [`Feed::open_next`] found.
 enum Next {
     Opened,
-    /// The next item's loudness is being measured: try again later.
-    Wait,
     End,
 }
 
@@ -264,6 +291,7 @@ impl Feed {
             events,
             loudness: None,
             gain: 1.0,
+            provisional: None,
             dead_air_frames: None,
             silent_run: 0,
             ramp_frames: (ITEM_RAMP.as_secs_f64() * rate as f64).round().max(1.0) as usize,
@@ -282,11 +310,19 @@ impl Feed {
 
     /// Play every item at the gain that brings it to `target`, with
     /// measurements from `cache`. Asks `cache` to measure the whole list now.
-    /// An item whose measurement is not there yet waits for it when `wait`;
-    /// otherwise (an emergency, which must not wait) it plays unchanged.
-    pub fn with_loudness(mut self, cache: Arc<LoudnessCache>, target: Target, wait: bool) -> Feed {
+    /// An item whose measurement is not there yet never waits for it: it
+    /// starts at once, at a provisional gain from its opening when
+    /// `provisional`, else (an emergency, which must not spend even the
+    /// opening's few tens of milliseconds) unchanged. The whole-file
+    /// measurement applies from the file's next play.
+    pub fn with_loudness(
+        mut self,
+        cache: Arc<LoudnessCache>,
+        target: Target,
+        provisional: bool,
+    ) -> Feed {
         cache.prepare(&self.files, self.channels);
-        self.loudness = Some((cache, target, wait));
+        self.loudness = Some((cache, target, provisional));
         self
     }
 
@@ -326,8 +362,15 @@ impl Feed {
             let path = self.files[self.next_file].clone();
             let gain = match &self.loudness {
                 None => 1.0,
-                Some((cache, target, wait)) => match cache.lookup(&path, self.channels) {
-                    Lookup::Pending if *wait => return Next::Wait,
+                Some((cache, target, provisional)) => match cache.lookup(&path, self.channels) {
+                    Lookup::Pending if *provisional => match &self.provisional {
+                        Some((p, gain)) if *p == path => *gain,
+                        _ => {
+                            let gain = provisional_gain(&path, self.rate, self.channels, target);
+                            self.provisional = Some((path.clone(), gain));
+                            gain
+                        }
+                    },
                     Lookup::Pending | Lookup::Failed => 1.0,
                     Lookup::Ready(m) => loudness::plan(&m, target).linear(),
                 },
@@ -432,11 +475,6 @@ impl Feed {
                 }
                 match self.open_next() {
                     Next::Opened => {}
-                    Next::Wait => {
-                        // What was decoded goes out meanwhile.
-                        self.publish();
-                        return (worked, false);
-                    }
                     Next::End => {
                         self.finish();
                         return (true, true);
@@ -679,6 +717,7 @@ impl Feed {
             events: self.events.clone(),
             loudness: self.loudness.clone(),
             gain: self.gain,
+            provisional: self.provisional.clone(),
             dead_air_frames: self.dead_air_frames,
             silent_run: 0,
             ramp_frames: self.ramp_frames,

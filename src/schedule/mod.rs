@@ -22,5 +22,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use cron::{fires_between, CronSchedule};
 pub use runner::{Fire, Scheduler, FORWARD_JUMP_GRACE, MAX_SLEEP};
 pub use upcoming::{
-    format_human, upcoming, HumanUpcoming, Upcoming, UpcomingJson, UpcomingScheduleJson,
+    format_human, soonest_first, upcoming, HumanUpcoming, Upcoming, UpcomingJson,
+    UpcomingScheduleJson,
 };

@@ -75,6 +75,29 @@ pub fn upcoming(
         .collect()
 }
 
+/// Indices of `schedules` soonest next fire first (as [`upcoming`] reads
+/// them), those that will not fire again last, ties and those last in
+/// config order. A cron expression that does not parse leaves config
+/// order: the daemon's own check reports it. The daemon has every
+/// playlist's files measured in this order, so the next schedule's files
+/// are ready first.
+pub fn soonest_first(
+    schedules: &[Schedule],
+    tz: Tz,
+    from: DateTime<Utc>,
+    quiet: Option<QuietHours>,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..schedules.len()).collect();
+    if let Ok(up) = upcoming(schedules, tz, from, 1, quiet) {
+        // `None` sorts before `Some`: key on (never, time).
+        order.sort_by_key(|&i| {
+            let next = up[i].next.first().map(|t| t.with_timezone(&Utc));
+            (next.is_none(), next)
+        });
+    }
+    order
+}
+
 /// The stable `corong schedule --json` shape. Scripts depend on it: add
 /// fields, never rename or remove them.
 ///
