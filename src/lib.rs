@@ -36,10 +36,15 @@
 //!   loudness cache; durable before a client gets its answer; checkpointed
 //!   at a clean stop; `corong backup` copies it online.
 //! - [`control`]: the control socket: protocol, server (daemon side), client
-//!   (CLI side) and human rendering of replies.
+//!   (CLI side), human rendering of replies, and the bytes of files an
+//!   operator sends because the daemon's user cannot read them
+//!   (`upload.rs`).
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
 //!   systemd when it is ready and alive (`daemon/notify.rs`); lists the
-//!   receivers that report back (`daemon/receivers.rs`).
+//!   receivers that report back (`daemon/receivers.rs`); keeps every
+//!   accepted job within the places each zone's mixer has, emergencies
+//!   first (`daemon/slots.rs`); prunes the as-run log
+//!   (`daemon/retention.rs`).
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
 //!   playout in step with the sender's clock, receiver reports.

@@ -16,6 +16,8 @@
 //! - `sounds.rs`: the chime, the alert signal and text to speech.
 //! - `notify.rs`: systemd's READY, STATUS, WATCHDOG and STOPPING.
 //! - `voices.rs`: the voices espeak-ng knows, to refuse unknown ones.
+//! - `retention.rs`: prunes the as-run log past `asrun_keep_days`, in small
+//!   batches at start and daily.
 //!
 //! # Shutdown
 //!
