@@ -146,15 +146,24 @@ pub const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_millis
 /// Frames decoded per step of [`measure_opening`]: small, so that it stops
 /// close to its budget.
 const OPENING_CHUNK: usize = 2_048;
+/// The least of the opening measured whatever the budget says: below a few
+/// of EBU R128's 400 ms blocks there is no integrated loudness, and a busy
+/// machine would otherwise get "silent" (no gain) for a loud file.
+pub const OPENING_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Measure the first [`OPENING`] of `path` (less if [`OPENING_BUDGET`] runs
-/// out first): a provisional measurement for an item that starts before its
+/// out first, but never less than [`OPENING_MIN`]): a provisional measurement for an item that starts before its
 /// whole-file measurement is there. For a file of steady level it is the
 /// whole file's; for one that changes, the opening's.
 pub fn measure_opening(path: &Path, rate: u32, channels: u16) -> Result<Measurement, MediaError> {
     let frames = (OPENING.as_secs_f64() * rate as f64) as u64;
     let deadline = Instant::now() + OPENING_BUDGET;
     measure_part(path, rate, channels, frames, Some(deadline))
+}
+
+/// Frames of the opening measured before the budget may stop it.
+fn opening_min_frames(rate: u32) -> u64 {
+    (OPENING_MIN.as_secs_f64() * rate as f64) as u64
 }
 
 /// Measure at most `frames` frames of `path`, stopping early at `deadline`.
@@ -188,7 +197,8 @@ fn measure_part(
         }
         meter.add_frames_f32(&buf).map_err(meter_error)?;
         left = left.saturating_sub(got as u64);
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let measured = frames - left;
+        if measured >= opening_min_frames(rate) && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
     }
