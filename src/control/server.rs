@@ -484,6 +484,10 @@ impl Connection {
             .ok()
             .and_then(Result::ok)
             .flatten();
+        // The triage place guards the read; what follows is one bounded
+        // answer, and a client that connects again at once must find the
+        // place free.
+        drop(self._held.take());
         let req = line.and_then(|l| Request::from_line(&l).ok());
         match req {
             Some(req @ Request::Emergency { .. })
@@ -491,15 +495,13 @@ impl Connection {
             {
                 tracing::warn!(user = %peer.user, "serving an emergency request over the connection limit");
                 tracing::info!(user = %peer.user, uid = peer.uid, pid = peer.pid.unwrap_or_default(), cmd = req.name(), "control request");
-                self.exchange(req, &peer, &mut wr).await;
+                self.exchange(req, &peer, &mut wr, None).await;
             }
             _ => {
                 let _ = write_response(&mut wr, &busy(), self.opts.write_timeout).await;
             }
         }
         let _ = wr.shutdown().await;
-        // The place is free again while the refused client reads its reply.
-        drop(self._held.take());
         drain_before_close(reader.into_inner()).await;
     }
 
@@ -533,10 +535,13 @@ impl Connection {
             let waiting = entry
                 .take()
                 .unwrap_or_else(|| IdleSet::enter(&self.idle, &close));
+            // Told to make room: close, even if a request is already there
+            // (its client reconnects), so a place given away is given.
             let read = tokio::select! {
-                r = tokio::time::timeout(wait, read_line_bounded(&mut reader, MAX_LINE)) => Some(r),
+                biased;
                 _ = close.notified() => None,
                 _ = self.shutdown.recv() => return,
+                r = tokio::time::timeout(wait, read_line_bounded(&mut reader, MAX_LINE)) => Some(r),
             };
             drop(waiting);
             wait = self.opts.idle_timeout;
@@ -621,20 +626,27 @@ impl Connection {
                 }
                 continue;
             }
-            if !self.exchange(req, &peer, &mut wr).await {
+            let (go_on, next) = self.exchange(req, &peer, &mut wr, Some(&close)).await;
+            if !go_on {
                 return;
             }
+            entry = next;
         }
     }
 
     /// Run one request through the handler and forward its replies. Returns
     /// whether the connection may go on.
+    /// `close`: the connection's own close signal. With it, the connection
+    /// is back in the idle set *before* its final reply is written, so that
+    /// a client that connects again as soon as it has its answer finds it
+    /// there to make room; the entry is handed back for the next wait.
     async fn exchange<W: AsyncWrite + Unpin>(
         &mut self,
         req: Request,
         peer: &Peer,
         wr: &mut W,
-    ) -> bool {
+        close: Option<&Arc<tokio::sync::Notify>>,
+    ) -> (bool, Option<IdleEntry>) {
         let (tx, mut rx) = mpsc::channel(16);
         self.handler.handle(req, peer.clone(), tx);
         loop {
@@ -643,7 +655,7 @@ impl Connection {
                 _ = self.shutdown.recv() => {
                     let resp = Response::error(ErrorCode::Unavailable, "the daemon is shutting down");
                     let _ = write_response(wr, &resp, self.opts.write_timeout).await;
-                    return false;
+                    return (false, None);
                 }
             };
             let resp = next.unwrap_or_else(|| {
@@ -652,12 +664,16 @@ impl Connection {
                     "the daemon ended the request without an answer",
                 )
             });
+            let entry = match close {
+                Some(close) if resp.is_final() => Some(IdleSet::enter(&self.idle, close)),
+                _ => None,
+            };
             if let Err(e) = write_response(wr, &resp, self.opts.write_timeout).await {
                 tracing::debug!(user = %peer.user, "control client went away: {e}");
-                return false;
+                return (false, None);
             }
             if resp.is_final() {
-                return true;
+                return (true, entry);
             }
         }
     }
