@@ -33,15 +33,19 @@
 
 mod bridge;
 mod control;
+mod fires;
 pub mod health;
+pub mod jobs;
 pub mod notify;
 pub mod receivers;
+mod report;
 mod requests;
 mod retention;
 mod slots;
 pub mod sounds;
 mod station;
 mod voices;
+mod when;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -190,7 +194,8 @@ pub const SHUTDOWN_BUDGET: ShutdownBudget = ShutdownBudget {
 /// The one-line state systemd shows in `systemctl status corong`.
 fn status_line(station: &Station) -> String {
     let on_air = station
-        .jobs
+        .ledger
+        .jobs()
         .values()
         .filter(|j| !j.playing.is_empty())
         .count();
@@ -198,7 +203,7 @@ fn status_line(station: &Station) -> String {
         "{} zones streaming, {on_air} jobs on air",
         station.zones.len()
     );
-    if let Some(why) = &station.store_problem {
+    if let Some(why) = station.ledger.store_problem() {
         s.push_str("; ");
         s.push_str(why);
     }
@@ -252,6 +257,7 @@ pub async fn run_on(
 
     let (requests_tx, mut requests) = mpsc::channel(64);
     let (checked_tx, mut checked) = mpsc::unbounded_channel();
+    let (spoken_tx, mut spoken) = mpsc::unbounded_channel();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let handler = Arc::new(control::Forward { tx: requests_tx });
     let serve_options = crate::control::ServeOptions {
@@ -334,35 +340,46 @@ pub async fn run_on(
                 } else if let Err((code, msg)) = station.precheck(&r.request) {
                     tracing::warn!(user = %r.peer.user, "request refused: {msg}");
                     let _ = r.reply.try_send(crate::control::protocol::Response::error(code, msg));
+                } else if let Some(prep) = station.preparation(&r.request) {
+                    // Opening and decoding what an operator names, and
+                    // rendering speech, run beside the loop; the request
+                    // comes back prepared.
+                    let checked_tx = checked_tx.clone();
+                    tokio::spawn(async move {
+                        let result = requests::prepare_off_loop(prep).await;
+                        let _ = checked_tx.send((r, result));
+                    });
                 } else {
-                    let files = requests::media_to_check(&r.request);
-                    if files.is_empty() {
-                        station.on_request(r.request, r.peer, r.reply);
-                    } else {
-                        // Opening and decoding what an operator names runs
-                        // beside the loop; the request comes back checked.
-                        let rate = station.config().daemon.sample_rate;
-                        let checked_tx = checked_tx.clone();
-                        tokio::spawn(async move {
-                            let result = requests::check_media_off_loop(files, rate).await;
-                            let _ = checked_tx.send((r, result));
-                        });
-                    }
+                    station.on_request(r.request, requests::Prepared::default(), r.peer, r.reply);
                 }
             }
             Some((r, result)) = checked.recv() => match result {
-                Ok(()) => station.on_request(r.request, r.peer, r.reply),
+                Ok(prepared) => station.on_request(r.request, prepared, r.peer, r.reply),
                 Err((code, msg)) => {
                     tracing::warn!(user = %r.peer.user, "request refused: {msg}");
                     let _ = r.reply.try_send(crate::control::protocol::Response::error(code, msg));
                 }
             },
+            Some((fire, speech)) = spoken.recv() => station.on_fire_spoken(&fire, speech),
             Some(()) = hangups.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = reload(&mut station, &schedules_tx).await;
             }
             Some(event) = events.recv() => station.on_event(event),
-            Some(fire) = fires.recv() => station.on_fire(&fire),
+            Some(fire) = fires.recv() => {
+                if let Some(speech) = station.on_fire(&fire) {
+                    // A text schedule's speech not in the cache yet (it is
+                    // rendered at start): espeak-ng runs beside the loop.
+                    let spoken_tx = spoken_tx.clone();
+                    let failed = speech.failed("speech rendering stopped".into());
+                    tokio::spawn(async move {
+                        let spoken = tokio::task::spawn_blocking(move || speech.render())
+                            .await
+                            .unwrap_or(failed);
+                        let _ = spoken_tx.send((fire, spoken));
+                    });
+                }
+            }
             Some(id) = wakes.recv() => station.on_wake(id),
             _ = ready_poll.tick(), if !systemd.is_ready() => {
                 let status = status_line(&station);
@@ -377,7 +394,7 @@ pub async fn run_on(
                 systemd.set_status(status_line(&station));
                 // A bounded batch: the loop is not held long.
                 tokio::task::block_in_place(|| {
-                    asrun_retention.tick(station.store.as_mut(), chrono::Utc::now())
+                    asrun_retention.tick(station.ledger.store_mut(), chrono::Utc::now())
                 });
             }
         }

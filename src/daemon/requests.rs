@@ -8,34 +8,25 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::jobs::{JobSpec, Origin};
 use super::sounds::TtsError;
 use super::station::Station;
+use super::when::{parse_at, tomorrow_warning};
 use crate::control::protocol::{
-    AnnounceResult, AsRunRow, DaemonInfo, Delivery, DoneResult, EndpointHealth, ErrorCode,
-    JobState, LogResult, NextEvent, NowPlaying, Progress, QueueResult, QueuedJob, ReceiverInfo,
-    Reply, Request, Response, ScheduleInfo, ScheduleResult, StatusResult, ZoneInfo, ZoneStatus,
-    ZonesResult,
+    AnnounceResult, Delivery, DoneResult, ErrorCode, JobState, Progress, Reply, Request, Response,
 };
 use crate::control::server::Peer;
-use crate::engine::voice::EndReason;
-use crate::engine::{Command, ZoneId};
+use crate::engine::ZoneId;
 use crate::media;
-use crate::output::sdp;
 use crate::priority::Priority;
-use crate::schedule;
-use crate::store::{JobId, JobKind, NewJob, StoredJob, ZoneState};
+use crate::store::{JobKind, StoredJob};
 
-/// `log` without `--since` shows this far back.
-const DEFAULT_LOG_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 /// The longest `stop` and `emergency --stop` wait for the zones to fall
 /// silent before they answer anyway (a fade takes milliseconds).
 pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-/// `log` without `--limit` shows at most this many rows.
-const DEFAULT_LOG_LIMIT: usize = 500;
 
 /// How long checking a request's media files may take before the request
 /// is refused (a file on a hung network mount): the loop never waits on it.
@@ -50,57 +41,57 @@ struct Admission {
     not_before: Option<DateTime<Utc>>,
 }
 
-/// The media files a request names, which must open and decode before the
-/// station takes it. Empty for every other request.
-pub(super) fn media_to_check(req: &Request) -> Vec<PathBuf> {
-    match req {
-        Request::Announce { files, .. } => files.clone(),
-        Request::Emergency {
-            file: Some(f),
-            stop: false,
-            ..
-        } => vec![f.clone()],
-        _ => Vec::new(),
-    }
+/// What a request needs done before the station takes it, beside the
+/// control loop: the media files it names must open and decode, and its
+/// text must be rendered to speech. Slow work (a file on a hung network
+/// mount, espeak-ng) never holds up the loop, and with it an emergency.
+pub(super) struct Preparation {
+    files: Vec<PathBuf>,
+    /// Text, voice, and the speech cache folder.
+    speech: Option<(String, String, PathBuf)>,
+    /// Check the speech decodes (`say`; an emergency plays it regardless).
+    check_speech: bool,
+    rate: u32,
 }
 
-/// Check that every file opens and decodes, on a blocking thread and within
-/// [`MEDIA_CHECK_TIMEOUT`]: whatever an operator names (a FIFO, a device, a
-/// file on a dead NFS mount) must not hold up the control loop, and with it
-/// an emergency.
-pub(super) async fn check_media_off_loop(files: Vec<PathBuf>, rate: u32) -> Result<(), Refusal> {
-    let first = files.first().cloned().unwrap_or_default();
-    let work = tokio::task::spawn_blocking(move || -> Result<(), media::MediaError> {
-        for f in &files {
-            media::check(f, rate)?;
+/// What [`prepare_off_loop`] made: the speech file, for `say` and
+/// `emergency --text`.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub speech: Option<PathBuf>,
+}
+
+/// Check that every file opens and decodes and render the speech, on a
+/// blocking thread and within [`MEDIA_CHECK_TIMEOUT`].
+pub(super) async fn prepare_off_loop(prep: Preparation) -> Result<Prepared, Refusal> {
+    let first = prep.files.first().cloned().unwrap_or_default();
+    let has_speech = prep.speech.is_some();
+    let work = tokio::task::spawn_blocking(move || -> Result<Prepared, Refusal> {
+        for f in &prep.files {
+            media::check(f, prep.rate).map_err(media_refusal)?;
         }
-        Ok(())
+        let Some((text, voice, dir)) = prep.speech else {
+            return Ok(Prepared::default());
+        };
+        let (file, cached) = super::sounds::speak(&text, &voice, &dir).map_err(tts_refusal)?;
+        tracing::info!(voice, cached, file = %file.display(), "speech rendered");
+        if prep.check_speech {
+            media::check(&file, prep.rate).map_err(|e| refuse(ErrorCode::Failed, e.to_string()))?;
+        }
+        Ok(Prepared { speech: Some(file) })
     });
     match tokio::time::timeout(MEDIA_CHECK_TIMEOUT, work).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        // A file the operator can read but the daemon cannot (a home
-        // folder, a private /tmp): the client may send its content.
-        Ok(Ok(Err(media::MediaError::Open { path, source })))
-            if matches!(
-                source.kind(),
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
-            ) =>
-        {
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::geteuid() };
-            let user = crate::control::server::user_name(uid).unwrap_or_else(|| uid.to_string());
-            Err(refuse(
-                ErrorCode::Unreadable,
-                format!(
-                    "{}: the daemon's user `{user}` cannot read it: {source}",
-                    path.display()
-                ),
-            ))
-        }
-        Ok(Ok(Err(e))) => Err(refuse(ErrorCode::Failed, e.to_string())),
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(refuse(
             ErrorCode::Failed,
             format!("{}: checking the file failed: {e}", first.display()),
+        )),
+        Err(_) if has_speech && first.as_os_str().is_empty() => Err(refuse(
+            ErrorCode::Failed,
+            format!(
+                "rendering the speech took longer than {} s; not queued",
+                MEDIA_CHECK_TIMEOUT.as_secs()
+            ),
         )),
         Err(_) => Err(refuse(
             ErrorCode::Failed,
@@ -113,22 +104,64 @@ pub(super) async fn check_media_off_loop(files: Vec<PathBuf>, rate: u32) -> Resu
     }
 }
 
-fn refuse(code: ErrorCode, msg: impl Into<String>) -> Refusal {
+/// A file that does not open or decode. One the operator can read but the
+/// daemon cannot (a home folder, a private /tmp) may be sent instead.
+fn media_refusal(e: media::MediaError) -> Refusal {
+    match e {
+        media::MediaError::Open { path, source }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::geteuid() };
+            let user = crate::control::server::user_name(uid).unwrap_or_else(|| uid.to_string());
+            refuse(
+                ErrorCode::Unreadable,
+                format!(
+                    "{}: the daemon's user `{user}` cannot read it: {source}",
+                    path.display()
+                ),
+            )
+        }
+        e => refuse(ErrorCode::Failed, e.to_string()),
+    }
+}
+
+fn tts_refusal(e: TtsError) -> Refusal {
+    refuse(ErrorCode::Failed, e.to_string())
+}
+
+pub(super) fn refuse(code: ErrorCode, msg: impl Into<String>) -> Refusal {
     (code, msg.into())
 }
 
 impl Station {
-    /// Carry out one request from `peer`; replies go to `reply`.
-    pub fn on_request(&mut self, req: Request, peer: Peer, reply: mpsc::Sender<Response>) {
+    /// Carry out one request from `peer`, prepared beside the loop (see
+    /// [`Station::preparation`]); replies go to `reply`.
+    pub fn on_request(
+        &mut self,
+        req: Request,
+        prepared: Prepared,
+        peer: Peer,
+        reply: mpsc::Sender<Response>,
+    ) {
         let result = match req {
             Request::Announce { files, delivery } => {
                 self.announce(JobKind::Announcement, files, None, delivery, &peer, &reply)
             }
-            Request::Say {
-                text,
-                voice,
-                delivery,
-            } => self.say(text, voice, delivery, &peer, &reply),
+            Request::Say { text, delivery, .. } => match prepared.speech {
+                Some(file) => self.announce(
+                    JobKind::Say,
+                    vec![file],
+                    Some(text),
+                    delivery,
+                    &peer,
+                    &reply,
+                ),
+                None => Err(refuse(ErrorCode::Failed, "the speech was not rendered")),
+            },
             Request::Emergency {
                 file,
                 text,
@@ -138,7 +171,9 @@ impl Station {
                 if stop {
                     self.emergency_stop(&zones, &peer, &reply)
                 } else {
-                    self.emergency(file, text, &zones, &peer)
+                    // The text is the job's when it was spoken.
+                    let text = if file.is_some() { None } else { text };
+                    self.emergency(file.or(prepared.speech), text, &zones, &peer)
                 }
             }
             Request::Status => Ok(Some(self.status())),
@@ -228,8 +263,65 @@ impl Station {
         match req {
             Request::Announce { delivery, .. } => self.admission(delivery).map(|_| ()),
             Request::Emergency { zones, .. } => self.resolve_zones(zones).map(|_| ()),
+            Request::Say {
+                voice, delivery, ..
+            } => {
+                // Zones first: a bad zone should not cost a speech rendering.
+                self.admission(delivery)?;
+                match (voice, &self.voices) {
+                    // Only here: an emergency speaks with the configured
+                    // voice whatever espeak-ng makes of it, rather than not
+                    // at all.
+                    (Some(v), Some(known)) => {
+                        known.check(v).map_err(|e| refuse(ErrorCode::BadRequest, e))
+                    }
+                    _ => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
+    }
+
+    /// The work `req` needs beside the loop before it is carried out, if
+    /// any.
+    pub(super) fn preparation(&self, req: &Request) -> Option<Preparation> {
+        let rate = self.config.daemon.sample_rate;
+        let tts_dir = self.sounds.tts_dir.clone();
+        let default_voice = &self.config.announcements.tts_voice;
+        let prep = match req {
+            Request::Announce { files, .. } => Preparation {
+                files: files.clone(),
+                speech: None,
+                check_speech: false,
+                rate,
+            },
+            Request::Say { text, voice, .. } => Preparation {
+                files: Vec::new(),
+                speech: Some((
+                    text.clone(),
+                    voice.clone().unwrap_or_else(|| default_voice.clone()),
+                    tts_dir,
+                )),
+                check_speech: true,
+                rate,
+            },
+            Request::Emergency {
+                file,
+                text,
+                stop: false,
+                ..
+            } => Preparation {
+                files: file.iter().cloned().collect(),
+                speech: match (file, text) {
+                    (None, Some(t)) => Some((t.clone(), default_voice.clone(), tts_dir)),
+                    _ => None,
+                },
+                check_speech: false,
+                rate,
+            },
+            _ => return None,
+        };
+        Some(prep)
     }
 
     /// Zones, priority and time of an announcement, checked.
@@ -288,32 +380,33 @@ impl Station {
             .interval_s
             .map(std::time::Duration::from_secs)
             .unwrap_or(self.config.announcements.repeat_interval);
-        let new = NewJob {
+        let names: Vec<String> = zones
+            .iter()
+            .map(|z| self.zone_name(*z).to_string())
+            .collect();
+        let spec = JobSpec {
             kind,
-            origin: format!("operator:{}", peer.user),
-            priority: priority.0,
-            zones: zones
-                .iter()
-                .map(|z| self.zone_name(*z).to_string())
-                .collect(),
+            origin: Origin::Operator(peer.user.clone()),
+            priority,
+            zones,
             files,
             chime_before: delivery.chime,
             chime_after: delivery.chime && self.config.announcements.chime_after,
             not_before,
             repeat: delivery.repeat,
-            repeat_interval: interval,
+            interval,
             text,
+            run: None,
         };
-        let id = self
-            .accept(&new)
-            .map_err(|e| refuse(ErrorCode::Failed, e))?;
-        tracing::info!(job = id, user = %peer.user, zones = %new.zones.join(","),
-            priority = %Priority(new.priority), "announcement accepted");
-        let stored = self.stored(id, new.clone());
-        self.resume_stored(&stored);
+        let (id, effects) = self
+            .ledger
+            .start_job(spec, Utc::now())
+            .map_err(|e| refuse(e.code(), e.to_string()))?;
+        tracing::info!(job = id, user = %peer.user, zones = %names.join(","),
+            priority = %priority, "announcement accepted");
         let result = AnnounceResult {
             id,
-            zones: new.zones.clone(),
+            zones: names.clone(),
             not_before: not_before.map(|t| self.local(t)),
             on_air: false,
             warning: delivery.at.as_deref().zip(not_before).and_then(|(at, t)| {
@@ -324,80 +417,17 @@ impl Station {
             let _ = reply.try_send(Response::Progress(Progress {
                 id,
                 zones_done: 0,
-                zones_total: new.zones.len(),
+                zones_total: names.len(),
                 state: JobState::Queued,
                 reason: None,
             }));
-            if let Some(j) = self.jobs.get_mut(&id) {
-                j.waiters.push(reply.clone());
+            if self.ledger.wait_for(id, reply.clone()) {
+                self.apply(effects);
                 return Ok(None);
             }
         }
+        self.apply(effects);
         Ok(Some(Reply::Announced(result)))
-    }
-
-    /// The stored form of a job just accepted (without a store read).
-    fn stored(&self, id: i64, job: NewJob) -> StoredJob {
-        let progress = job
-            .zones
-            .iter()
-            .map(|z| crate::store::ZoneProgress {
-                zone: z.clone(),
-                state: ZoneState::Pending,
-                how: None,
-                reason: None,
-                item: 0,
-                file: None,
-                started_at: None,
-                ended_at: None,
-            })
-            .collect();
-        StoredJob {
-            id: JobId(id),
-            job,
-            accepted_at: Utc::now(),
-            plays_done: 0,
-            next_due: None,
-            finished_at: None,
-            cancelled: false,
-            progress,
-        }
-    }
-
-    fn say(
-        &mut self,
-        text: String,
-        voice: Option<String>,
-        delivery: Delivery,
-        peer: &Peer,
-        reply: &mpsc::Sender<Response>,
-    ) -> Result<Option<Reply>, Refusal> {
-        // Zones first: a bad zone should not cost a speech rendering.
-        self.resolve_zones(&delivery.zones)?;
-        let voice = voice.unwrap_or_else(|| self.config.announcements.tts_voice.clone());
-        // Only here: an emergency speaks with the configured voice whatever
-        // espeak-ng makes of it, rather than not at all.
-        if let Some(known) = &self.voices {
-            known
-                .check(&voice)
-                .map_err(|e| refuse(ErrorCode::BadRequest, e))?;
-        }
-        let file = self.render(&text, &voice)?;
-        // Our own file, just written: quick to check here.
-        let rate = self.config.daemon.sample_rate;
-        tokio::task::block_in_place(|| media::check(&file, rate))
-            .map_err(|e| refuse(ErrorCode::Failed, e.to_string()))?;
-        self.announce(JobKind::Say, vec![file], Some(text), delivery, peer, reply)
-    }
-
-    fn render(&self, text: &str, voice: &str) -> Result<PathBuf, Refusal> {
-        self.speak(text, voice).map_err(|e| {
-            let code = match e {
-                TtsError::Missing => ErrorCode::Failed,
-                TtsError::Failed { .. } | TtsError::NoSpace { .. } => ErrorCode::Failed,
-            };
-            refuse(code, e.to_string())
-        })
     }
 
     fn emergency(
@@ -407,46 +437,41 @@ impl Station {
         zones: &[String],
         peer: &Peer,
     ) -> Result<Option<Reply>, Refusal> {
-        let zone_ids = self.resolve_zones(zones)?;
-        let (files, kind_text) = match (file, text) {
-            // Checked off the loop (see `media_to_check`).
-            (Some(f), _) => (vec![f], None),
-            (None, Some(t)) => {
-                let voice = self.config.announcements.tts_voice.clone();
-                (vec![self.render(&t, &voice)?], Some(t))
-            }
-            (None, None) => {
-                return Err(refuse(
-                    ErrorCode::BadRequest,
-                    "emergency needs a file or a text",
-                ))
-            }
+        let zones = self.resolve_zones(zones)?;
+        // The file was checked, or the text rendered into it, beside the
+        // loop (see `preparation`).
+        let Some(file) = file else {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                "emergency needs a file or a text",
+            ));
         };
-        let new = NewJob {
+        let files = vec![file];
+        let names: Vec<String> = zones
+            .iter()
+            .map(|z| self.zone_name(*z).to_string())
+            .collect();
+        let spec = JobSpec {
             kind: JobKind::Emergency,
-            origin: format!("emergency:{}", peer.user),
-            priority: Priority::EMERGENCY.0,
-            zones: zone_ids
-                .iter()
-                .map(|z| self.zone_name(*z).to_string())
-                .collect(),
+            origin: Origin::Emergency(peer.user.clone()),
+            priority: Priority::EMERGENCY,
+            zones,
             files,
             chime_before: false,
             chime_after: false,
             not_before: None,
             repeat: 1,
-            repeat_interval: std::time::Duration::ZERO,
-            text: kind_text,
+            interval: std::time::Duration::ZERO,
+            text,
+            run: None,
         };
         let id = self
-            .accept(&new)
-            .map_err(|e| refuse(ErrorCode::Failed, e))?;
-        tracing::warn!(job = id, user = %peer.user, zones = %new.zones.join(","), "EMERGENCY started");
-        let stored = self.stored(id, new.clone());
-        self.play_stored(&stored);
+            .start_job(spec)
+            .map_err(|e| refuse(e.code(), e.to_string()))?;
+        tracing::warn!(job = id, user = %peer.user, zones = %names.join(","), "EMERGENCY started");
         Ok(Some(Reply::Announced(AnnounceResult {
             id,
-            zones: new.zones,
+            zones: names,
             not_before: None,
             on_air: true,
             warning: None,
@@ -484,13 +509,9 @@ impl Station {
             } else {
                 // Only some of its zones: it goes on on the others.
                 let named: Vec<ZoneId> = named.iter().filter_map(|z| self.zone_id(z)).collect();
-                for id in named {
-                    let _ = self.engine().send(Command::StopJob {
-                        job: job.id.0 as u64,
-                        zone: Some(id),
-                        reason: EndReason::Cancelled,
-                    });
-                    self.drop_waiting(job.id.0, Some(id), EndReason::Cancelled);
+                for zone in named {
+                    let effects = self.ledger.stop_on(job.id.0, zone, Utc::now());
+                    self.apply(effects);
                 }
             }
             stopped.push(job.id.0);
@@ -510,47 +531,17 @@ impl Station {
             message,
             zones: zone_names.into_iter().collect(),
         });
-        let ending = self.voices_of(&stopped, &zone_ids);
-        Ok(self.reply_when_released(ending, done, reply))
+        let ending = self.ledger.voices_of(&stopped, &zone_ids);
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        Ok(self
+            .ledger
+            .reply_when_released(ending, done, reply, deadline))
     }
 
-    /// The (job, zone) voices of `jobs` still sounding on `zones`.
-    fn voices_of(&self, jobs: &[i64], zones: &[ZoneId]) -> BTreeSet<(i64, ZoneId)> {
-        jobs.iter()
-            .filter_map(|id| self.jobs.get(id).map(|j| (*id, j)))
-            .flat_map(|(id, j)| {
-                j.playing
-                    .iter()
-                    .filter(|z| zones.contains(z))
-                    .map(move |z| (id, *z))
-            })
-            .collect()
-    }
-
-    /// Answer `done` once every voice in `ending` has ended (at the latest
-    /// after [`RELEASE_WAIT`]); at once when there is none.
-    fn reply_when_released(
-        &mut self,
-        ending: BTreeSet<(i64, ZoneId)>,
-        done: Reply,
-        reply: &mpsc::Sender<Response>,
-    ) -> Option<Reply> {
-        if ending.is_empty() {
-            return Some(done);
-        }
-        self.releases.push(super::station::Release {
-            ending,
-            reply: reply.clone(),
-            done,
-            deadline: std::time::Instant::now() + RELEASE_WAIT,
-        });
-        None
-    }
-
-    fn read_queue(&self) -> Result<Vec<StoredJob>, Refusal> {
+    pub(super) fn read_queue(&self) -> Result<Vec<StoredJob>, Refusal> {
         // No store (it could not even be created): nothing was accepted, so
         // the queue is empty; `queue` still answers.
-        let Some(store) = self.store.as_ref() else {
+        let Some(store) = self.ledger.store() else {
             return Ok(Vec::new());
         };
         store
@@ -560,35 +551,11 @@ impl Station {
 
     /// Cancel job `id` in the store and stop it where it plays.
     fn cancel_job(&mut self, id: i64, reason: &str) -> Result<Vec<String>, Refusal> {
-        let store = self
-            .store
-            .as_mut()
-            .ok_or_else(|| refuse(ErrorCode::Failed, "no state store"))?;
-        let zones =
-            tokio::task::block_in_place(|| store.cancel_job(JobId(id), Utc::now(), Some(reason)))
-                .map_err(|e| match e {
-                crate::store::StoreError::NoSuchJob(_) => refuse(
-                    ErrorCode::NotFound,
-                    format!("no job {id} (see `corong queue`)"),
-                ),
-                crate::store::StoreError::JobFinished(_) => refuse(
-                    ErrorCode::NotFound,
-                    format!("job {id} has already finished"),
-                ),
-                e => refuse(ErrorCode::Failed, e.to_string()),
-            })?;
-        let _ = self.engine().send(Command::StopJob {
-            job: id as u64,
-            zone: None,
-            reason: EndReason::Cancelled,
-        });
-        if let Some(j) = self.jobs.get_mut(&id) {
-            j.cancelled = true;
-        }
-        self.drop_waiting(id, None, EndReason::Cancelled);
-        if self.jobs.get(&id).is_some_and(|j| j.playing.is_empty()) {
-            self.finish(id, JobState::Cancelled, Some(reason.to_string()));
-        }
+        let (zones, effects) = self
+            .ledger
+            .cancel(id, reason, Utc::now())
+            .map_err(|e| refuse(e.code(), e.to_string()))?;
+        self.apply(effects);
         Ok(zones)
     }
 
@@ -603,9 +570,8 @@ impl Station {
 
     fn skip(&mut self, zones: &[String]) -> Result<Reply, Refusal> {
         let ids = self.resolve_zones(zones)?;
-        for &zone in &ids {
-            let _ = self.engine().send(Command::Skip { zone });
-        }
+        let effects = self.ledger.skip(&ids);
+        self.apply(effects);
         Ok(Reply::Done(DoneResult {
             message: "skipping the item on air".into(),
             zones: ids.iter().map(|z| self.zone_name(*z).to_string()).collect(),
@@ -621,24 +587,11 @@ impl Station {
         reply: &mpsc::Sender<Response>,
     ) -> Result<Option<Reply>, Refusal> {
         let ids = self.resolve_zones(zones)?;
-        let sounding: Vec<i64> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| ids.iter().any(|z| j.playing.contains(z)))
-            .map(|(id, _)| *id)
-            .collect();
-        for &zone in &ids {
-            let _ = self.engine().send(Command::StopZone {
-                zone,
-                reason: EndReason::Cancelled,
-            });
-            for job in self.slots.remove_zone(zone) {
-                self.on_ended(zone, job, EndReason::Cancelled, Utc::now());
-            }
-        }
+        let (sounding, effects) = self.ledger.stop_zones(&ids, Utc::now());
+        self.apply(effects);
         let names: Vec<String> = ids.iter().map(|z| self.zone_name(*z).to_string()).collect();
         tracing::info!(user = %peer.user, zones = %names.join(","), "zones stopped");
-        let ending = self.voices_of(&sounding, &ids);
+        let ending = self.ledger.voices_of(&sounding, &ids);
         let message = if sounding.is_empty() {
             format!("nothing was playing on {}", names.join(", "))
         } else {
@@ -648,662 +601,9 @@ impl Station {
             message,
             zones: names,
         });
-        Ok(self.reply_when_released(ending, done, reply))
-    }
-
-    /// A zone's health as of now: its state and what is wrong, each
-    /// endpoint's, and its receivers'. An endpoint whose sends fail makes
-    /// the zone `degraded` with that error; so does a receiver silent for
-    /// longer than `receiver_timeout_s`, named in the error.
-    fn zone_health(&self, zone: ZoneId) -> ZoneHealth {
-        let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
-            return ZoneHealth {
-                state: "streaming".into(),
-                error: None,
-                endpoints: Vec::new(),
-                receivers: Vec::new(),
-            };
-        };
-        let now = std::time::Instant::now();
-        let timeout = self.config.daemon.receiver_timeout;
-        let destinations: Vec<std::net::SocketAddr> = entry
-            .config
-            .rtp
-            .iter()
-            .flat_map(|r| r.destinations.iter().copied())
-            .collect();
-        let mut receivers = Vec::new();
-        let mut silent: Vec<(Option<String>, String)> = Vec::new();
-        if let Some(table) = &entry.receivers {
-            let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
-            // A restarted receiver's old entry goes before it looks silent.
-            let pruned = table.prune(now, timeout);
-            super::receivers::log_changes(&entry.name, &pruned);
-            for r in table.receivers() {
-                let endpoint = super::receivers::endpoint_of(r.from, &destinations)
-                    .map(|d| format!("rtp://{d}"));
-                let ago = now.saturating_duration_since(r.last_heard);
-                let is_silent = r.is_silent(now, timeout);
-                if is_silent {
-                    silent.push((
-                        endpoint.clone(),
-                        format!("receiver {} silent for {} s", r.label(), ago.as_secs()),
-                    ));
-                }
-                let rx = r.reception;
-                receivers.push(ReceiverInfo {
-                    ssrc: r.ssrc,
-                    cname: r.cname.clone(),
-                    address: r.from.to_string(),
-                    endpoint,
-                    state: if is_silent { "silent" } else { "reporting" }.into(),
-                    last_heard: self.local(r.last_heard_wall),
-                    heard_s_ago: (ago.as_secs_f64() * 10.0).round() / 10.0,
-                    reports: r.reports,
-                    fraction_lost: rx.map(|b| b.fraction_lost as f64 / 256.0),
-                    packets_lost: rx.map(|b| b.cumulative_lost as i64),
-                    highest_seq: rx.map(|b| b.highest_seq),
-                    jitter_ms: rx.map(|b| (table.jitter_ms(b.jitter) * 100.0).round() / 100.0),
-                });
-            }
-        }
-        let tz = self.config.daemon.timezone;
-        // Unicast destinations that answer "port unreachable".
-        let unreachable = |endpoint: &str| {
-            let dest: std::net::SocketAddr = endpoint.strip_prefix("rtp://")?.parse().ok()?;
-            let table = entry.receivers.as_ref()?;
-            let table = table.lock().unwrap_or_else(|e| e.into_inner());
-            let since = table.unreachable_since(dest, now)?.with_timezone(&tz);
-            Some((dest, since))
-        };
-        let mut problems: Vec<String> = Vec::new();
-        let mut all_unreachable = !entry.outputs.is_empty();
-        let endpoints: Vec<EndpointHealth> = entry
-            .outputs
-            .iter()
-            .map(|o| {
-                let why_silent: Vec<&str> = silent
-                    .iter()
-                    .filter(|(e, _)| e.as_deref() == Some(o.endpoint.as_str()))
-                    .map(|(_, why)| why.as_str())
-                    .collect();
-                let (health, error, since) = match (o.problem(), unreachable(&o.endpoint)) {
-                    (Some(p), _) => ("degraded", Some(p), None),
-                    (None, Some((dest, since))) => (
-                        "unreachable",
-                        Some(format!(
-                            "nothing listens at {dest} (ICMP port unreachable) since {}",
-                            since.format("%Y-%m-%d %H:%M:%S %:z")
-                        )),
-                        Some(since.to_rfc3339()),
-                    ),
-                    (None, None) if !why_silent.is_empty() => {
-                        ("silent", Some(why_silent.join("; ")), None)
-                    }
-                    (None, None) => ("streaming", None, None),
-                };
-                all_unreachable &= health == "unreachable";
-                if health != "silent" {
-                    problems.extend(error.clone());
-                }
-                EndpointHealth {
-                    endpoint: o.endpoint.clone(),
-                    health: health.into(),
-                    error,
-                    since,
-                }
-            })
-            .collect();
-        problems.extend(silent.into_iter().map(|(_, why)| why));
-        let (state, error) = if problems.is_empty() {
-            ("streaming", None)
-        } else if all_unreachable {
-            ("unreachable", Some(problems.join("; ")))
-        } else {
-            ("degraded", Some(problems.join("; ")))
-        };
-        ZoneHealth {
-            state: state.into(),
-            error,
-            endpoints,
-            receivers,
-        }
-    }
-
-    fn now_playing(&self, zone: ZoneId) -> Option<NowPlaying> {
-        let mut best: Option<(i64, &super::station::Job)> = None;
-        for (id, j) in &self.jobs {
-            if !j.playing.contains(&zone)
-                || j.paused.contains(&zone)
-                || !j.current.contains_key(&zone)
-            {
-                continue;
-            }
-            if best.is_none_or(|(bid, b)| (j.priority, -id) > (b.priority, -bid)) {
-                best = Some((*id, j));
-            }
-        }
-        let (id, j) = best?;
-        let (item, since) = j.current.get(&zone)?;
-        Some(NowPlaying {
-            job: id,
-            priority: j.priority.0,
-            priority_name: j.priority.to_string(),
-            origin: j.origin.clone(),
-            file: j
-                .items
-                .get(&(zone, *item))
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            since: self.local(*since),
-        })
-    }
-
-    fn status(&self) -> Reply {
-        let zones = self
-            .zones
-            .iter()
-            .map(|z| {
-                let h = self.zone_health(z.id);
-                ZoneStatus {
-                    name: z.name.clone(),
-                    state: h.state,
-                    playing: self.now_playing(z.id),
-                    error: h.error,
-                    endpoint_health: h.endpoints,
-                    receivers: h.receivers,
-                }
-            })
-            .collect();
-        let mut next_events = Vec::new();
-        let tz = self.config.daemon.timezone;
-        if let Ok(upcoming) = schedule::upcoming(
-            &self.config.schedules,
-            tz,
-            Utc::now(),
-            1,
-            self.config.quiet_hours,
-        ) {
-            for u in upcoming {
-                if let Some(at) = u.next.first() {
-                    next_events.push(NextEvent {
-                        at: at.to_rfc3339(),
-                        what: format!("schedule:{}", u.name),
-                        zones: u.zones.clone(),
-                        priority: u.priority.0,
-                    });
-                }
-            }
-        }
-        if let Ok(queue) = self.read_queue() {
-            for j in queue {
-                if let Some(due) = j.due().filter(|t| *t > Utc::now()) {
-                    next_events.push(NextEvent {
-                        at: due.with_timezone(&tz).to_rfc3339(),
-                        what: format!("job:{}", j.id),
-                        zones: j.job.zones.clone(),
-                        priority: j.job.priority,
-                    });
-                }
-            }
-        }
-        next_events.sort_by(|a, b| {
-            DateTime::parse_from_rfc3339(&a.at)
-                .ok()
-                .cmp(&DateTime::parse_from_rfc3339(&b.at).ok())
-        });
-        next_events.truncate(10);
-        Reply::Status(StatusResult {
-            daemon: DaemonInfo {
-                version: env!("CARGO_PKG_VERSION").into(),
-                pid: std::process::id(),
-                started_at: self.local(self.started_at),
-                timezone: tz.name().into(),
-            },
-            zones,
-            next_events,
-            loudness_pending: self.loudness_pending(),
-        })
-    }
-
-    fn queue(&self) -> Result<Reply, Refusal> {
-        let jobs = self
-            .read_queue()?
-            .into_iter()
-            .map(|j| {
-                let playing = j.progress.iter().any(|p| p.state == ZoneState::Playing);
-                QueuedJob {
-                    id: j.id.0,
-                    kind: match j.job.kind {
-                        JobKind::Announcement => "announce",
-                        JobKind::Say => "say",
-                        JobKind::Emergency => "emergency",
-                        JobKind::Schedule => "schedule",
-                    }
-                    .into(),
-                    origin: j.job.origin.clone(),
-                    priority: j.job.priority,
-                    zones: j.job.zones.clone(),
-                    files: j
-                        .job
-                        .files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect(),
-                    state: if playing {
-                        JobState::Playing
-                    } else {
-                        JobState::Queued
-                    },
-                    not_before: j.due().map(|t| self.local(t)),
-                    repeat: j.job.repeat,
-                    plays_done: j.plays_done,
-                }
-            })
-            .collect();
-        Ok(Reply::Queue(QueueResult { jobs }))
-    }
-
-    fn zones_reply(&self) -> Reply {
-        let zones = self
-            .config
-            .zones
-            .iter()
-            .map(|z| {
-                let id = self.zone_id(&z.name).unwrap_or_default();
-                let h = self.zone_health(id);
-                let mut endpoints: Vec<String> = z
-                    .rtp
-                    .iter()
-                    .flat_map(|r| r.destinations.iter().map(|d| format!("rtp://{d}")))
-                    .collect();
-                if let Some(w) = &z.wav {
-                    endpoints.push(format!("wav:{}", w.display()));
-                }
-                ZoneInfo {
-                    name: z.name.clone(),
-                    groups: self
-                        .config
-                        .groups
-                        .iter()
-                        .filter(|(_, members)| members.contains(&z.name))
-                        .map(|(g, _)| g.clone())
-                        .collect(),
-                    endpoints,
-                    codec: z.rtp.as_ref().map(|r| r.codec.name().to_string()),
-                    health: h.state,
-                    error: h.error,
-                    sdp: sdp::zone_sdp(z, &self.config.daemon),
-                    endpoint_health: h.endpoints,
-                    receivers: h.receivers,
-                }
-            })
-            .collect();
-        Reply::Zones(ZonesResult { zones })
-    }
-
-    fn schedule_reply(&self, next: usize) -> Result<Reply, Refusal> {
-        let tz = self.config.daemon.timezone;
-        let upcoming = schedule::upcoming(
-            &self.config.schedules,
-            tz,
-            Utc::now(),
-            next,
-            self.config.quiet_hours,
-        )
-        .map_err(|e| refuse(ErrorCode::Failed, e))?;
-        let schedules = upcoming
-            .into_iter()
-            .zip(&self.config.schedules)
-            .map(|(u, s)| ScheduleInfo {
-                name: u.name,
-                cron: s.cron.clone(),
-                playlist: u.playlist,
-                zones: u.zones,
-                priority: u.priority.0,
-                next: u.next.iter().map(|t| t.to_rfc3339()).collect(),
-            })
-            .collect();
-        Ok(Reply::Schedule(ScheduleResult {
-            timezone: tz.name().into(),
-            schedules,
-        }))
-    }
-
-    fn log(
-        &self,
-        since: Option<String>,
-        zone: Option<String>,
-        limit: Option<usize>,
-    ) -> Result<Reply, Refusal> {
-        let now = Utc::now();
-        let since = match since {
-            Some(s) => parse_since(&s, self.config.daemon.timezone, now)?,
-            None => now - DEFAULT_LOG_WINDOW,
-        };
-        if let Some(z) = &zone {
-            if self.zone_id(z).is_none() {
-                let msg = match self.config.groups.get(z.as_str()) {
-                    Some(members) => format!(
-                        "`{z}` is a group ({}); `log --zone` takes one zone",
-                        members.join(", ")
-                    ),
-                    None => self.unknown_zone(z),
-                };
-                return Err(refuse(ErrorCode::NotFound, msg));
-            }
-        }
-        let store = self
-            .store
-            .as_ref()
-            .ok_or_else(|| refuse(ErrorCode::Failed, "no state store: no as-run log"))?;
-        let rows = store
-            .query_as_run(
-                Some(since),
-                zone.as_deref(),
-                Some(limit.unwrap_or(DEFAULT_LOG_LIMIT)),
-            )
-            .map_err(|e| refuse(ErrorCode::Failed, e.to_string()))?;
-        let mut entries: Vec<AsRunRow> = rows
-            .into_iter()
-            .map(|r| AsRunRow {
-                zone: r.zone,
-                job: r.job.map_or(0, |j| j.0),
-                origin: r.origin,
-                file: r.file,
-                started_at: self.local(r.started_at),
-                ended_at: Some(self.local(r.ended_at)),
-                how: r.how.to_string(),
-                reason: r.reason,
-            })
-            .collect();
-        // What is on air now has no row yet: it ends up in the log when it
-        // ends, but an operator asking "what played" means it too.
-        let mut on_air: Vec<(DateTime<Utc>, AsRunRow)> = Vec::new();
-        for (id, j) in &self.jobs {
-            for (z, (item, at)) in &j.current {
-                let name = self.zone_name(*z);
-                if *at < since || zone.as_deref().is_some_and(|only| only != name) {
-                    continue;
-                }
-                let file = j.items.get(&(*z, *item));
-                on_air.push((
-                    *at,
-                    AsRunRow {
-                        zone: name.to_string(),
-                        job: *id,
-                        origin: j.origin.clone(),
-                        file: file.map(|p| p.display().to_string()).unwrap_or_default(),
-                        started_at: self.local(*at),
-                        ended_at: None,
-                        how: if j.paused.contains(z) {
-                            "paused"
-                        } else {
-                            "playing"
-                        }
-                        .into(),
-                        reason: None,
-                    },
-                ));
-            }
-        }
-        on_air.sort_by_key(|(at, r)| (*at, r.zone.clone()));
-        entries.extend(on_air.into_iter().map(|(_, r)| r));
-        let limit = limit.unwrap_or(DEFAULT_LOG_LIMIT);
-        if entries.len() > limit {
-            entries.drain(..entries.len() - limit);
-        }
-        Ok(Reply::Log(LogResult { entries }))
-    }
-}
-
-/// `--at` as an operator types it, read in the daemon's time zone: `HH:MM`
-/// or `HH:MM:SS` (today, or tomorrow when that time has passed), or
-/// `YYYY-MM-DD HH:MM[:SS]` (an error when it has passed).
-pub fn parse_at(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, Refusal> {
-    let text = text.trim();
-    let bad = || {
-        refuse(
-            ErrorCode::BadRequest,
-            format!("--at `{text}`: expected HH:MM (or HH.MM), HH:MM:SS or YYYY-MM-DD HH:MM[:SS]"),
-        )
-    };
-    if let Some(time) = parse_time(text) {
-        let local_now = now.with_timezone(&tz);
-        let mut date = local_now.date_naive();
-        for _ in 0..3 {
-            if let Some(t) = tz.from_local_datetime(&date.and_time(time)).earliest() {
-                if t > local_now {
-                    return Ok(t.with_timezone(&Utc));
-                }
-            }
-            date = date.succ_opt().ok_or_else(bad)?;
-        }
-        return Err(bad());
-    }
-    let dt = match parse_datetime(text) {
-        Some(dt) => dt,
-        None => {
-            return Err(
-                no_such_date(text).map_or_else(bad, |why| refuse(ErrorCode::BadRequest, why))
-            )
-        }
-    };
-    let t = tz
-        .from_local_datetime(&dt)
-        .earliest()
-        .ok_or_else(|| {
-            refuse(
-                ErrorCode::BadRequest,
-                format!("--at `{text}` does not exist in {}", tz.name()),
-            )
-        })?
-        .with_timezone(&Utc);
-    if t <= now {
-        return Err(refuse(
-            ErrorCode::BadRequest,
-            format!(
-                "--at `{text}` is in the past (it is now {})",
-                now.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S")
-            ),
-        ));
-    }
-    Ok(t)
-}
-
-/// "14:00 has passed today: it plays tomorrow, 2026-12-07 14:00", when a
-/// bare time of day (`at`) was taken as tomorrow's.
-fn tomorrow_warning(at: &str, when: DateTime<Utc>, tz: Tz, now: DateTime<Utc>) -> Option<String> {
-    parse_time(at.trim())?;
-    let local = when.with_timezone(&tz);
-    if local.date_naive() == now.with_timezone(&tz).date_naive() {
-        return None;
-    }
-    Some(format!(
-        "{} has passed today: it plays tomorrow, {}",
-        at.trim(),
-        local.format("%Y-%m-%d %H:%M")
-    ))
-}
-
-/// `log --since`: the same forms as `--at` (a bare time means today, even
-/// when it is later than now: then it is yesterday), or RFC 3339.
-fn parse_since(text: &str, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, Refusal> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Some(time) = parse_time(text) {
-        let local_now = now.with_timezone(&tz);
-        let mut date = local_now.date_naive();
-        for _ in 0..2 {
-            if let Some(t) = tz.from_local_datetime(&date.and_time(time)).earliest() {
-                if t <= local_now {
-                    return Ok(t.with_timezone(&Utc));
-                }
-            }
-            date = date.pred_opt().unwrap_or(date);
-        }
-    }
-    if let Some(dt) = parse_datetime(text) {
-        if let Some(t) = tz.from_local_datetime(&dt).earliest() {
-            return Ok(t.with_timezone(&Utc));
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(t) = tz
-            .from_local_datetime(&d.and_time(NaiveTime::MIN))
-            .earliest()
-        {
-            return Ok(t.with_timezone(&Utc));
-        }
-    }
-    Err(refuse(
-        ErrorCode::BadRequest,
-        format!("--since `{text}`: expected HH:MM, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or RFC 3339"),
-    ))
-}
-
-/// `HH:MM[:SS]`, or `HH.MM[.SS]` as times are written in Indonesia.
-fn parse_time(text: &str) -> Option<NaiveTime> {
-    let text = dotted_time(text);
-    NaiveTime::parse_from_str(&text, "%H:%M:%S")
-        .or_else(|_| NaiveTime::parse_from_str(&text, "%H:%M"))
-        .ok()
-}
-
-/// `14.30` as `14:30`: a time of day of digits and dots only.
-fn dotted_time(text: &str) -> String {
-    if text.contains('.') && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        text.replace('.', ":")
-    } else {
-        text.to_string()
-    }
-}
-
-fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
-    let (date, time) = text.split_once([' ', 'T'])?;
-    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    Some(date.and_time(parse_time(time)?))
-}
-
-/// Why `YYYY-MM-DD HH:MM` names no day, when that is what is wrong:
-/// "2027-02-30 does not exist: February 2027 has 28 days".
-fn no_such_date(text: &str) -> Option<String> {
-    let (date, time) = text.split_once([' ', 'T'])?;
-    parse_time(time)?;
-    let mut parts = date.split('-').map(|p| p.parse::<u32>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    if parts.next().is_some() {
-        return None;
-    }
-    if !(1..=12).contains(&m) {
-        return Some(format!("--at `{text}`: there is no month {m}"));
-    }
-    let first = NaiveDate::from_ymd_opt(y as i32, m, 1)?;
-    let next = if m == 12 {
-        NaiveDate::from_ymd_opt(y as i32 + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(y as i32, m + 1, 1)?
-    };
-    let days = (next - first).num_days();
-    (d == 0 || i64::from(d) > days).then(|| {
-        format!(
-            "--at `{text}`: {date} does not exist: {} {y} has {days} days",
-            first.format("%B")
-        )
-    })
-}
-
-/// What [`Station::zone_health`] found.
-struct ZoneHealth {
-    state: String,
-    error: Option<String>,
-    endpoints: Vec<EndpointHealth>,
-    receivers: Vec<ReceiverInfo>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn at_a_time_of_day_is_today_or_tomorrow() {
-        let tz = chrono_tz::Asia::Jakarta;
-        // 10:00 WIB
-        let now = utc("2026-11-23T03:00:00Z");
-        assert_eq!(
-            parse_at("14:02", tz, now).unwrap(),
-            utc("2026-11-23T07:02:00Z")
-        );
-        assert_eq!(
-            parse_at("09:00", tz, now).unwrap(),
-            utc("2026-11-24T02:00:00Z")
-        );
-        assert_eq!(
-            parse_at("2026-11-25 06:30", tz, now).unwrap(),
-            utc("2026-11-24T23:30:00Z")
-        );
-    }
-
-    #[test]
-    fn at_in_the_past_or_garbled_is_refused() {
-        let tz = chrono_tz::Asia::Jakarta;
-        let now = utc("2026-11-23T03:00:00Z");
-        let (code, msg) = parse_at("2026-11-22 08:00", tz, now).unwrap_err();
-        assert_eq!(code, ErrorCode::BadRequest);
-        assert!(msg.contains("in the past"), "{msg}");
-        let (_, msg) = parse_at("besok pagi", tz, now).unwrap_err();
-        assert!(msg.contains("expected HH:MM"), "{msg}");
-        let (_, msg) = parse_at("2027-02-30 10:00", tz, now).unwrap_err();
-        assert_eq!(
-            msg,
-            "--at `2027-02-30 10:00`: 2027-02-30 does not exist: February 2027 has 28 days"
-        );
-        let (_, msg) = parse_at("2028-02-30 10.00", tz, now).unwrap_err();
-        assert!(msg.contains("February 2028 has 29 days"), "{msg}");
-        let (_, msg) = parse_at("2027-13-01 10:00", tz, now).unwrap_err();
-        assert!(msg.contains("there is no month 13"), "{msg}");
-    }
-
-    #[test]
-    fn at_takes_dotted_times_and_warns_of_tomorrow() {
-        let tz = chrono_tz::Asia::Jakarta;
-        let now = utc("2026-11-23T03:00:00Z"); // 10:00 WIB
-        assert_eq!(
-            parse_at("14.30", tz, now).unwrap(),
-            utc("2026-11-23T07:30:00Z")
-        );
-        assert_eq!(
-            parse_at("2026-11-25 06.30", tz, now).unwrap(),
-            utc("2026-11-24T23:30:00Z")
-        );
-        let later = parse_at("09.00", tz, now).unwrap();
-        assert_eq!(
-            tomorrow_warning("09.00", later, tz, now).as_deref(),
-            Some("09.00 has passed today: it plays tomorrow, 2026-11-24 09:00")
-        );
-        let today = parse_at("14:30", tz, now).unwrap();
-        assert_eq!(tomorrow_warning("14:30", today, tz, now), None);
-        let dated = parse_at("2026-11-25 06:30", tz, now).unwrap();
-        assert_eq!(tomorrow_warning("2026-11-25 06:30", dated, tz, now), None);
-    }
-
-    #[test]
-    fn since_a_time_of_day_looks_back() {
-        let tz = chrono_tz::Asia::Jakarta;
-        let now = utc("2026-11-23T03:00:00Z"); // 10:00 WIB
-        assert_eq!(
-            parse_since("14:02", tz, now).unwrap(),
-            utc("2026-11-22T07:02:00Z")
-        );
-        assert_eq!(
-            parse_since("08:00", tz, now).unwrap(),
-            utc("2026-11-23T01:00:00Z")
-        );
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        Ok(self
+            .ledger
+            .reply_when_released(ending, done, reply, deadline))
     }
 }

@@ -125,6 +125,27 @@ pub fn speak(text: &str, voice: &str, cache: &Path) -> Result<(PathBuf, bool), T
 /// audio.
 const WAV_HEADER_BYTES: u64 = 44;
 
+/// The cache's name for the speech of `text` in `voice`.
+fn cache_key(text: &str, voice: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(voice.as_bytes());
+    hash.update([0]);
+    hash.update(text.as_bytes());
+    hash.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The speech of `text` in `voice` if the cache has it (a quick look, no
+/// rendering: the control loop may ask).
+pub fn cached(text: &str, voice: &str, cache: &Path) -> Option<PathBuf> {
+    let path = cache.join(format!("{}.wav", cache_key(text, voice)));
+    std::fs::metadata(&path)
+        .is_ok_and(|m| m.len() > WAV_HEADER_BYTES)
+        .then_some(path)
+}
+
 /// [`speak`] with the espeak-ng program at `program` (tests use a fake).
 fn speak_with(
     program: &Path,
@@ -132,16 +153,9 @@ fn speak_with(
     voice: &str,
     cache: &Path,
 ) -> Result<(PathBuf, bool), TtsError> {
-    let mut hash = Sha256::new();
-    hash.update(voice.as_bytes());
-    hash.update([0]);
-    hash.update(text.as_bytes());
-    let key: String = hash.finalize()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = cache_key(text, voice);
     let path = cache.join(format!("{key}.wav"));
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() > WAV_HEADER_BYTES) {
+    if let Some(path) = cached(text, voice, cache) {
         return Ok((path, true));
     }
     let tmp = cache.join(format!("{key}.{}.tmp.wav", std::process::id()));

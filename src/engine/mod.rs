@@ -127,6 +127,20 @@ pub enum Event {
     Rejected { zone: ZoneId, job: JobId },
 }
 
+impl Event {
+    /// When it reaches the outputs (`None` for a rejected voice).
+    pub fn at(&self) -> Option<Instant> {
+        match *self {
+            Event::ItemStarted { at, .. }
+            | Event::Paused { at, .. }
+            | Event::Resumed { at, .. }
+            | Event::Ended { at, .. }
+            | Event::Skipped { at, .. } => Some(at),
+            Event::Rejected { .. } => None,
+        }
+    }
+}
+
 /// What the engine hands back to be dropped off its thread.
 pub enum Retired {
     Voice(Box<Voice>),
