@@ -654,3 +654,145 @@ fn a_recorder_on_a_full_disk_records_again_once_space_is_freed() {
     assert!((freq - 1000.0).abs() < 10.0, "{freq} Hz");
     assert!(end - start > 40_000, "{} frames of the tone", end - start);
 }
+
+/// Slow work runs beside the control loop. With espeak-ng taking 3 s (a
+/// wrapper that sleeps before it renders), a `say` waits for its speech, but meanwhile
+/// `status` answers, an announcement on another zone is accepted and goes
+/// on air, and the watchdog pings go on.
+#[test]
+fn slow_speech_holds_up_nothing_else() {
+    if !common::require_peer("espeak-ng") {
+        return;
+    }
+    let st = Station::new();
+    let (p1, p2) = (free_port_pair(), free_port_pair());
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{p1}\"]\n\n\
+         [[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{p2}\"]\n"
+    ));
+    let real = Command::new("sh")
+        .args(["-c", "command -v espeak-ng"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    let bin = st.path("slow-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let marker = st.path("espeak-started");
+    let wrapper = bin.join("espeak-ng");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-w*) echo started > '{}'; sleep 3;; esac\nexec '{real}' \"$@\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let tone = st.path("tone.wav");
+    tone_wav(&tone, 1000.0, 1.0);
+
+    let notify = NotifyListener::bind(&st);
+    let d = start_with_env(
+        &st,
+        &[
+            notify.env(),
+            ("WATCHDOG_USEC", "300000".into()),
+            ("PATH", path),
+        ],
+    );
+    notify.wait_for("READY=1", Duration::from_secs(5));
+
+    let say_done = Arc::new(AtomicBool::new(false));
+    let say = {
+        let socket = st.socket();
+        let done = say_done.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let out = corong()
+                .arg("--socket")
+                .arg(socket)
+                .args([
+                    "say",
+                    "Perhatian, uji suara",
+                    "--zones",
+                    "pasar",
+                    "--no-chime",
+                ])
+                .output()
+                .unwrap();
+            done.store(true, Ordering::Release);
+            (out, t0.elapsed())
+        })
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        if say_done.load(Ordering::Acquire) || Instant::now() > end {
+            let (out, took) = say.join().unwrap();
+            panic!(
+                "espeak-ng was not run: say ended after {took:?}: {}{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                d.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let t0 = Instant::now();
+    let (code, out, err) = st.client(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "status took {:?} while espeak-ng ran",
+        t0.elapsed()
+    );
+    let (code, out, err) = st.client(&[
+        "announce",
+        tone.to_str().unwrap(),
+        "--zones",
+        "alun-alun",
+        "--no-chime",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    d.wait_log("on air zone=alun-alun", Duration::from_secs(2));
+    if say_done.load(Ordering::Acquire) {
+        let (out, took) = say.join().unwrap();
+        panic!(
+            "the announcement waited for the speech: say took {took:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The watchdog keeps pinging while espeak-ng still runs.
+    let got = notify.collect_until(Instant::now() + Duration::from_millis(1200));
+    let pings: Vec<Instant> = got
+        .iter()
+        .filter(|(t, ..)| t.lines().any(|l| l == "WATCHDOG=1"))
+        .map(|(_, _, at)| *at)
+        .collect();
+    assert!(pings.len() >= 5, "{} watchdog pings in 1.2 s", pings.len());
+
+    let (out, took) = say.join().unwrap();
+    assert!(
+        out.status.success(),
+        "say after {took:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+    assert!(took >= Duration::from_secs(3), "say took {took:?}");
+    d.wait_log("speech rendered", Duration::from_secs(5));
+    let log = d.log.clone();
+    let status = d.stop();
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        fs::read_to_string(log).unwrap_or_default()
+    );
+}

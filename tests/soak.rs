@@ -1,19 +1,23 @@
 //! A soak on an accelerated clock: a day and a half of schedules and random
 //! announcements, run in seconds.
 //!
-//! The two parts of the daemon that hold time and the queue are driven
+//! The parts of the daemon that hold time, jobs and the queue are driven
 //! together by a simulated wall clock: the [`Scheduler`] is polled the way
 //! its runner polls it (every few hundred milliseconds to a few seconds,
 //! with the clock now and then nudged back by NTP or forward by a late
 //! wake-up), and every fire and every announcement goes through the real
-//! on-disk [`Store`] (accepted, played on each zone, finished, logged).
+//! job [`Ledger`] over the real on-disk [`Store`], the daemon's one
+//! entrance for jobs. A small stand-in for the engine plays what the ledger
+//! asks for: each item goes on air and ends at simulated times, and its
+//! events go back into the ledger as the engine's would.
 //!
 //! What is checked:
 //! - every fire time of every schedule fires exactly once (the expected
 //!   times come from an independent matcher that walks every second of the
 //!   run), in time order;
 //! - every accepted announcement finishes on every zone, once, and the
-//!   queue ends empty; the as-run log has exactly the rows played;
+//!   queue ends empty; the ledger holds no job; the as-run log has exactly
+//!   the rows of the items played;
 //! - the process's resident memory grows by less than 1 MB from the end of
 //!   the first simulated hour to the end of the run.
 //!
@@ -21,16 +25,20 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use corong::config::Schedule;
+use corong::daemon::jobs::{Effect, JobSpec, Ledger, Origin, Run, Wrapping};
+use corong::engine::voice::EndReason;
+use corong::engine::{Event, ZoneId};
+use corong::media::prefetch::FeedEvent;
 use corong::priority::Priority;
 use corong::schedule::Scheduler;
-use corong::store::{AfterFinish, AsRunEntry, How, JobId, JobKind, NewJob, Store, ZoneEnd};
+use corong::store::{JobKind, Store};
 
 const TZ: Tz = chrono_tz::Asia::Jakarta;
 const SIM_HOURS: i64 = 36;
@@ -47,7 +55,7 @@ const SCHEDULES: [(&str, &str); 6] = [
 ];
 
 fn schedule(name: &str, cron: &str) -> Schedule {
-    common::schedule(name, cron, &["all"])
+    common::schedule(name, cron, &ZONES)
 }
 
 /// Whether one cron field matches `value`. Handles the forms the schedules
@@ -109,10 +117,134 @@ impl Rng {
     }
 }
 
-/// An announcement on air: its zones still to finish, and when it ends.
-struct Playing {
-    zones: Vec<String>,
-    ends: DateTime<Utc>,
+/// What the stand-in engine does at a simulated time.
+enum Sim {
+    /// Item `item` (the file `path`) goes on air.
+    Start {
+        zone: ZoneId,
+        job: i64,
+        item: u32,
+        path: PathBuf,
+    },
+    /// The job's voice on the zone ends.
+    End { zone: ZoneId, job: i64 },
+}
+
+/// The stand-in engine: plays each item of a `Play` for `item_len`, one
+/// after the other, on each of its zones.
+#[derive(Default)]
+struct Engine {
+    due: BTreeMap<(DateTime<Utc>, u64), Sim>,
+    seq: u64,
+    items_played: usize,
+}
+
+impl Engine {
+    fn at(&mut self, t: DateTime<Utc>, sim: Sim) {
+        self.seq += 1;
+        self.due.insert((t, self.seq), sim);
+    }
+
+    /// Carry out the ledger's effects at `now`.
+    fn apply(&mut self, effects: Vec<Effect>, now: DateTime<Utc>, item_len: Duration) {
+        for e in effects {
+            match e {
+                Effect::Play {
+                    job, zones, files, ..
+                } => {
+                    for zone in zones {
+                        let mut t = now;
+                        for (item, path) in files.iter().enumerate() {
+                            let item = item as u32;
+                            let path = path.clone();
+                            self.at(
+                                t,
+                                Sim::Start {
+                                    zone,
+                                    job,
+                                    item,
+                                    path,
+                                },
+                            );
+                            t += item_len;
+                        }
+                        self.at(t, Sim::End { zone, job });
+                    }
+                }
+                other => panic!("the soak's jobs ask for no {other:?}"),
+            }
+        }
+    }
+
+    /// Run what is due by `now` through the ledger, in time order.
+    fn run_until(&mut self, ledger: &mut Ledger, now: DateTime<Utc>) {
+        while let Some(entry) = self.due.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((t, _), sim) = entry.remove_entry();
+            let effects = match sim {
+                Sim::Start {
+                    zone,
+                    job,
+                    item,
+                    path,
+                } => {
+                    ledger.on_feed_event(
+                        FeedEvent::ItemOpened {
+                            zone,
+                            job: job as u64,
+                            item,
+                            path,
+                        },
+                        t,
+                    );
+                    self.items_played += 1;
+                    let started = Event::ItemStarted {
+                        zone,
+                        job: job as u64,
+                        item,
+                        at: Instant::now(),
+                    };
+                    ledger.on_engine_event(started, t)
+                }
+                Sim::End { zone, job } => {
+                    let ended = Event::Ended {
+                        zone,
+                        job: job as u64,
+                        reason: EndReason::Completed,
+                        at: Instant::now(),
+                    };
+                    ledger.on_engine_event(ended, t)
+                }
+            };
+            assert!(effects.is_empty(), "{effects:?}");
+        }
+    }
+}
+
+/// The ledger over a config with [`ZONES`] and `schedules`, on a store in
+/// `dir`.
+fn ledger(dir: &std::path::Path, schedules: &[Schedule]) -> Ledger {
+    let mut text = String::from("[daemon]\ntimezone = \"Asia/Jakarta\"\nstate_dir = \"state\"\n");
+    for zone in ZONES {
+        text.push_str(&format!(
+            "\n[[zones]]\nname = \"{zone}\"\nwav = \"{zone}.wav\"\n"
+        ));
+    }
+    let mut config =
+        corong::config::load_str(&text, &dir.join("config.toml")).unwrap_or_else(|e| panic!("{e}"));
+    config.schedules = schedules.to_vec();
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let wrapping = Wrapping {
+        chime: "/etc/corong/media/chime.wav".into(),
+        alert: "/etc/corong/media/alert.wav".into(),
+    };
+    let mut ledger = Ledger::new(config, wrapping, Some(store));
+    for (n, zone) in ZONES.iter().enumerate() {
+        ledger.zone_added(n as ZoneId + 1, zone);
+    }
+    ledger
 }
 
 #[test]
@@ -143,13 +275,12 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
     let schedules: Vec<Schedule> = SCHEDULES.iter().map(|(n, c)| schedule(n, c)).collect();
     let mut scheduler = Scheduler::new(&schedules, TZ).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut ledger = ledger(dir.path(), &schedules);
+    let mut engine = Engine::default();
     let mut rng = Rng(0x00c0_ffee_d00d_f00d);
 
     let mut fired: Vec<(DateTime<Utc>, String)> = Vec::new();
-    let mut accepted: Vec<JobId> = Vec::new();
-    let mut playing: HashMap<JobId, Playing> = HashMap::new();
-    let mut as_run_rows = 0usize;
+    let mut accepted: Vec<i64> = Vec::new();
     let mut next_announcement = start + Duration::minutes(7);
     let mut rss_after_first_hour = None;
     let mut clock_nudges = 0;
@@ -176,110 +307,74 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
         }
         now = (now + step).min(end);
 
+        engine.run_until(&mut ledger, now);
         for fire in scheduler.poll(now) {
-            // A fire becomes an as-run row on every zone, as the daemon
-            // logs a scheduled run.
-            for zone in ZONES {
-                store
-                    .record_as_run(&AsRunEntry {
-                        zone: zone.to_string(),
-                        job: None,
-                        origin: format!("schedule:{}", fire.schedule),
-                        file: "/etc/corong/media/lagu.mp3".to_string(),
-                        started_at: fire.at,
-                        ended_at: fire.at + Duration::seconds(1),
-                        how: How::Completed,
-                        reason: None,
-                    })
-                    .unwrap();
-                as_run_rows += 1;
-            }
+            // A fire goes through the ledger: a run of its schedule on
+            // every zone (each item a second long).
+            // What the engine did up to the fire comes first (a late
+            // wake-up hands over several fires at once).
+            engine.run_until(&mut ledger, fire.at);
+            let sched = schedules[fire.index].clone();
+            let zones = ledger
+                .fire_zones(&sched, fire.at)
+                .expect("a run ends long before its schedule fires again");
+            let spec = JobSpec {
+                kind: JobKind::Schedule,
+                origin: Origin::Schedule(sched.name.clone()),
+                priority: sched.priority,
+                zones,
+                files: vec![PathBuf::from("/etc/corong/media/lagu.mp3")],
+                chime_before: false,
+                chime_after: false,
+                not_before: None,
+                repeat: 1,
+                interval: StdDuration::ZERO,
+                text: None,
+                run: Some(Run {
+                    shuffle: false,
+                    loop_until: None,
+                }),
+            };
+            let (_, effects) = ledger.start_job(spec, fire.at).unwrap();
+            engine.apply(effects, fire.at, Duration::seconds(1));
             fired.push((fire.at, fire.schedule));
         }
 
-        // An operator announces something about every ten minutes.
+        // An operator announces something about every ten minutes: a
+        // chime, then the message, on one to four zones.
         if now >= next_announcement {
             let n = 1 + rng.below(ZONES.len() as u64) as usize;
             let first = rng.below(ZONES.len() as u64) as usize;
-            let zones: Vec<String> = (0..n)
-                .map(|i| ZONES[(first + i) % ZONES.len()].to_string())
+            let zones: Vec<ZoneId> = (0..n)
+                .map(|i| ((first + i) % ZONES.len()) as ZoneId + 1)
                 .collect();
-            let id = store
-                .accept(&NewJob {
-                    kind: JobKind::Announcement,
-                    origin: "budi".to_string(),
-                    priority: Priority::ANNOUNCEMENT.0,
-                    zones: zones.clone(),
-                    files: vec![PathBuf::from("/srv/corong/pengumuman.mp3")],
-                    chime_before: true,
-                    chime_after: false,
-                    not_before: None,
-                    repeat: 1,
-                    repeat_interval: StdDuration::from_secs(60),
-                    text: None,
-                })
-                .unwrap();
-            for zone in &zones {
-                store
-                    .mark_playing(id, zone, 0, "/srv/corong/pengumuman.mp3", now)
-                    .unwrap();
-            }
+            let spec = JobSpec {
+                kind: JobKind::Announcement,
+                origin: Origin::Operator("budi".into()),
+                priority: Priority::ANNOUNCEMENT,
+                zones,
+                files: vec![PathBuf::from("/srv/corong/pengumuman.mp3")],
+                chime_before: true,
+                chime_after: false,
+                not_before: None,
+                repeat: 1,
+                interval: StdDuration::from_secs(60),
+                text: None,
+                run: None,
+            };
+            let (id, effects) = ledger.start_job(spec, now).unwrap();
+            let item_len = Duration::seconds(2 + rng.below(30) as i64);
+            engine.apply(effects, now, item_len);
             accepted.push(id);
-            let ends = now + Duration::seconds(5 + rng.below(60) as i64);
-            playing.insert(id, Playing { zones, ends });
             next_announcement = now + Duration::seconds(300 + rng.below(600) as i64);
-        }
-
-        // Announcements whose time is up finish on each of their zones.
-        let done: Vec<JobId> = playing
-            .iter()
-            .filter(|(_, p)| p.ends <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            let p = playing.remove(&id).unwrap();
-            for (i, zone) in p.zones.iter().enumerate() {
-                let row = AsRunEntry {
-                    zone: zone.clone(),
-                    job: Some(id),
-                    origin: "operator:budi".to_string(),
-                    file: "/srv/corong/pengumuman.mp3".to_string(),
-                    started_at: p.ends - Duration::seconds(5),
-                    ended_at: p.ends,
-                    how: How::Completed,
-                    reason: None,
-                };
-                let end = ZoneEnd {
-                    how: How::Completed,
-                    reason: None,
-                    at: p.ends,
-                };
-                let after = store.finish_zone(id, zone, &end, &[row]).unwrap();
-                as_run_rows += 1;
-                let last = i + 1 == p.zones.len();
-                assert_eq!(
-                    after == AfterFinish::JobFinished,
-                    last,
-                    "job {id:?} on {zone}: {after:?}"
-                );
-            }
         }
 
         if rss_after_first_hour.is_none() && now >= start + Duration::hours(1) {
             rss_after_first_hour = Some(rss_bytes());
         }
     }
-    // Let the last announcements end.
-    for (id, p) in playing.drain() {
-        for zone in &p.zones {
-            let end = ZoneEnd {
-                how: How::Completed,
-                reason: None,
-                at: p.ends,
-            };
-            store.finish_zone(id, zone, &end, &[]).unwrap();
-        }
-    }
+    // Let the last items end.
+    engine.run_until(&mut ledger, end + Duration::hours(1));
     let rss_end = rss_bytes();
     let rss_start = rss_after_first_hour.unwrap();
 
@@ -300,6 +395,7 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
     );
 
     // Every announcement finished, none left behind.
+    let store = ledger.store().unwrap();
     let unfinished = store.unfinished().unwrap();
     let logged = store
         .query_as_run(Some(start - Duration::hours(1)), None, None)
@@ -331,7 +427,12 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
     assert!(unexpected.is_empty(), "unexpected: {unexpected:?}");
     assert!(accepted.len() >= 100, "{} announcements", accepted.len());
     assert!(unfinished.is_empty(), "unfinished: {unfinished:?}");
-    assert_eq!(logged, as_run_rows);
+    assert_eq!(logged, engine.items_played);
+    assert!(
+        ledger.jobs().is_empty(),
+        "{} jobs left",
+        ledger.jobs().len()
+    );
     assert!(
         rss_end < rss_start + 1_000_000,
         "memory grew {} KB",

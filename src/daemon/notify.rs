@@ -170,7 +170,7 @@ impl Systemd {
         if !self.listening {
             return;
         }
-        if let Err(e) = sd_notify::notify(states) {
+        if let Err(e) = notify_nonblocking(states) {
             // Once: a service manager that went away is not worth a line a
             // second.
             if !self.send_failed {
@@ -178,6 +178,36 @@ impl Systemd {
                 self.send_failed = true;
             }
         }
+    }
+}
+
+/// Send `states` to `NOTIFY_SOCKET` without waiting: a service manager
+/// that does not read (its queue full) must not stop the control loop,
+/// which sends these; a ping that cannot be queued is dropped, and the
+/// next one tries again. (`sd_notify::notify` sends blocking.)
+fn notify_nonblocking(states: &[NotifyState]) -> std::io::Result<()> {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        None => SocketAddr::from_pathname(&path)?,
+    };
+    let mut msg = String::new();
+    for s in states {
+        msg.push_str(&s.to_string());
+        msg.push('\n');
+    }
+    let sock = UnixDatagram::unbound()?;
+    sock.set_nonblocking(true)?;
+    match sock.send_to_addr(msg.as_bytes(), &addr) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        r => r.map(|_| ()),
     }
 }
 
