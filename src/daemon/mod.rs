@@ -38,6 +38,7 @@ pub mod health;
 pub mod jobs;
 pub mod notify;
 pub mod receivers;
+mod refusal;
 mod report;
 mod requests;
 mod retention;
@@ -337,9 +338,9 @@ pub async fn run_on(
                     tracing::info!(user = %r.peer.user, "reload requested");
                     let reply = reload(&mut station, &schedules_tx).await;
                     let _ = r.reply.try_send(reply);
-                } else if let Err((code, msg)) = station.precheck(&r.request) {
-                    tracing::warn!(user = %r.peer.user, "request refused: {msg}");
-                    let _ = r.reply.try_send(crate::control::protocol::Response::error(code, msg));
+                } else if let Err(refusal) = station.precheck(&r.request) {
+                    tracing::warn!(user = %r.peer.user, "request refused: {}", refusal.message);
+                    let _ = r.reply.try_send(refusal.response());
                 } else if let Some(prep) = station.preparation(&r.request) {
                     // Opening and decoding what an operator names, and
                     // rendering speech, run beside the loop; the request
@@ -355,9 +356,9 @@ pub async fn run_on(
             }
             Some((r, result)) = checked.recv() => match result {
                 Ok(prepared) => station.on_request(r.request, prepared, r.peer, r.reply),
-                Err((code, msg)) => {
-                    tracing::warn!(user = %r.peer.user, "request refused: {msg}");
-                    let _ = r.reply.try_send(crate::control::protocol::Response::error(code, msg));
+                Err(refusal) => {
+                    tracing::warn!(user = %r.peer.user, "request refused: {}", refusal.message);
+                    let _ = r.reply.try_send(refusal.response());
                 }
             },
             Some((fire, speech)) = spoken.recv() => station.on_fire_spoken(&fire, speech),

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::requests::{refuse, Refusal};
+use super::refusal::{refuse, Refusal};
 use super::station::Station;
 use super::when::parse_since;
 use crate::control::protocol::{

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::jobs::{JobSpec, Origin};
+use super::refusal::{refuse, Refusal};
 use super::sounds::TtsError;
 use super::station::Station;
 use super::when::{parse_at, tomorrow_warning};
@@ -31,8 +32,6 @@ pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long checking a request's media files may take before the request
 /// is refused (a file on a hung network mount): the loop never waits on it.
 pub const MEDIA_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-pub(super) type Refusal = (ErrorCode, String);
 
 /// An announcement's checked zones, priority and time.
 struct Admission {
@@ -133,10 +132,6 @@ fn tts_refusal(e: TtsError) -> Refusal {
     refuse(ErrorCode::Failed, e.to_string())
 }
 
-pub(super) fn refuse(code: ErrorCode, msg: impl Into<String>) -> Refusal {
-    (code, msg.into())
-}
-
 impl Station {
     /// Carry out one request from `peer`, prepared beside the loop (see
     /// [`Station::preparation`]); replies go to `reply`.
@@ -202,9 +197,9 @@ impl Station {
             }
             // A `--wait` exchange: the job's waiters list holds `reply`.
             Ok(None) => {}
-            Err((code, msg)) => {
-                tracing::warn!(user = %peer.user, "request refused: {msg}");
-                let _ = reply.try_send(Response::error(code, msg));
+            Err(refusal) => {
+                tracing::warn!(user = %peer.user, "request refused: {}", refusal.message);
+                let _ = reply.try_send(refusal.response());
             }
         }
     }

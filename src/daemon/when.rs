@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::requests::{refuse, Refusal};
+use super::refusal::{refuse, Refusal};
 use crate::control::protocol::ErrorCode;
 
 /// `--at` as an operator types it, read in the daemon's time zone: `HH:MM`
@@ -206,19 +206,19 @@ mod tests {
     fn at_in_the_past_or_garbled_is_refused() {
         let tz = chrono_tz::Asia::Jakarta;
         let now = utc("2026-11-23T03:00:00Z");
-        let (code, msg) = parse_at("2026-11-22 08:00", tz, now).unwrap_err();
+        let Refusal { code, message: msg } = parse_at("2026-11-22 08:00", tz, now).unwrap_err();
         assert_eq!(code, ErrorCode::BadRequest);
         assert!(msg.contains("in the past"), "{msg}");
-        let (_, msg) = parse_at("besok pagi", tz, now).unwrap_err();
+        let Refusal { message: msg, .. } = parse_at("besok pagi", tz, now).unwrap_err();
         assert!(msg.contains("expected HH:MM"), "{msg}");
-        let (_, msg) = parse_at("2027-02-30 10:00", tz, now).unwrap_err();
+        let Refusal { message: msg, .. } = parse_at("2027-02-30 10:00", tz, now).unwrap_err();
         assert_eq!(
             msg,
             "--at `2027-02-30 10:00`: 2027-02-30 does not exist: February 2027 has 28 days"
         );
-        let (_, msg) = parse_at("2028-02-30 10.00", tz, now).unwrap_err();
+        let Refusal { message: msg, .. } = parse_at("2028-02-30 10.00", tz, now).unwrap_err();
         assert!(msg.contains("February 2028 has 29 days"), "{msg}");
-        let (_, msg) = parse_at("2027-13-01 10:00", tz, now).unwrap_err();
+        let Refusal { message: msg, .. } = parse_at("2027-13-01 10:00", tz, now).unwrap_err();
         assert!(msg.contains("there is no month 13"), "{msg}");
     }
 
