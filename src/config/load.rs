@@ -21,6 +21,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::diagnostic::line_col;
+use crate::cron::CronSchedule;
 use crate::priority::Priority;
 
 use super::schema::{
@@ -39,7 +40,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Longest path a Unix socket address holds (`sun_path` minus the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 /// Longest schedule `text`, bytes: what `corong say` takes.
-const MAX_SCHEDULE_TEXT: usize = crate::control::protocol::MAX_TEXT;
+const MAX_SCHEDULE_TEXT: usize = crate::limits::MAX_TEXT;
 
 /// Load and validate the config at `path`. Warnings are dropped; use
 /// [`load_with_warnings`] to see them.
@@ -535,21 +536,21 @@ impl Loader<'_> {
             (
                 "target_lufs",
                 &raw.target_lufs,
-                &mut l.target_lufs,
+                &mut l.target.lufs,
                 schema::TARGET_LUFS_RANGE,
                 "LUFS",
             ),
             (
                 "true_peak_dbtp",
                 &raw.true_peak_dbtp,
-                &mut l.true_peak_dbtp,
+                &mut l.target.ceiling_dbtp,
                 schema::TRUE_PEAK_RANGE,
                 "dBTP",
             ),
             (
                 "max_gain_db",
                 &raw.max_gain_db,
-                &mut l.max_gain_db,
+                &mut l.target.max_gain_db,
                 schema::MAX_GAIN_RANGE,
                 "dB",
             ),
@@ -1447,6 +1448,9 @@ impl Loader<'_> {
         };
         let group_names: HashSet<&str> = targets.groups.keys().map(String::as_str).collect();
         let mut schedules: Vec<(Schedule, Range<usize>)> = Vec::new();
+        // Every name seen, also of schedules too broken to keep, so that
+        // duplicates are reported all the same.
+        let mut names: Vec<(String, Range<usize>)> = Vec::new();
         for item in items {
             let Some(Parsed { value: raw, .. }) = self.table::<ScheduleTable>(item, "schedule")
             else {
@@ -1473,22 +1477,27 @@ impl Loader<'_> {
             let name = name.into_inner();
             if name.trim().is_empty() {
                 self.error(name_span.clone(), "schedule name is empty: expected a name");
-            } else if let Some((_, first)) = schedules.iter().find(|(s, _)| s.name == name) {
+            } else if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
                 let line = self.line_of(first);
                 self.error(
                     name_span.clone(),
                     format!("duplicate schedule name `{name}`: already used on line {line}"),
                 );
             }
+            names.push((name.clone(), name_span.clone()));
 
             // The scheduler's own parser, so `check` accepts exactly what
-            // the daemon runs.
-            if let Err(problem) = crate::schedule::CronSchedule::parse(cron.get_ref()) {
-                self.error(
-                    cron.span(),
-                    format!("{problem}; e.g. \"0 0 6 * * Mon-Sat\""),
-                );
-            }
+            // the daemon runs; the config holds the parsed expression.
+            let cron = match CronSchedule::parse(cron.get_ref()) {
+                Ok(parsed) => Some(parsed),
+                Err(problem) => {
+                    self.error(
+                        cron.span(),
+                        format!("{problem}; e.g. \"0 0 6 * * Mon-Sat\""),
+                    );
+                    None
+                }
+            };
 
             let playlist_path = match (&playlist, &text) {
                 (Some(p), None) => self.playlist_path(p),
@@ -1568,10 +1577,20 @@ impl Loader<'_> {
                 );
             }
 
+            let missed = self.missed(missed.as_ref(), grace_s.as_ref());
+            let except_dates = self.except_dates(except_dates.as_deref(), except_file.as_ref());
+            let active_from = active_from
+                .as_ref()
+                .and_then(|d| self.date(d, "active_from"));
+            let active_until = active_until
+                .as_ref()
+                .and_then(|d| self.date(d, "active_until"));
+            // A bad expression has been reported; the rest was checked.
+            let Some(cron) = cron else { continue };
             schedules.push((
                 Schedule {
                     name,
-                    cron: cron.into_inner(),
+                    cron,
                     playlist: playlist.map(|p| p.into_inner()).unwrap_or_default(),
                     playlist_path,
                     text: text.map(|t| t.into_inner().trim().to_string()),
@@ -1582,14 +1601,10 @@ impl Loader<'_> {
                     priority: priority.map_or(schema::DEFAULT_PRIORITY, |p| *p.get_ref()),
                     shuffle: shuffle.unwrap_or(false),
                     loop_until,
-                    missed: self.missed(missed.as_ref(), grace_s.as_ref()),
-                    except_dates: self.except_dates(except_dates.as_deref(), except_file.as_ref()),
-                    active_from: active_from
-                        .as_ref()
-                        .and_then(|d| self.date(d, "active_from")),
-                    active_until: active_until
-                        .as_ref()
-                        .and_then(|d| self.date(d, "active_until")),
+                    missed,
+                    except_dates,
+                    active_from,
+                    active_until,
                 },
                 name_span,
             ));

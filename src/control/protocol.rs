@@ -36,7 +36,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_FILES: usize = 64;
 
 /// At most this many bytes of text in `say` or `emergency --text`.
-pub const MAX_TEXT: usize = 4096;
+pub use crate::limits::MAX_TEXT;
 
 /// At most this many plays of one announcement (`--repeat`).
 pub const MAX_REPEAT: u32 = 1000;
