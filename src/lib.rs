@@ -33,8 +33,9 @@
 //!   voice is the engine's end of a ring of shared audio chunks
 //!   (`voice.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
-//!   (`wav.rs`), G.711 (`pcmu.rs`), and with the cargo feature
-//!   `local-audio` the sound card (`local.rs`, rodio).
+//!   (`wav.rs`; its files' naming and pruning in `wav/files.rs`, the
+//!   writer thread in `wav/writer.rs`), G.711 (`pcmu.rs`), and with the
+//!   cargo feature `local-audio` the sound card (`local.rs`, rodio).
 //! - [`schedule`]: the runner that fires each schedule's times once, in
 //!   the configured time zone, across clock jumps (`runner.rs`); the next
 //!   fire times for `corong schedule` (`upcoming.rs`); waiting for the
@@ -42,10 +43,11 @@
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
 //!   loudness cache; durable before a client gets its answer; checkpointed
 //!   at a clean stop; `corong backup` copies it online.
-//! - [`control`]: the control socket: protocol, server (daemon side), client
-//!   (CLI side), human rendering of replies, and the bytes of files an
-//!   operator sends because the daemon's user cannot read them
-//!   (`upload.rs`).
+//! - [`control`]: the control socket: protocol (the envelope in
+//!   `protocol.rs`, requests in `protocol/request.rs`, replies in
+//!   `protocol/reply.rs`), server (daemon side), client (CLI side), human
+//!   rendering of replies, and the bytes of files an operator sends because
+//!   the daemon's user cannot read them (`upload.rs`).
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
 //!   systemd when it is ready and alive (`daemon/notify.rs`); lists the
 //!   receivers that report back (`daemon/receivers.rs`); keeps every

@@ -54,6 +54,9 @@
 //! the current file. Every new file and every deletion is one info line
 //! naming the files. The engine never waits for any of it: all of it runs on
 //! the writer thread.
+//!
+//! This file is the recorder the engine holds; `wav/files.rs` names, moves
+//! aside and prunes the files; `wav/writer.rs` is the writer thread.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
