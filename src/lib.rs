@@ -43,9 +43,9 @@
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
 //!   loudness cache; durable before a client gets its answer; checkpointed
 //!   at a clean stop; `corong backup` copies it online.
-//! - [`control`]: the control socket: protocol (the envelope in
-//!   `protocol.rs`, requests in `protocol/request.rs`, replies in
-//!   `protocol/reply.rs`), server (daemon side), client (CLI side), human
+//! - [`control`]: the control socket: protocol (`protocol/`: version and
+//!   bounds in `envelope.rs`, `request.rs`, `reply.rs`, and the response
+//!   line in `response.rs`), server (daemon side), client (CLI side), human
 //!   rendering of replies, and the bytes of files an operator sends because
 //!   the daemon's user cannot read them (`upload.rs`).
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells

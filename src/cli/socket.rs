@@ -25,17 +25,16 @@ pub struct SocketPathError {
 }
 
 /// The socket a client command talks to: `--socket PATH`, else
-/// `$CORONG_SOCKET`, else the `control_socket` of the config (`--config`, or
-/// [`super::config_path`]), else the documented default `run/corong.sock`
-/// beside the config.
+/// `$CORONG_SOCKET`, else the `control_socket` of `config` (the file
+/// `--config` or its default names), else the documented default
+/// `run/corong.sock` beside the config.
 ///
 /// The config is read leniently ([`peek_daemon_keys`]): a client must reach
 /// a running daemon, `corong emergency` first of all, even while the file on
 /// disk has an error in it (an operator half-way through an edit). Only a
 /// config that does not exist at all is an error.
-pub fn socket_path(flag: Option<&Path>, config: Option<&Path>) -> Result<PathBuf, SocketPathError> {
-    let config = super::config_path(config);
-    resolve_socket_path(flag, std::env::var_os(SOCKET_ENV), &config, |p| {
+pub fn socket_path(flag: Option<&Path>, config: &Path) -> Result<PathBuf, SocketPathError> {
+    resolve_socket_path(flag, std::env::var_os(SOCKET_ENV), config, |p| {
         Ok(peek_daemon_keys(p).control_socket)
     })
 }

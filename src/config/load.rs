@@ -8,31 +8,33 @@
 //! Nothing here opens a socket or a device; the only file system access is
 //! canonicalizing the config's folder and looking for playlist files.
 //!
-//! This file holds the entry points, the pass that runs every part in
-//! order, and what the parts share (deserializing one table with every
-//! problem reported, "did you mean"). One file per part in `load/`:
-//! `daemon.rs`, `zones.rs`, `targets.rs` (groups, and the names schedules
-//! and groups point at), `schedules.rs`, and `sections.rs` (the small
-//! sections: announcements, loudness, preemption, quiet hours).
+//! This file holds the entry points and the pass that runs every part in
+//! order. `load/loader.rs` is what the parts share: diagnostics at spans,
+//! one table deserialized with every problem reported, "did you mean".
+//! One file per part: `load/daemon.rs`, `zones.rs`, `targets.rs` (groups,
+//! and the names schedules and groups point at), `schedules.rs`, and
+//! `sections.rs` (the small sections: announcements, loudness, preemption,
+//! quiet hours). Imports run one way: this file -> the parts -> the loader.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::diagnostic::line_col;
+use super::diagnostic::{Diagnostic, Diagnostics, Severity};
+use super::model::Config;
 use super::schema::{self, ConfigFile, DaemonTable};
-use super::{Config, Diagnostic, Diagnostics, Severity};
 
 mod daemon;
+mod loader;
 mod schedules;
 mod sections;
 mod targets;
 mod zones;
 
+use loader::{sorted_entries, unknown_key_message, Loader};
 use targets::Targets;
 
 /// Largest config file accepted.
@@ -161,44 +163,7 @@ fn absolute_folder(path: &Path) -> PathBuf {
         .unwrap_or(folder)
 }
 
-struct Loader<'s> {
-    /// The path as the caller gave it: diagnostics name it this way.
-    file: PathBuf,
-    source: &'s str,
-    /// Bytes of byte-order mark skipped before parsing.
-    bom: usize,
-    base_dir: PathBuf,
-    diagnostics: Vec<Diagnostic>,
-}
-
 impl Loader<'_> {
-    fn diagnostic(&mut self, severity: Severity, span: Range<usize>, message: impl Into<String>) {
-        let d = Diagnostic::at_offset(
-            severity,
-            &self.file,
-            self.source,
-            self.bom + span.start,
-            message,
-        );
-        self.diagnostics.push(d);
-    }
-
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
-        self.diagnostic(Severity::Error, span, message);
-    }
-
-    fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
-        self.diagnostic(Severity::Warning, span, message);
-    }
-
-    fn line_of(&self, span: &Range<usize>) -> usize {
-        line_col(self.source, self.bom + span.start).0
-    }
-
-    fn resolve(&self, path: &str) -> PathBuf {
-        self.base_dir.join(path)
-    }
-
     /// The whole pass. `None` only when the TOML itself does not parse.
     fn run(&mut self, config_path: PathBuf) -> Option<Config> {
         let source = self.source;
@@ -275,155 +240,4 @@ impl Loader<'_> {
             loudness,
         })
     }
-
-    /// Deserialize one table into `T`, reporting every unknown key and every
-    /// wrongly typed value (not just the first). Keys in error are dropped
-    /// and the rest is deserialized again, so the returned value has the
-    /// good keys; `dropped` names the ones that were not.
-    fn table<T: DeserializeOwned>(
-        &mut self,
-        value: &Spanned<DeValue<'_>>,
-        what: &str,
-    ) -> Option<Parsed<T>> {
-        let DeValue::Table(original) = value.get_ref() else {
-            self.error(
-                value.span(),
-                format!(
-                    "expected a table for {what}, found {}",
-                    value.get_ref().type_str()
-                ),
-            );
-            return None;
-        };
-        let fields = schema::field_names::<T>();
-        let mut table = original.clone();
-        let mut dropped = Vec::new();
-        for (key, _) in sorted_entries(original) {
-            let name = key.get_ref().as_ref();
-            if !fields.contains(&name) {
-                self.error(key.span(), unknown_key_message(name, what, fields));
-                table.remove(name);
-            }
-        }
-        // Each round drops one key, so this ends.
-        loop {
-            let whole = Spanned::new(value.span(), DeValue::Table(table.clone()));
-            let error = match T::deserialize(ValueDeserializer::from(whole)) {
-                Ok(value) => return Some(Parsed { value, dropped }),
-                Err(e) => e,
-            };
-            let span = error.span().unwrap_or_else(|| value.span());
-            let culprit = table
-                .iter()
-                .filter(|(k, v)| contains(&k.span(), &span) || contains(&v.span(), &span))
-                .map(|(k, _)| k.get_ref().to_string())
-                .next();
-            match culprit {
-                Some(key) => {
-                    self.error(span, format!("`{key}`: {}", friendly(error.message())));
-                    table.remove(key.as_str());
-                    dropped.push(key);
-                }
-                None => {
-                    // Typically a missing required key; if we dropped it
-                    // ourselves, it has been reported already.
-                    if dropped.is_empty() {
-                        let message = friendly(error.message());
-                        let message = if message.starts_with("missing required key") {
-                            format!("{what} is {message}")
-                        } else {
-                            format!("{what}: {message}")
-                        };
-                        self.error(span, message);
-                    }
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// `value` as an array of tables (`[[name]]`), or an error.
-    fn array_of_tables<'v, 'i>(
-        &mut self,
-        value: &'v Spanned<DeValue<'i>>,
-        key: &str,
-    ) -> Option<&'v [Spanned<DeValue<'i>>]> {
-        match value.get_ref() {
-            DeValue::Array(items) => Some(items),
-            other => {
-                self.error(
-                    value.span(),
-                    format!(
-                        "`{key}` must be an array of tables, found a {}: write each one as `[[{key}]]`",
-                        other.type_str()
-                    ),
-                );
-                None
-            }
-        }
-    }
-}
-
-/// The result of [`Loader::table`].
-struct Parsed<T> {
-    value: T,
-    /// Keys present in the file but left out because their value was wrong.
-    dropped: Vec<String>,
-}
-
-/// A table's entries in file order (the parser's map is sorted by key).
-fn sorted_entries<'t, 'i>(
-    table: &'t DeTable<'i>,
-) -> Vec<(
-    &'t Spanned<std::borrow::Cow<'i, str>>,
-    &'t Spanned<DeValue<'i>>,
-)> {
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(k, _)| k.span().start);
-    entries
-}
-
-fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
-    outer.start <= inner.start && inner.end <= outer.end.max(outer.start + 1)
-}
-
-/// Why `name` is not a valid zone or group name, if it is not.
-fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("is empty: expected a name of a-z, 0-9, `_` and `-`")
-    } else if name == schema::ALL_ZONES {
-        Some("is reserved: `all` means every zone")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    {
-        Some("has characters other than a-z, 0-9, `_` and `-`")
-    } else {
-        None
-    }
-}
-
-fn unknown_key_message(key: &str, what: &str, fields: &[&str]) -> String {
-    let expected = fields
-        .iter()
-        .map(|f| format!("`{f}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut message = format!("unknown key `{key}` in {what}: expected one of {expected}");
-    if let Some(near) = crate::suggest::closest(key, fields.iter().copied()) {
-        message.push_str(&format!(" (did you mean `{near}`?)"));
-    }
-    message
-}
-
-/// serde's wording, in the words an operator uses.
-fn friendly(message: &str) -> String {
-    let message = message.trim_end_matches('\n');
-    message
-        .replace("invalid type:", "wrong type:")
-        .replace("expected i64", "expected an integer")
-        .replace("expected f64", "expected a number")
-        .replace("expected a sequence", "expected an array")
-        .replace("sequence", "array")
-        .replace("missing field", "missing required key")
 }

@@ -17,236 +17,26 @@
 //! it may send any number of `{"v":1,"progress":{...}}` lines (only for
 //! `announce`/`say` with `"wait":true`).
 //!
-//! - this file: the envelope (version, bounds, [`Response`], error codes).
+//! - `protocol/envelope.rs`: the version, the bounds, and what is wrong
+//!   with a line ([`ProtocolError`], [`ErrorCode`]).
 //! - `protocol/request.rs`: what a client asks ([`Request`], [`Delivery`])
 //!   and the bounds a request is checked against.
 //! - `protocol/reply.rs`: what the daemon answers ([`Reply`] and the
 //!   result of each command).
+//! - `protocol/response.rs`: one response line ([`Response`]): a reply, an
+//!   error or progress.
+//!
+//! This file only gathers them: everything is used as `protocol::Name`.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
+mod envelope;
 mod reply;
 mod request;
+mod response;
 
+pub use envelope::*;
 pub use reply::*;
 pub use request::*;
-
-/// The protocol version this build speaks. A request or reply with another
-/// `v` is refused with a clear error; a future incompatible change bumps it.
-pub const VERSION: u32 = 1;
-
-/// The longest request line the daemon reads, in bytes, without the newline.
-/// Longer lines get an error reply and the connection is closed.
-pub const MAX_LINE: usize = 64 * 1024;
-
-/// At most this many files in one announcement.
-pub const MAX_FILES: usize = 64;
-
-/// At most this many bytes of text in `say` or `emergency --text`.
-pub use crate::limits::MAX_TEXT;
-
-/// At most this many plays of one announcement (`--repeat`).
-pub const MAX_REPEAT: u32 = 1000;
-
-/// At most this many fire times per schedule (`schedule --next`).
-pub const MAX_NEXT: usize = 1000;
-/// The largest file a client may send for an announcement (an hour of
-/// 48 kHz stereo WAV is 660 MiB; the same in MP3 a tenth of that).
-pub const MAX_UPLOAD: u64 = 1 << 30;
-/// The longest `--interval` between repeats, seconds: a week. Larger
-/// values overflowed into "at once" in the time arithmetic.
-pub const MAX_INTERVAL_S: u64 = 7 * 24 * 3600;
-
-/// The zone list that means every zone; what the CLI sends when `--zones` is
-/// not given.
-pub const ALL_ZONES: &str = "all";
-
-fn check_version(value: &serde_json::Value) -> Result<(), ProtocolError> {
-    let obj = value.as_object().ok_or(ProtocolError::NotAnObject)?;
-    match obj.get("v") {
-        None => Err(ProtocolError::MissingVersion),
-        Some(v) => match v.as_u64() {
-            Some(v) if v == u64::from(VERSION) => Ok(()),
-            _ => Err(ProtocolError::UnsupportedVersion(v.to_string())),
-        },
-    }
-}
-
-/// Why a line is not a valid message. The server answers a request line with
-/// one of these, then closes the connection.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtocolError {
-    #[error("request line longer than {MAX_LINE} bytes")]
-    TooLong,
-    #[error("request is not valid UTF-8")]
-    NotUtf8,
-    #[error("request is not valid JSON: {0}")]
-    Json(String),
-    #[error("request is not a JSON object")]
-    NotAnObject,
-    #[error("request has no protocol version \"v\" (this daemon speaks version {VERSION})")]
-    MissingVersion,
-    #[error("unsupported protocol version {0}: this daemon speaks version {VERSION}; use a matching corong client")]
-    UnsupportedVersion(String),
-}
-
-/// Machine-readable class of an error reply, for scripts and exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The line was not a valid request (bad JSON, unknown command, wrong
-    /// version, out of bounds). Fix the request.
-    BadRequest,
-    /// The job, zone or schedule named does not exist.
-    NotFound,
-    /// The peer may not do this.
-    Denied,
-    /// The daemon could not do it (a file it cannot read, a TTS failure...).
-    Failed,
-    /// The daemon is shutting down or overloaded; try again.
-    Unavailable,
-    /// The daemon's user cannot read a file the request names (or cannot
-    /// see it: a private /tmp); the client may send its content (`upload`).
-    Unreadable,
-    /// A code this build does not know (sent by a newer daemon).
-    #[serde(other)]
-    Other,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::Denied => "denied",
-            ErrorCode::Failed => "failed",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::Unreadable => "unreadable",
-            ErrorCode::Other => "other",
-        }
-    }
-}
-
-/// One response line.
-///
-/// - `Ok`: `{"v":1,"ok":true,"result":{"type":"<kind>",...}}` (final)
-/// - `Err`: `{"v":1,"ok":false,"code":"<code>","error":"one line"}` (final)
-/// - `Progress`: `{"v":1,"progress":{...}}` (more lines follow)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "WireResponse", try_from = "WireResponse")]
-pub enum Response {
-    Ok(Reply),
-    Err { code: ErrorCode, error: String },
-    Progress(Progress),
-}
-
-impl Response {
-    /// An error reply. Newlines in `message` become spaces: the error is
-    /// one line.
-    pub fn error(code: ErrorCode, message: impl fmt::Display) -> Response {
-        let error = message
-            .to_string()
-            .split(['\n', '\r'])
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Response::Err { code, error }
-    }
-
-    /// Whether this line ends the exchange.
-    pub fn is_final(&self) -> bool {
-        !matches!(self, Response::Progress(_))
-    }
-
-    /// One line for the socket, without the newline.
-    pub fn to_line(&self) -> String {
-        serde_json::to_string(self).expect("responses always serialize")
-    }
-
-    /// Parse one response line, refusing other protocol versions.
-    pub fn from_line(line: &str) -> Result<Response, ProtocolError> {
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| ProtocolError::Json(e.to_string()))?;
-        check_version(&value)?;
-        serde_json::from_value(value).map_err(|e| ProtocolError::Json(e.to_string()))
-    }
-}
-
-impl From<Reply> for Response {
-    fn from(r: Reply) -> Self {
-        Response::Ok(r)
-    }
-}
-
-impl From<Progress> for Response {
-    fn from(p: Progress) -> Self {
-        Response::Progress(p)
-    }
-}
-
-/// The flat shape on the wire; `Response` is the typed view of it.
-#[derive(Serialize, Deserialize)]
-struct WireResponse {
-    v: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ok: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    code: Option<ErrorCode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    result: Option<Reply>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    progress: Option<Progress>,
-}
-
-impl From<Response> for WireResponse {
-    fn from(r: Response) -> Self {
-        let mut w = WireResponse {
-            v: VERSION,
-            ok: None,
-            code: None,
-            error: None,
-            result: None,
-            progress: None,
-        };
-        match r {
-            Response::Ok(reply) => {
-                w.ok = Some(true);
-                w.result = Some(reply);
-            }
-            Response::Err { code, error } => {
-                w.ok = Some(false);
-                w.code = Some(code);
-                w.error = Some(error);
-            }
-            Response::Progress(p) => w.progress = Some(p),
-        }
-        w
-    }
-}
-
-impl TryFrom<WireResponse> for Response {
-    type Error = String;
-
-    fn try_from(w: WireResponse) -> Result<Self, String> {
-        if w.v != VERSION {
-            return Err(format!("unsupported protocol version {}", w.v));
-        }
-        match (w.ok, w.result, w.progress) {
-            (Some(true), Some(reply), _) => Ok(Response::Ok(reply)),
-            (Some(true), None, _) => Err("reply with \"ok\":true has no \"result\"".into()),
-            (Some(false), _, _) => Ok(Response::Err {
-                code: w.code.unwrap_or(ErrorCode::Other),
-                error: w.error.unwrap_or_else(|| "unknown error".into()),
-            }),
-            (None, _, Some(p)) => Ok(Response::Progress(p)),
-            (None, _, None) => Err("reply has neither \"ok\" nor \"progress\"".into()),
-        }
-    }
-}
+pub use response::*;
 
 #[cfg(test)]
 mod tests {

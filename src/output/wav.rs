@@ -58,64 +58,28 @@
 //! This file is the recorder the engine holds; `wav/files.rs` names, moves
 //! aside and prunes the files; `wav/writer.rs` is the writer thread.
 
-use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use super::{to_i16, Fault, Output, OutputHealth, Tick};
 
 mod files;
 mod writer;
 
-use crate::config::WavRetention;
 use files::{prune, RecordingFile};
+pub use files::{Rotation, WallClock};
 use writer::run_writer;
+pub use writer::{HEADER_INTERVAL, RETRY_FIRST, RETRY_MAX};
 
 /// Seconds of audio the ring holds before packets are dropped.
 pub const RING_SECONDS: usize = 4;
-/// How often the writer updates the WAV header.
-pub const HEADER_INTERVAL: Duration = Duration::from_secs(1);
 /// Data bytes after which the current file is closed and a new one begun:
 /// 2 GiB, about 6 hours of 48 kHz mono.
 pub const MAX_DATA_BYTES: u64 = 1 << 31;
-/// How long the writer sleeps when the ring is empty.
-const IDLE_SLEEP: Duration = Duration::from_millis(20);
-/// After a failed write, the first retry comes this soon...
-pub const RETRY_FIRST: Duration = Duration::from_secs(1);
-/// ...and each further one twice as late, up to this.
-pub const RETRY_MAX: Duration = Duration::from_secs(5);
-
-type Writer = hound::WavWriter<BufWriter<File>>;
-
-/// The wall clock a recorder splits its files by (tests inject their own).
-pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// How a recorder zone splits and prunes its files (module docs).
-#[derive(Clone)]
-pub struct Rotation {
-    pub retention: WavRetention,
-    /// The daemon's time zone: the days and hours files are named by.
-    pub timezone: Tz,
-    pub clock: WallClock,
-}
-
-impl Rotation {
-    /// `retention` by the system clock in `timezone`.
-    pub fn new(retention: WavRetention, timezone: Tz) -> Rotation {
-        Rotation {
-            retention,
-            timezone,
-            clock: Arc::new(Utc::now),
-        }
-    }
-}
-
 /// Writes what the zone plays to a WAV file. See the module docs.
 pub struct WavRecorder {
     path: PathBuf,
@@ -273,9 +237,10 @@ impl Drop for WavRecorder {
 mod tests {
     use super::files::{is_recording_of, period};
     use super::*;
-    use crate::config::WavRotate;
+    use crate::config::{WavRetention, WavRotate};
     use chrono::TimeZone;
-    use std::time::{Instant, SystemTime};
+    use std::fs::File;
+    use std::time::{Duration, Instant, SystemTime};
 
     fn tick(index: u64) -> Tick {
         Tick {

@@ -6,9 +6,9 @@ use chrono_tz::Tz;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::Loader;
+use super::loader::Loader;
+use crate::config::model::Daemon;
 use crate::config::schema::{self, DaemonTable};
-use crate::config::Daemon;
 
 /// Longest path a Unix socket address holds (`sun_path` minus the NUL).
 const MAX_SOCKET_PATH: usize = 107;

@@ -9,11 +9,11 @@ use chrono::{NaiveDate, NaiveTime};
 use toml::de::DeValue;
 use toml::Spanned;
 
+use super::loader::{Loader, Parsed};
 use super::targets::{unknown_target_message, Targets};
 use super::zones::ZoneEntry;
-use super::{Loader, Parsed};
+use crate::config::model::{Missed, Schedule};
 use crate::config::schema::{self, ScheduleTable};
-use crate::config::{Missed, Schedule};
 use crate::cron::CronSchedule;
 use crate::priority::Priority;
 

@@ -7,12 +7,12 @@ use chrono::NaiveTime;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::Loader;
+use super::loader::Loader;
+use crate::config::model::{
+    Announcements, Chime, LevelChimes, Loudness, PreemptMode, Preemption, QuietHours,
+};
 use crate::config::schema::{
     self, AnnouncementsTable, LoudnessTable, PreemptionTable, QuietHoursTable,
-};
-use crate::config::{
-    Announcements, Chime, LevelChimes, Loudness, PreemptMode, Preemption, QuietHours,
 };
 use crate::priority::Priority;
 

@@ -9,10 +9,11 @@ use serde::Deserialize;
 use toml::de::{DeValue, ValueDeserializer};
 use toml::Spanned;
 
+use super::loader::{friendly, name_problem, sorted_entries, Loader};
 use super::zones::ZoneEntry;
-use super::{friendly, name_problem, sorted_entries, Loader};
+use crate::config::diagnostic::{Diagnostic, Severity};
+use crate::config::model::Schedule;
 use crate::config::schema;
-use crate::config::{Diagnostic, Schedule, Severity};
 
 /// A `[groups]` entry as written.
 pub(super) struct GroupEntry {

@@ -7,9 +7,9 @@ use std::ops::Range;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::{name_problem, Loader, Parsed};
+use super::loader::{name_problem, Loader, Parsed};
+use crate::config::model::{Codec, LocalOutput, RtpOutput, WavRetention, WavRotate, Zone};
 use crate::config::schema::{self, LocalKey, ZoneTable};
-use crate::config::{Codec, LocalOutput, RtpOutput, WavRetention, WavRotate, Zone};
 
 /// A zone table that parsed, with the spans validation points at.
 pub(super) struct ZoneEntry {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use super::envelope::{
     check_version, ProtocolError, ALL_ZONES, MAX_FILES, MAX_INTERVAL_S, MAX_NEXT, MAX_REPEAT,
     MAX_TEXT, MAX_UPLOAD, VERSION,
 };

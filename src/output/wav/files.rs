@@ -3,7 +3,8 @@
 //! time), which files are the zone's recordings, and which old ones are
 //! deleted (`wav_keep_days`, `wav_max_total_mb`).
 
-use std::io;
+use std::fs::File;
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,10 +12,34 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
-use super::writer::hound_to_io;
-use super::{Rotation, Writer};
 use crate::config::{WavRetention, WavRotate};
 use crate::output::Fault;
+
+/// The open recording.
+pub(super) type Writer = hound::WavWriter<BufWriter<File>>;
+
+/// The wall clock a recorder splits its files by (tests inject their own).
+pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How a recorder zone splits and prunes its files (module docs).
+#[derive(Clone)]
+pub struct Rotation {
+    pub retention: WavRetention,
+    /// The daemon's time zone: the days and hours files are named by.
+    pub timezone: Tz,
+    pub clock: WallClock,
+}
+
+impl Rotation {
+    /// `retention` by the system clock in `timezone`.
+    pub fn new(retention: WavRetention, timezone: Tz) -> Rotation {
+        Rotation {
+            retention,
+            timezone,
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
 
 /// Where the writer records, and when it starts a new file.
 pub(super) struct RecordingFile {
@@ -299,4 +324,11 @@ pub(super) fn move_aside(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other(
         "no free name to move the old recording to",
     ))
+}
+
+pub(super) fn hound_to_io(e: hound::Error) -> io::Error {
+    match e {
+        hound::Error::IoError(e) => e,
+        other => io::Error::other(other),
+    }
 }

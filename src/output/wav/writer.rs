@@ -7,9 +7,17 @@ use std::fs::File;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::files::{move_aside, prune, RecordingFile};
-use super::{Writer, HEADER_INTERVAL, IDLE_SLEEP, RETRY_FIRST, RETRY_MAX};
+use super::files::{hound_to_io, move_aside, prune, RecordingFile, Writer};
 use crate::output::OutputHealth;
+
+/// How often the writer updates the WAV header.
+pub const HEADER_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the writer sleeps when the ring is empty.
+const IDLE_SLEEP: Duration = Duration::from_millis(20);
+/// After a failed write, the first retry comes this soon...
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// ...and each further one twice as late, up to this.
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// When to try writing again after a failure: [`RETRY_FIRST`], then twice
 /// as long each time, at most [`RETRY_MAX`]. Never blocks: the writer asks
@@ -294,13 +302,6 @@ pub(super) fn find_data_chunk(head: &[u8]) -> Option<(u64, u64)> {
         at = at.checked_add(8 + size + (size & 1))?;
     }
     None
-}
-
-pub(super) fn hound_to_io(e: hound::Error) -> io::Error {
-    match e {
-        hound::Error::IoError(e) => e,
-        other => io::Error::other(other),
-    }
 }
 
 #[cfg(test)]
