@@ -22,8 +22,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::diagnostic::line_col;
-use super::diagnostic::{Diagnostic, Diagnostics, Severity};
+use super::diagnostic::{line_col, Diagnostic, Diagnostics, Severity};
 use super::model::Config;
 use super::schema::{self, ConfigFile, DaemonTable};
 
