@@ -12,10 +12,16 @@
 //! mixer plays the highest-priority voice of each zone and hands the packet to
 //! the zone's outputs.
 //!
-//! - [`config`]: the TOML schema, loading with spans, validation.
+//! - [`config`]: the ground floor: the TOML schema, loading with spans,
+//!   validation. It holds parsed values (cron schedules, loudness targets,
+//!   priorities) and imports only the leaf modules below; everything else
+//!   reads it (`tests/layers.rs` checks this).
+//! - Leaves, importing nothing above them: [`priority`] (job priorities and
+//!   their names), [`suggest`] ("did you mean" for names an operator
+//!   typed), [`cron`] (the cron dialect, parsed once at load, and when an
+//!   expression fires across clock changes), [`limits`] (bounds that more
+//!   than one layer enforces).
 //! - [`playlist`]: M3U/M3U8 playlists.
-//! - [`priority`]: job priorities and their names.
-//! - [`suggest`]: "did you mean" for names an operator typed.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
 //!   decoder workers (`prefetch.rs`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks
@@ -27,18 +33,21 @@
 //!   voice is the engine's end of a ring of shared audio chunks
 //!   (`voice.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
-//!   (`wav.rs`), G.711 (`pcmu.rs`), and with the cargo feature
-//!   `local-audio` the sound card (`local.rs`, rodio).
-//! - [`schedule`]: cron schedules in the configured time zone; the runner
-//!   that fires each time once across clock jumps (`runner.rs`); waiting
-//!   for the clock to be synchronized (`sync.rs`).
+//!   (`wav.rs`; its files' naming and pruning in `wav/files.rs`, the
+//!   writer thread in `wav/writer.rs`), G.711 (`pcmu.rs`), and with the
+//!   cargo feature `local-audio` the sound card (`local.rs`, rodio).
+//! - [`schedule`]: the runner that fires each schedule's times once, in
+//!   the configured time zone, across clock jumps (`runner.rs`); the next
+//!   fire times for `corong schedule` (`upcoming.rs`); waiting for the
+//!   clock to be synchronized (`sync.rs`).
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
 //!   loudness cache; durable before a client gets its answer; checkpointed
 //!   at a clean stop; `corong backup` copies it online.
-//! - [`control`]: the control socket: protocol, server (daemon side), client
-//!   (CLI side), human rendering of replies, and the bytes of files an
-//!   operator sends because the daemon's user cannot read them
-//!   (`upload.rs`).
+//! - [`control`]: the control socket: protocol (`protocol/`: version and
+//!   bounds in `envelope.rs`, `request.rs`, `reply.rs`, and the response
+//!   line in `response.rs`), server (daemon side), client (CLI side), human
+//!   rendering of replies, and the bytes of files an operator sends because
+//!   the daemon's user cannot read them (`upload.rs`).
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
 //!   systemd when it is ready and alive (`daemon/notify.rs`); lists the
 //!   receivers that report back (`daemon/receivers.rs`); keeps every
@@ -48,7 +57,8 @@
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
 //!   playout in step with the sender's clock, receiver reports.
-//! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`).
+//! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`);
+//!   it finds the control socket itself (`cli/socket.rs`).
 //!
 //! Two worlds: tokio runs the control plane (scheduler, control socket,
 //! signals); audio runs on plain OS threads. tokio never paces audio.
@@ -56,8 +66,10 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod cron;
 pub mod daemon;
 pub mod engine;
+pub mod limits;
 pub mod logging;
 pub mod media;
 pub mod output;

@@ -463,7 +463,7 @@ loop_until = 12:30:15
     assert_eq!(s[0].priority, Priority::PROGRAM);
     assert!(!s[0].shuffle);
     assert_eq!(s[0].loop_until, None);
-    assert_eq!(s[0].cron, "0 0 6 * * Mon-Sat");
+    assert_eq!(s[0].cron.as_str(), "0 0 6 * * Mon-Sat");
 
     assert_eq!(s[1].zones, ["alun-alun", "pasar", "arsip"]);
     assert_eq!(s[1].playlist_path, base.join("playlists/malam.m3u8"));
@@ -569,14 +569,14 @@ fn shipped_example_config_validates() {
         .iter()
         .find(|s| s.name == "lagu-pagi")
         .unwrap();
-    assert_eq!(pagi.cron, "0 0 6 * * Mon-Sat");
+    assert_eq!(pagi.cron.as_str(), "0 0 6 * * Mon-Sat");
     assert_eq!(pagi.playlist, "lagu-nasional");
     let demo = config
         .schedules
         .iter()
         .find(|s| s.name == "demo-setiap-menit")
         .unwrap();
-    assert_eq!(demo.cron, "0 * * * * *");
+    assert_eq!(demo.cron.as_str(), "0 * * * * *");
     assert_eq!(demo.playlist, "demo");
     for s in &config.schedules {
         let playlist =

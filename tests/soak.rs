@@ -273,7 +273,7 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
     }
 
     let schedules: Vec<Schedule> = SCHEDULES.iter().map(|(n, c)| schedule(n, c)).collect();
-    let mut scheduler = Scheduler::new(&schedules, TZ).unwrap();
+    let mut scheduler = Scheduler::new(&schedules, TZ);
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger(dir.path(), &schedules);
     let mut engine = Engine::default();

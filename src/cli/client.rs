@@ -28,23 +28,24 @@ impl Target<'_> {
     /// the socket), else UTC.
     fn timezone(&self) -> Tz {
         let path = super::config_path(self.config);
-        client::peek_daemon_keys(&path)
+        super::socket::peek_daemon_keys(&path)
             .timezone
             .and_then(|tz| tz.parse().ok())
             .unwrap_or(chrono_tz::UTC)
     }
 
     fn connect(&self) -> Result<Client, ExitCode> {
-        let path = client::socket_path(self.socket, self.config).map_err(|e| {
-            if self.json {
-                print_error_json(
-                    ErrorCode::Unavailable,
-                    e.to_string().trim_start_matches("corong: "),
-                );
-            }
-            eprintln!("{e}");
-            ExitCode::from(3)
-        })?;
+        let path = super::socket::socket_path(self.socket, &super::config_path(self.config))
+            .map_err(|e| {
+                if self.json {
+                    print_error_json(
+                        ErrorCode::Unavailable,
+                        e.to_string().trim_start_matches("corong: "),
+                    );
+                }
+                eprintln!("{e}");
+                ExitCode::from(3)
+            })?;
         Client::connect(&path).map_err(|e| fail_as(self, &e))
     }
 }
@@ -262,7 +263,7 @@ pub fn ask_or_config(
     req: Request,
     from_config: impl FnOnce() -> ExitCode,
 ) -> ExitCode {
-    let path = match client::socket_path(target.socket, target.config) {
+    let path = match super::socket::socket_path(target.socket, &super::config_path(target.config)) {
         Ok(p) => p,
         Err(_) => return from_config(),
     };

@@ -100,19 +100,13 @@ pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
 
 pub fn schedule(config: &Config, json: bool, next: usize) -> ExitCode {
     let tz = config.daemon.timezone;
-    let upcoming = match schedule::upcoming(
+    let upcoming = schedule::upcoming(
         &config.schedules,
         tz,
         chrono::Utc::now(),
         next,
         config.quiet_hours,
-    ) {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("corong: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    );
     if json {
         let shape = schedule::upcoming::UpcomingJson::new(&upcoming);
         println!(

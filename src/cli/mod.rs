@@ -9,6 +9,8 @@
 //! - `backup.rs`: `corong backup`, a copy of the state database.
 //! - `info.rs`: `corong zones` and `corong schedule`, answered from the config.
 //! - `client.rs`: the commands that talk to a running daemon.
+//! - `socket.rs`: which control socket they talk to (`--socket`,
+//!   `$CORONG_SOCKET`, the config's `control_socket`).
 //! - `extras.rs`: `corong completions` and `corong manpage`, made from the
 //!   same clap definition as the parser.
 
@@ -17,6 +19,7 @@ mod check;
 mod client;
 mod extras;
 mod info;
+mod socket;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -341,7 +344,7 @@ pub fn main() -> ExitCode {
             let config = place.config.or(outer.config);
             // The contract: --socket, else $CORONG_SOCKET, else the config's.
             let socket = place.socket.or(outer.socket).or_else(|| {
-                std::env::var_os(crate::control::client::SOCKET_ENV)
+                std::env::var_os(socket::SOCKET_ENV)
                     .filter(|s| !s.is_empty())
                     .map(PathBuf::from)
             });

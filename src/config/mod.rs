@@ -7,7 +7,9 @@
 //!
 //! - `model.rs`: the resolved types (paths absolute, groups expanded).
 //! - `schema.rs`: the raw serde types as written in TOML (`deny_unknown_fields`).
-//! - `load.rs`: read, parse, validate, resolve.
+//! - `load.rs`: read, parse, validate, resolve; one file per part of the
+//!   config in `load/` (`daemon.rs`, `zones.rs`, `targets.rs`,
+//!   `schedules.rs`, `sections.rs`), all working with `load/loader.rs`.
 //! - `diagnostic.rs`: errors with file:line:col, rendered the way cargo does.
 
 mod diagnostic;

@@ -12,6 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::schema;
+use crate::cron::CronSchedule;
 use crate::priority::Priority;
 
 /// A whole, validated configuration.
@@ -36,16 +38,13 @@ impl Config {
     /// The loudness target of zone `zone`: its own `loudness_target_lufs`
     /// or `[loudness] target_lufs`, with the ceiling and maximum gain of
     /// `[loudness]`. `None` when normalisation is off.
-    pub fn loudness_target(&self, zone: &Zone) -> Option<crate::media::loudness::Target> {
-        self.loudness
-            .normalize
-            .then(|| crate::media::loudness::Target {
-                lufs: zone
-                    .loudness_target_lufs
-                    .unwrap_or(self.loudness.target_lufs),
-                ceiling_dbtp: self.loudness.true_peak_dbtp,
-                max_gain_db: self.loudness.max_gain_db,
-            })
+    pub fn loudness_target(&self, zone: &Zone) -> Option<LoudnessTarget> {
+        self.loudness.normalize.then(|| LoudnessTarget {
+            lufs: zone
+                .loudness_target_lufs
+                .unwrap_or(self.loudness.target.lufs),
+            ..self.loudness.target
+        })
     }
 
     /// The zone called `name`.
@@ -205,8 +204,8 @@ impl Default for WavRetention {
     fn default() -> Self {
         WavRetention {
             rotate: WavRotate::Daily,
-            keep_days: Some(crate::config::schema::DEFAULT_WAV_KEEP_DAYS),
-            max_total_bytes: Some(crate::config::schema::DEFAULT_WAV_MAX_TOTAL_MB << 20),
+            keep_days: Some(schema::DEFAULT_WAV_KEEP_DAYS),
+            max_total_bytes: Some(schema::DEFAULT_WAV_MAX_TOTAL_MB << 20),
         }
     }
 }
@@ -216,12 +215,10 @@ impl Default for WavRetention {
 pub struct Loudness {
     /// Bring every item to the target. Default true.
     pub normalize: bool,
-    /// Target integrated loudness, LUFS. Default -16.
-    pub target_lufs: f64,
-    /// True-peak ceiling after the gain, dBTP. Default -1.
-    pub true_peak_dbtp: f64,
-    /// Most gain a quiet file gets, dB. Default 20.
-    pub max_gain_db: f64,
+    /// `target_lufs` (default -16), `true_peak_dbtp` (default -1) and
+    /// `max_gain_db` (default 20): the target of every zone without a
+    /// `loudness_target_lufs` of its own ([`Config::loudness_target`]).
+    pub target: LoudnessTarget,
     /// An item silent (below -60 dBFS) this long is skipped. `None`: never.
     /// Default 10 s.
     pub dead_air: Option<Duration>,
@@ -231,10 +228,30 @@ impl Default for Loudness {
     fn default() -> Self {
         Loudness {
             normalize: true,
-            target_lufs: crate::media::loudness::DEFAULT_TARGET_LUFS,
-            true_peak_dbtp: crate::media::loudness::DEFAULT_CEILING_DBTP,
-            max_gain_db: crate::media::loudness::DEFAULT_MAX_GAIN_DB,
+            target: LoudnessTarget::default(),
             dead_air: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// The loudness a zone's items are brought to (media's `loudness::plan`
+/// turns it and a measurement into a gain).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoudnessTarget {
+    /// Integrated loudness every item is brought to, LUFS.
+    pub lufs: f64,
+    /// The true peak no item may exceed after its gain, dBTP.
+    pub ceiling_dbtp: f64,
+    /// The most gain a quiet file gets, dB.
+    pub max_gain_db: f64,
+}
+
+impl Default for LoudnessTarget {
+    fn default() -> Self {
+        LoudnessTarget {
+            lufs: schema::DEFAULT_TARGET_LUFS,
+            ceiling_dbtp: schema::DEFAULT_CEILING_DBTP,
+            max_gain_db: schema::DEFAULT_MAX_GAIN_DB,
         }
     }
 }
@@ -267,8 +284,9 @@ pub struct RtpOutput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
     pub name: String,
-    /// The cron expression as written (6 fields: sec min hour dom month dow).
-    pub cron: String,
+    /// When it fires: the cron expression (6 fields: sec min hour dom month
+    /// dow), parsed once at load.
+    pub cron: CronSchedule,
     /// The playlist's name as written; empty for a text schedule.
     pub playlist: String,
     /// The playlist file: `playlists/NAME.m3u` (or `.m3u8`) beside the

@@ -2,8 +2,10 @@
 //!
 //! Every struct denies unknown keys. Optional keys are `Option` here and get
 //! their defaults in `load.rs` (the defaults are the `DEFAULT_*` constants
-//! below), so that validation can tell "not written" from "written as the
-//! default". Values that validation must point at are `toml::Spanned`.
+//! below, or the `Default` of a section's resolved type in `model.rs`:
+//! `[loudness]` dead air, `[preemption]`, a zone's `wav_rotate`), so that
+//! validation can tell "not written" from "written as the default". Values
+//! that validation must point at are `toml::Spanned`.
 //!
 //! `load.rs` deserializes each section and each `[[zones]]` /
 //! `[[schedules]]` table on its own, so that one bad table does not hide
@@ -46,8 +48,6 @@ pub const DEFAULT_ASRUN_KEEP_DAYS: u32 = 365;
 /// Accepted `[daemon] asrun_keep_days` (0: keep forever). The top is a
 /// hundred years: past it a date overflows nothing, but it is a typo.
 pub const ASRUN_KEEP_DAYS_RANGE: std::ops::RangeInclusive<i64> = 0..=36_500;
-/// Default zone `wav_rotate` of a recorder zone: one file per local day.
-pub const DEFAULT_WAV_ROTATE: &str = "daily";
 /// Default zone `wav_keep_days`.
 pub const DEFAULT_WAV_KEEP_DAYS: u32 = 7;
 /// Accepted zone `wav_keep_days` (0: no bound by age).
@@ -58,8 +58,6 @@ pub const DEFAULT_WAV_MAX_TOTAL_MB: u64 = 2048;
 /// Accepted zone `wav_max_total_mb` (0: no bound by size). The bottom is
 /// 16: below that a bound would delete recordings minutes old.
 pub const WAV_MAX_TOTAL_MB_RANGE: std::ops::RangeInclusive<i64> = 16..=16_777_216;
-/// Default zone `codec`.
-pub const DEFAULT_CODEC: &str = "l16";
 /// Default zone `channels`.
 pub const DEFAULT_CHANNELS: u16 = 1;
 /// Default zone `gain_db`.
@@ -105,14 +103,18 @@ pub struct ConfigFile {
     pub loudness: Option<LoudnessTable>,
 }
 
+/// Default `[loudness] target_lufs`, LUFS.
+pub const DEFAULT_TARGET_LUFS: f64 = -16.0;
+/// Default `[loudness] true_peak_dbtp`: the ceiling, dBTP.
+pub const DEFAULT_CEILING_DBTP: f64 = -1.0;
+/// Default `[loudness] max_gain_db`: the most gain a quiet file gets, dB.
+pub const DEFAULT_MAX_GAIN_DB: f64 = 20.0;
 /// Accepted `[loudness] target_lufs` and zone `loudness_target_lufs`.
 pub const TARGET_LUFS_RANGE: std::ops::RangeInclusive<f64> = -40.0..=-5.0;
 /// Accepted `[loudness] true_peak_dbtp`.
 pub const TRUE_PEAK_RANGE: std::ops::RangeInclusive<f64> = -20.0..=0.0;
 /// Accepted `[loudness] max_gain_db`.
 pub const MAX_GAIN_RANGE: std::ops::RangeInclusive<f64> = 0.0..=40.0;
-/// Default `[loudness] dead_air_s`.
-pub const DEFAULT_DEAD_AIR_S: f64 = 10.0;
 
 /// `[loudness]`.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -135,8 +137,6 @@ pub struct LoudnessTable {
 pub const DEFAULT_REPEAT_INTERVAL_S: u64 = 60;
 /// Default `[announcements] tts_voice`: Indonesian.
 pub const DEFAULT_TTS_VOICE: &str = "id";
-/// Default `[preemption] duck_db`.
-pub const DEFAULT_DUCK_DB: f64 = -20.0;
 
 /// `[announcements]`.
 #[derive(Debug, Default, serde::Deserialize)]

@@ -5,8 +5,8 @@
 //! - [`server`]: binds the socket (mode 0660, operators' group, stale-socket
 //!   cleanup) and serves it: a task per connection, bounded line reads, peer
 //!   credentials, graceful shutdown. The daemon plugs in a [`Handler`].
-//! - [`client`]: the blocking client the CLI uses, with bounded waits, and
-//!   the socket path resolution (`--socket`, `CORONG_SOCKET`, config).
+//! - [`client`]: the blocking client the CLI uses, with bounded waits (the
+//!   CLI finds the socket path itself: `cli/socket.rs`).
 //! - [`render`]: human-readable output of replies (pure: strings out).
 //! - [`upload`]: the bytes of a file the daemon's user cannot read, sent by
 //!   the client after an `upload` request and kept by content.

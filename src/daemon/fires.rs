@@ -149,12 +149,9 @@ impl Station {
             let config::Missed::CatchUp { grace } = sched.missed else {
                 continue;
             };
-            let Ok(cron) = crate::schedule::CronSchedule::parse(&sched.cron) else {
-                continue;
-            };
             let oldest = now - chrono::Duration::from_std(grace).unwrap_or_default();
             let from = last_alive.max(oldest);
-            if let Some(at) = crate::schedule::fires_between(&cron, tz, from, now).pop() {
+            if let Some(at) = crate::schedule::fires_between(&sched.cron, tz, from, now).pop() {
                 tracing::info!(schedule = %sched.name, missed_at = %at.with_timezone(&tz),
                     "catching up a fire missed while the daemon was down");
                 due.push(Fire {

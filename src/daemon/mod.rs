@@ -277,9 +277,7 @@ pub async fn run_on(
 
     let (fire_tx, mut fires) = mpsc::channel(64);
     let (schedules_tx, schedules_rx) = mpsc::channel(4);
-    // The config was validated, so every cron expression parses.
-    let scheduler = schedule::Scheduler::new(&config.schedules, config.daemon.timezone)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let scheduler = schedule::Scheduler::new(&config.schedules, config.daemon.timezone);
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let clock: Arc<dyn schedule::Clock> = Arc::new(schedule::SystemClock);
     let mut scheduler_task = tokio::spawn(async move {

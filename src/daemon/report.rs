@@ -197,22 +197,21 @@ impl Station {
             .collect();
         let mut next_events = Vec::new();
         let tz = self.config.daemon.timezone;
-        if let Ok(upcoming) = schedule::upcoming(
+        let upcoming = schedule::upcoming(
             &self.config.schedules,
             tz,
             Utc::now(),
             1,
             self.config.quiet_hours,
-        ) {
-            for u in upcoming {
-                if let Some(at) = u.next.first() {
-                    next_events.push(NextEvent {
-                        at: at.to_rfc3339(),
-                        what: format!("schedule:{}", u.name),
-                        zones: u.zones.clone(),
-                        priority: u.priority.0,
-                    });
-                }
+        );
+        for u in upcoming {
+            if let Some(at) = u.next.first() {
+                next_events.push(NextEvent {
+                    at: at.to_rfc3339(),
+                    what: format!("schedule:{}", u.name),
+                    zones: u.zones.clone(),
+                    priority: u.priority.0,
+                });
             }
         }
         if let Ok(queue) = self.read_queue() {
@@ -330,14 +329,13 @@ impl Station {
             Utc::now(),
             next,
             self.config.quiet_hours,
-        )
-        .map_err(|e| refuse(ErrorCode::Failed, e))?;
+        );
         let schedules = upcoming
             .into_iter()
             .zip(&self.config.schedules)
             .map(|(u, s)| ScheduleInfo {
                 name: u.name,
-                cron: s.cron.clone(),
+                cron: s.cron.as_str().to_string(),
                 playlist: u.playlist,
                 zones: u.zones,
                 priority: u.priority.0,

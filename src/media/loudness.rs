@@ -25,12 +25,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Decoder, MediaError};
 
-/// Default target integrated loudness, LUFS.
-pub const DEFAULT_TARGET_LUFS: f64 = -16.0;
-/// Default true-peak ceiling, dBTP.
-pub const DEFAULT_CEILING_DBTP: f64 = -1.0;
-/// Default most gain a quiet file gets, dB.
-pub const DEFAULT_MAX_GAIN_DB: f64 = 20.0;
+/// A zone's loudness settings: the config's type (defaults and all), by
+/// the name this module's API uses.
+pub use crate::config::LoudnessTarget as Target;
 
 /// What one file measures, decoded as a zone plays it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,27 +44,6 @@ impl Measurement {
     /// Whether the file held nothing above the -70 LUFS gate.
     pub fn is_silent(&self) -> bool {
         !self.integrated_lufs.is_finite()
-    }
-}
-
-/// A zone's loudness settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Target {
-    /// Integrated loudness every item is brought to, LUFS.
-    pub lufs: f64,
-    /// The true peak no item may exceed after its gain, dBTP.
-    pub ceiling_dbtp: f64,
-    /// The most gain a quiet file gets, dB.
-    pub max_gain_db: f64,
-}
-
-impl Default for Target {
-    fn default() -> Self {
-        Target {
-            lufs: DEFAULT_TARGET_LUFS,
-            ceiling_dbtp: DEFAULT_CEILING_DBTP,
-            max_gain_db: DEFAULT_MAX_GAIN_DB,
-        }
     }
 }
 

@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
-use super::cron::{fires_after, fires_between, CronSchedule};
 use crate::config::Schedule;
+use crate::cron::{fires_after, fires_between, CronSchedule};
 
 /// A fire that the wall clock jumped past is still sent if it is less than
 /// this before now; older missed fires are skipped with a warning.
@@ -60,23 +60,21 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler for `schedules`, read in `tz`. Fails with the first cron
-    /// expression that does not parse, naming its schedule.
-    pub fn new(schedules: &[Schedule], tz: Tz) -> Result<Scheduler, String> {
-        Ok(Scheduler {
+    /// A scheduler for `schedules`, read in `tz`.
+    pub fn new(schedules: &[Schedule], tz: Tz) -> Scheduler {
+        Scheduler {
             tz,
-            schedules: parse_all(schedules)?,
+            schedules: crons(schedules),
             last_checked: None,
-        })
+        }
     }
 
     /// Swaps in a new list of schedules (after a config reload), keeping the
     /// high-water mark so that nothing already due is fired again and
     /// nothing between the two lists' lifetimes is caught up. [`Fire::index`]
-    /// then refers to the new list. On error the old list stays.
-    pub fn replace(&mut self, schedules: &[Schedule]) -> Result<(), String> {
-        self.schedules = parse_all(schedules)?;
-        Ok(())
+    /// then refers to the new list.
+    pub fn replace(&mut self, schedules: &[Schedule]) {
+        self.schedules = crons(schedules);
     }
 
     /// The time up to which fires have been sent (`None` before the first
@@ -187,25 +185,18 @@ impl Scheduler {
             };
             tokio::select! {
                 _ = tokio::time::sleep(nap) => {}
-                Some(list) = updates.recv() => {
-                    if let Err(e) = self.replace(&list) {
-                        tracing::error!("schedules not replaced: {e}");
-                    }
-                }
+                Some(list) = updates.recv() => self.replace(&list),
                 _ = &mut shutdown => return,
             }
         }
     }
 }
 
-fn parse_all(schedules: &[Schedule]) -> Result<Vec<(String, CronSchedule)>, String> {
+/// Each schedule's name and its (already parsed) cron expression.
+fn crons(schedules: &[Schedule]) -> Vec<(String, CronSchedule)> {
     schedules
         .iter()
-        .map(|s| {
-            CronSchedule::parse(&s.cron)
-                .map(|cron| (s.name.clone(), cron))
-                .map_err(|e| format!("schedule `{}`: {e}", s.name))
-        })
+        .map(|s| (s.name.clone(), s.cron.clone()))
         .collect()
 }
 

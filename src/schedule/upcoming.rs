@@ -7,7 +7,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::cron::CronSchedule;
 use crate::config::{QuietHours, Schedule};
 use crate::priority::Priority;
 
@@ -29,20 +28,18 @@ const LOOKAHEAD: usize = 100_000;
 /// The next `n` fire times strictly after `from` of every schedule, in
 /// config order, read in `tz`: the times it will really fire, so not those
 /// on exception dates, outside its active range, or (below `emergency`)
-/// inside the `quiet` hours. Fails with the first cron expression that does
-/// not parse, naming its schedule.
+/// inside the `quiet` hours.
 pub fn upcoming(
     schedules: &[Schedule],
     tz: Tz,
     from: DateTime<Utc>,
     n: usize,
     quiet: Option<QuietHours>,
-) -> Result<Vec<Upcoming>, String> {
+) -> Vec<Upcoming> {
     schedules
         .iter()
         .map(|s| {
-            let cron =
-                CronSchedule::parse(&s.cron).map_err(|e| format!("schedule `{}`: {e}", s.name))?;
+            let cron = &s.cron;
             let mut next = Vec::with_capacity(n);
             let mut cursor = from.with_timezone(&tz);
             // Fire times that will not fire are not listed; the look-ahead is bounded, so a schedule that is
@@ -60,7 +57,7 @@ pub fn upcoming(
                 }
                 cursor = t;
             }
-            Ok(Upcoming {
+            Upcoming {
                 name: s.name.clone(),
                 // A text schedule shows what it says.
                 playlist: match &s.text {
@@ -70,17 +67,15 @@ pub fn upcoming(
                 zones: s.zones.clone(),
                 priority: s.priority,
                 next,
-            })
+            }
         })
         .collect()
 }
 
 /// Indices of `schedules` soonest next fire first (as [`upcoming`] reads
 /// them), those that will not fire again last, ties and those last in
-/// config order. A cron expression that does not parse leaves config
-/// order: the daemon's own check reports it. The daemon has every
-/// playlist's files measured in this order, so the next schedule's files
-/// are ready first.
+/// config order. The daemon has every playlist's files measured in this
+/// order, so the next schedule's files are ready first.
 pub fn soonest_first(
     schedules: &[Schedule],
     tz: Tz,
@@ -88,13 +83,12 @@ pub fn soonest_first(
     quiet: Option<QuietHours>,
 ) -> Vec<usize> {
     let mut order: Vec<usize> = (0..schedules.len()).collect();
-    if let Ok(up) = upcoming(schedules, tz, from, 1, quiet) {
-        // `None` sorts before `Some`: key on (never, time).
-        order.sort_by_key(|&i| {
-            let next = up[i].next.first().map(|t| t.with_timezone(&Utc));
-            (next.is_none(), next)
-        });
-    }
+    let up = upcoming(schedules, tz, from, 1, quiet);
+    // `None` sorts before `Some`: key on (never, time).
+    order.sort_by_key(|&i| {
+        let next = up[i].next.first().map(|t| t.with_timezone(&Utc));
+        (next.is_none(), next)
+    });
     order
 }
 

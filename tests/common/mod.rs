@@ -299,7 +299,7 @@ pub fn watch_rtp_gaps(sock: std::net::UdpSocket, seconds: u64) -> (usize, usize)
 pub fn schedule(name: &str, cron: &str, zones: &[&str]) -> corong::config::Schedule {
     corong::config::Schedule {
         name: name.to_string(),
-        cron: cron.to_string(),
+        cron: corong::cron::CronSchedule::parse(cron).unwrap_or_else(|e| panic!("{e}")),
         playlist: "lagu-nasional".to_string(),
         playlist_path: std::path::PathBuf::from("/etc/corong/playlists/lagu-nasional.m3u"),
         text: None,

@@ -2,6 +2,10 @@
 //!
 //! Parsing and matching are croner's; this file fixes the dialect corong
 //! accepts and states what happens on the days a clock changes.
+//!
+//! A leaf: it imports nothing from corong, so that `config` can hold a
+//! parsed [`CronSchedule`] (checked once, at load) and `schedule` can run
+//! it without either importing the other's layer.
 
 use chrono::{DateTime, LocalResult, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
