@@ -5,9 +5,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use super::error::{Failure, StoreError};
+use super::error::{bad_value, Failure, StoreError};
 use super::model::{from_ms, to_ms, AsRunEntry, How, JobId};
-use super::queue::bad_value;
 use super::Store;
 
 impl Store {

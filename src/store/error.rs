@@ -199,3 +199,13 @@ fn probe_fs(db: &Path) -> FsState {
     }
     FsState::Fine
 }
+
+/// A value the schema allows but this code never writes: the database was
+/// edited or damaged. Reported as corruption.
+pub(crate) fn bad_value(column: &str, value: &str) -> Failure {
+    Failure::Db(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+        Some(format!("unexpected value {value:?} in {column}")),
+    ))
+}
+

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::asrun::insert_as_run;
-use super::error::{Failure, StoreError};
+use super::error::{bad_value, Failure, StoreError};
 use super::model::{
     from_ms, to_ms, AfterFinish, AsRunEntry, How, JobId, JobKind, NewJob, StoredJob, ZoneEnd,
     ZoneProgress, ZoneState,
@@ -509,13 +509,4 @@ fn zone_from_row(row: &Row<'_>) -> Result<ZoneProgress, Failure> {
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<T, Failure> {
     serde_json::from_str(text).map_err(|_| bad_value(column, text))
-}
-
-/// A value the schema allows but this code never writes: the database was
-/// edited or damaged. Reported as corruption.
-pub(crate) fn bad_value(column: &str, value: &str) -> Failure {
-    Failure::Db(rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
-        Some(format!("unexpected value {value:?} in {column}")),
-    ))
 }
