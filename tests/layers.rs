@@ -213,3 +213,129 @@ fn the_check_sees_imports_from_above() {
         "output"
     ));
 }
+
+/// The corong paths `text` names (`crate::a::b`, `super::a`, and one level
+/// of `{a::b, c}` after either), made absolute from module `module`.
+fn paths_named(module: &[String], text: &str) -> Vec<Vec<String>> {
+    /// The identifiers of a path, and what follows it (`{...}` or other).
+    fn walk(mut s: &str) -> (Vec<String>, &str) {
+        let mut segs = Vec::new();
+        loop {
+            let ident: String = s
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if ident.is_empty() {
+                return (segs, s);
+            }
+            s = &s[ident.len()..];
+            segs.push(ident);
+            match s.strip_prefix("::") {
+                Some(t) => s = t,
+                None => return (segs, s),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = line.split("//").next().unwrap_or("");
+        for root in ["crate::", "super::"] {
+            let mut rest = code;
+            while let Some(at) = rest.find(root) {
+                let before_ok = at == 0
+                    || !rest[..at]
+                        .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
+                let mut tail = &rest[at + root.len()..];
+                rest = tail;
+                if !before_ok {
+                    continue;
+                }
+                // `super` is the parent of the file's module (a `mod.rs`'s
+                // module is its folder).
+                let mut base: Vec<String> = if root == "crate::" {
+                    Vec::new()
+                } else {
+                    module[..module.len().saturating_sub(1)].to_vec()
+                };
+                while let Some(t) = tail.strip_prefix("super::") {
+                    base.pop();
+                    tail = t;
+                }
+                let (segs, after) = walk(tail);
+                base.extend(segs);
+                match after.strip_prefix('{') {
+                    Some(group) => {
+                        let inner = group.split('}').next().unwrap_or("");
+                        for item in inner.split(',') {
+                            let mut p = base.clone();
+                            p.extend(walk(item.trim()).0);
+                            out.push(p);
+                        }
+                    }
+                    None => out.push(base),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// No two source files import each other: every import runs one way, so a
+/// reader can take the files in order and a change below never needs the
+/// layer above.
+#[test]
+fn no_two_files_import_each_other() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = src();
+    let files = rust_files(&src);
+    let modules: BTreeMap<Vec<String>, PathBuf> = files
+        .iter()
+        .map(|f| (module_of(&src, f), f.clone()))
+        .collect();
+    let file_of = |path: &[String]| -> Option<&PathBuf> {
+        (1..=path.len())
+            .rev()
+            .find_map(|n| modules.get(&path[..n].to_vec()))
+    };
+    let mut edges = BTreeSet::new();
+    for file in &files {
+        let module = module_of(&src, file);
+        let text = std::fs::read_to_string(file).unwrap();
+        for path in paths_named(&module, &text) {
+            if let Some(target) = file_of(&path) {
+                if target != file {
+                    edges.insert((file.clone(), target.clone()));
+                }
+            }
+        }
+    }
+    assert!(edges.len() > 100, "too few imports found: {}", edges.len());
+    let both_ways: Vec<String> = edges
+        .iter()
+        .filter(|(a, b)| a < b && edges.contains(&(b.clone(), a.clone())))
+        .map(|(a, b)| format!("{} <-> {}", a.display(), b.display()))
+        .collect();
+    assert!(
+        both_ways.is_empty(),
+        "these files import each other:\n{}",
+        both_ways.join("\n")
+    );
+}
+
+/// The cycle check reads paths as the compiler does.
+#[test]
+fn import_paths_are_made_absolute() {
+    let m = |s: &str| s.split('/').map(String::from).collect::<Vec<_>>();
+    let got = paths_named(
+        &m("daemon/report"),
+        "use super::refusal::{refuse, Refusal};\nuse crate::{engine::ZoneId, store};\n\
+         let x = super::super::media::check(f);\n",
+    );
+    assert!(got.contains(&m("daemon/refusal/refuse")), "{got:?}");
+    assert!(got.contains(&m("engine/ZoneId")), "{got:?}");
+    assert!(got.contains(&m("store")), "{got:?}");
+    assert!(got.contains(&m("media/check")), "{got:?}");
+}
