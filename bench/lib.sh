@@ -25,7 +25,7 @@ trap bench_cleanup EXIT
 
 build_corong() {
     cargo build --release --quiet "$@"
-    CORONG=$PWD/target/release/corong
+    CORONG=${CARGO_TARGET_DIR:-$PWD/target}/release/corong
 }
 
 free_port() {

@@ -48,12 +48,18 @@
 //!   line in `response.rs`), server (daemon side), client (CLI side), human
 //!   rendering of replies, and the bytes of files an operator sends because
 //!   the daemon's user cannot read them (`upload.rs`).
-//! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
-//!   systemd when it is ready and alive (`daemon/notify.rs`); lists the
-//!   receivers that report back (`daemon/receivers.rs`); keeps every
-//!   accepted job within the places each zone's mixer has, emergencies
-//!   first (`daemon/slots.rs`); prunes the as-run log
-//!   (`daemon/retention.rs`).
+//! - [`daemon`]: the running kiosk. Every job enters through the job
+//!   ledger (`daemon/jobs/`), which decides and returns effects; the
+//!   station (`daemon/station.rs`) is the shell that carries them out on
+//!   the engine, the decoders and the timers. Operators' requests
+//!   (`requests.rs`, with their slow work prepared beside the loop), the
+//!   read-only replies (`report.rs`), schedules' fires and catch-up
+//!   (`fires.rs`), `--at`/`--since` times (`when.rs`); systemd's ready and
+//!   watchdog (`notify.rs`); the receivers that report back
+//!   (`receivers.rs`); places on each zone's mixer, emergencies first
+//!   (`slots.rs`); as-run pruning (`retention.rs`). See
+//!   `docs/architecture.md` for the road a job takes and where to add a
+//!   trigger, an output, a codec or a page.
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
 //!   playout in step with the sender's clock, receiver reports.
