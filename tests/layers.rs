@@ -246,8 +246,7 @@ fn paths_named(module: &[String], text: &str) -> Vec<Vec<String>> {
             let mut rest = code;
             while let Some(at) = rest.find(root) {
                 let before_ok = at == 0
-                    || !rest[..at]
-                        .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
+                    || !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
                 let mut tail = &rest[at + root.len()..];
                 rest = tail;
                 if !before_ok {

@@ -208,4 +208,3 @@ pub(crate) fn bad_value(column: &str, value: &str) -> Failure {
         Some(format!("unexpected value {value:?} in {column}")),
     ))
 }
-

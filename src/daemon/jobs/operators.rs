@@ -1,0 +1,187 @@
+//! Operators' changes to jobs under way (cancel, stop, skip) and the
+//! answers that wait on them: `--wait` progress, and `stop`s answered once
+//! their zones are silent.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::{on_disk, Effect, JobError, Ledger, Release};
+use crate::control::protocol::{JobState, Reply, Response};
+use crate::engine::voice::EndReason;
+use crate::engine::ZoneId;
+use crate::store::{JobId, StoreError};
+
+impl Ledger {
+    /// Cancel job `id` in the store and stop it wherever it plays.
+    pub fn cancel(
+        &mut self,
+        id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<String>, Vec<Effect>), JobError> {
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| JobError::Store("no state store".into()))?;
+        let zones =
+            on_disk(|| store.cancel_job(JobId(id), now, Some(reason))).map_err(|e| match e {
+                StoreError::NoSuchJob(_) => JobError::NoSuchJob(id),
+                StoreError::JobFinished(_) => JobError::Finished(id),
+                e => JobError::Store(e.to_string()),
+            })?;
+        self.effects.push(Effect::Stop {
+            job: id,
+            zone: None,
+            reason: EndReason::Cancelled,
+        });
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.cancelled = true;
+        }
+        self.drop_waiting(id, None, EndReason::Cancelled, now);
+        if self.jobs.get(&id).is_some_and(|j| j.playing.is_empty()) {
+            self.finish(id, JobState::Cancelled, Some(reason.to_string()));
+        }
+        Ok((zones, self.take_effects()))
+    }
+
+    /// End job `id` on `zone` only (it goes on on its other zones).
+    pub fn stop_on(&mut self, id: i64, zone: ZoneId, now: DateTime<Utc>) -> Vec<Effect> {
+        self.effects.push(Effect::Stop {
+            job: id,
+            zone: Some(zone),
+            reason: EndReason::Cancelled,
+        });
+        self.drop_waiting(id, Some(zone), EndReason::Cancelled, now);
+        self.take_effects()
+    }
+
+    /// End everything on `zones`: the jobs that were sounding there.
+    pub fn stop_zones(&mut self, zones: &[ZoneId], now: DateTime<Utc>) -> (Vec<i64>, Vec<Effect>) {
+        let mut sounding: Vec<i64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| zones.iter().any(|z| j.playing.contains(z)))
+            .map(|(id, _)| *id)
+            .collect();
+        sounding.sort_unstable();
+        for &zone in zones {
+            self.effects.push(Effect::StopZone {
+                zone,
+                reason: EndReason::Cancelled,
+            });
+            for job in self.slots.remove_zone(zone) {
+                self.on_ended(zone, job, EndReason::Cancelled, now);
+            }
+        }
+        (sounding, self.take_effects())
+    }
+
+    /// Skip the item on air on `zones`.
+    pub fn skip(&mut self, zones: &[ZoneId]) -> Vec<Effect> {
+        zones.iter().map(|&zone| Effect::Skip { zone }).collect()
+    }
+
+    /// Job `id` no longer waits on `zone` (every zone when `None`): those
+    /// zones end for it as `reason` says, as if it had played there.
+    pub(super) fn drop_waiting(
+        &mut self,
+        id: i64,
+        zone: Option<ZoneId>,
+        reason: EndReason,
+        now: DateTime<Utc>,
+    ) {
+        for z in self.slots.remove_job(id, zone) {
+            self.on_ended(z, id, reason, now);
+        }
+    }
+
+    /// `reply` hears job `id`'s progress until it ends (`--wait`); false if
+    /// the job is no longer known.
+    pub fn wait_for(&mut self, id: i64, reply: mpsc::Sender<Response>) -> bool {
+        match self.jobs.get_mut(&id) {
+            Some(j) => {
+                j.waiters.push(reply);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The (job, zone) voices of `jobs` still sounding on `zones`.
+    pub fn voices_of(&self, jobs: &[i64], zones: &[ZoneId]) -> BTreeSet<(i64, ZoneId)> {
+        jobs.iter()
+            .filter_map(|id| self.jobs.get(id).map(|j| (*id, j)))
+            .flat_map(|(id, j)| {
+                j.playing
+                    .iter()
+                    .filter(|z| zones.contains(z))
+                    .map(move |z| (id, *z))
+            })
+            .collect()
+    }
+
+    /// Answer `done` once every voice in `ending` has ended, at the latest
+    /// at `deadline`; at once (returned) when there is none.
+    pub fn reply_when_released(
+        &mut self,
+        ending: BTreeSet<(i64, ZoneId)>,
+        done: Reply,
+        reply: &mpsc::Sender<Response>,
+        deadline: Instant,
+    ) -> Option<Reply> {
+        if ending.is_empty() {
+            return Some(done);
+        }
+        self.releases.push(Release {
+            ending,
+            reply: reply.clone(),
+            done,
+            deadline,
+        });
+        None
+    }
+
+    /// Voice `ended` has ended (`None`: only look at the clock): answer the
+    /// `stop`s it was the last to wait for, and those that waited too long.
+    pub fn released(&mut self, ended: Option<(i64, ZoneId)>, now: Instant) {
+        self.releases.retain_mut(|r| {
+            if let Some(v) = ended {
+                r.ending.remove(&v);
+            }
+            if !r.ending.is_empty() && now < r.deadline {
+                return true;
+            }
+            let _ = r.reply.try_send(Response::Ok(r.done.clone()));
+            false
+        });
+    }
+
+    /// Tell a job's waiters where it is.
+    pub(super) fn notify(&mut self, id: i64, state: JobState) {
+        self.notify_with(id, state, None);
+    }
+
+    /// Tell a job's waiters where it is, and why.
+    pub(super) fn notify_with(&mut self, id: i64, state: JobState, reason: Option<String>) {
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let p = j.progress(id, state, reason);
+        j.waiters
+            .retain(|w| w.try_send(Response::Progress(p.clone())).is_ok());
+    }
+
+    /// The job is over: give its waiters the final line and forget it.
+    pub(super) fn finish(&mut self, id: i64, state: JobState, reason: Option<String>) {
+        let Some(j) = self.jobs.remove(&id) else {
+            return;
+        };
+        let p = j.progress(id, state, reason);
+        for w in j.waiters {
+            let _ = w.try_send(Response::Ok(Reply::Finished(p.clone())));
+        }
+    }
+}
