@@ -297,7 +297,7 @@ fn no_two_files_import_each_other() {
     let file_of = |path: &[String]| -> Option<&PathBuf> {
         (1..=path.len())
             .rev()
-            .find_map(|n| modules.get(&path[..n].to_vec()))
+            .find_map(|n| modules.get(&path[..n]))
     };
     let mut edges = BTreeSet::new();
     for file in &files {
