@@ -295,9 +295,7 @@ fn no_two_files_import_each_other() {
         .map(|f| (module_of(&src, f), f.clone()))
         .collect();
     let file_of = |path: &[String]| -> Option<&PathBuf> {
-        (1..=path.len())
-            .rev()
-            .find_map(|n| modules.get(&path[..n]))
+        (1..=path.len()).rev().find_map(|n| modules.get(&path[..n]))
     };
     let mut edges = BTreeSet::new();
     for file in &files {

@@ -93,21 +93,17 @@ impl Station {
             .loop_until
             .map(|t| loop_end(fire.at, t, self.config.daemon.timezone));
         let spec = JobSpec {
-            kind: JobKind::Schedule,
-            origin: Origin::Schedule(sched.name.clone()),
-            priority: sched.priority,
-            zones,
-            files,
-            chime_before: false,
-            chime_after: false,
-            not_before: None,
-            repeat: 1,
-            interval: std::time::Duration::ZERO,
-            text: None,
             run: Some(Run {
                 shuffle: sched.shuffle,
                 loop_until,
             }),
+            ..JobSpec::new(
+                JobKind::Schedule,
+                Origin::Schedule(sched.name.clone()),
+                sched.priority,
+                zones,
+                files,
+            )
         };
         // A schedule's run plays whether or not the disk takes its record.
         if let Err(e) = self.start_job(spec) {

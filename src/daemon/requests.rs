@@ -447,18 +447,14 @@ impl Station {
             .map(|z| self.zone_name(*z).to_string())
             .collect();
         let spec = JobSpec {
-            kind: JobKind::Emergency,
-            origin: Origin::Emergency(peer.user.clone()),
-            priority: Priority::EMERGENCY,
-            zones,
-            files,
-            chime_before: false,
-            chime_after: false,
-            not_before: None,
-            repeat: 1,
-            interval: std::time::Duration::ZERO,
             text,
-            run: None,
+            ..JobSpec::new(
+                JobKind::Emergency,
+                Origin::Emergency(peer.user.clone()),
+                Priority::EMERGENCY,
+                zones,
+                files,
+            )
         };
         let id = self
             .start_job(spec)

@@ -66,6 +66,33 @@ pub struct JobSpec {
     pub run: Option<Run>,
 }
 
+impl JobSpec {
+    /// A job that plays `files` once on `zones`, now, with no chimes; the
+    /// fields a trigger needs change from there.
+    pub fn new(
+        kind: JobKind,
+        origin: Origin,
+        priority: Priority,
+        zones: Vec<ZoneId>,
+        files: Vec<PathBuf>,
+    ) -> JobSpec {
+        JobSpec {
+            kind,
+            origin,
+            priority,
+            zones,
+            files,
+            chime_before: false,
+            chime_after: false,
+            not_before: None,
+            repeat: 1,
+            interval: std::time::Duration::ZERO,
+            text: None,
+            run: None,
+        }
+    }
+}
+
 /// How a schedule's run plays its playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
