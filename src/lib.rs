@@ -26,9 +26,16 @@
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`); a
 //!   voice is the engine's end of a ring of shared audio chunks
 //!   (`voice.rs`).
-//! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
-//!   (`wav.rs`), G.711 (`pcmu.rs`), and with the cargo feature
-//!   `local-audio` the sound card (`local.rs`, rodio).
+//! - [`rtp`]: the RTP wire, one module for the sender, the SDP, the pole
+//!   receiver and the daemon's RTCP reader: the codec type with its payload
+//!   type, clock and packet layout (`codec.rs`), the encoders (`encode.rs`,
+//!   `l16.rs`, G.711 in `pcmu.rs`), the RTP header (`header.rs`), RTCP and
+//!   NTP time (`rtcp.rs`). A leaf: `config` holds its [`rtp::Codec`].
+//! - [`output`]: a zone's outputs built from its config (`build.rs`) with
+//!   the typed endpoint list every reader names them by (`endpoint.rs`);
+//!   the RTP sender (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
+//!   (`wav.rs`), and with the cargo feature `local-audio` the sound card
+//!   (`local.rs`, rodio).
 //! - [`schedule`]: cron schedules in the configured time zone; the runner
 //!   that fires each time once across clock jumps (`runner.rs`); waiting
 //!   for the clock to be synchronized (`sync.rs`).
@@ -36,9 +43,10 @@
 //!   loudness cache; durable before a client gets its answer; checkpointed
 //!   at a clean stop; `corong backup` copies it online.
 //! - [`control`]: the control socket: protocol, server (daemon side), client
-//!   (CLI side), human rendering of replies, and the bytes of files an
-//!   operator sends because the daemon's user cannot read them
-//!   (`upload.rs`).
+//!   (CLI side), human rendering of replies, a zone's `zones` entry from
+//!   its config (`zones.rs`: one JSON shape, daemon running or not), and
+//!   the bytes of files an operator sends because the daemon's user cannot
+//!   read them (`upload.rs`).
 //! - [`daemon`]: wires it together: config -> engine -> scheduler; tells
 //!   systemd when it is ready and alive (`daemon/notify.rs`); lists the
 //!   receivers that report back (`daemon/receivers.rs`); keeps every
@@ -47,7 +55,8 @@
 //!   (`daemon/retention.rs`).
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
-//!   playout in step with the sender's clock, receiver reports.
+//!   playout in step with the sender's clock, receiver reports (the wire
+//!   itself is [`rtp`]'s).
 //! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`).
 //!
 //! Two worlds: tokio runs the control plane (scheduler, control socket,
@@ -64,6 +73,7 @@ pub mod output;
 pub mod playlist;
 pub mod priority;
 pub mod receive;
+pub mod rtp;
 pub mod schedule;
 pub mod store;
 pub mod suggest;

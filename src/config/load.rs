@@ -30,7 +30,7 @@ use super::schema::{
 use super::{
     Announcements, Chime, Codec, Config, Daemon, Diagnostic, Diagnostics, LevelChimes, LocalOutput,
     Loudness, Missed, PreemptMode, Preemption, QuietHours, RtpOutput, Schedule, Severity,
-    WavRetention, WavRotate, Zone,
+    WavOutput, WavRetention, WavRotate, Zone, ZoneOutput,
 };
 
 /// Largest config file accepted.
@@ -991,14 +991,19 @@ impl Loader<'_> {
         let mut codec = Codec::L16;
         let mut codec_ok = true;
         if let Some(c) = &raw.codec {
-            match c.get_ref().as_str() {
-                "l16" => codec = Codec::L16,
-                "pcmu" => codec = Codec::Pcmu,
-                other => {
+            match Codec::from_name(c.get_ref()) {
+                Some(known) => codec = known,
+                None => {
                     codec_ok = false;
+                    let names: Vec<String> =
+                        Codec::ALL.iter().map(|c| format!("\"{c}\"")).collect();
                     self.error(
                         c.span(),
-                        format!("unknown codec `{other}`: expected \"l16\" or \"pcmu\""),
+                        format!(
+                            "unknown codec `{}`: expected {}",
+                            c.get_ref(),
+                            names.join(" or ")
+                        ),
                     );
                 }
             }
@@ -1007,10 +1012,19 @@ impl Loader<'_> {
         let mut channels = schema::DEFAULT_CHANNELS;
         if let Some(ch) = &raw.channels {
             match *ch.get_ref() {
-                n @ (1 | 2) if codec_ok && codec == Codec::Pcmu && n == 2 => self.error(
-                    ch.span(),
-                    "`channels` = 2 with codec \"pcmu\": PCMU is mono, expected `channels` = 1",
-                ),
+                n @ (1 | 2)
+                    if codec_ok && codec.fixed_channels().is_some_and(|f| f != n as u16) =>
+                {
+                    let fixed = codec.fixed_channels().unwrap_or(1);
+                    self.error(
+                        ch.span(),
+                        format!(
+                            "`channels` = {n} with codec \"{codec}\": {} is {}, expected `channels` = {fixed}",
+                            codec.name().to_uppercase(),
+                            if fixed == 1 { "mono" } else { "stereo" }
+                        ),
+                    )
+                }
                 n @ (1 | 2) => channels = n as u16,
                 n => self.error(ch.span(), format!("`channels` {n}: expected 1 or 2")),
             }
@@ -1110,7 +1124,7 @@ impl Loader<'_> {
                 }
             }
             if let Some(mine) = &local {
-                if let Some(first) = earlier.iter().find(|z| z.zone.local.as_ref() == Some(mine)) {
+                if let Some(first) = earlier.iter().find(|z| z.zone.local() == Some(mine)) {
                     let line = self.line_of(&first.name_span);
                     self.warning(
                         l.span(),
@@ -1168,21 +1182,29 @@ impl Loader<'_> {
             }
         }
 
-        Zone {
-            name,
-            channels: if codec == Codec::Pcmu { 1 } else { channels },
-            gain_db,
-            loudness_target_lufs,
-            rtp: raw.rtp.as_ref().map(|_| RtpOutput {
+        let mut outputs = Vec::new();
+        if raw.rtp.is_some() {
+            outputs.push(ZoneOutput::Rtp(RtpOutput {
                 destinations,
                 codec,
                 multicast_interface,
                 multicast_ttl,
                 dscp,
-            }),
-            wav,
-            wav_retention,
-            local,
+            }));
+        }
+        if let Some(path) = wav {
+            outputs.push(ZoneOutput::Wav(WavOutput {
+                path,
+                retention: wav_retention,
+            }));
+        }
+        outputs.extend(local.map(ZoneOutput::Local));
+        Zone {
+            name,
+            channels: codec.fixed_channels().unwrap_or(channels),
+            gain_db,
+            loudness_target_lufs,
+            outputs,
         }
     }
 

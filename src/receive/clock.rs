@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use super::packet::{ntp_to_unix_ns, SenderReport};
+use crate::rtp::rtcp::{ntp_to_unix_ns, SenderReport};
 
 /// Shortest span of sender reports that the sender's rate is measured over.
 pub const RATE_BASELINE: Duration = Duration::from_secs(10);
