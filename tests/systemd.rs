@@ -296,7 +296,7 @@ fn the_systemd_example_config_validates_and_fits_the_unit() {
                 assert!(local, "{dest} leaves this machine");
             }
         }
-        if let Some(wav) = &zone.wav {
+        if let Some(wav) = zone.wav().map(|w| &w.path) {
             assert!(
                 wav.starts_with("/var/lib/corong"),
                 "{} is outside the writable state directory",

@@ -419,7 +419,7 @@ pub fn listen(
 /// it reports from (RTCP's usual port), else the only destination at its
 /// address, else a multicast destination whose port + 1 it reports from.
 pub fn endpoint_of(from: SocketAddr, destinations: &[SocketAddr]) -> Option<SocketAddr> {
-    let rtcp_port = |d: &SocketAddr| d.port().checked_add(1);
+    let rtcp_port = |d: &SocketAddr| crate::rtp::rtcp_port(d.port());
     if let Some(d) = destinations
         .iter()
         .find(|d| d.ip() == from.ip() && rtcp_port(d) == Some(from.port()))

@@ -160,7 +160,7 @@ impl RtpOutput {
             .enumerate()
             .filter_map(|(i, a)| {
                 // Port 65535 has no port + 1: no RTCP for it.
-                let port = a.port().checked_add(1)?;
+                let port = crate::rtp::rtcp_port(a.port())?;
                 Some((i, SockAddr::from(SocketAddr::new(a.ip(), port))))
             })
             .collect();

@@ -32,6 +32,12 @@ pub use codec::{Codec, LayoutError, PacketLayout};
 /// fragments, and one lost fragment loses the whole packet.
 pub const MAX_PAYLOAD: usize = 1280;
 
+/// The RTCP port that goes with an RTP port: the next one (RFC 3550
+/// section 11); `None` for 65535, which has no next.
+pub fn rtcp_port(rtp_port: u16) -> Option<u16> {
+    rtp_port.checked_add(1)
+}
+
 /// Datagrams longer than this are dropped unread, RTP or RTCP (an Ethernet
 /// MTU: corong never sends more, and a bigger one is not ours).
 pub const MAX_DATAGRAM: usize = 1500;
