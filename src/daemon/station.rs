@@ -265,8 +265,9 @@ impl Station {
 
     fn add_zone(&mut self, id: ZoneId, zone: &config::Zone) -> anyhow::Result<()> {
         let d = &self.config.daemon;
-        let rate = zone.mix_rate(d.sample_rate);
-        let frames = d.frames_per_packet_at(rate);
+        // The mixer hands its outputs what they were built for.
+        let format = crate::output::ZoneFormat::of(zone, d);
+        let (rate, frames) = (format.rate, format.frames_per_packet);
         let built = crate::output::build(zone, d)?;
         let outputs = built.outputs;
         let watches = built
