@@ -297,8 +297,8 @@ mod loudness {
 }
 
 mod payload {
-    use corong::output::pcmu::{self, Decimator, PCMU_RATE};
     use corong::output::to_i16;
+    use corong::rtp::pcmu::{self, Decimator, PCMU_RATE};
 
     use super::*;
 

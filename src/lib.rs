@@ -32,10 +32,17 @@
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`); a
 //!   voice is the engine's end of a ring of shared audio chunks
 //!   (`voice.rs`).
-//! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
-//!   (`wav.rs`; its files' naming and pruning in `wav/files.rs`, the
-//!   writer thread in `wav/writer.rs`), G.711 (`pcmu.rs`), and with the
-//!   cargo feature `local-audio` the sound card (`local.rs`, rodio).
+//! - [`rtp`]: the RTP wire, one module for the sender, the SDP, the pole
+//!   receiver and the daemon's RTCP reader: the codec type with its payload
+//!   type, clock and packet layout (`codec.rs`), the encoders (`encode.rs`,
+//!   `l16.rs`, G.711 in `pcmu.rs`), the RTP header (`header.rs`), RTCP and
+//!   NTP time (`rtcp.rs`). A leaf: `config` holds its [`rtp::Codec`].
+//! - [`output`]: a zone's outputs built from its config (`build.rs`) with
+//!   the typed endpoint list every reader names them by (`endpoint.rs`);
+//!   the RTP sender (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder (`wav.rs`;
+//!   its files' naming and pruning in `wav/files.rs`, the writer thread in
+//!   `wav/writer.rs`), and with the cargo feature `local-audio` the sound
+//!   card (`local.rs`, rodio).
 //! - [`schedule`]: the runner that fires each schedule's times once, in
 //!   the configured time zone, across clock jumps (`runner.rs`); the next
 //!   fire times for `corong schedule` (`upcoming.rs`); waiting for the
@@ -46,8 +53,10 @@
 //! - [`control`]: the control socket: protocol (`protocol/`: version and
 //!   bounds in `envelope.rs`, `request.rs`, `reply.rs`, and the response
 //!   line in `response.rs`), server (daemon side), client (CLI side), human
-//!   rendering of replies, and the bytes of files an operator sends because
-//!   the daemon's user cannot read them (`upload.rs`).
+//!   rendering of replies, a zone's `zones` entry from its config
+//!   (`zones.rs`: one JSON shape, daemon running or not), and the bytes of
+//!   files an operator sends because the daemon's user cannot read them
+//!   (`upload.rs`).
 //! - [`daemon`]: the running kiosk. Every job enters through the job
 //!   ledger (`daemon/jobs/`), which decides and returns effects; the
 //!   station (`daemon/station.rs`) is the shell that carries them out on
@@ -62,7 +71,8 @@
 //!   trigger, an output, a codec or a page.
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
-//!   playout in step with the sender's clock, receiver reports.
+//!   playout in step with the sender's clock, receiver reports (the wire
+//!   itself is [`rtp`]'s).
 //! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`);
 //!   it finds the control socket itself (`cli/socket.rs`).
 //!
@@ -82,6 +92,7 @@ pub mod output;
 pub mod playlist;
 pub mod priority;
 pub mod receive;
+pub mod rtp;
 pub mod schedule;
 pub mod store;
 pub mod suggest;

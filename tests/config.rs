@@ -420,7 +420,7 @@ loop_until = 12:30:15
     assert_eq!(config.daemon.state_dir, Path::new("/var/lib/corong"));
 
     let alun = config.zone("alun-alun").unwrap();
-    let rtp = alun.rtp.as_ref().unwrap();
+    let rtp = alun.rtp().unwrap();
     assert_eq!(
         rtp.destinations,
         [
@@ -431,13 +431,10 @@ loop_until = 12:30:15
     assert_eq!(rtp.codec, Codec::L16);
     assert_eq!(rtp.multicast_interface, std::net::Ipv4Addr::LOCALHOST);
     assert_eq!((rtp.multicast_ttl, rtp.dscp), (1, 46));
-    assert_eq!(
-        (alun.channels, alun.gain_db, alun.wav.as_ref()),
-        (1, 0.0, None)
-    );
+    assert_eq!((alun.channels, alun.gain_db, alun.wav()), (1, 0.0, None));
 
     let pasar = config.zone("pasar").unwrap();
-    let rtp = pasar.rtp.as_ref().unwrap();
+    let rtp = pasar.rtp().unwrap();
     assert_eq!(
         (rtp.codec, rtp.multicast_ttl, rtp.dscp),
         (Codec::Pcmu, 4, 34)
@@ -445,10 +442,10 @@ loop_until = 12:30:15
     assert_eq!(pasar.gain_db, -6.0);
 
     let arsip = config.zone("arsip").unwrap();
-    assert!(arsip.rtp.is_none());
+    assert!(arsip.rtp().is_none());
     assert_eq!(arsip.channels, 2);
     assert_eq!(
-        arsip.wav.as_deref(),
+        arsip.wav().map(|w| w.path.as_path()),
         Some(base.join("recordings/arsip.wav").as_path())
     );
 
@@ -548,21 +545,24 @@ fn shipped_example_config_validates() {
         config::load_with_warnings(&path).unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(warnings.is_empty(), "{warnings}");
     for zone in &config.zones {
-        for dest in zone.rtp.iter().flat_map(|r| &r.destinations) {
+        for dest in zone.rtp().into_iter().flat_map(|r| &r.destinations) {
             // The example sends nothing off the machine.
             assert!(
                 dest.ip().is_loopback() || dest.ip().is_multicast(),
                 "{dest}"
             );
         }
-        if let Some(rtp) = &zone.rtp {
+        if let Some(rtp) = zone.rtp() {
             assert!(rtp.multicast_interface.is_loopback());
         }
     }
     let arsip = config.zone("arsip").unwrap();
-    assert!(arsip.wav.is_some());
+    assert!(arsip.wav().is_some());
     // The demo recorder cannot fill a kiosk's disk.
-    assert_eq!(arsip.wav_retention, config::WavRetention::default());
+    assert_eq!(
+        arsip.wav().unwrap().retention,
+        config::WavRetention::default()
+    );
     assert_eq!(config.daemon.asrun_keep_days, Some(365));
     let pagi = config
         .schedules
@@ -802,7 +802,7 @@ fn local_zone_names_its_device() {
     let devices: Vec<Option<Option<&str>>> = c
         .zones
         .iter()
-        .map(|z| z.local.as_ref().map(|l| l.device.as_deref()))
+        .map(|z| z.local().map(|l| l.device.as_deref()))
         .collect();
     assert_eq!(
         devices,
@@ -902,20 +902,20 @@ fn recorder_rotation_and_retention_keys() {
     // None of the keys: daily, 7 days, 2048 MiB.
     let (c, w) = load("").unwrap();
     assert!(w.is_empty(), "{w}");
-    let r = c.zones[0].wav_retention;
+    let r = c.zones[0].wav().unwrap().retention;
     assert_eq!(r.rotate, config::WavRotate::Daily);
     assert_eq!(r.keep_days, Some(7));
     assert_eq!(r.max_total_bytes, Some(2048 << 20));
     let (c, w) =
         load("wav_rotate = \"hourly\"\nwav_keep_days = 30\nwav_max_total_mb = 100").unwrap();
     assert!(w.is_empty(), "{w}");
-    let r = c.zones[0].wav_retention;
+    let r = c.zones[0].wav().unwrap().retention;
     assert_eq!(r.rotate, config::WavRotate::Hourly);
     assert_eq!(r.keep_days, Some(30));
     assert_eq!(r.max_total_bytes, Some(100 << 20));
     // 0: no bound; "none": the old single file.
     let (c, _) = load("wav_rotate = \"none\"\nwav_keep_days = 0\nwav_max_total_mb = 0").unwrap();
-    let r = c.zones[0].wav_retention;
+    let r = c.zones[0].wav().unwrap().retention;
     assert_eq!(r.rotate, config::WavRotate::None);
     assert_eq!((r.keep_days, r.max_total_bytes), (None, None));
 

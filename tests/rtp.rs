@@ -10,10 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use corong::config::{Codec, Daemon, RtpOutput as RtpConfig, Zone};
-use corong::output::rtp::{ntp_timestamp, RtpOutput};
+use corong::config::{Codec, Daemon, RtpOutput as RtpConfig, Zone, ZoneOutput};
+use corong::output::rtp::RtpOutput;
 use corong::output::sdp::zone_sdp;
-use corong::output::{pcmu, Output, Tick};
+use corong::output::{Output, Tick};
+use corong::rtp::pcmu;
+use corong::rtp::rtcp::ntp_timestamp;
 
 /// Counts allocations made by the current thread, to check that `write`
 /// never allocates (the engine thread's contract).
@@ -447,11 +449,8 @@ fn zone(name: &str, port: u16, codec: Codec, dest: Ipv4Addr) -> Zone {
         name: name.into(),
         channels: 1,
         gain_db: 0.0,
-        rtp: Some(rtp_config(&[(dest, port).into()], codec)),
-        wav: None,
+        outputs: vec![ZoneOutput::Rtp(rtp_config(&[(dest, port).into()], codec))],
         loudness_target_lufs: None,
-        wav_retention: Default::default(),
-        local: None,
     }
 }
 
@@ -524,7 +523,7 @@ fn ffmpeg_receives(codec: Codec) {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    let mut out = RtpOutput::new(&z.name, z.rtp.as_ref().unwrap(), RATE, 1, FRAMES).unwrap();
+    let mut out = RtpOutput::new(&z.name, z.rtp().unwrap(), RATE, 1, FRAMES).unwrap();
     play(&mut [&mut out], 1, 1000.0, 200); // 4 s
     wait_with_limit(&mut ffmpeg, Duration::from_secs(10), &log);
     check_received_tone(&wav);
@@ -578,7 +577,7 @@ fn gstreamer_plays_pcmu_from_multicast() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let z = zone("gst-zone", port, Codec::Pcmu, group);
-    let mut out = RtpOutput::new(&z.name, z.rtp.as_ref().unwrap(), RATE, 1, FRAMES).unwrap();
+    let mut out = RtpOutput::new(&z.name, z.rtp().unwrap(), RATE, 1, FRAMES).unwrap();
     play(&mut [&mut out], 1, 1000.0, 150); // 3 s
     std::thread::sleep(Duration::from_millis(500));
     common::run(Command::new("kill").args(["-INT", &gst.id().to_string()]));

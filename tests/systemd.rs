@@ -262,11 +262,9 @@ fn the_pole_example_listens_on_a_zone_of_the_example_configs() {
                     .zones
             }
         };
-        let found = zones.iter().any(|z| {
-            z.rtp
-                .as_ref()
-                .is_some_and(|r| r.destinations.contains(&listen))
-        });
+        let found = zones
+            .iter()
+            .any(|z| z.rtp().is_some_and(|r| r.destinations.contains(&listen)));
         assert!(found, "no zone of {config} streams to {listen}");
     }
 }
@@ -290,7 +288,7 @@ fn the_systemd_example_config_validates_and_fits_the_unit() {
     assert_eq!(d.state_dir, Path::new("/var/lib/corong"));
     assert_eq!(d.control_group.as_deref(), Some("corong"));
     for zone in &config.zones {
-        if let Some(rtp) = &zone.rtp {
+        if let Some(rtp) = zone.rtp() {
             for dest in &rtp.destinations {
                 // A group stays on this machine when it leaves by loopback.
                 let local = dest.ip().is_loopback()
@@ -298,7 +296,7 @@ fn the_systemd_example_config_validates_and_fits_the_unit() {
                 assert!(local, "{dest} leaves this machine");
             }
         }
-        if let Some(wav) = &zone.wav {
+        if let Some(wav) = zone.wav().map(|w| &w.path) {
             assert!(
                 wav.starts_with("/var/lib/corong"),
                 "{} is outside the writable state directory",

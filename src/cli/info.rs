@@ -3,36 +3,10 @@
 
 use std::process::ExitCode;
 
-use serde::Serialize;
-
-use crate::config::Config;
+use crate::config::{Config, ZoneOutput};
+use crate::control::protocol::Reply;
 use crate::output::sdp;
 use crate::schedule;
-
-/// `--json` shape of `corong zones` (stable; fields may be added):
-/// `{"zones":[{"name":"alun-alun","channels":1,"gain_db":0.0,
-///   "rtp":{"codec":"l16","payload_type":96,"destinations":["127.0.0.1:5004"]},
-///   "wav":null}]}`
-#[derive(Serialize)]
-struct ZonesJson<'a> {
-    zones: Vec<ZoneJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct ZoneJson<'a> {
-    name: &'a str,
-    channels: u16,
-    gain_db: f32,
-    rtp: Option<RtpJson>,
-    wav: Option<String>,
-}
-
-#[derive(Serialize)]
-struct RtpJson {
-    codec: &'static str,
-    payload_type: u8,
-    destinations: Vec<String>,
-}
 
 pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
     if let Some(name) = sdp_zone {
@@ -56,37 +30,31 @@ pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
             }
         };
     }
-    let list: Vec<ZoneJson> = config
-        .zones
-        .iter()
-        .map(|z| ZoneJson {
-            name: &z.name,
-            channels: z.channels,
-            gain_db: z.gain_db,
-            rtp: z.rtp.as_ref().map(|r| RtpJson {
-                codec: r.codec.name(),
-                payload_type: r.codec.payload_type(),
-                destinations: r.destinations.iter().map(|d| d.to_string()).collect(),
-            }),
-            wav: z.wav.as_ref().map(|p| p.display().to_string()),
-        })
-        .collect();
     if json {
-        let out = ZonesJson { zones: list };
+        // The shape of the daemon's `zones` reply (docs/protocol.md), every
+        // zone `down`: one shape whether or not the daemon runs.
+        let out = Reply::Zones(crate::control::zones::from_config(config));
         println!(
             "{}",
             serde_json::to_string_pretty(&out).expect("zones serialize")
         );
         return ExitCode::SUCCESS;
     }
-    for z in &list {
-        let mut outs = Vec::new();
-        if let Some(r) = &z.rtp {
-            outs.push(format!("rtp {} -> {}", r.codec, r.destinations.join(", ")));
-        }
-        if let Some(w) = &z.wav {
-            outs.push(format!("wav -> {w}"));
-        }
+    for z in &config.zones {
+        let outs: Vec<String> = z
+            .outputs
+            .iter()
+            .map(|o| match o {
+                ZoneOutput::Rtp(r) => {
+                    let dests: Vec<String> = r.destinations.iter().map(|d| d.to_string()).collect();
+                    format!("rtp {} -> {}", r.codec, dests.join(", "))
+                }
+                ZoneOutput::Wav(w) => format!("wav -> {}", w.path.display()),
+                ZoneOutput::Local(l) => {
+                    format!("local -> {}", l.device.as_deref().unwrap_or("default"))
+                }
+            })
+            .collect();
         println!(
             "{:<16} {} ch  {:+.1} dB  {}",
             z.name,

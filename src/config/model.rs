@@ -98,31 +98,8 @@ impl Daemon {
     }
 }
 
-/// RTP payload formats a zone can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    /// Linear 16-bit PCM, network byte order, at the engine rate (PT 96).
-    L16,
-    /// G.711 mu-law, 8000 Hz mono (PT 0).
-    Pcmu,
-}
-
-impl Codec {
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Codec::L16 => 96,
-            Codec::Pcmu => 0,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::L16 => "l16",
-            Codec::Pcmu => "pcmu",
-        }
-    }
-}
+/// RTP payload formats a zone can send: a leaf type of the wire module.
+pub use crate::rtp::Codec;
 
 /// One speaker zone: where its audio goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,34 +109,71 @@ pub struct Zone {
     pub channels: u16,
     /// Gain applied to everything the zone plays, in dB. Default 0.
     pub gain_db: f32,
-    /// RTP output, if the zone has `rtp = [...]`.
-    pub rtp: Option<RtpOutput>,
-    /// Recorder output, if the zone has `wav = "..."`: a WAV of what it plays.
-    pub wav: Option<PathBuf>,
-    /// How the recorder (`wav`) splits and prunes its files.
-    pub wav_retention: WavRetention,
+    /// Where its audio goes: at least one output, at most one of each kind,
+    /// in the order `rtp`, `wav`, `local` (whatever the order of the keys
+    /// in the file).
+    pub outputs: Vec<ZoneOutput>,
     /// The zone's own loudness target, LUFS; `None`: `[loudness] target_lufs`.
     pub loudness_target_lufs: Option<f64>,
-    /// The kiosk's own sound card, if the zone has `local = true` or
-    /// `local = "DEVICE"` (cargo feature `local-audio`).
-    pub local: Option<LocalOutput>,
+}
+
+/// One output of a zone, as its keys in the file say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneOutput {
+    /// `rtp = [...]` (with `codec`, `multicast_interface`, ...).
+    Rtp(RtpOutput),
+    /// `wav = "..."` (with `wav_rotate`, ...): a WAV of what it plays.
+    Wav(WavOutput),
+    /// `local = true` or `local = "DEVICE"`: the kiosk's own sound card
+    /// (cargo feature `local-audio`).
+    Local(LocalOutput),
 }
 
 impl Zone {
-    /// The rate this zone mixes at: 8000 Hz when its only output is PCMU
-    /// (8 kHz on the wire: the zone's audio is decoded straight to it, and
-    /// its mix costs a sixth of one at 48 kHz, with nothing to filter down
-    /// per packet), else `engine_rate` (`[daemon] sample_rate`).
+    /// Its RTP output, if it has one.
+    pub fn rtp(&self) -> Option<&RtpOutput> {
+        self.outputs.iter().find_map(|o| match o {
+            ZoneOutput::Rtp(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// Its recorder, if it has one.
+    pub fn wav(&self) -> Option<&WavOutput> {
+        self.outputs.iter().find_map(|o| match o {
+            ZoneOutput::Wav(w) => Some(w),
+            _ => None,
+        })
+    }
+
+    /// Its sound card, if it has one.
+    pub fn local(&self) -> Option<&LocalOutput> {
+        self.outputs.iter().find_map(|o| match o {
+            ZoneOutput::Local(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// The rate this zone mixes at: its codec's own rate when its only
+    /// output is RTP in a codec that has one (PCMU: 8 kHz on the wire; the
+    /// zone's audio is decoded straight to it, and its mix costs a sixth of
+    /// one at 48 kHz, with nothing to filter down per packet), else
+    /// `engine_rate` (`[daemon] sample_rate`).
     pub fn mix_rate(&self, engine_rate: u32) -> u32 {
-        let pcmu_only = self.rtp.as_ref().is_some_and(|r| r.codec == Codec::Pcmu)
-            && self.wav.is_none()
-            && self.local.is_none();
-        if pcmu_only {
-            crate::output::pcmu::PCMU_RATE
-        } else {
-            engine_rate
+        match self.outputs.as_slice() {
+            [ZoneOutput::Rtp(r)] => r.codec.native_rate().unwrap_or(engine_rate),
+            _ => engine_rate,
         }
     }
+}
+
+/// The recorder side of a zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WavOutput {
+    /// The file (absolute).
+    pub path: PathBuf,
+    /// How it splits and prunes its files.
+    pub retention: WavRetention,
 }
 
 /// When a recorder starts a new file (zone `wav_rotate`).

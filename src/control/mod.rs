@@ -8,6 +8,8 @@
 //! - [`client`]: the blocking client the CLI uses, with bounded waits (the
 //!   CLI finds the socket path itself: `cli/socket.rs`).
 //! - [`render`]: human-readable output of replies (pure: strings out).
+//! - [`zones`]: a zone's entry in the `zones` reply as its config gives it:
+//!   the one shape of `corong zones --json`, daemon running or not.
 //! - [`upload`]: the bytes of a file the daemon's user cannot read, sent by
 //!   the client after an `upload` request and kept by content.
 
@@ -16,6 +18,7 @@ pub mod protocol;
 pub mod render;
 pub mod server;
 pub mod upload;
+pub mod zones;
 
 pub use client::{Client, ClientError};
 pub use protocol::{Reply, Request, Response};

@@ -437,6 +437,8 @@ mod tests {
                 groups: vec!["utara".into()],
                 endpoints: vec!["rtp://10.0.0.7:5004".into(), "rtp://10.0.0.8:5004".into()],
                 codec: Some("pcmu".into()),
+                channels: 1,
+                gain_db: 0.0,
                 health: "degraded".into(),
                 error: Some("receiver receive-7@tiang-07 (10.0.0.7:5005) silent for 42 s".into()),
                 sdp: None,

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::output::{Fault, OutputHealth};
+use crate::output::{BuiltEndpoint, Endpoint, Fault, OutputHealth};
 
 /// How often a repeating error is logged at most.
 pub const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -17,9 +17,9 @@ pub const LOG_EVERY: Duration = Duration::from_secs(60);
 /// One output's counters and what has been logged of them.
 pub struct OutputWatch {
     pub zone: String,
-    /// The endpoint as `corong zones` lists it (`rtp://127.0.0.1:5004`,
-    /// `wav:/path`).
-    pub endpoint: String,
+    /// The endpoint, as `corong zones` lists it (`rtp://127.0.0.1:5004`,
+    /// `wav:/path`, `local:default`).
+    pub endpoint: Endpoint,
     /// What the output is, for the log (`rtp 127.0.0.1:5004`, `wav ...`).
     pub label: String,
     pub health: Arc<OutputHealth>,
@@ -36,9 +36,19 @@ pub struct OutputWatch {
 }
 
 impl OutputWatch {
+    /// Watch an endpoint [`crate::output::build`] opened.
+    pub fn of(zone: &str, e: BuiltEndpoint) -> OutputWatch {
+        let watch = OutputWatch::new(zone, e.endpoint, e.label, e.health);
+        match e.fault {
+            Some(f) if e.logs_own_fault => watch.with_recoverable_fault(f),
+            Some(f) => watch.with_fault(f),
+            None => watch,
+        }
+    }
+
     pub fn new(
         zone: &str,
-        endpoint: String,
+        endpoint: Endpoint,
         label: String,
         health: Arc<OutputHealth>,
     ) -> OutputWatch {
@@ -152,7 +162,7 @@ mod tests {
         let fault = Arc::new(Fault::default());
         let watch = OutputWatch::new(
             "kantor",
-            "local:default".into(),
+            Endpoint::Local(None),
             "sound card default".into(),
             Arc::new(OutputHealth::default()),
         )
@@ -170,7 +180,7 @@ mod tests {
         let health = Arc::new(OutputHealth::default());
         let mut watch = OutputWatch::new(
             "pasar",
-            "rtp://127.0.0.1:5004".into(),
+            Endpoint::Rtp("127.0.0.1:5004".parse().unwrap()),
             "rtp".into(),
             health.clone(),
         );

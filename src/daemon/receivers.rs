@@ -4,7 +4,7 @@
 //! their receiver reports to where the zone's sender reports come from: the
 //! zone's one sending socket (`output/rtp.rs`). A tokio task per zone reads
 //! a second handle on that socket ([`listen`]); the engine thread only ever
-//! sends on it. Each datagram is parsed with `rtcp-types` into the zone's
+//! sends on it. Each datagram is parsed (`crate::rtp::rtcp`) into the zone's
 //! [`ReceiverTable`]:
 //!
 //! - an RR (or an SR: a receiver that also sends) adds or refreshes the
@@ -33,29 +33,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::rtp::rtcp::parse_feedback;
+use crate::rtp::MAX_DATAGRAM;
 use chrono::{DateTime, Utc};
-use rtcp_types::{Compound, Packet};
-
-/// Datagrams longer than this are not RTCP from a receiver of ours.
-pub const MAX_DATAGRAM: usize = 1500;
 
 /// With no `receiver_timeout_s`, how long an entry is quiet before a
 /// restarted receiver may replace it.
 pub const SUPERSEDE_AFTER: Duration = Duration::from_secs(30);
 
-/// What a receiver said about this zone's stream in its last report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reception {
-    /// Fraction of packets lost since its previous report, out of 256.
-    pub fraction_lost: u8,
-    /// Packets lost since it started (expected minus received; negative
-    /// when duplicates outnumber losses).
-    pub cumulative_lost: i32,
-    /// Extended highest sequence number received.
-    pub highest_seq: u32,
-    /// Interarrival jitter, in RTP timestamp units.
-    pub jitter: u32,
-}
+/// What a receiver said about this zone's stream in its last report
+/// (fraction lost, cumulative lost, highest sequence number, jitter).
+pub use crate::rtp::rtcp::ReportBlock as Reception;
 
 /// One receiver of a zone.
 #[derive(Debug, Clone)]
@@ -199,41 +187,11 @@ impl ReceiverTable {
         now: Instant,
         wall: DateTime<Utc>,
     ) -> Vec<Change> {
-        let mut reports: Vec<(u32, Option<Reception>)> = Vec::new();
-        let mut names: Vec<(u32, String)> = Vec::new();
-        let mut byes: Vec<u32> = Vec::new();
-        let parsed = (|| {
-            if data.len() > MAX_DATAGRAM {
-                return None;
-            }
-            for packet in Compound::parse(data).ok()? {
-                match packet.ok()? {
-                    Packet::Rr(rr) => {
-                        let mine = rr.report_blocks().find(|b| b.ssrc() == self.our_ssrc);
-                        reports.push((rr.ssrc(), mine.map(|b| reception(&b))));
-                    }
-                    Packet::Sr(sr) => {
-                        let mine = sr.report_blocks().find(|b| b.ssrc() == self.our_ssrc);
-                        reports.push((sr.ssrc(), mine.map(|b| reception(&b))));
-                    }
-                    Packet::Sdes(sdes) => {
-                        for chunk in sdes.chunks() {
-                            if let Some(item) = chunk.items().find(|i| i.type_() == 1) {
-                                let name = String::from_utf8_lossy(item.value()).into_owned();
-                                names.push((chunk.ssrc(), name));
-                            }
-                        }
-                    }
-                    Packet::Bye(bye) => byes.extend(bye.ssrcs()),
-                    _ => {}
-                }
-            }
-            Some(())
-        })();
-        if parsed.is_none() {
+        let Some(feedback) = parse_feedback(data, self.our_ssrc) else {
             self.malformed += 1;
             return Vec::new();
-        }
+        };
+        let (reports, names, byes) = (feedback.reports, feedback.cnames, feedback.byes);
 
         let mut changes = Vec::new();
         for (ssrc, block) in reports {
@@ -335,18 +293,6 @@ impl ReceiverTable {
             r.silent_logged = silent;
         }
         out
-    }
-}
-
-fn reception(b: &rtcp_types::ReportBlock<'_>) -> Reception {
-    // 24-bit two's complement.
-    let raw = b.cumulative_lost() as i32;
-    let cumulative_lost = (raw << 8) >> 8;
-    Reception {
-        fraction_lost: b.fraction_lost(),
-        cumulative_lost,
-        highest_seq: b.extended_sequence_number(),
-        jitter: b.interarrival_jitter(),
     }
 }
 
@@ -473,7 +419,7 @@ pub fn listen(
 /// it reports from (RTCP's usual port), else the only destination at its
 /// address, else a multicast destination whose port + 1 it reports from.
 pub fn endpoint_of(from: SocketAddr, destinations: &[SocketAddr]) -> Option<SocketAddr> {
-    let rtcp_port = |d: &SocketAddr| d.port().checked_add(1);
+    let rtcp_port = |d: &SocketAddr| crate::rtp::rtcp_port(d.port());
     if let Some(d) = destinations
         .iter()
         .find(|d| d.ip() == from.ip() && rtcp_port(d) == Some(from.port()))
@@ -497,8 +443,9 @@ pub fn endpoint_of(from: SocketAddr, destinations: &[SocketAddr]) -> Option<Sock
 mod tests {
     use super::*;
     use crate::receive::jitter::JitterBuffer;
-    use crate::receive::packet::{Codec, Rtp};
     use crate::receive::report::Reporter;
+    use crate::rtp::header::Rtp;
+    use crate::rtp::Codec;
 
     const OURS: u32 = 0x5eed_0001;
 

@@ -13,7 +13,7 @@ use crate::control::protocol::{
     ZoneInfo, ZoneStatus, ZonesResult,
 };
 use crate::engine::ZoneId;
-use crate::output::sdp;
+use crate::output::Endpoint;
 use crate::schedule;
 use crate::store::{JobKind, ZoneState};
 
@@ -47,21 +47,20 @@ impl Station {
         let now = std::time::Instant::now();
         let timeout = self.config.daemon.receiver_timeout;
         let destinations: Vec<std::net::SocketAddr> = entry
-            .config
-            .rtp
+            .outputs
             .iter()
-            .flat_map(|r| r.destinations.iter().copied())
+            .filter_map(|o| o.endpoint.rtp_destination())
             .collect();
         let mut receivers = Vec::new();
-        let mut silent: Vec<(Option<String>, String)> = Vec::new();
+        let mut silent: Vec<(Option<Endpoint>, String)> = Vec::new();
         if let Some(table) = &entry.receivers {
             let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
             // A restarted receiver's old entry goes before it looks silent.
             let pruned = table.prune(now, timeout);
             super::receivers::log_changes(&entry.name, &pruned);
             for r in table.receivers() {
-                let endpoint = super::receivers::endpoint_of(r.from, &destinations)
-                    .map(|d| format!("rtp://{d}"));
+                let endpoint =
+                    super::receivers::endpoint_of(r.from, &destinations).map(Endpoint::Rtp);
                 let ago = now.saturating_duration_since(r.last_heard);
                 let is_silent = r.is_silent(now, timeout);
                 if is_silent {
@@ -75,7 +74,7 @@ impl Station {
                     ssrc: r.ssrc,
                     cname: r.cname.clone(),
                     address: r.from.to_string(),
-                    endpoint,
+                    endpoint: endpoint.map(|e| e.to_string()),
                     state: if is_silent { "silent" } else { "reporting" }.into(),
                     last_heard: self.local(r.last_heard_wall),
                     heard_s_ago: (ago.as_secs_f64() * 10.0).round() / 10.0,
@@ -89,8 +88,8 @@ impl Station {
         }
         let tz = self.config.daemon.timezone;
         // Unicast destinations that answer "port unreachable".
-        let unreachable = |endpoint: &str| {
-            let dest: std::net::SocketAddr = endpoint.strip_prefix("rtp://")?.parse().ok()?;
+        let unreachable = |endpoint: &Endpoint| {
+            let dest = endpoint.rtp_destination()?;
             let table = entry.receivers.as_ref()?;
             let table = table.lock().unwrap_or_else(|e| e.into_inner());
             let since = table.unreachable_since(dest, now)?.with_timezone(&tz);
@@ -104,7 +103,7 @@ impl Station {
             .map(|o| {
                 let why_silent: Vec<&str> = silent
                     .iter()
-                    .filter(|(e, _)| e.as_deref() == Some(o.endpoint.as_str()))
+                    .filter(|(e, _)| e.as_ref() == Some(&o.endpoint))
                     .map(|(_, why)| why.as_str())
                     .collect();
                 let (health, error, since) = match (o.problem(), unreachable(&o.endpoint)) {
@@ -127,7 +126,7 @@ impl Station {
                     problems.extend(error.clone());
                 }
                 EndpointHealth {
-                    endpoint: o.endpoint.clone(),
+                    endpoint: o.endpoint.to_string(),
                     health: health.into(),
                     error,
                     since,
@@ -291,30 +290,12 @@ impl Station {
             .map(|z| {
                 let id = self.zone_id(&z.name).unwrap_or_default();
                 let h = self.zone_health(id);
-                let mut endpoints: Vec<String> = z
-                    .rtp
-                    .iter()
-                    .flat_map(|r| r.destinations.iter().map(|d| format!("rtp://{d}")))
-                    .collect();
-                if let Some(w) = &z.wav {
-                    endpoints.push(format!("wav:{}", w.display()));
-                }
                 ZoneInfo {
-                    name: z.name.clone(),
-                    groups: self
-                        .config
-                        .groups
-                        .iter()
-                        .filter(|(_, members)| members.contains(&z.name))
-                        .map(|(g, _)| g.clone())
-                        .collect(),
-                    endpoints,
-                    codec: z.rtp.as_ref().map(|r| r.codec.name().to_string()),
                     health: h.state,
                     error: h.error,
-                    sdp: sdp::zone_sdp(z, &self.config.daemon),
                     endpoint_health: h.endpoints,
                     receivers: h.receivers,
+                    ..crate::control::zones::zone_info(&self.config, z)
                 }
             })
             .collect();

@@ -22,9 +22,6 @@ use crate::engine::{Command, Engine, EngineConfig, Ramps, ZoneId, ZoneMixer, Zon
 use crate::media::loudness::{LoudnessCache, NoPersist, Persist, Target};
 use crate::media::prefetch::{self, Feed, FeedEvent, Order, Prefetcher};
 use crate::media::DecodeOptions;
-use crate::output::rtp::RtpOutput;
-use crate::output::wav::{Rotation, WavRecorder};
-use crate::output::Output;
 use crate::playlist;
 use crate::priority::Priority;
 use crate::store::Store;
@@ -197,31 +194,21 @@ impl Station {
 
     fn add_zone(&mut self, id: ZoneId, zone: &config::Zone) -> anyhow::Result<()> {
         let d = &self.config.daemon;
-        let rate = zone.mix_rate(d.sample_rate);
-        let frames = d.frames_per_packet_at(rate);
-        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
-        let mut watches = Vec::new();
+        // The mixer hands its outputs what they were built for.
+        let format = crate::output::ZoneFormat::of(zone, d);
+        let (rate, frames) = (format.rate, format.frames_per_packet);
+        let built = crate::output::build(zone, d)?;
+        let outputs = built.outputs;
+        let watches = built
+            .endpoints
+            .into_iter()
+            .map(|e| OutputWatch::of(&zone.name, e))
+            .collect();
         let (mut receivers, mut listener) = (None, None);
-        if let Some(rtp) = &zone.rtp {
-            let out = RtpOutput::new(&zone.name, rtp, rate, zone.channels, frames)
-                .context("opening the RTP socket")?;
-            let dests: Vec<String> = rtp.destinations.iter().map(|a| a.to_string()).collect();
-            tracing::info!(zone = %zone.name, "streaming rtp {} {}", rtp.codec.name(), dests.join(","));
-            for (dest, health) in out.destination_health() {
-                let label = format!("rtp {} {dest}", rtp.codec.name());
-                watches.push(OutputWatch::new(
-                    &zone.name,
-                    format!("rtp://{dest}"),
-                    label,
-                    health,
-                ));
-            }
-            let table = Arc::new(Mutex::new(ReceiverTable::new(
-                out.stream_state().ssrc,
-                out.layout().clock_rate,
-            )));
-            match out
-                .report_socket()
+        if let Some(rtp) = built.rtp {
+            let table = Arc::new(Mutex::new(ReceiverTable::new(rtp.ssrc, rtp.clock_rate)));
+            match rtp
+                .socket
                 .and_then(|s| receivers::listen(&zone.name, s, table.clone()))
             {
                 Ok(l) => {
@@ -231,31 +218,6 @@ impl Station {
                 Err(e) => {
                     tracing::warn!(zone = %zone.name, "receiver reports will not be read: {e}")
                 }
-            }
-            outputs.push(Box::new(out));
-        }
-        if let Some(path) = &zone.wav {
-            let rotation = Rotation::new(zone.wav_retention, self.config.daemon.timezone);
-            let out = WavRecorder::recorder(path, rate, zone.channels, rotation)
-                .with_context(|| format!("opening the recording {}", path.display()))?;
-            let label = format!("wav {}", path.display());
-            tracing::info!(zone = %zone.name, "recording to {}", path.display());
-            watches.push(
-                OutputWatch::new(
-                    &zone.name,
-                    format!("wav:{}", path.display()),
-                    label,
-                    out.health(),
-                )
-                .with_recoverable_fault(out.fault()),
-            );
-            outputs.push(Box::new(out));
-        }
-        if let Some(local) = &zone.local {
-            let (watch, out) = open_local(&zone.name, local, rate, zone.channels);
-            watches.push(watch);
-            if let Some(out) = out {
-                outputs.push(out);
             }
         }
         let mixer = ZoneMixer::new(zone.channels, rate, zone.gain_db, Ramps::default());
@@ -747,72 +709,4 @@ pub(super) fn wall(at: Instant) -> DateTime<Utc> {
     } else {
         wall_now + chrono::Duration::from_std(at - now).unwrap_or_default()
     }
-}
-
-/// Open a zone's sound card. A card that cannot be opened is not fatal: the
-/// zone's endpoint is listed degraded with the error, and its other outputs
-/// play on. The endpoint is `local:DEVICE`.
-#[cfg(feature = "local-audio")]
-fn open_local(
-    zone: &str,
-    local: &config::LocalOutput,
-    rate: u32,
-    channels: u16,
-) -> (OutputWatch, Option<Box<dyn Output>>) {
-    use crate::output::local::SoundCard;
-    use crate::output::{Fault, OutputHealth};
-    let device = local.device.as_deref().unwrap_or("default");
-    let endpoint = format!("local:{device}");
-    let label = format!("sound card {device}");
-    // A reload that changes the zone opens the card while the engine may
-    // still be closing it for the old zone: a busy card is tried again for
-    // up to a second.
-    let mut opened = SoundCard::open(local.device.as_deref(), rate, channels);
-    for _ in 0..10 {
-        match &opened {
-            Err(e) if e.to_ascii_lowercase().contains("busy") => {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                opened = SoundCard::open(local.device.as_deref(), rate, channels);
-            }
-            _ => break,
-        }
-    }
-    match opened {
-        Ok(card) => {
-            tracing::info!(zone = %zone, "playing through the sound card {}", card.description);
-            let watch =
-                OutputWatch::new(zone, endpoint, label, card.health()).with_fault(card.fault());
-            (watch, Some(Box::new(card)))
-        }
-        Err(e) => {
-            let fault = Arc::new(Fault::default());
-            fault.set(e);
-            let watch = OutputWatch::new(zone, endpoint, label, Arc::new(OutputHealth::default()))
-                .with_fault(fault);
-            (watch, None)
-        }
-    }
-}
-
-/// Without the feature the config refuses `local`, so this is never reached
-/// with a zone that has it; say so if it were.
-#[cfg(not(feature = "local-audio"))]
-fn open_local(
-    zone: &str,
-    _local: &config::LocalOutput,
-    _rate: u32,
-    _channels: u16,
-) -> (OutputWatch, Option<Box<dyn Output>>) {
-    let fault = Arc::new(crate::output::Fault::default());
-    fault.set(
-        "this corong was built without the sound card: build with `--features local-audio`".into(),
-    );
-    let watch = OutputWatch::new(
-        zone,
-        "local:default".into(),
-        "sound card".into(),
-        Arc::new(crate::output::OutputHealth::default()),
-    )
-    .with_fault(fault);
-    (watch, None)
 }

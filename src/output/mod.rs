@@ -1,11 +1,15 @@
 //! Outputs: where a zone's mixed audio goes, one packet time at a time.
 //!
-//! - `rtp.rs`: RTP over UDP (L16, PCMU), unicast and multicast, with RTCP
-//!   sender reports on port + 1.
+//! - `build.rs`: [`build`]: a zone's outputs opened from its config, with
+//!   its endpoints and what tells their health.
+//! - `endpoint.rs`: [`Endpoint`], where a zone plays, as every reader
+//!   names it (`rtp://IP:PORT`, `wav:PATH`, `local:DEVICE`).
+//! - `rtp.rs`: RTP over UDP, unicast and multicast, with RTCP sender
+//!   reports on port + 1 (the wire itself, codecs included, is
+//!   `crate::rtp`).
 //! - `icmp.rs`: ICMP port-unreachable reports for unicast destinations.
 //! - `sdp.rs`: the SDP a receiver needs for a zone.
 //! - `wav.rs`: the recorder zone: a WAV file of what the zone plays.
-//! - `pcmu.rs`: G.711 mu-law and the 48 kHz -> 8 kHz decimator.
 //! - `local.rs` (cargo feature `local-audio`): the kiosk's own sound card,
 //!   through rodio; also the sink of `corong receive --local`.
 //!
@@ -13,18 +17,26 @@
 //! lock or allocate. Sends that fail are counted in [`OutputHealth`] and never
 //! stop the engine; the control plane reads the counters and logs.
 
+pub mod build;
+pub mod endpoint;
 pub mod health;
 pub mod icmp;
 #[cfg(feature = "local-audio")]
 pub mod local;
-pub mod pcmu;
 pub mod rtp;
 pub mod sdp;
 pub mod wav;
 
 use std::time::{Instant, SystemTime};
 
+/// The 16-bit sample conversion every output uses (L16's, on the wire).
+pub use crate::rtp::l16::to_i16;
+pub use build::{build, BuildError, Built, BuiltEndpoint, RtpReturn};
+pub use endpoint::Endpoint;
 pub use health::{Fault, OutputHealth};
+
+use crate::config::{Daemon, Zone};
+use crate::rtp::{Codec, LayoutError, PacketLayout};
 
 /// The packet time being produced.
 #[derive(Debug, Clone, Copy)]
@@ -48,33 +60,28 @@ pub trait Output: Send {
     fn health(&self) -> std::sync::Arc<OutputHealth>;
 }
 
-/// f32 in -1..1 to a 16-bit sample: clipped, rounded half away from zero.
-/// Written out rather than with `f32::round`, which is a libm call on
-/// baseline x86-64 and showed up in the engine thread's profile.
-#[inline]
-pub fn to_i16(s: f32) -> i16 {
-    let x = s.clamp(-1.0, 1.0) * 32767.0;
-    (x + 0.5f32.copysign(x)) as i16
+/// What a zone's outputs are handed every packet time: interleaved f32 at
+/// the zone's mix rate ([`Zone::mix_rate`]) and channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneFormat {
+    pub rate: u32,
+    pub channels: u16,
+    pub frames_per_packet: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::to_i16;
-
-    #[test]
-    fn to_i16_rounds_half_away_from_zero_and_clips() {
-        assert_eq!(to_i16(0.0), 0);
-        assert_eq!(to_i16(1.0), 32767);
-        assert_eq!(to_i16(-1.0), -32767);
-        assert_eq!(to_i16(2.0), 32767);
-        assert_eq!(to_i16(-7.5), -32767);
-        assert_eq!(to_i16(1.5 / 32767.0), 2);
-        assert_eq!(to_i16(-1.5 / 32767.0), -2);
-        assert_eq!(to_i16(1.4 / 32767.0), 1);
-        assert_eq!(to_i16(-0.4 / 32767.0), 0);
-        for i in -1000..=1000 {
-            let s = i as f32 / 1000.0;
-            assert_eq!(to_i16(s), (s * 32767.0).round() as i16, "{s}");
+impl ZoneFormat {
+    pub fn of(zone: &Zone, daemon: &Daemon) -> ZoneFormat {
+        let rate = zone.mix_rate(daemon.sample_rate);
+        ZoneFormat {
+            rate,
+            channels: zone.channels,
+            frames_per_packet: daemon.frames_per_packet_at(rate),
         }
+    }
+
+    /// How `codec` sends this audio: what the sender sends and the SDP
+    /// announces.
+    pub fn rtp_layout(&self, codec: Codec) -> Result<PacketLayout, LayoutError> {
+        PacketLayout::new(codec, self.rate, self.channels, self.frames_per_packet)
     }
 }

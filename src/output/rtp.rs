@@ -6,24 +6,19 @@
 //! destination of the zone from one non-blocking UDP socket.
 //!
 //! # Packets on the wire
-//! - L16: PT 96, 16-bit big-endian, channels interleaved, clock = engine
-//!   rate. PCMU: PT 0, mono, 8000 Hz clock (the engine audio is mixed down
-//!   to mono and decimated; see [`super::pcmu`]).
-//! - A payload never exceeds [`MAX_PAYLOAD`] bytes, so that no packet is
-//!   fragmented on an Ethernet (1500 byte MTU) path: IP speakers and paging
-//!   adapters often cannot reassemble, and one lost fragment loses the whole
-//!   packet. A packet time whose payload would be larger is sent as several
-//!   equal RTP packets, of a whole number of milliseconds where possible
-//!   (48 kHz L16 at 20 ms: two 10 ms packets mono, four 5 ms stereo).
-//!   [`PacketLayout`] says what is sent; the SDP's `a=ptime` is taken from
-//!   it.
-//! - The marker bit is set on the first packet of the stream only (the
-//!   stream is continuous: silence is sent as zeros).
+//! What a packet time becomes is the codec's business (`crate::rtp`): its
+//! [`PacketLayout`] (payload type, clock, packets per packet time, bytes;
+//! the SDP's `a=ptime` is taken from the same layout) and its
+//! [`Encoder`]. A payload never exceeds [`crate::rtp::MAX_PAYLOAD`] bytes;
+//! a packet time whose payload would be larger is sent as several equal RTP
+//! packets (48 kHz L16 at 20 ms: two 10 ms packets mono, four 5 ms stereo).
+//! The marker bit is set on the first packet of the stream only (the stream
+//! is continuous: silence is sent as zeros).
 //!
-//! The RTP header (12 bytes, no CSRC, no extension) is written by hand
-//! straight into a buffer allocated once in [`RtpOutput::new`]; so is the
-//! RTCP compound packet (SR + SDES CNAME). The tests parse both with the
-//! `rtp-types` and `rtcp-types` crates as an independent check.
+//! The RTP header (12 bytes, no CSRC, no extension) and the RTCP compound
+//! packet (SR + SDES CNAME) are written straight into buffers allocated
+//! once in [`RtpOutput::new`]. The tests parse both with the `rtp-types`
+//! and `rtcp-types` crates as an independent check.
 //!
 //! # Errors
 //! Failed sends (`WouldBlock` when the socket buffer is full, unreachable
@@ -53,105 +48,19 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::pcmu::{self, Decimator, PCMU_RATE};
-use super::{to_i16, Output, OutputHealth, Tick};
-use crate::config::{Codec, RtpOutput as RtpConfig};
+use super::{Output, OutputHealth, Tick};
+use crate::config::RtpOutput as RtpConfig;
+use crate::rtp::encode::Encoder;
+use crate::rtp::header::{Header, HEADER_LEN};
+use crate::rtp::rtcp::{self, SenderReportPacket};
+use crate::rtp::PacketLayout;
 
-/// Largest RTP payload sent, in bytes (as ffmpeg's `pkt_size=1292` minus
-/// the 12-byte header). Leaves room for IP, UDP and tunnel headers under a
-/// 1500-byte MTU.
-pub const MAX_PAYLOAD: usize = 1280;
-
-/// RTP fixed header length (no CSRCs, no extension).
-const RTP_HEADER: usize = 12;
-
-/// How often a sender report goes out, by default (RFC 3550 suggests 5 s as
-/// the minimum interval).
-pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-/// How one packet time of engine audio is sent on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PacketLayout {
-    /// RTP payload type.
-    pub payload_type: u8,
-    /// RTP timestamp clock, Hz.
-    pub clock_rate: u32,
-    /// Channels in the payload.
-    pub channels: u16,
-    /// RTP packets per packet time (per [`Output::write`]).
-    pub packets_per_write: usize,
-    /// Samples per channel in each RTP packet, at `clock_rate`: the
-    /// timestamp step between packets.
-    pub samples_per_packet: usize,
-    /// Payload bytes in each RTP packet.
-    pub payload_bytes: usize,
-}
-
-impl PacketLayout {
-    /// The layout for `codec` given the engine's rate, the zone's channels
-    /// and frames per packet time. Errors if PCMU is asked for at an engine
-    /// rate that is not a whole multiple of 8000 Hz.
-    pub fn new(
-        codec: Codec,
-        engine_rate: u32,
-        channels: u16,
-        frames_per_packet: usize,
-    ) -> io::Result<Self> {
-        let (clock_rate, wire_channels, samples, bytes_per_sample) = match codec {
-            Codec::L16 => (engine_rate, channels.max(1), frames_per_packet, 2),
-            Codec::Pcmu => {
-                if engine_rate == 0 || engine_rate % PCMU_RATE != 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("PCMU needs an engine rate that is a multiple of 8000 Hz, not {engine_rate}"),
-                    ));
-                }
-                let factor = (engine_rate / PCMU_RATE) as usize;
-                (PCMU_RATE, 1, frames_per_packet / factor, 1)
-            }
-        };
-        if samples == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "packet time too short for the codec",
-            ));
-        }
-        let bytes_per_frame = bytes_per_sample * wire_channels as usize;
-        // The fewest packets that fit MAX_PAYLOAD and divide the packet time
-        // evenly (so that timestamps step regularly), preferring packets of
-        // a whole number of milliseconds (what `a=ptime` can say).
-        let fits = |n: usize| samples % n == 0 && (samples / n) * bytes_per_frame <= MAX_PAYLOAD;
-        let whole_ms = |n: usize| (samples / n * 1000) % clock_rate as usize == 0;
-        let fewest = (samples * bytes_per_frame).div_ceil(MAX_PAYLOAD).max(1);
-        let n = (fewest..=samples)
-            .find(|&n| fits(n) && whole_ms(n))
-            .or_else(|| (fewest..=samples).find(|&n| fits(n)))
-            .expect("one sample per packet always fits");
-        Ok(Self {
-            payload_type: codec.payload_type(),
-            clock_rate,
-            channels: wire_channels,
-            packets_per_write: n,
-            samples_per_packet: samples / n,
-            payload_bytes: samples / n * bytes_per_frame,
-        })
-    }
-
-    /// Duration of one RTP packet in milliseconds (for SDP `a=ptime`),
-    /// rounded to the nearest millisecond (at least 1).
-    pub fn ptime_ms(&self) -> u32 {
-        let ms = (self.samples_per_packet as u64 * 1000 + self.clock_rate as u64 / 2)
-            / self.clock_rate as u64;
-        ms.max(1) as u32
-    }
-}
+/// How often a sender report goes out, by default.
+pub const RTCP_INTERVAL: Duration = rtcp::INTERVAL;
 
 /// Where the stream is: the values the next RTP packet will carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +105,8 @@ pub struct RtpOutput {
     rtcp_destinations: Vec<(usize, SockAddr)>,
     /// Counters per RTP destination (same order).
     destination_health: Vec<Arc<OutputHealth>>,
+    /// The codec's encoder, with its layout.
+    encoder: Encoder,
     layout: PacketLayout,
     /// Channels of the engine audio handed to `write`.
     input_channels: usize,
@@ -211,13 +122,8 @@ pub struct RtpOutput {
 
     /// One RTP packet: header + payload.
     packet: Vec<u8>,
-    /// PCMU: the engine audio mixed down to mono, then decimated.
-    mono: Vec<f32>,
-    narrow: Vec<f32>,
-    decimator: Option<Decimator>,
-
     /// SR followed by SDES CNAME; only the SR's fields change.
-    rtcp: Vec<u8>,
+    rtcp: SenderReportPacket,
     rtcp_interval: Duration,
     next_rtcp: Option<Instant>,
 
@@ -229,9 +135,10 @@ impl RtpOutput {
     /// Open the zone's socket and prepare every buffer.
     ///
     /// `channels` and `frames_per_packet` describe what [`Output::write`]
-    /// will be handed (the zone's channels at `engine_rate`). Errors: IPv6
-    /// destinations (not supported yet), PCMU at an engine rate that is not
-    /// a multiple of 8000 Hz, and socket errors.
+    /// will be handed (the zone's channels at `engine_rate`, its mix rate).
+    /// Errors: IPv6 destinations (not supported yet), a codec with its own
+    /// rate at an engine rate that is not a multiple of it (PCMU: 8000 Hz),
+    /// and socket errors.
     pub fn new(
         zone_name: &str,
         config: &RtpConfig,
@@ -239,7 +146,11 @@ impl RtpOutput {
         channels: u16,
         frames_per_packet: usize,
     ) -> io::Result<Self> {
-        let layout = PacketLayout::new(config.codec, engine_rate, channels, frames_per_packet)?;
+        let invalid = |e: crate::rtp::LayoutError| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let layout = PacketLayout::new(config.codec, engine_rate, channels, frames_per_packet)
+            .map_err(invalid)?;
+        let encoder =
+            Encoder::new(layout, engine_rate, channels, frames_per_packet).map_err(invalid)?;
         let socket = open_socket(config)?;
 
         let rtp_destinations = config.destinations.iter().map(|&a| a.into()).collect();
@@ -249,7 +160,7 @@ impl RtpOutput {
             .enumerate()
             .filter_map(|(i, a)| {
                 // Port 65535 has no port + 1: no RTCP for it.
-                let port = a.port().checked_add(1)?;
+                let port = crate::rtp::rtcp_port(a.port())?;
                 Some((i, SockAddr::from(SocketAddr::new(a.ip(), port))))
             })
             .collect();
@@ -258,16 +169,6 @@ impl RtpOutput {
             .iter()
             .map(|_| Arc::new(OutputHealth::default()))
             .collect();
-
-        let (decimator, mono, narrow) = match config.codec {
-            Codec::L16 => (None, Vec::new(), Vec::new()),
-            Codec::Pcmu => {
-                let dec =
-                    Decimator::new(engine_rate, PCMU_RATE).expect("PacketLayout checked the ratio");
-                let narrow = vec![0.0; frames_per_packet.div_ceil(dec.factor())];
-                (Some(dec), vec![0.0; frames_per_packet], narrow)
-            }
-        };
 
         let ssrc = rand::random::<u32>();
         let seq = rand::random::<u16>();
@@ -293,11 +194,9 @@ impl RtpOutput {
             first_packet: true,
             packet_count: 0,
             octet_count: 0,
-            packet: vec![0; RTP_HEADER + layout.payload_bytes],
-            mono,
-            narrow,
-            decimator,
-            rtcp: build_rtcp(ssrc, zone_name),
+            packet: vec![0; HEADER_LEN + layout.payload_bytes],
+            encoder,
+            rtcp: SenderReportPacket::new(ssrc, &format!("corong@{zone_name}")),
             rtcp_interval: RTCP_INTERVAL,
             next_rtcp: None,
             health: Arc::new(OutputHealth::default()),
@@ -354,16 +253,17 @@ impl RtpOutput {
             .ok_or_else(|| io::Error::other("socket has no IP address"))
     }
 
-    /// Send the packet in `self.packet` (header already written) to every
-    /// destination.
+    /// Write the header of the packet in `self.packet` (payload already
+    /// written) and send it to every destination.
     fn send_packet(&mut self) {
-        let mut header = [0u8; RTP_HEADER];
-        header[0] = 0x80; // version 2, no padding, no extension, no CSRC
-        header[1] = self.layout.payload_type | if self.first_packet { 0x80 } else { 0 };
-        header[2..4].copy_from_slice(&self.seq.to_be_bytes());
-        header[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
-        header[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
-        self.packet[..RTP_HEADER].copy_from_slice(&header);
+        Header {
+            marker: self.first_packet,
+            payload_type: self.layout.payload_type,
+            seq: self.seq,
+            timestamp: self.timestamp,
+            ssrc: self.ssrc,
+        }
+        .write(&mut self.packet);
 
         for (dest, health) in self.rtp_destinations.iter().zip(&self.destination_health) {
             match super::icmp::send_to(&self.socket, &self.packet, dest) {
@@ -388,43 +288,6 @@ impl RtpOutput {
             .wrapping_add(self.layout.samples_per_packet as u32);
     }
 
-    fn write_l16(&mut self, pcm: &[f32]) {
-        let samples_per_payload = self.layout.samples_per_packet * self.input_channels;
-        for k in 0..self.layout.packets_per_write {
-            let start = k * samples_per_payload;
-            let payload = &mut self.packet[RTP_HEADER..];
-            for (i, out) in payload.chunks_exact_mut(2).enumerate() {
-                let s = pcm.get(start + i).copied().unwrap_or(0.0);
-                out.copy_from_slice(&to_i16(s).to_be_bytes());
-            }
-            self.send_packet();
-        }
-    }
-
-    fn write_pcmu(&mut self, pcm: &[f32]) {
-        let ch = self.input_channels;
-        let scale = 1.0 / ch as f32;
-        for (i, m) in self.mono.iter_mut().enumerate() {
-            let frame = pcm.get(i * ch..(i + 1) * ch).unwrap_or(&[]);
-            *m = frame.iter().sum::<f32>() * scale;
-        }
-        let decimator = self.decimator.as_mut().expect("PCMU has a decimator");
-        let produced = decimator.process(&self.mono, &mut self.narrow);
-        let spp = self.layout.samples_per_packet;
-        for k in 0..self.layout.packets_per_write {
-            let start = k * spp;
-            for (i, out) in self.packet[RTP_HEADER..].iter_mut().enumerate() {
-                let s = if start + i < produced {
-                    self.narrow[start + i]
-                } else {
-                    0.0
-                };
-                *out = pcmu::encode(to_i16(s));
-            }
-            self.send_packet();
-        }
-    }
-
     /// Send a sender report if one is due. `rtp_timestamp` is the timestamp
     /// of the first packet of this packet time, which is due at
     /// `tick.deadline` / `tick.wall`.
@@ -435,13 +298,14 @@ impl RtpOutput {
             }
         }
         self.next_rtcp = Some(tick.deadline + self.rtcp_interval);
-        let ntp = ntp_timestamp(tick.wall);
-        self.rtcp[8..16].copy_from_slice(&ntp.to_be_bytes());
-        self.rtcp[16..20].copy_from_slice(&rtp_timestamp.to_be_bytes());
-        self.rtcp[20..24].copy_from_slice(&self.packet_count.to_be_bytes());
-        self.rtcp[24..28].copy_from_slice(&self.octet_count.to_be_bytes());
+        let report = self.rtcp.fill(
+            rtcp::ntp_timestamp(tick.wall),
+            rtp_timestamp,
+            self.packet_count,
+            self.octet_count,
+        );
         for (i, dest) in &self.rtcp_destinations {
-            if let Err(e) = super::icmp::send_to(&self.socket, &self.rtcp, dest) {
+            if let Err(e) = super::icmp::send_to(&self.socket, report, dest) {
                 self.health.record_error(&e);
                 self.destination_health[*i].record_error(&e);
             }
@@ -453,10 +317,10 @@ impl Output for RtpOutput {
     fn write(&mut self, pcm: &[f32], tick: &Tick) {
         debug_assert_eq!(pcm.len(), self.frames_per_packet * self.input_channels);
         let first_timestamp = self.timestamp;
-        if self.decimator.is_some() {
-            self.write_pcmu(pcm);
-        } else {
-            self.write_l16(pcm);
+        self.encoder.start(pcm);
+        for k in 0..self.layout.packets_per_write {
+            self.encoder.payload(pcm, k, &mut self.packet[HEADER_LEN..]);
+            self.send_packet();
         }
         self.maybe_send_report(tick, first_timestamp);
         self.status.store(self.stream_state());
@@ -465,14 +329,6 @@ impl Output for RtpOutput {
     fn health(&self) -> Arc<OutputHealth> {
         self.health.clone()
     }
-}
-
-/// 64-bit NTP timestamp (seconds since 1900 . 32-bit fraction).
-pub fn ntp_timestamp(wall: SystemTime) -> u64 {
-    let since_unix = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_unix.as_secs() + NTP_UNIX_OFFSET;
-    let frac = ((since_unix.subsec_nanos() as u64) << 32) / 1_000_000_000;
-    (secs << 32) | frac
 }
 
 /// The zone's UDP socket: non-blocking, multicast interface, TTL and loop,
@@ -519,116 +375,4 @@ fn open_socket(config: &RtpConfig) -> io::Result<Socket> {
 
 fn is_loopback_iface(config: &RtpConfig) -> bool {
     config.multicast_interface.is_loopback()
-}
-
-/// An RTCP compound packet: a sender report with no report blocks (fields
-/// filled per report) followed by an SDES chunk with CNAME
-/// `corong@<zone>`.
-fn build_rtcp(ssrc: u32, zone_name: &str) -> Vec<u8> {
-    let mut cname = format!("corong@{zone_name}");
-    if cname.len() > 255 {
-        let mut end = 255;
-        while !cname.is_char_boundary(end) {
-            end -= 1;
-        }
-        cname.truncate(end);
-    }
-    let mut buf = Vec::with_capacity(28 + 8 + cname.len() + 4);
-    // SR: V=2, P=0, RC=0, PT=200, length 6 (32-bit words minus one).
-    buf.extend_from_slice(&[0x80, 200, 0, 6]);
-    buf.extend_from_slice(&ssrc.to_be_bytes());
-    buf.extend_from_slice(&[0; 20]); // NTP, RTP timestamp, packets, octets
-
-    // SDES: V=2, P=0, SC=1, PT=202; one chunk: SSRC, CNAME item, then at
-    // least one zero byte ending the item list, padded to 32 bits.
-    let item_len = 2 + cname.len();
-    let pad = 4 - item_len % 4; // 1..=4 zero bytes
-    let chunk_len = 4 + item_len + pad;
-    let words = (4 + chunk_len) / 4 - 1;
-    buf.extend_from_slice(&[0x81, 202]);
-    buf.extend_from_slice(&(words as u16).to_be_bytes());
-    buf.extend_from_slice(&ssrc.to_be_bytes());
-    buf.push(1); // CNAME
-    buf.push(cname.len() as u8);
-    buf.extend_from_slice(cname.as_bytes());
-    buf.extend(std::iter::repeat_n(0u8, pad));
-    buf
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layouts() {
-        let l = PacketLayout::new(Codec::L16, 48000, 1, 960).unwrap();
-        assert_eq!(
-            (l.packets_per_write, l.samples_per_packet, l.payload_bytes),
-            (2, 480, 960)
-        );
-        assert_eq!(
-            (l.payload_type, l.clock_rate, l.ptime_ms()),
-            (96, 48000, 10)
-        );
-        let l = PacketLayout::new(Codec::L16, 48000, 2, 960).unwrap();
-        assert_eq!(
-            (l.packets_per_write, l.samples_per_packet, l.payload_bytes),
-            (4, 240, 960)
-        );
-        assert_eq!(l.ptime_ms(), 5);
-        let l = PacketLayout::new(Codec::L16, 48000, 1, 480).unwrap();
-        assert_eq!((l.packets_per_write, l.payload_bytes), (1, 960));
-        let l = PacketLayout::new(Codec::Pcmu, 48000, 1, 960).unwrap();
-        assert_eq!(
-            (l.packets_per_write, l.samples_per_packet, l.payload_bytes),
-            (1, 160, 160)
-        );
-        assert_eq!((l.payload_type, l.clock_rate, l.ptime_ms()), (0, 8000, 20));
-        assert!(PacketLayout::new(Codec::Pcmu, 44100, 1, 882).is_err());
-        let l = PacketLayout::new(Codec::L16, 44100, 2, 882).unwrap();
-        assert!(l.payload_bytes <= MAX_PAYLOAD);
-        assert_eq!(l.samples_per_packet * l.packets_per_write, 882);
-    }
-
-    #[test]
-    fn ntp_epoch() {
-        assert_eq!(ntp_timestamp(UNIX_EPOCH), NTP_UNIX_OFFSET << 32);
-        let half = UNIX_EPOCH + Duration::from_millis(1500);
-        assert_eq!(
-            ntp_timestamp(half),
-            ((NTP_UNIX_OFFSET + 1) << 32) | (1 << 31)
-        );
-    }
-
-    #[test]
-    fn rtcp_compound_parses() {
-        use rtcp_types::{Compound, Packet};
-        let buf = build_rtcp(0x1234_5678, "alun-alun");
-        assert_eq!(buf.len() % 4, 0);
-        let mut packets = Compound::parse(&buf).unwrap();
-        match packets.next().unwrap().unwrap() {
-            Packet::Sr(sr) => assert_eq!(sr.ssrc(), 0x1234_5678),
-            other => panic!("expected SR, got {other:?}"),
-        }
-        match packets.next().unwrap().unwrap() {
-            Packet::Sdes(sdes) => {
-                let chunk = sdes.chunks().next().unwrap();
-                assert_eq!(chunk.ssrc(), 0x1234_5678);
-                let item = chunk.items().next().unwrap();
-                assert_eq!(item.type_(), 1);
-                assert_eq!(item.value(), b"corong@alun-alun");
-            }
-            other => panic!("expected SDES, got {other:?}"),
-        }
-        assert!(packets.next().is_none());
-        // Every CNAME length pads correctly.
-        for n in 0..8 {
-            let buf = build_rtcp(1, &"x".repeat(n));
-            assert!(Compound::parse(&buf).unwrap().all(|p| p.is_ok()), "n={n}");
-        }
-        // A long name is cut (at a character boundary) to SDES's 255 bytes.
-        let long = build_rtcp(1, &"é".repeat(200));
-        assert!(long.len() <= 28 + 8 + 2 + 255 + 4);
-        assert!(Compound::parse(&long).unwrap().all(|p| p.is_ok()));
-    }
 }

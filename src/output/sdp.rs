@@ -20,7 +20,8 @@
 //! ```
 //! For a multicast group the `c=` line carries the TTL
 //! (`c=IN IP4 239.255.0.1/1`). `a=ptime` is the duration of one RTP packet
-//! as actually sent (see [`super::rtp::PacketLayout`]), which is shorter
+//! as actually sent: the [`PacketLayout`] the sender uses, from the same
+//! zone format ([`ZoneFormat::rtp_layout`]), which is shorter
 //! than the engine's packet time when a packet would not fit an Ethernet
 //! frame. The `o=` line names the multicast interface address (the sending
 //! host's address, as far as the config knows it) and a session id derived
@@ -29,8 +30,9 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use super::rtp::PacketLayout;
-use crate::config::{Codec, Daemon, Zone};
+use super::ZoneFormat;
+use crate::config::{Daemon, Zone};
+use crate::rtp::PacketLayout;
 
 /// The SDP for the zone's first RTP destination; `None` for a zone
 /// without RTP (or whose codec/rate combination cannot be sent).
@@ -42,15 +44,9 @@ pub fn zone_sdp(zone: &Zone, daemon: &Daemon) -> Option<String> {
 /// `None` for a zone without RTP, an index past the last destination, or a
 /// codec/rate combination that cannot be sent.
 pub fn zone_sdp_for(zone: &Zone, daemon: &Daemon, index: usize) -> Option<String> {
-    let rtp = zone.rtp.as_ref()?;
+    let rtp = zone.rtp()?;
     let dest = *rtp.destinations.get(index)?;
-    let layout = PacketLayout::new(
-        rtp.codec,
-        daemon.sample_rate,
-        zone.channels,
-        daemon.frames_per_packet(),
-    )
-    .ok()?;
+    let layout = zone_layout(zone, daemon)?;
 
     let ip_version = if dest.is_ipv4() { "IP4" } else { "IP6" };
     let connection = match dest.ip() {
@@ -58,10 +54,7 @@ pub fn zone_sdp_for(zone: &Zone, daemon: &Daemon, index: usize) -> Option<String
         ip => ip.to_string(),
     };
     let pt = layout.payload_type;
-    let rtpmap = match rtp.codec {
-        Codec::L16 => format!("L16/{}/{}", layout.clock_rate, layout.channels),
-        Codec::Pcmu => format!("PCMU/{}", layout.clock_rate),
-    };
+    let rtpmap = rtp.codec.rtpmap(&layout);
 
     let mut sdp = String::new();
     // Lines end in CRLF (RFC 4566 section 5); every reader accepts it.
@@ -85,6 +78,13 @@ pub fn zone_sdp_for(zone: &Zone, daemon: &Daemon, index: usize) -> Option<String
     Some(sdp)
 }
 
+/// What the zone's RTP output sends per packet time (as its sender does);
+/// `None` for a zone without RTP or whose codec cannot be sent at its rate.
+pub fn zone_layout(zone: &Zone, daemon: &Daemon) -> Option<PacketLayout> {
+    let rtp = zone.rtp()?;
+    ZoneFormat::of(zone, daemon).rtp_layout(rtp.codec).ok()
+}
+
 /// A stable 31-bit session id for a zone name (FNV-1a).
 fn session_id(name: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
@@ -98,7 +98,7 @@ fn session_id(name: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RtpOutput;
+    use crate::config::{Codec, RtpOutput, ZoneOutput};
     use std::net::Ipv4Addr;
 
     fn daemon() -> Daemon {
@@ -121,17 +121,14 @@ mod tests {
             name: "alun-alun".into(),
             channels,
             gain_db: 0.0,
-            rtp: Some(RtpOutput {
+            outputs: vec![ZoneOutput::Rtp(RtpOutput {
                 destinations: dests.iter().map(|d| d.parse().unwrap()).collect(),
                 codec,
                 multicast_interface: Ipv4Addr::LOCALHOST,
                 multicast_ttl: 4,
                 dscp: 46,
-            }),
-            wav: None,
+            })],
             loudness_target_lufs: None,
-            wav_retention: Default::default(),
-            local: None,
         }
     }
 
@@ -172,7 +169,9 @@ mod tests {
         let sdp = zone_sdp(&zone(Codec::L16, 2, &["127.0.0.1:5004"]), &daemon()).unwrap();
         assert!(sdp.contains("a=rtpmap:96 L16/48000/2\r\na=ptime:5\r\n"));
         let mut z = zone(Codec::L16, 1, &["127.0.0.1:5004"]);
-        z.rtp = None;
+        z.outputs = vec![ZoneOutput::Local(crate::config::LocalOutput {
+            device: None,
+        })];
         assert!(zone_sdp(&z, &daemon()).is_none());
     }
 }

@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use super::packet::{ntp_to_unix_ns, SenderReport};
+use crate::rtp::rtcp::{ntp_to_unix_ns, SenderReport};
 
 /// Shortest span of sender reports that the sender's rate is measured over.
 pub const RATE_BASELINE: Duration = Duration::from_secs(10);
@@ -190,7 +190,7 @@ mod tests {
     const S: i128 = 1_000_000_000;
 
     fn sr(unix_ns: i128) -> SenderReport {
-        let secs = (unix_ns / S) as u64 + 2_208_988_800;
+        let secs = (unix_ns / S) as u64 + crate::rtp::rtcp::NTP_UNIX_OFFSET;
         let frac = (((unix_ns % S) as u64) << 32) / 1_000_000_000;
         SenderReport {
             ssrc: 1,

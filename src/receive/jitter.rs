@@ -34,7 +34,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::packet::{Codec, Rtp, MAX_DATAGRAM};
+use crate::rtp::header::Rtp;
+use crate::rtp::{Codec, MAX_DATAGRAM};
 
 /// How much audio the buffer holds, seconds (ahead of the playout position).
 pub const BUFFER_SECONDS: usize = 4;

@@ -11,7 +11,8 @@
 //!
 //! The road a packet takes, one file per idea:
 //! - [`socket`]: binding, joining the group, RTCP on port + 1.
-//! - [`packet`]: RTP and RTCP parsing with bounds, the payload formats.
+//! - RTP and RTCP parsing with bounds, the payload formats, the report
+//!   packets: the wire module, `crate::rtp`, shared with the sender.
 //! - [`jitter`]: the buffer by RTP timestamp; loss, reordering,
 //!   duplicates, late packets, a sender that restarts.
 //! - [`clock`]: which timestamp is due when (sender reports, or arrival).
@@ -27,7 +28,6 @@
 pub mod clock;
 pub mod conceal;
 pub mod jitter;
-pub mod packet;
 pub mod playout;
 pub mod report;
 pub mod sink;
@@ -36,13 +36,14 @@ pub mod socket;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
-use packet::Codec;
-use playout::{Receiver, Settings, SinkFactory, STOP};
+use crate::rtp::Codec;
+use playout::{Receiver, Settings, SinkFactory};
 use sink::{Sink, WavSink};
 use socket::Interface;
 
@@ -98,6 +99,14 @@ pub struct ReceiveArgs {
 /// Run `corong receive`.
 pub fn main(args: ReceiveArgs) -> ExitCode {
     crate::logging::init();
+    // Before any other thread starts, so that every thread blocks them.
+    let stop = match stop_on_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("corong: cannot wait for signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
     if args.local && !cfg!(feature = "local-audio") {
         eprintln!("corong: --local: this corong was built without the sound card; build with `cargo build --release --features local-audio`, or use --wav PATH");
         return ExitCode::from(2);
@@ -116,7 +125,6 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    install_signal_handlers();
     let latency = Duration::from_millis(args.latency_ms as u64);
     let make_sink: SinkFactory = match args.wav.clone() {
         Some(wav) => {
@@ -149,7 +157,7 @@ pub fn main(args: ReceiveArgs) -> ExitCode {
         .as_ref()
         .map_or_else(|| "by route".to_string(), |i| i.to_string());
     tracing::info!(listen = %args.listen, interface = %interface, "corong receive started");
-    match Receiver::new(rtp, rtcp, settings, make_sink).run() {
+    match Receiver::new(rtp, rtcp, settings, make_sink).run(stop) {
         Ok(summary) => {
             tracing::info!(%summary, "corong receive stopped");
             ExitCode::SUCCESS
@@ -238,21 +246,35 @@ fn cname() -> String {
     format!("receive-{}@{host}", std::process::id())
 }
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// SIGINT and SIGTERM set [`STOP`]: the receiver finishes its WAV and
-/// exits 0.
-fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; `action` is a valid sigaction for the call.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
+/// A flag set when SIGINT or SIGTERM arrives, so that the receiver
+/// finishes its WAV and exits 0. The signals are blocked in the calling
+/// thread (and so in every thread it starts after) and taken by a thread of
+/// their own with `sigwait`: no handler, no global.
+fn stop_on_signals() -> std::io::Result<Arc<AtomicBool>> {
+    // SAFETY: `set` is a valid sigset_t, initialised by sigemptyset before
+    // use; pthread_sigmask only reads it.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
         }
-    }
+        set
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut signal = 0;
+            // SAFETY: `set` and `signal` are valid for the call; the
+            // signals in `set` are blocked in every thread.
+            if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
+                flag.store(true, Ordering::Relaxed);
+            }
+        })?;
+    Ok(stop)
 }

@@ -27,25 +27,26 @@
 //!
 //! Nothing is written to the sink until the first packet's audio is due;
 //! from then on every block is, silence included, so the recording is one
-//! unbroken timeline. A run is stopped by [`STOP`] (set from SIGINT and
-//! SIGTERM) or its duration; the sink is finished either way.
+//! unbroken timeline. A run is stopped by the flag it is given (set on
+//! SIGINT and SIGTERM by `corong receive`) or its duration; the sink is
+//! finished either way.
 
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::clock::{Mode, Timing};
 use super::conceal::Concealer;
 use super::jitter::{Counters, Insert, JitterBuffer};
-use super::packet::{parse_rtp, parse_sender_report, Codec, SenderReport, MAX_DATAGRAM};
 use super::report::{LastSr, Reporter};
 use super::sink::Sink;
 use crate::engine::clock::Pacer;
-
-/// Set from a signal handler: finish and exit.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+use crate::rtp::header::parse as parse_rtp;
+use crate::rtp::rtcp::{parse_sender_report, SenderReport};
+use crate::rtp::{Codec, MAX_DATAGRAM};
 
 /// Output block length.
 pub const BLOCK: Duration = Duration::from_millis(5);
@@ -161,11 +162,12 @@ impl Receiver {
         }
     }
 
-    /// Run until [`STOP`] or the duration is over; then finish the sink and
-    /// return the summary. A duration that ends with no stream followed is
+    /// Run until `stop` is set or the duration is over; then finish the
+    /// sink and return the summary. `stop` is looked at every wake-up (at
+    /// most 100 ms apart). A duration that ends with no stream followed is
     /// an error (a check of a pole that heard nothing must not pass); a
-    /// stop by signal is not (a service stopped while its zone is quiet).
-    pub fn run(mut self) -> io::Result<serde_json::Value> {
+    /// stop is not (a service stopped while its zone is quiet).
+    pub fn run(mut self, stop: Arc<AtomicBool>) -> io::Result<serde_json::Value> {
         Pacer::tighten_timer_slack();
         let start = Instant::now();
         let end = self.settings.duration.map(|d| start + d);
@@ -173,7 +175,7 @@ impl Receiver {
         let mut warned = false;
         loop {
             let now = Instant::now();
-            if STOP.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
                 break;
             }
             if end.is_some_and(|e| now >= e) {

@@ -16,12 +16,13 @@
 //! with a BYE.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::jitter::Stream;
+use crate::rtp::rtcp::{ReceiverReportPacket, ReportBlock};
 
 /// Mean interval between reports (RFC 3550's minimum).
-pub const INTERVAL: Duration = Duration::from_secs(5);
+pub use crate::rtp::rtcp::INTERVAL;
 
 /// The last sender report received: its NTP timestamp and when it arrived.
 #[derive(Debug, Clone, Copy)]
@@ -33,9 +34,7 @@ pub struct LastSr {
 
 /// Builds and sends the receiver reports. See the module docs.
 pub struct Reporter {
-    ssrc: u32,
-    buf: Vec<u8>,
-    rr_len: usize,
+    packet: ReceiverReportPacket,
     next: Option<Instant>,
     /// Expected and received at the last report, for the fraction lost.
     prior: Option<(u32, i64, u64)>,
@@ -45,32 +44,8 @@ pub struct Reporter {
 impl Reporter {
     /// A reporter with a random SSRC and the CNAME `cname`.
     pub fn new(cname: &str) -> Reporter {
-        let ssrc = rand::random::<u32>();
-        let mut buf = Vec::with_capacity(32 + 12 + 256);
-        // RR: V=2, P=0, RC=1, PT=201, length 7 (8 words - 1).
-        buf.extend_from_slice(&[0x81, 201, 0, 7]);
-        buf.extend_from_slice(&ssrc.to_be_bytes());
-        buf.extend_from_slice(&[0; 24]);
-        let rr_len = buf.len();
-        let mut name = cname.as_bytes();
-        if name.len() > 255 {
-            name = &name[..255];
-        }
-        // SDES: one chunk, CNAME item, zero-terminated and padded to 32 bits.
-        let item = 2 + name.len();
-        let pad = 4 - item % 4;
-        let words = (4 + 4 + item + pad) / 4 - 1;
-        buf.extend_from_slice(&[0x81, 202]);
-        buf.extend_from_slice(&(words as u16).to_be_bytes());
-        buf.extend_from_slice(&ssrc.to_be_bytes());
-        buf.push(1);
-        buf.push(name.len() as u8);
-        buf.extend_from_slice(name);
-        buf.extend(std::iter::repeat_n(0u8, pad));
         Reporter {
-            ssrc,
-            buf,
-            rr_len,
+            packet: ReceiverReportPacket::new(rand::random::<u32>(), cname),
             next: None,
             prior: None,
             sent: 0,
@@ -78,7 +53,7 @@ impl Reporter {
     }
 
     pub fn ssrc(&self) -> u32 {
-        self.ssrc
+        self.packet.ssrc()
     }
 
     /// Send a report about `stream` if one is due at `now`.
@@ -118,18 +93,24 @@ impl Reporter {
         sr: Option<&LastSr>,
     ) {
         let dest = sr.map_or(stream.source, |s| s.from);
-        let len = self.build(now, stream, sr).len();
-        // BYE: V=2, SC=1, PT=203, length 1.
-        self.buf.extend_from_slice(&[0x81, 203, 0, 1]);
-        self.buf.extend_from_slice(&self.ssrc.to_be_bytes());
-        if socket.send_to(&self.buf, dest).is_ok() {
+        let block = self.block(now, stream, sr);
+        if socket
+            .send_to(self.packet.report_and_bye(&block), dest)
+            .is_ok()
+        {
             self.sent += 1;
         }
-        self.buf.truncate(len);
     }
 
     /// The compound packet about `stream` as of `now`.
     pub fn build(&mut self, now: Instant, stream: &Stream, sr: Option<&LastSr>) -> &[u8] {
+        let block = self.block(now, stream, sr);
+        self.packet.report(&block)
+    }
+
+    /// The report block about `stream` as of `now`: losses since the last
+    /// report and since the start, and the delay since the last SR.
+    fn block(&mut self, now: Instant, stream: &Stream, sr: Option<&LastSr>) -> ReportBlock {
         let expected = stream.expected();
         let received = stream.received;
         let lost = expected - received as i64;
@@ -145,8 +126,6 @@ impl Reporter {
         } else {
             ((lost_interval << 8) / exp_interval).min(255) as u8
         };
-        // 24-bit signed, clamped.
-        let cumulative = lost.clamp(-0x80_0000, 0x7f_ffff) as i32 as u32 & 0xff_ffff;
         let (lsr, dlsr) = match sr {
             Some(s) => {
                 let since = now.saturating_duration_since(s.arrived);
@@ -155,16 +134,15 @@ impl Reporter {
             }
             None => (0, 0),
         };
-        let block = &mut self.buf[8..32];
-        block[0..4].copy_from_slice(&stream.ssrc.to_be_bytes());
-        block[4..8].copy_from_slice(&cumulative.to_be_bytes());
-        block[4] = fraction;
-        block[8..12].copy_from_slice(&(stream.max_seq as u32).to_be_bytes());
-        block[12..16].copy_from_slice(&(stream.jitter as u32).to_be_bytes());
-        block[16..20].copy_from_slice(&lsr.to_be_bytes());
-        block[20..24].copy_from_slice(&dlsr.to_be_bytes());
-        debug_assert_eq!(self.rr_len, 32);
-        &self.buf
+        ReportBlock {
+            ssrc: stream.ssrc,
+            fraction_lost: fraction,
+            cumulative_lost: lost.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            highest_seq: stream.max_seq as u32,
+            jitter: stream.jitter as u32,
+            lsr,
+            dlsr,
+        }
     }
 }
 
@@ -172,8 +150,10 @@ impl Reporter {
 mod tests {
     use super::*;
     use crate::receive::jitter::JitterBuffer;
-    use crate::receive::packet::{Codec, Rtp};
+    use crate::rtp::header::Rtp;
+    use crate::rtp::Codec;
     use rtcp_types::{Compound, Packet};
+    use std::time::Duration;
 
     #[test]
     fn a_report_parses_and_counts_losses() {

@@ -74,7 +74,7 @@ pub fn open(
     listen: SocketAddrV4,
     interface: Option<&Interface>,
 ) -> io::Result<(UdpSocket, UdpSocket)> {
-    let rtcp_port = listen.port().checked_add(1).ok_or_else(|| {
+    let rtcp_port = crate::rtp::rtcp_port(listen.port()).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             "port 65535 leaves no port for RTCP",

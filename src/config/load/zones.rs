@@ -8,7 +8,9 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 use super::loader::{name_problem, Loader, Parsed};
-use crate::config::model::{Codec, LocalOutput, RtpOutput, WavRetention, WavRotate, Zone};
+use crate::config::model::{
+    Codec, LocalOutput, RtpOutput, WavOutput, WavRetention, WavRotate, Zone, ZoneOutput,
+};
 use crate::config::schema::{self, LocalKey, ZoneTable};
 
 /// A zone table that parsed, with the spans validation points at.
@@ -97,14 +99,19 @@ impl Loader<'_> {
         let mut codec = Codec::L16;
         let mut codec_ok = true;
         if let Some(c) = &raw.codec {
-            match c.get_ref().as_str() {
-                "l16" => codec = Codec::L16,
-                "pcmu" => codec = Codec::Pcmu,
-                other => {
+            match Codec::from_name(c.get_ref()) {
+                Some(known) => codec = known,
+                None => {
                     codec_ok = false;
+                    let names: Vec<String> =
+                        Codec::ALL.iter().map(|c| format!("\"{c}\"")).collect();
                     self.error(
                         c.span(),
-                        format!("unknown codec `{other}`: expected \"l16\" or \"pcmu\""),
+                        format!(
+                            "unknown codec `{}`: expected {}",
+                            c.get_ref(),
+                            names.join(" or ")
+                        ),
                     );
                 }
             }
@@ -113,10 +120,19 @@ impl Loader<'_> {
         let mut channels = schema::DEFAULT_CHANNELS;
         if let Some(ch) = &raw.channels {
             match *ch.get_ref() {
-                n @ (1 | 2) if codec_ok && codec == Codec::Pcmu && n == 2 => self.error(
-                    ch.span(),
-                    "`channels` = 2 with codec \"pcmu\": PCMU is mono, expected `channels` = 1",
-                ),
+                n @ (1 | 2)
+                    if codec_ok && codec.fixed_channels().is_some_and(|f| f != n as u16) =>
+                {
+                    let fixed = codec.fixed_channels().unwrap_or(1);
+                    self.error(
+                        ch.span(),
+                        format!(
+                            "`channels` = {n} with codec \"{codec}\": {} is {}, expected `channels` = {fixed}",
+                            codec.name().to_uppercase(),
+                            if fixed == 1 { "mono" } else { "stereo" }
+                        ),
+                    )
+                }
                 n @ (1 | 2) => channels = n as u16,
                 n => self.error(ch.span(), format!("`channels` {n}: expected 1 or 2")),
             }
@@ -216,7 +232,7 @@ impl Loader<'_> {
                 }
             }
             if let Some(mine) = &local {
-                if let Some(first) = earlier.iter().find(|z| z.zone.local.as_ref() == Some(mine)) {
+                if let Some(first) = earlier.iter().find(|z| z.zone.local() == Some(mine)) {
                     let line = self.line_of(&first.name_span);
                     self.warning(
                         l.span(),
@@ -274,21 +290,29 @@ impl Loader<'_> {
             }
         }
 
-        Zone {
-            name,
-            channels: if codec == Codec::Pcmu { 1 } else { channels },
-            gain_db,
-            loudness_target_lufs,
-            rtp: raw.rtp.as_ref().map(|_| RtpOutput {
+        let mut outputs = Vec::new();
+        if raw.rtp.is_some() {
+            outputs.push(ZoneOutput::Rtp(RtpOutput {
                 destinations,
                 codec,
                 multicast_interface,
                 multicast_ttl,
                 dscp,
-            }),
-            wav,
-            wav_retention,
-            local,
+            }));
+        }
+        if let Some(path) = wav {
+            outputs.push(ZoneOutput::Wav(WavOutput {
+                path,
+                retention: wav_retention,
+            }));
+        }
+        outputs.extend(local.map(ZoneOutput::Local));
+        Zone {
+            name,
+            channels: codec.fixed_channels().unwrap_or(channels),
+            gain_db,
+            loudness_target_lufs,
+            outputs,
         }
     }
 

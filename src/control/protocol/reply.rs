@@ -289,12 +289,20 @@ pub struct ZoneInfo {
     /// Groups it belongs to.
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Where it plays: `rtp://127.0.0.1:5004`, `wav:/path`, `local`.
+    /// Where it plays: `rtp://127.0.0.1:5004`, `wav:/path`,
+    /// `local:default`.
     pub endpoints: Vec<String>,
-    /// `l16`, `pcmu`, ... (absent for `wav` zones).
+    /// `l16`, `pcmu`, ... (absent for zones without RTP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
-    /// Same words as `ZoneStatus::state`.
+    /// Audio channels it plays (added December 2026; 0 from older daemons).
+    #[serde(default)]
+    pub channels: u16,
+    /// Its gain, dB (added December 2026).
+    #[serde(default)]
+    pub gain_db: f32,
+    /// Same words as `ZoneStatus::state`; `down` with the error "the
+    /// daemon is not running" when `corong zones` answers from the config.
     pub health: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -42,6 +42,13 @@ pub fn decode(byte: u8) -> i16 {
     }
 }
 
+/// Decode mu-law bytes into `out` (as many as both hold) as f32 in -1..1.
+pub fn decode_into(payload: &[u8], out: &mut [f32]) {
+    for (o, &b) in out.iter_mut().zip(payload) {
+        *o = decode(b) as f32 / 32768.0;
+    }
+}
+
 /// The G.711 / RTP PCMU sample rate.
 pub const PCMU_RATE: u32 = 8000;
 
