@@ -232,7 +232,7 @@ impl Warmed {
             .iter()
             .filter_map(|f| checked.get(f)?.as_ref().ok()?.duration)
             .map(|d| d.as_secs_f64())
-            .sum();
+            .fold(0.0, |a, b| a + b);
         format!(
             "loudness: {} measured ({:.2} h of audio), {} found in the cache, {} failed; {:.1} s on {} threads",
             self.measured.len(),

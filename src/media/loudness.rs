@@ -148,10 +148,12 @@ pub const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_millis
 /// Frames decoded per step of [`measure_opening`]: small, so that it stops
 /// close to its budget.
 const OPENING_CHUNK: usize = 2_048;
-/// The least of the opening measured whatever the budget says: below a few
-/// of EBU R128's 400 ms blocks there is no integrated loudness, and a busy
-/// machine would otherwise get "silent" (no gain) for a loud file.
-pub const OPENING_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// The least of the opening measured whatever the budget says: without a
+/// few of EBU R128's 400 ms blocks (one every 100 ms) there is no
+/// integrated loudness, and a busy machine would otherwise get "silent" (no
+/// gain) for a loud file. Half a second holds two; more would cost a busy
+/// machine air time (a debug build on 2 loaded cores took 75 ms for 1 s).
+pub const OPENING_MIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Measure the first [`OPENING`] of `path` (less if [`OPENING_BUDGET`] runs
 /// out first, but never less than [`OPENING_MIN`]): a provisional measurement for an item that starts before its
@@ -168,6 +170,23 @@ fn opening_min_frames(rate: u32) -> u64 {
     (OPENING_MIN.as_secs_f64() * rate as f64) as u64
 }
 
+/// The peak a measurement reads: the true peak for a whole file; for an
+/// opening (one with a `deadline`), the sample peak plus
+/// [`OPENING_PEAK_MARGIN`] (its 4x oversampling costs more than the rest of
+/// the meter, and the opening's time is the item's air time; the opening's
+/// peak says little of the whole file's anyway).
+fn peak_mode(deadline: Option<Instant>) -> Mode {
+    if deadline.is_some() {
+        Mode::SAMPLE_PEAK
+    } else {
+        Mode::TRUE_PEAK
+    }
+}
+
+/// What an opening's true peak may exceed its sample peak by, dB: a
+/// provisional gain keeps this much more room under the ceiling.
+pub const OPENING_PEAK_MARGIN: f64 = 0.5;
+
 /// Measure at most `frames` frames of `path`, stopping early at `deadline`.
 fn measure_part(
     path: &Path,
@@ -182,7 +201,7 @@ fn measure_part(
         reason: format!("loudness meter: {e}"),
     };
     let mut meter =
-        EbuR128::new(channels as u32, rate, Mode::I | Mode::TRUE_PEAK).map_err(meter_error)?;
+        EbuR128::new(channels as u32, rate, Mode::I | peak_mode(deadline)).map_err(meter_error)?;
     let mut buf = Vec::with_capacity(MEASURE_CHUNK * channels as usize);
     let mut left = frames;
     while left > 0 {
@@ -207,11 +226,21 @@ fn measure_part(
     let integrated_lufs = meter.loudness_global().map_err(meter_error)?;
     let mut peak = 0.0f64;
     for c in 0..channels as u32 {
-        peak = peak.max(meter.true_peak(c).map_err(meter_error)?);
+        let p = if deadline.is_some() {
+            meter.sample_peak(c)
+        } else {
+            meter.true_peak(c)
+        };
+        peak = peak.max(p.map_err(meter_error)?);
     }
+    let margin = if deadline.is_some() {
+        OPENING_PEAK_MARGIN
+    } else {
+        0.0
+    };
     Ok(Measurement {
         integrated_lufs,
-        true_peak_dbtp: 20.0 * peak.log10(),
+        true_peak_dbtp: 20.0 * peak.log10() + margin,
     })
 }
 
@@ -411,7 +440,7 @@ impl LoudnessCache {
         match self.ask(path, channels, true) {
             Lookup::Pending => match self.speech_level(path, channels) {
                 Some(m) => {
-                    tracing::debug!(file = %path.display(),
+                    tracing::info!(file = %path.display(),
                         "speech not measured yet: plays at its voice's level");
                     Lookup::Ready(m)
                 }
