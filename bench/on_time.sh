@@ -43,7 +43,7 @@ s.bind(("127.0.0.1", port))
 s.settimeout(30)
 if sys.argv[2] == "--":
     zero = time.time()
-    subprocess.run(sys.argv[3:], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(sys.argv[3:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 else:
     zero = float(sys.argv[2])
 while True:

@@ -429,12 +429,16 @@ fn record(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec
     got
 }
 
-/// The p99 of |D(i-1, i)| (RFC 3550: how much later or earlier than its
+/// The p90 of |D(i-1, i)| (RFC 3550: how much later or earlier than its
 /// RTP timestamp says each packet arrived, against the one before), ms.
-fn jitter_p99(pairs: &[f64]) -> f64 {
+/// The p90, not the p99: on the shared 2-core VM some 5% of pairs are 10 ms
+/// off in either phase, measuring or not (p95 8.9 and 10.0 ms, p99 10.0
+/// and 10.0 ms, p90 0.02 and 0.04 ms in one run), so above the p90 the
+/// figure is the host's, not corong's.
+fn jitter_p90(pairs: &[f64]) -> f64 {
     let mut v = pairs.to_vec();
     v.sort_by(f64::total_cmp);
-    v[(v.len() * 99 / 100).min(v.len() - 1)]
+    v[(v.len() * 90 / 100).min(v.len() - 1)]
 }
 
 /// A playlist of 50 files measured in the background while a schedule
@@ -480,12 +484,12 @@ fn fifty_files_measured_in_the_background_leave_the_send_jitter_alone() {
         std::thread::spawn(move || record(port, stop))
     };
     let d = st.start();
-    // What waits for its measurement, over time, until 5 s after the last.
+    // What waits for its measurement, over time, until 10 s after the last.
     let mut polls: Vec<(Duration, u64)> = Vec::new();
     // Nice 19 on a loaded machine is slow, and should be.
     let end = std::time::Instant::now() + Duration::from_secs(240);
     let mut done_at = None;
-    while done_at.is_none_or(|t: Duration| now() < t + Duration::from_secs(5)) {
+    while done_at.is_none_or(|t: Duration| now() < t + Duration::from_secs(10)) {
         assert!(std::time::Instant::now() < end, "never all measured");
         let p = pending(&st).expect("status");
         let at = now();
@@ -530,16 +534,29 @@ fn fifty_files_measured_in_the_background_leave_the_send_jitter_alone() {
         with.len(),
         without.len()
     );
-    let (j_with, j_without) = (jitter_p99(&with), jitter_p99(&without));
+    let (j_with, j_without) = (jitter_p90(&with), jitter_p90(&without));
+    for (what, v) in [("while measuring", &with), ("after", &without)] {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        let at = |q: usize| v[(v.len() * q / 100).min(v.len() - 1)];
+        eprintln!(
+            "|D| {what}: p50 {:.3} p90 {:.3} p95 {:.3} p99 {:.3} max {:.3} ms",
+            at(50),
+            at(90),
+            at(95),
+            at(99),
+            v[v.len() - 1]
+        );
+    }
     eprintln!(
-        "send jitter p99: {j_with:.3} ms while measuring ({} packets), {j_without:.3} ms after ({} packets)",
+        "send jitter p90: {j_with:.3} ms while measuring ({} packets), {j_without:.3} ms after ({} packets)",
         with.len(),
         without.len()
     );
     let bound = (j_without + 2.0).max(2.0 * j_without);
     assert!(
         j_with <= bound,
-        "jitter p99 {j_with:.3} ms while measuring, {j_without:.3} ms after (bound {bound:.3})"
+        "jitter p90 {j_with:.3} ms while measuring, {j_without:.3} ms after (bound {bound:.3})"
     );
 }
 
