@@ -27,7 +27,8 @@
 //!   playback, one decoder per job and group of like zones whose chunks
 //!   every zone's ring shares by reference (each item at its
 //!   loudness-normalised gain, faded in and out, dead air skipped), and
-//!   loudness measurement (`loudness.rs`, ebur128).
+//!   loudness measurement (`loudness.rs`, ebur128) on a pool of
+//!   low-priority threads (`measure.rs`).
 //! - [`engine`]: the one OS thread that paces every zone against monotonic
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`); a
 //!   voice is the engine's end of a ring of shared audio chunks

@@ -8,18 +8,31 @@
 //! state store's cache, which this fills for the daemon) and its line says
 //! its loudness, true peak and the gain it will get; a file that cannot
 //! reach the target (too quiet for `max_gain_db`, or its peaks would pass
-//! the ceiling) gets a warning, which does not fail the check.
+//! the ceiling) gets a warning, which does not fail the check. The files
+//! are measured side by side on every core, at the lowest CPU priority
+//! ([`crate::media::measure`]), so a check on a kiosk that is on air leaves
+//! the daemon its cores.
+//!
+//! `--measure` is for warming the daemon's cache: the state store is
+//! created if it is not there yet (without the flag `check` leaves the
+//! daemon's state alone, and uses the cache only if the store exists), a
+//! store that cannot be written fails the check, and a last line says how
+//! much was measured and how fast.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Diagnostic, Severity};
 use crate::media::loudness::{self, Limit, NoPersist, Persist, Target};
-use crate::media::{self, SourceInfo};
+use crate::media::measure::{all_workers, Pool};
+use crate::media::{self, panics, SourceInfo};
 use crate::playlist;
 
-pub fn run(config_path: &Path) -> ExitCode {
+/// `corong check`; with `measure`, `--measure` (see the module docs).
+pub fn run(config_path: &Path, measure: bool) -> ExitCode {
     let config = match crate::config::load_with_warnings(config_path) {
         Ok((config, warnings)) => {
             for w in &warnings.0 {
@@ -36,7 +49,16 @@ pub fn run(config_path: &Path) -> ExitCode {
     };
     let rate = config.daemon.sample_rate;
     let mut errors = 0usize;
-    let mut meter = Meter::new(&config);
+    let mut meter = match Meter::new(&config, measure) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let began = Instant::now();
+    let warmed = meter.measure_all(&every_file(&config));
+    let took = began.elapsed();
     // The configured chime and alert signal must play too.
     let level_chimes = config.announcements.level_chime_files();
     let sounds = [
@@ -132,6 +154,9 @@ pub fn run(config_path: &Path) -> ExitCode {
             }
         }
     }
+    if measure {
+        println!("{}", warmed.describe(&checked, took));
+    }
     println!(
         "{}: {} zones, {} schedules, {} playlists, {} media files, {} errors",
         config.path.display(),
@@ -159,18 +184,83 @@ fn describe(info: &SourceInfo) -> String {
     s
 }
 
+/// Every media file the daemon may measure: the announcement sounds, then
+/// each schedule's playlist in config order (a playlist that does not load
+/// is reported by the check itself).
+fn every_file(config: &Config) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = [&config.announcements.chime, &config.announcements.alert]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(config.announcements.level_chime_files())
+        .collect();
+    for sched in config.schedules.iter().filter(|s| s.text.is_none()) {
+        if let Ok(list) = playlist::load(&sched.playlist_path) {
+            files.extend(list.entries.into_iter().map(|e| e.path));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    files
+}
+
+/// What [`Meter::measure_all`] did.
+#[derive(Debug, Default)]
+struct Warmed {
+    /// Loudness normalisation is on for some zone.
+    on: bool,
+    threads: usize,
+    /// Files measured now, found in the cache (in every channel count),
+    /// and not measured (the check of the file says why).
+    measured: BTreeSet<PathBuf>,
+    cached: BTreeSet<PathBuf>,
+    failed: BTreeSet<PathBuf>,
+}
+
+impl Warmed {
+    /// The `--measure` line: how much, how fast.
+    fn describe(
+        &self,
+        checked: &BTreeMap<PathBuf, Result<SourceInfo, String>>,
+        took: Duration,
+    ) -> String {
+        if !self.on {
+            return "loudness: normalisation is off for every zone: nothing to measure".into();
+        }
+        let audio: f64 = self
+            .measured
+            .iter()
+            .filter_map(|f| checked.get(f)?.as_ref().ok()?.duration)
+            .map(|d| d.as_secs_f64())
+            .fold(0.0, |a, b| a + b);
+        format!(
+            "loudness: {} measured ({:.2} h of audio), {} found in the cache, {} failed; {:.1} s on {} threads",
+            self.measured.len(),
+            audio / 3600.0,
+            self.cached.difference(&self.measured).count(),
+            self.failed.len(),
+            took.as_secs_f64(),
+            self.threads
+        )
+    }
+}
+
 /// Loudness for `check`: each file measured once per channel count the
 /// zones play, through the state store's cache when it can be opened.
 struct Meter {
     rate: u32,
     /// (zone names, channels, target) for each distinct target.
     targets: Vec<(Vec<String>, u16, Target)>,
-    persist: Box<dyn Persist>,
+    /// Shared with the measuring threads (see
+    /// [`loudness::measure_cached_shared`]).
+    persist: Arc<Mutex<Box<dyn Persist>>>,
     measured: BTreeMap<(PathBuf, u16), Option<loudness::Measurement>>,
 }
 
 impl Meter {
-    fn new(config: &Config) -> Meter {
+    /// With `warm` (`--measure`), the store is created if need be and must
+    /// be writable: the error says which store and why.
+    fn new(config: &Config, warm: bool) -> Result<Meter, String> {
         let mut targets: Vec<(Vec<String>, u16, Target)> = Vec::new();
         for zone in &config.zones {
             let Some(t) = config.loudness_target(zone) else {
@@ -184,24 +274,102 @@ impl Meter {
                 None => targets.push((vec![zone.name.clone()], zone.channels, t)),
             }
         }
-        // The cache only when the store is there already: `check` does not
-        // create the daemon's state.
-        let persist: Box<dyn Persist> = if targets.is_empty()
-            || !config.daemon.state_dir.join(crate::store::DB_FILE).exists()
-        {
+        let state = &config.daemon.state_dir;
+        let db = state.join(crate::store::DB_FILE);
+        // Without `--measure`, the cache only when the store is there
+        // already: `check` does not create the daemon's state.
+        let persist: Box<dyn Persist> = if targets.is_empty() || (!warm && !db.exists()) {
             Box::new(NoPersist)
         } else {
-            match crate::store::Store::open(&config.daemon.state_dir) {
+            match crate::store::Store::open(state) {
                 Ok(s) if s.is_writable() => Box::new(s),
+                Ok(_) if warm => {
+                    return Err(format!(
+                        "{}: error: cannot warm the loudness cache: the state store is read-only for this user (run `corong check --measure` as the daemon's user)",
+                        db.display()
+                    ))
+                }
+                Err(e) if warm => {
+                    return Err(format!(
+                        "{}: error: cannot warm the loudness cache: {e}",
+                        db.display()
+                    ))
+                }
                 _ => Box::new(NoPersist),
             }
         };
-        Meter {
+        Ok(Meter {
             rate: config.daemon.sample_rate,
             targets,
-            persist,
+            persist: Arc::new(Mutex::new(persist)),
             measured: BTreeMap::new(),
+        })
+    }
+
+    /// Measure (or find in the cache) every one of `files` in every channel
+    /// count the zones play, on a pool of measuring threads, all cores at
+    /// the lowest priority.
+    fn measure_all(&mut self, files: &[PathBuf]) -> Warmed {
+        let mut channels: Vec<u16> = self.targets.iter().map(|t| t.1).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let mut warmed = Warmed {
+            on: !channels.is_empty(),
+            threads: all_workers(),
+            ..Warmed::default()
+        };
+        let jobs: Vec<(PathBuf, u16)> = files
+            .iter()
+            .flat_map(|f| channels.iter().map(move |&ch| (f.clone(), ch)))
+            .collect();
+        if jobs.is_empty() {
+            return warmed;
         }
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let (rate, persist) = (self.rate, self.persist.clone());
+        let pool = Pool::start(
+            "corong-check",
+            warmed.threads,
+            move |(path, ch): (PathBuf, u16)| {
+                // A decoder panic is one file's failure, reported by the check
+                // of that file; the other threads go on.
+                let got =
+                    panics::contain(|| loudness::measure_cached_shared(&path, rate, ch, &persist))
+                        .ok()
+                        .and_then(Result::ok);
+                let _ = tx
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .send((path, ch, got));
+            },
+        );
+        let Ok(pool) = pool else {
+            // No thread: the files are measured one by one as they are
+            // reported, as before.
+            warmed.threads = 0;
+            return warmed;
+        };
+        warmed.threads = pool.workers();
+        let n = jobs.len();
+        for job in jobs {
+            pool.push_back(job);
+        }
+        for _ in 0..n {
+            let Ok((path, ch, got)) = rx.recv() else {
+                break;
+            };
+            let _ = match got {
+                Some((_, true)) => warmed.cached.insert(path.clone()),
+                Some((_, false)) => warmed.measured.insert(path.clone()),
+                None => warmed.failed.insert(path.clone()),
+            };
+            self.measured.insert((path, ch), got.map(|(m, _)| m));
+        }
+        // The threads' hold on the store ends here: it closes cleanly
+        // when `check` ends.
+        pool.finish();
+        warmed
     }
 
     fn measurement(&mut self, path: &Path, channels: u16) -> Option<loudness::Measurement> {
@@ -209,7 +377,7 @@ impl Meter {
         if let Some(m) = self.measured.get(&key) {
             return *m;
         }
-        let m = loudness::measure_cached(path, self.rate, channels, self.persist.as_mut())
+        let m = loudness::measure_cached_shared(path, self.rate, channels, &self.persist)
             .map(|(m, _)| m)
             .ok();
         self.measured.insert(key, m);

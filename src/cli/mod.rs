@@ -180,6 +180,11 @@ pub enum Command {
     },
     /// Validate the config, every playlist and every media file.
     Check {
+        /// Warm the daemon's loudness cache: create the state store if it
+        /// is not there, measure every file on all cores (at low priority),
+        /// and say how much was measured.
+        #[arg(long)]
+        measure: bool,
         #[command(flatten)]
         place: CheckPlace,
     },
@@ -350,9 +355,9 @@ pub fn main() -> ExitCode {
             });
             crate::daemon::main(config_path(config.as_deref()), socket)
         }
-        Command::Check { place } => {
+        Command::Check { measure, place } => {
             let config = place.config.or(outer.config);
-            check::run(&config_path(config.as_deref()))
+            check::run(&config_path(config.as_deref()), measure)
         }
         Command::Backup { dest, place } => {
             let config = place.config.or(outer.config);

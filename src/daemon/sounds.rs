@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::media::loudness::LoudnessCache;
 use crate::media::tone;
 
 /// Length of the synthesized emergency alert signal. Voice-alarm practice
@@ -119,6 +120,41 @@ pub fn tts_available() -> bool {
 /// is removed and the error says the real cause.
 pub fn speak(text: &str, voice: &str, cache: &Path) -> Result<(PathBuf, bool), TtsError> {
     speak_with(Path::new("espeak-ng"), text, voice, cache)
+}
+
+/// What the reference speech says ([`speech_level`]): an announcement of
+/// several seconds, enough 400 ms blocks for a steady level.
+const REFERENCE_TEXT: &str = "Perhatian, perhatian. Kepada seluruh pengunjung, \
+     mohon perhatiannya sebentar. Acara akan segera dimulai. Terima kasih.";
+
+/// Render the reference speech in `voice` (once: it stays in `level/` in
+/// the speech cache `dir`) and have `cache` measure it in each of
+/// `channels` (those of the zones that normalise; none: nothing to do),
+/// so that speech not measured yet plays at its voice's level (see
+/// `LoudnessCache::speech`). Without espeak-ng there is no speech to
+/// level, and the reason is said where speech is asked for.
+pub fn speech_level(cache: &LoudnessCache, voice: &str, dir: &Path, channels: &[u16]) {
+    let mut channels = channels.to_vec();
+    channels.sort_unstable();
+    channels.dedup();
+    if channels.is_empty() {
+        return;
+    }
+    let level = dir.join("level");
+    if let Err(e) = std::fs::create_dir_all(&level) {
+        tracing::warn!(
+            "speech not measured yet plays at a provisional gain from its opening: {}: {e}",
+            level.display()
+        );
+        return;
+    }
+    match speak(REFERENCE_TEXT, voice, &level) {
+        Ok((file, _)) => cache.speech(dir, &file, &channels),
+        Err(TtsError::Missing) => {}
+        Err(e) => tracing::warn!(
+            "speech not measured yet plays at a provisional gain from its opening: {e}"
+        ),
+    }
 }
 
 /// Bytes of a WAV header without data: a file no longer than this holds no

@@ -285,14 +285,21 @@ impl Station {
             .iter()
             .filter_map(|s| s.text.clone())
             .collect();
-        if texts.is_empty() {
-            return;
-        }
         let voice = self.config.announcements.tts_voice.clone();
         let dir = self.sounds.tts_dir.clone();
+        let loudness = self.loudness.clone();
+        let channels: Vec<u16> = (self.config.zones.iter())
+            .filter(|z| self.config.loudness_target(z).is_some())
+            .map(|z| z.channels)
+            .collect();
         let spawned = std::thread::Builder::new()
             .name("corong-tts".into())
             .spawn(move || {
+                // Speech not measured yet plays at its voice's level (see
+                // `LoudnessCache::speech`): never waits for a measurement.
+                if let Some(cache) = &loudness {
+                    crate::daemon::sounds::speech_level(cache, &voice, &dir, &channels);
+                }
                 for text in texts {
                     match sounds::speak(&text, &voice, &dir) {
                         Ok((file, cached)) => {

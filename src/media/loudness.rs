@@ -9,20 +9,22 @@
 //!   loudness, lowered so that the true peak stays under the ceiling, and at
 //!   most the configured maximum gain. It says which limit applied, so that
 //!   `corong check` can warn about files that cannot reach the target.
-//! - [`LoudnessCache`] runs measurements on a thread of its own (never on a
-//!   decoder worker, which must keep every ring filled) and keeps them in
+//! - [`LoudnessCache`] runs measurements on a pool of low-priority threads
+//!   ([`super::measure`]; never on a decoder worker, which must keep every
+//!   ring filled) and keeps them in
 //!   memory and in a [`Persist`] (the state store), keyed by content hash,
 //!   so a file is measured once however often it plays, across restarts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use ebur128::{EbuR128, Mode};
 use sha2::{Digest, Sha256};
 
+use super::measure::{spare_workers, Pool};
 use super::{Decoder, MediaError};
 
 /// A zone's loudness settings: the config's type (defaults and all), by
@@ -122,10 +124,12 @@ pub const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_millis
 /// Frames decoded per step of [`measure_opening`]: small, so that it stops
 /// close to its budget.
 const OPENING_CHUNK: usize = 2_048;
-/// The least of the opening measured whatever the budget says: below a few
-/// of EBU R128's 400 ms blocks there is no integrated loudness, and a busy
-/// machine would otherwise get "silent" (no gain) for a loud file.
-pub const OPENING_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// The least of the opening measured whatever the budget says: without a
+/// few of EBU R128's 400 ms blocks (one every 100 ms) there is no
+/// integrated loudness, and a busy machine would otherwise get "silent" (no
+/// gain) for a loud file. Half a second holds two; more would cost a busy
+/// machine air time (a debug build on 2 loaded cores took 75 ms for 1 s).
+pub const OPENING_MIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Measure the first [`OPENING`] of `path` (less if [`OPENING_BUDGET`] runs
 /// out first, but never less than [`OPENING_MIN`]): a provisional measurement for an item that starts before its
@@ -142,6 +146,23 @@ fn opening_min_frames(rate: u32) -> u64 {
     (OPENING_MIN.as_secs_f64() * rate as f64) as u64
 }
 
+/// The peak a measurement reads: the true peak for a whole file; for an
+/// opening (one with a `deadline`), the sample peak plus
+/// [`OPENING_PEAK_MARGIN`] (its 4x oversampling costs more than the rest of
+/// the meter, and the opening's time is the item's air time; the opening's
+/// peak says little of the whole file's anyway).
+fn peak_mode(deadline: Option<Instant>) -> Mode {
+    if deadline.is_some() {
+        Mode::SAMPLE_PEAK
+    } else {
+        Mode::TRUE_PEAK
+    }
+}
+
+/// What an opening's true peak may exceed its sample peak by, dB: a
+/// provisional gain keeps this much more room under the ceiling.
+pub const OPENING_PEAK_MARGIN: f64 = 0.5;
+
 /// Measure at most `frames` frames of `path`, stopping early at `deadline`.
 fn measure_part(
     path: &Path,
@@ -156,7 +177,7 @@ fn measure_part(
         reason: format!("loudness meter: {e}"),
     };
     let mut meter =
-        EbuR128::new(channels as u32, rate, Mode::I | Mode::TRUE_PEAK).map_err(meter_error)?;
+        EbuR128::new(channels as u32, rate, Mode::I | peak_mode(deadline)).map_err(meter_error)?;
     let mut buf = Vec::with_capacity(MEASURE_CHUNK * channels as usize);
     let mut left = frames;
     while left > 0 {
@@ -181,11 +202,21 @@ fn measure_part(
     let integrated_lufs = meter.loudness_global().map_err(meter_error)?;
     let mut peak = 0.0f64;
     for c in 0..channels as u32 {
-        peak = peak.max(meter.true_peak(c).map_err(meter_error)?);
+        let p = if deadline.is_some() {
+            meter.sample_peak(c)
+        } else {
+            meter.true_peak(c)
+        };
+        peak = peak.max(p.map_err(meter_error)?);
     }
+    let margin = if deadline.is_some() {
+        OPENING_PEAK_MARGIN
+    } else {
+        0.0
+    };
     Ok(Measurement {
         integrated_lufs,
-        true_peak_dbtp: 20.0 * peak.log10(),
+        true_peak_dbtp: 20.0 * peak.log10() + margin,
     })
 }
 
@@ -242,20 +273,51 @@ pub fn measure_cached(
     channels: u16,
     persist: &mut dyn Persist,
 ) -> Result<(Measurement, bool), MediaError> {
+    measure_keyed(path, rate, channels, |f| f(&mut *persist))
+}
+
+/// [`measure_cached`] for threads that share one store: it is locked for
+/// one read or one write at a time, never while a file is measured, so the
+/// threads measure side by side.
+pub fn measure_cached_shared(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    persist: &Mutex<Box<dyn Persist>>,
+) -> Result<(Measurement, bool), MediaError> {
+    measure_keyed(path, rate, channels, |f| {
+        f(persist.lock().unwrap_or_else(|e| e.into_inner()).as_mut())
+    })
+}
+
+/// [`measure_cached`] with the store reached through `persist`, which
+/// lends it for one read or one write at a time (the measuring threads
+/// share one, and none holds it while it measures).
+fn measure_keyed(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    mut persist: impl FnMut(&mut dyn FnMut(&mut dyn Persist)),
+) -> Result<(Measurement, bool), MediaError> {
     let hash = content_hash(path)?;
     let key = cache_key(&hash, rate, channels);
-    if let Some(m) = persist.get(&key) {
+    let mut found = None;
+    persist(&mut |p: &mut dyn Persist| found = p.get(&key));
+    if let Some(m) = found {
         return Ok((m, true));
     }
     let m = measure(path, rate, channels)?;
-    persist.put(&key, &m);
+    persist(&mut |p: &mut dyn Persist| p.put(&key, &m));
     Ok((m, false))
 }
 
 /// What [`LoudnessCache::lookup`] knows about a file now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
-    /// Measured (or found in the store).
+    /// Measured (or found in the store). For speech not measured yet, the
+    /// level of the voice's reference speech instead (see
+    /// [`LoudnessCache::speech`]): espeak-ng speaks every text at the same
+    /// level, so the stand-in is within a few dB of the file's own.
     Ready(Measurement),
     /// Being measured; ask again shortly.
     Pending,
@@ -285,73 +347,83 @@ impl FileKey {
     }
 }
 
-type Known = Mutex<HashMap<FileKey, Lookup>>;
-
-/// Files waiting to be measured: those an item needs now at the front,
-/// those asked for ahead ([`LoudnessCache::prepare`]) at the back, so a
-/// long playlist being measured does not hold up an announcement.
-#[derive(Default)]
-struct Queue {
-    files: Mutex<(VecDeque<FileKey>, bool)>,
-    ready: Condvar,
+/// What the measuring threads share with the cache.
+struct Shared {
+    rate: u32,
+    known: Mutex<HashMap<FileKey, Lookup>>,
+    /// See [`measure_cached_shared`].
+    persist: Mutex<Box<dyn Persist>>,
 }
 
-impl Queue {
-    fn push(&self, key: FileKey, now: bool) {
-        let mut q = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        if now {
-            q.0.retain(|k| *k != key);
-            q.0.push_front(key);
-        } else if !q.0.contains(&key) {
-            q.0.push_back(key);
-        }
-        self.ready.notify_one();
-    }
-
-    /// The next file, or `None` once closed.
-    fn pop(&self) -> Option<FileKey> {
-        let mut q = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if q.1 {
-                return None;
-            }
-            if let Some(k) = q.0.pop_front() {
-                return Some(k);
-            }
-            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn close(&self) {
-        self.files.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.ready.notify_all();
+impl Shared {
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Lookup>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Loudness measurements for the daemon: a measuring thread, a memory of
-/// every file seen, and the store behind it. See the module docs.
+/// Loudness measurements for the daemon: a pool of measuring threads
+/// ([`super::measure`]), a memory of every file seen, and the store behind
+/// it. See the module docs.
 pub struct LoudnessCache {
-    known: Arc<Known>,
-    queue: Arc<Queue>,
+    shared: Arc<Shared>,
+    pool: Pool<FileKey>,
+    /// The folder of rendered speech and the reference speech whose level
+    /// stands in for a file there not measured yet.
+    speech: Mutex<Option<(PathBuf, PathBuf)>>,
 }
 
 impl LoudnessCache {
-    /// Start the measuring thread; measurements at `rate` Hz go to `persist`.
+    /// Start the measuring threads (as many as the machine can spare, see
+    /// [`spare_workers`]); measurements at `rate` Hz go to
+    /// `persist`.
     pub fn start(rate: u32, persist: Box<dyn Persist>) -> std::io::Result<LoudnessCache> {
-        let known: Arc<Known> = Arc::default();
-        let queue: Arc<Queue> = Arc::default();
-        let (k, q) = (known.clone(), queue.clone());
-        std::thread::Builder::new()
-            .name("corong-loudness".into())
-            .spawn(move || measurer(q, k, rate, persist))?;
-        Ok(LoudnessCache { known, queue })
+        LoudnessCache::start_with(rate, persist, spare_workers())
+    }
+
+    /// [`LoudnessCache::start`] with `workers` measuring threads.
+    pub fn start_with(
+        rate: u32,
+        persist: Box<dyn Persist>,
+        workers: usize,
+    ) -> std::io::Result<LoudnessCache> {
+        let shared = Arc::new(Shared {
+            rate,
+            known: Mutex::default(),
+            persist: Mutex::new(persist),
+        });
+        let s = shared.clone();
+        let pool = Pool::start("corong-loudness", workers, move |key| measure_one(&s, key))?;
+        tracing::debug!(
+            threads = pool.workers(),
+            "loudness measuring threads started"
+        );
+        Ok(LoudnessCache {
+            shared,
+            pool,
+            speech: Mutex::default(),
+        })
+    }
+
+    /// How many threads measure.
+    pub fn workers(&self) -> usize {
+        self.pool.workers()
     }
 
     /// What is known about `path` played in `channels` channels. A file not
     /// measured yet goes to the front of the queue: an item plays it now (at a
     /// provisional gain) and its next play wants the whole measurement.
     pub fn lookup(&self, path: &Path, channels: u16) -> Lookup {
-        self.ask(path, channels, true)
+        match self.ask(path, channels, true) {
+            Lookup::Pending => match self.speech_level(path, channels) {
+                Some(m) => {
+                    tracing::info!(file = %path.display(),
+                        "speech not measured yet: plays at its voice's level");
+                    Lookup::Ready(m)
+                }
+                None => Lookup::Pending,
+            },
+            l => l,
+        }
     }
 
     /// Ask for every file of a job to be measured, after what is needed
@@ -362,12 +434,40 @@ impl LoudnessCache {
         }
     }
 
+    /// Speech rendered into `dir` plays, until its own measurement is
+    /// there, at the level of `reference` (speech of the same voice,
+    /// measured now in each of `channels`): so text to speech, an
+    /// emergency's included, never waits for a measurement nor spends the
+    /// opening's, and still plays near the target.
+    pub fn speech(&self, dir: &Path, reference: &Path, channels: &[u16]) {
+        *self.speech.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((dir.to_path_buf(), reference.to_path_buf()));
+        for &ch in channels {
+            let _ = self.ask(reference, ch, true);
+        }
+    }
+
+    /// The reference speech's measurement, for a file of the speech folder.
+    fn speech_level(&self, path: &Path, channels: u16) -> Option<Measurement> {
+        let (dir, reference) = self
+            .speech
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        if !path.starts_with(&dir) || path == reference {
+            return None;
+        }
+        match self.shared.known().get(&FileKey::of(&reference, channels)) {
+            Some(Lookup::Ready(m)) if !m.is_silent() => Some(*m),
+            _ => None,
+        }
+    }
+
     /// How many files are still waiting to be measured (or being measured
     /// now), for `corong status`.
     pub fn pending(&self) -> usize {
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shared
+            .known()
             .values()
             .filter(|l| **l == Lookup::Pending)
             .count()
@@ -375,73 +475,70 @@ impl LoudnessCache {
 
     fn ask(&self, path: &Path, channels: u16, now: bool) -> Lookup {
         let key = FileKey::of(path, channels);
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.shared.known();
         match known.get(&key) {
-            Some(Lookup::Pending) if now => {}
+            Some(Lookup::Pending) => {
+                if now {
+                    // Still queued: to the front. Being measured: no
+                    // second thread on the same file.
+                    self.pool.promote(&key);
+                }
+                return Lookup::Pending;
+            }
             Some(l) => return l.clone(),
             None => {
                 known.insert(key.clone(), Lookup::Pending);
             }
         }
         drop(known);
-        self.queue.push(key, now);
+        if now {
+            self.pool.push_front(key);
+        } else {
+            self.pool.push_back(key);
+        }
         Lookup::Pending
     }
 }
 
-impl Drop for LoudnessCache {
-    fn drop(&mut self) {
-        // The thread finishes the measurement it is in, then ends.
-        self.queue.close();
+/// Measure (or find in the store) one file, on a measuring thread.
+fn measure_one(shared: &Shared, key: FileKey) {
+    if !matches!(shared.known().get(&key), Some(Lookup::Pending) | None) {
+        return; // measured while it waited in the queue
     }
-}
-
-fn measurer(queue: Arc<Queue>, known: Arc<Known>, rate: u32, mut persist: Box<dyn Persist>) {
-    while let Some(key) = queue.pop() {
-        if !matches!(
-            known.lock().unwrap_or_else(|e| e.into_inner()).get(&key),
-            Some(Lookup::Pending) | None
-        ) {
-            continue; // measured while it waited in the queue twice
+    let begin = Instant::now();
+    // A decoder panic is caught and reported once, on the line below
+    // that names the file (see `media::panics`).
+    let result = super::panics::contain(|| {
+        measure_cached_shared(&key.path, shared.rate, key.channels, &shared.persist)
+    });
+    let lookup = match result {
+        Ok(Ok((m, true))) => {
+            tracing::debug!(file = %key.path.display(), lufs = m.integrated_lufs,
+                "loudness from the state store");
+            Lookup::Ready(m)
         }
-        let begin = Instant::now();
-        // A decoder panic is caught and reported once, on the line below
-        // that names the file (see `media::panics`).
-        let result = super::panics::contain(|| {
-            measure_cached(&key.path, rate, key.channels, persist.as_mut())
-        });
-        let lookup = match result {
-            Ok(Ok((m, true))) => {
-                tracing::debug!(file = %key.path.display(), lufs = m.integrated_lufs,
-                    "loudness from the state store");
-                Lookup::Ready(m)
-            }
-            Ok(Ok((m, false))) => {
-                tracing::info!(file = %key.path.display(),
-                    lufs = format!("{:.1}", m.integrated_lufs),
-                    true_peak_dbtp = format!("{:.1}", m.true_peak_dbtp),
-                    ms = begin.elapsed().as_millis() as u64,
-                    "loudness measured");
-                Lookup::Ready(m)
-            }
-            // A file that cannot be measured cannot be played either: the
-            // decoder worker that tries reports it, once, as skipped or
-            // damaged. Logging it here too would say it twice.
-            Ok(Err(e)) => {
-                tracing::debug!("loudness not measured, plays unchanged: {e}");
-                Lookup::Failed
-            }
-            Err(panic) => {
-                tracing::debug!(file = %key.path.display(),
-                    "loudness not measured (the decoder panicked: {panic}), plays unchanged");
-                Lookup::Failed
-            }
-        };
-        known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, lookup);
-    }
+        Ok(Ok((m, false))) => {
+            tracing::info!(file = %key.path.display(),
+                lufs = format!("{:.1}", m.integrated_lufs),
+                true_peak_dbtp = format!("{:.1}", m.true_peak_dbtp),
+                ms = begin.elapsed().as_millis() as u64,
+                "loudness measured");
+            Lookup::Ready(m)
+        }
+        // A file that cannot be measured cannot be played either: the
+        // decoder worker that tries reports it, once, as skipped or
+        // damaged. Logging it here too would say it twice.
+        Ok(Err(e)) => {
+            tracing::debug!("loudness not measured, plays unchanged: {e}");
+            Lookup::Failed
+        }
+        Err(panic) => {
+            tracing::debug!(file = %key.path.display(),
+                "loudness not measured (the decoder panicked: {panic}), plays unchanged");
+            Lookup::Failed
+        }
+    };
+    shared.known().insert(key, lookup);
 }
 
 #[cfg(test)]

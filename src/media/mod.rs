@@ -20,6 +20,8 @@
 //! - [`loudness`]: EBU R128 measurement (ebur128), the gain that brings a
 //!   file to a zone's target under its true-peak ceiling, and the cache of
 //!   measurements by content hash.
+//! - [`measure`]: the pool of low-priority threads that measure whole files
+//!   in the background, soonest needed first.
 //! - [`tone`]: signals corong makes itself (chime, alert tone) and a WAV
 //!   writer.
 //! - [`panics`]: decoder panics caught and reported once, with the file.
@@ -35,6 +37,7 @@ mod decode;
 mod flac;
 mod id3;
 pub mod loudness;
+pub mod measure;
 mod mp4;
 pub mod panics;
 pub mod prefetch;
