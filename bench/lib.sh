@@ -4,6 +4,7 @@
 # temporary folder $DIR, and at exit kills every process id in PIDS and
 # removes $DIR. Then:
 #   build_corong [CARGO_ARGS...]   release build; CORONG is the daemon binary
+#                                  (or CORONG_BIN as it is, without a build)
 #   free_port                      an even UDP port free on 127.0.0.1 now
 #   machine_line [TEXT]            "machine: ..." and "date: ..." lines
 #   make_tone SECONDS              $DIR/media/tone.wav (1 kHz, 48 kHz mono)
@@ -24,6 +25,12 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 
 build_corong() {
+    # CORONG_BIN: measure that binary as it is (an older build, to compare
+    # before and after a change in the same run of the machine).
+    if [ -n "${CORONG_BIN:-}" ]; then
+        CORONG=$CORONG_BIN
+        return
+    fi
     cargo build --release --quiet "$@"
     CORONG=${CARGO_TARGET_DIR:-$PWD/target}/release/corong
 }
