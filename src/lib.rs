@@ -26,6 +26,10 @@
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`); a
 //!   voice is the engine's end of a ring of shared audio chunks
 //!   (`voice.rs`).
+//! - [`ring`]: the contract between the audio threads, neutral ground that
+//!   both sides depend on: the voice ring a decoder worker fills and the
+//!   engine reads (`ring/audio.rs`), and the doorbell that wakes a thread
+//!   sleeping until there is work (`ring/doorbell.rs`).
 //! - [`output`]: RTP/RTCP (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder
 //!   (`wav.rs`), G.711 (`pcmu.rs`), and with the cargo feature
 //!   `local-audio` the sound card (`local.rs`, rodio).
@@ -64,6 +68,7 @@ pub mod output;
 pub mod playlist;
 pub mod priority;
 pub mod receive;
+pub mod ring;
 pub mod schedule;
 pub mod store;
 pub mod suggest;
