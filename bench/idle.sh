@@ -110,3 +110,14 @@ thread_table "$DIR/play.0" "$DIR/play.1"
 echo "liquidsoap $(liquidsoap --version | head -1 | cut -d' ' -f2), the same MP3 with output.file(%wav): $(pct $((l1 - l0))) of one core, RSS $(rss_mib $LIQ) MiB"
 # Both were writing audio all along: the recordings grew by about the same.
 ls -l "$DIR/rec" | awk 'NR > 1 { print "    " $5 " bytes " $9 }'
+
+# 3. A fork catching up 50 minutes into a 55-minute item (MP3 and FLAC).
+cargo build --release --quiet --example catch_up
+ffmpeg -v error -f lavfi -i "aevalsrc=0.3*sin(2*PI*440*t)+0.2*sin(2*PI*660*t):s=44100:c=stereo:d=3300" \
+    -f lavfi -i "anoisesrc=c=pink:r=44100:a=0.1:d=3300" -filter_complex "[0][1]amix=inputs=2:normalize=0" \
+    -c:a libmp3lame -b:a 192k -y "$DIR/media/long.mp3"
+ffmpeg -v error -i "$DIR/media/long.mp3" -c:a flac -y "$DIR/media/long.flac"
+echo "a fork catching up 50 minutes in (open, seek, first 4096 frames; 20 runs):"
+for f in long.mp3 long.flac; do
+    target/release/examples/catch_up "$DIR/media/$f" 3000 20 | sed "s|$DIR/media/|    |"
+done

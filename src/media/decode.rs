@@ -350,9 +350,8 @@ impl Decoder {
 
     /// Go to frame `frame` (of the output, at the output rate) of the
     /// item: the next [`Decoder::read`] returns it, exactly as a decode
-    /// from the start would have (bit for bit when the rates are equal;
-    /// with resampling, the same frame, and the same samples but for
-    /// rounding). Call it on a decoder that has read nothing yet.
+    /// from the start would have (bit for bit, `tests/seek.rs`). Call it on
+    /// a decoder that has read nothing yet.
     ///
     /// The container is asked for an accurate seek a little before the
     /// frame; what lies between is decoded and dropped, before the
@@ -370,6 +369,9 @@ impl Decoder {
         let Some(converter) = self.converter.as_ref() else {
             return Err("no audio decoded yet".into());
         };
+        if !seeks_exactly(&self.info.codec) {
+            return Err(format!("{} does not seek to the exact frame", self.info.codec));
+        }
         let in_rate = self.info.sample_rate as u64;
         let out_rate = self.out_rate as u64;
         let block = converter.block_frames() as u64;
@@ -717,6 +719,14 @@ impl Decoder {
         self.codec = make_codec(&params).map_err(|reason| self.decode_error(reason))?;
         Ok(())
     }
+}
+
+/// Codecs whose seek lands on the exact frame (`tests/seek.rs` checks them
+/// against a decode from the start). Vorbis does not: the first packets
+/// after a seek give no audio, so the frames do not start at the position
+/// the seek reports; an Ogg item catches up by decoding from its start.
+fn seeks_exactly(codec: &str) -> bool {
+    codec.starts_with("pcm") || matches!(codec, "flac" | "mp1" | "mp2" | "mp3" | "aac")
 }
 
 fn first_audio_track(tracks: &[Track]) -> Option<&Track> {

@@ -102,12 +102,14 @@ mod tests {
 
     #[test]
     fn a_ring_wakes_the_sleeper_and_an_early_ring_is_not_lost() {
-        let bell = Arc::new(Doorbell::new());
         // Rung before anyone sleeps: the first sleep returns at once.
-        bell.ring();
+        let early = Doorbell::new();
+        early.ring();
         let t = Instant::now();
-        bell.sleep(Some(Duration::from_secs(10)));
+        early.sleep(Some(Duration::from_secs(10)));
         assert!(t.elapsed() < Duration::from_secs(5));
+
+        let bell = Arc::new(Doorbell::new());
         let (tx, rx) = std::sync::mpsc::channel();
         let b = bell.clone();
         let sleeper = std::thread::spawn(move || {
@@ -118,7 +120,9 @@ mod tests {
         });
         for _ in 0..100 {
             // Wait until it sleeps again, then ring.
+            let end = Instant::now() + Duration::from_secs(10);
             while !bell.asleep.load(Ordering::SeqCst) {
+                assert!(Instant::now() < end, "the sleeper never slept");
                 std::thread::yield_now();
             }
             bell.ring();

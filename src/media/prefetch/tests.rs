@@ -1,6 +1,10 @@
 //! Tests of feeds: fan-out, detaching, skips, damage, chunk lifetimes.
 
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver};
+
 use super::*;
+use crate::ring::Marker;
 use crate::engine::voice::{self, Voice, VoiceSpec, Yield};
 use crate::priority::Priority;
 
