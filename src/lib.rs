@@ -17,7 +17,7 @@
 //! - [`priority`]: job priorities and their names.
 //! - [`suggest`]: "did you mean" for names an operator typed.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
-//!   decoder workers (`prefetch.rs`) that fill the voices' rings ahead of
+//!   decoder workers (`prefetch/`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks
 //!   every zone's ring shares by reference (each item at its
 //!   loudness-normalised gain, faded in and out, dead air skipped), and

@@ -370,7 +370,10 @@ impl Decoder {
             return Err("no audio decoded yet".into());
         };
         if !seeks_exactly(&self.info.codec) {
-            return Err(format!("{} does not seek to the exact frame", self.info.codec));
+            return Err(format!(
+                "{} does not seek to the exact frame",
+                self.info.codec
+            ));
         }
         let in_rate = self.info.sample_rate as u64;
         let out_rate = self.out_rate as u64;

@@ -16,7 +16,9 @@
 //! room; a voice that stays full for [`DETACH_AFTER`] while another has room
 //! (it waits or is paused under a higher priority) is detached: a private
 //! feed (a fork) takes over its producer end and goes on from the exact
-//! frame it had reached, seeking its decoder there ([`Decoder::seek_to`]). So is a voice that skips an item on its own.
+//! frame it had reached, seeking its decoder there ([`Decoder::seek_to`]:
+//! milliseconds, even an hour into an item). So is a voice that skips an
+//! item on its own.
 //!
 //! A file that is missing, corrupt or unsupported is reported once (a
 //! [`FeedEvent::ItemFailed`], logged by the control plane with its path and

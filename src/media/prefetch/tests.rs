@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 
 use super::*;
-use crate::ring::Marker;
 use crate::engine::voice::{self, Voice, VoiceSpec, Yield};
 use crate::priority::Priority;
+use crate::ring::Marker;
 
 const RATE: u32 = 8000;
 
