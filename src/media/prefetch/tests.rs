@@ -399,3 +399,35 @@ fn a_zone_paused_ten_minutes_into_an_item_resumes_exactly_where_it_paused() {
     );
     drop(prefetcher);
 }
+
+/// A worker with nothing to do sleeps for as long as its rings take to
+/// drain to half full at the rate they are read (with 2 s buffered, about
+/// a second); not at all once they have drained that far; and while one
+/// voice is full and another not, until the full one is due to be split
+/// off.
+#[test]
+fn a_full_ring_lets_its_worker_sleep_until_half_of_it_is_played() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = wav(dir.path(), "a.wav", 30.0, 12);
+    let capacity = RATE as usize * 3;
+    let (mut vs, outputs) = voices(2, capacity);
+    let (mut f, _rx) = feed(outputs, &[file]);
+    while f.fill().0 {}
+    let now = Instant::now();
+    let idle = f.idle_for(now).as_secs_f64() * RATE as f64;
+    let half = capacity as f64 / 2.0;
+    assert!(
+        // Full but for a decode step's room (the chunk being filled too).
+        idle > half - 2.0 * CHUNK_FRAMES as f64 - 100.0 && idle <= half,
+        "{idle} frames"
+    );
+    // Over half of it played on both zones: time to refill.
+    for v in vs.iter_mut() {
+        v.read_frames(capacity * 6 / 10, 1);
+    }
+    assert_eq!(f.idle_for(now), Duration::ZERO);
+    while f.fill().0 {}
+    vs[1].read_frames(capacity * 6 / 10, 1);
+    assert!(!f.room(now), "zone 0 is full, zone 1 is not");
+    assert_eq!(f.idle_for(now), DETACH_AFTER);
+}

@@ -123,12 +123,13 @@ impl Feed {
         if let Some(since) = self.skip_split_since {
             wait = wait.min(due(since, super::SKIP_SETTLE));
         }
+        // A voice left behind blocks the feed until it is split off: the
+        // others' room does not matter before then.
+        if let Some(since) = self.outputs.iter().filter_map(|o| o.behind_since).min() {
+            return wait.min(due(since, super::DETACH_AFTER));
+        }
         let need = self.step_room();
         for o in &self.outputs {
-            if let Some(since) = o.behind_since {
-                wait = wait.min(due(since, super::DETACH_AFTER));
-                continue;
-            }
             if o.input.markers.slots() == 0 {
                 wait = wait.min(MARKER_RETRY);
                 continue;
