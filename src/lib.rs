@@ -23,7 +23,7 @@
 //!   than one layer enforces).
 //! - [`playlist`]: M3U/M3U8 playlists.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
-//!   decoder workers (`prefetch.rs`) that fill the voices' rings ahead of
+//!   decoder workers (`prefetch/`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks
 //!   every zone's ring shares by reference (each item at its
 //!   loudness-normalised gain, faded in and out, dead air skipped), and
@@ -33,6 +33,10 @@
 //!   deadlines (`clock.rs`) and mixes each zone's voices (`mixer.rs`); a
 //!   voice is the engine's end of a ring of shared audio chunks
 //!   (`voice.rs`).
+//! - [`ring`]: the contract between the audio threads, neutral ground that
+//!   both sides depend on: the voice ring a decoder worker fills and the
+//!   engine reads (`ring/audio.rs`), and the doorbell that wakes a thread
+//!   sleeping until there is work (`ring/doorbell.rs`).
 //! - [`rtp`]: the RTP wire, one module for the sender, the SDP, the pole
 //!   receiver and the daemon's RTCP reader: the codec type with its payload
 //!   type, clock and packet layout (`codec.rs`), the encoders (`encode.rs`,
@@ -93,6 +97,7 @@ pub mod output;
 pub mod playlist;
 pub mod priority;
 pub mod receive;
+pub mod ring;
 pub mod rtp;
 pub mod schedule;
 pub mod store;

@@ -132,6 +132,8 @@ impl ZoneMixer {
         v.shared
             .skip_to
             .store(next, std::sync::atomic::Ordering::Release);
+        // Its decoder may be asleep with a full ring: it must move on now.
+        v.shared.wake_producer();
         v.target = 0.0;
         v.step = step;
         Some((v.spec.job, v.current_item))

@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::output::{Output, Tick};
+use crate::ring::Doorbell;
 pub use clock::Pacer;
 pub use mixer::{Ramps, ZoneMixer};
 pub use voice::{EndReason, JobId, Voice, VoiceInput, VoiceSpec, Yield};
 
-/// Identifies a zone inside the engine (assigned by the control plane).
-pub type ZoneId = u32;
+pub use crate::ring::ZoneId;
 
 /// Most zones one engine runs.
 pub const MAX_ZONES: usize = 4096;
@@ -197,6 +197,7 @@ pub struct Engine {
 pub struct EngineOutbox {
     events: Consumer<Event>,
     retired: Consumer<Retired>,
+    bell: Arc<Doorbell>,
 }
 
 impl EngineOutbox {
@@ -206,6 +207,12 @@ impl EngineOutbox {
             drop(r);
         }
         self.events.pop().ok()
+    }
+
+    /// Rung by the engine thread after a packet time in which it pushed an
+    /// event or retired something: the outbox's reader sleeps on it.
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        self.bell.clone()
     }
 }
 
@@ -217,7 +224,9 @@ impl Engine {
         let (ret_tx, ret_rx) = RingBuffer::new(RETIRED_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = Arc::new(Heartbeat::default());
+        let bell = Arc::new(Doorbell::new());
         let mut state = EngineThread {
+            bell: bell.clone(),
             commands: cmd_rx,
             events: ev_tx,
             retired: ret_tx,
@@ -247,6 +256,7 @@ impl Engine {
             EngineOutbox {
                 events: ev_rx,
                 retired: ret_rx,
+                bell,
             },
         ))
     }
@@ -298,19 +308,7 @@ impl Drop for Engine {
     }
 }
 
-/// Join `thread` if it finishes within `limit`; otherwise leave it running
-/// (detached) and return false.
-pub fn join_within(thread: JoinHandle<()>, limit: Duration) -> bool {
-    let end = Instant::now() + limit;
-    while !thread.is_finished() {
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let _ = thread.join();
-    true
-}
+pub use crate::ring::join_within;
 
 /// When the test hook says the engine should freeze (debug builds only).
 fn freeze_at() -> Option<Instant> {
@@ -330,6 +328,8 @@ struct EngineThread {
     #[allow(clippy::vec_box)]
     zones: Vec<Box<ZoneRuntime>>,
     heartbeat: Arc<Heartbeat>,
+    /// Wakes the outbox's reader (see [`EngineThread::tell_outbox`]).
+    bell: Arc<Doorbell>,
 }
 
 impl EngineThread {
@@ -349,6 +349,7 @@ impl EngineThread {
             let tick = pacer.wait_next();
             self.apply_commands(&tick);
             self.produce(&tick);
+            self.tell_outbox();
             self.heartbeat
                 .ticks
                 .store(tick.index + 1, Ordering::Release);
@@ -370,6 +371,19 @@ impl EngineThread {
                     at,
                 });
             }
+        }
+        self.tell_outbox();
+    }
+
+    /// Wake the outbox's reader when there is something in the outbox. The
+    /// reader sleeps rather than polling (a daemon with nothing to do
+    /// should cost nothing); the doorbell makes a syscall only when it is
+    /// asleep, so in steady state (nothing pushed, or a reader already
+    /// awake) this is an atomic load or two, and the engine stays free of
+    /// syscalls besides its outputs' sends.
+    fn tell_outbox(&self) {
+        if self.events.slots() < EVENT_CAPACITY || self.retired.slots() < RETIRED_CAPACITY {
+            self.bell.ring();
         }
     }
 

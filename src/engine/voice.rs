@@ -1,79 +1,17 @@
 //! A voice: one job playing on one zone.
 //!
-//! A voice is the consumer end of a lock-free ring that a decoder worker
-//! ([`crate::media::prefetch`]) fills seconds ahead; [`VoiceInput`] is the
-//! producer end. The ring holds [`Chunk`]s of decoded audio by reference
-//! (`Arc`), so one decoder feeds many zones without copying: each zone's
-//! ring gets a clone of the same chunk. Item boundaries travel beside the
-//! samples as [`Marker`]s, so the engine knows the exact frame at which each
-//! playlist item starts. The two ends share only atomics ([`FeedShared`]).
-//!
-//! The engine never drops the last reference to a chunk (that would free
-//! memory on the audio thread): the feed that made it keeps one until every
-//! voice it fed has been dropped ([`FeedShared::dropped`]).
+//! A voice is the consumer end of a voice ring ([`crate::ring::audio`],
+//! where the contract between its two ends is written down) that a decoder
+//! worker fills seconds ahead, plus what the engine's mixer keeps about it:
+//! its priority, its state on the zone, its gain.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rtrb::{Consumer, Producer, RingBuffer};
+use rtrb::Consumer;
 
 use crate::priority::Priority;
-
-/// Frames in a full [`Chunk`]; a decoder step produces at most this many.
-pub const CHUNK_FRAMES: usize = 4096;
-
-/// A piece of decoded audio, interleaved f32, shared by every voice it was
-/// pushed to. Up to [`CHUNK_FRAMES`] frames (fewer at the end of a feed or
-/// while it waits).
-#[derive(Debug, Default)]
-pub struct Chunk {
-    samples: Vec<f32>,
-    /// Most samples it takes.
-    capacity: usize,
-}
-
-impl Chunk {
-    /// An empty chunk with room for `samples` samples.
-    pub fn with_capacity(samples: usize) -> Chunk {
-        Chunk {
-            samples: Vec::with_capacity(samples),
-            capacity: samples,
-        }
-    }
-
-    pub fn samples(&self) -> &[f32] {
-        &self.samples
-    }
-
-    /// Samples held.
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
-    /// Samples that still fit.
-    pub fn room(&self) -> usize {
-        self.capacity - self.samples.len()
-    }
-
-    /// Empty it for reuse (keeps its memory).
-    pub fn clear(&mut self) {
-        self.samples.clear();
-    }
-
-    /// Append `samples`, as many as fit; returns how many did.
-    pub fn extend(&mut self, samples: &[f32]) -> usize {
-        let n = samples.len().min(self.room());
-        self.samples.extend_from_slice(&samples[..n]);
-        n
-    }
-}
-
-/// Identifies a job across zones, the queue and the as-run log.
-pub type JobId = u64;
+pub use crate::ring::{Chunk, FeedShared, JobId, Marker, VoiceInput, CHUNK_FRAMES};
 
 /// What a playing voice does while a higher priority holds its zone.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -85,39 +23,6 @@ pub enum Yield {
     Pause,
     /// End it; the as-run log records it as preempted.
     Cancel,
-}
-
-/// Where item `item` of a voice's job starts, in frames since the voice began.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Marker {
-    pub item: u32,
-    pub at_frame: u64,
-}
-
-/// State shared by the two ends of a voice. Atomics only.
-#[derive(Debug, Default)]
-pub struct FeedShared {
-    /// Set by the producer: no more samples will come.
-    pub producer_done: AtomicBool,
-    /// Set by the engine (the voice ended) or the control plane (cancelled):
-    /// the producer stops decoding and drops its end.
-    pub stop: AtomicBool,
-    /// Set by the engine to skip the rest of the current item: the producer
-    /// moves on to item `skip_to` (0: no request).
-    pub skip_to: AtomicU32,
-    /// Items the producer could not play (missing, corrupt, unsupported).
-    pub items_failed: AtomicU32,
-    /// Frames the engine found missing when it needed them (decoder behind).
-    pub underrun_frames: AtomicU64,
-    /// Frames pushed into the ring so far (set by the producer after each
-    /// push, so the chunks holding them are in the ring once it is seen).
-    pub frames_pushed: AtomicU64,
-    /// Frames the engine has read (or dropped) so far.
-    pub frames_read: AtomicU64,
-    /// Set when the engine's end (the [`Voice`]) is dropped, which happens
-    /// off the engine thread: from then on nothing on the engine thread
-    /// holds a chunk of this voice.
-    pub dropped: AtomicBool,
 }
 
 /// Everything the engine needs to know about a voice besides its samples.
@@ -193,101 +98,16 @@ impl EndReason {
     }
 }
 
-/// The decoder's end of a voice.
-pub struct VoiceInput {
-    pub chunks: Producer<Arc<Chunk>>,
-    pub markers: Producer<Marker>,
-    pub shared: Arc<FeedShared>,
-    pub channels: u16,
-    /// Most frames the ring is meant to hold (the chunks it holds may be
-    /// part full, so its slots alone don't say).
-    capacity_frames: usize,
-    /// Frames pushed so far (the producer's copy of `shared.frames_pushed`).
-    frames_pushed: u64,
-}
-
-impl VoiceInput {
-    /// Whether the engine or the control plane asked the producer to stop.
-    pub fn stop_requested(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
-    }
-
-    /// Whether the engine asked to skip past item `item`.
-    pub fn skip_requested(&self, item: u32) -> bool {
-        item < self.shared.skip_to.load(Ordering::Acquire)
-    }
-
-    /// Tell the engine no more samples will come.
-    pub fn finish(&self) {
-        self.shared.producer_done.store(true, Ordering::Release);
-    }
-
-    /// Frames pushed so far.
-    pub fn frames_pushed(&self) -> u64 {
-        self.frames_pushed
-    }
-
-    /// Frames that fit before the ring holds its capacity.
-    pub fn room_frames(&self) -> usize {
-        let read = self.shared.frames_read.load(Ordering::Acquire);
-        let buffered = self.frames_pushed.saturating_sub(read) as usize;
-        self.capacity_frames.saturating_sub(buffered)
-    }
-
-    /// Free chunk slots in the ring.
-    pub fn chunk_slots(&self) -> usize {
-        self.chunks.slots()
-    }
-
-    /// Push a chunk (a clone of a shared one: no copy). Hands it back when
-    /// the ring has no free slot.
-    pub fn push(&mut self, chunk: Arc<Chunk>) -> Result<(), Arc<Chunk>> {
-        let frames = (chunk.len() / self.channels.max(1) as usize) as u64;
-        if let Err(rtrb::PushError::Full(c)) = self.chunks.push(chunk) {
-            return Err(c);
-        }
-        self.frames_pushed += frames;
-        self.shared
-            .frames_pushed
-            .store(self.frames_pushed, Ordering::Release);
-        Ok(())
-    }
-
-    /// Push interleaved `samples` as one new chunk (allocates: for tests
-    /// and tools, never on the engine thread).
-    pub fn push_frames(&mut self, samples: &[f32]) -> Result<(), Arc<Chunk>> {
-        let mut chunk = Chunk::with_capacity(samples.len());
-        chunk.extend(samples);
-        self.push(Arc::new(chunk))
-    }
-}
-
-impl Drop for VoiceInput {
-    fn drop(&mut self) {
-        // A producer that goes away for any reason (an error, a panic caught
-        // at the worker's boundary) must not leave the engine waiting.
-        self.finish();
-    }
-}
-
-/// Most playlist items a voice announces in its marker ring at once.
-const MARKER_CAPACITY: usize = 64;
-
 /// A new voice and its producer end, with a ring for `capacity_frames`
 /// frames of `channels` channels.
 pub fn voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, VoiceInput) {
-    // Twice the slots full chunks would need: part-full chunks (at the end
-    // of a wait) must not cut the buffer short; frames are counted apart.
-    let slots = capacity_frames.div_ceil(CHUNK_FRAMES) * 2 + 4;
-    let (sp, sc) = RingBuffer::new(slots);
-    let (mp, mc) = RingBuffer::new(MARKER_CAPACITY);
-    let shared = Arc::new(FeedShared::default());
+    let (ring, input) = crate::ring::ring(channels, capacity_frames);
     let voice = Voice {
         spec,
-        chunks: sc,
+        chunks: ring.chunks,
         offset: 0,
-        markers: mc,
-        shared: shared.clone(),
+        markers: ring.markers,
+        shared: ring.shared,
         frames_read: 0,
         current_item: u32::MAX,
         state: VoiceState::Waiting,
@@ -297,14 +117,6 @@ pub fn voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, 
         ending: None,
         skip_to: None,
         starved: false,
-    };
-    let input = VoiceInput {
-        chunks: sp,
-        markers: mp,
-        shared,
-        channels,
-        capacity_frames,
-        frames_pushed: 0,
     };
     (voice, input)
 }

@@ -48,6 +48,14 @@ impl Converter {
         self.in_rate == rate && self.mixer.in_channels() == channels
     }
 
+    /// Source frames per resampler block (1 when the rates are equal): a
+    /// decoder that seeks starts a new converter on a multiple of this from
+    /// the stream's start, so its output lines up with a decode from the
+    /// start (see [`super::resample::StreamResampler::block_frames`]).
+    pub fn block_frames(&self) -> usize {
+        self.resampler.as_ref().map_or(1, |r| r.block_frames())
+    }
+
     /// Convert interleaved source frames; append the output ready so far.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
         match &mut self.resampler {

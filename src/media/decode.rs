@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use symphonia::core::audio::{SampleBuffer, SignalSpec};
 use symphonia::core::codecs::{CodecParameters, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::{FormatOptions, FormatReader, Packet, Track};
+use symphonia::core::formats::{FormatOptions, FormatReader, Packet, SeekMode, SeekTo, Track};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
@@ -51,6 +51,12 @@ const MAX_PACKETS_WITHOUT_AUDIO: u32 = 100_000;
 /// Once this many consumed samples sit at the front of the ready queue, the
 /// queue is compacted.
 const READY_COMPACT_SAMPLES: usize = 1 << 16;
+
+/// Source frames a seek decodes and drops before the frame it aims at, so
+/// that the codec's state there (an MP3's bit reservoir and overlap, any
+/// decoder's filter memory) is what a decode from the start would have.
+/// About 0.2 s at 44.1 kHz: milliseconds of decoding.
+const SEEK_PREROLL_FRAMES: u64 = 8192;
 
 /// How much shorter than its header declares a file may end before it counts
 /// as cut short: the larger of these. Headers of valid files can be off by a
@@ -132,6 +138,10 @@ pub struct Decoder {
     source_done: bool,
     /// Everything, including the resampler's tail, is in `ready`.
     finished: bool,
+    /// After a seek: source frames still to decode and drop before the
+    /// converter, and converted frames still to drop after it.
+    drop_source: u64,
+    drop_ready: u64,
 }
 
 impl Decoder {
@@ -295,6 +305,8 @@ impl Decoder {
             seen_audio: false,
             source_done: false,
             finished: false,
+            drop_source: 0,
+            drop_ready: 0,
         };
         // Decode up to the first audio, which also tells the real spec.
         while !decoder.seen_audio && !decoder.finished {
@@ -334,6 +346,103 @@ impl Decoder {
             self.ready_pos = 0;
         }
         Ok(frames)
+    }
+
+    /// Go to frame `frame` (of the output, at the output rate) of the
+    /// item: the next [`Decoder::read`] returns it, exactly as a decode
+    /// from the start would have (bit for bit, `tests/seek.rs`). Call it on
+    /// a decoder that has read nothing yet.
+    ///
+    /// The container is asked for an accurate seek a little before the
+    /// frame; what lies between is decoded and dropped, before the
+    /// converter ([`SEEK_PREROLL_FRAMES`], for the codec's state) and after
+    /// it (two resampler blocks, for the resampler's). The converter starts
+    /// again on one of its block boundaries, so its output lines up.
+    ///
+    /// `Err` when the format cannot seek (or the seek failed): the decoder
+    /// is then in no known place, and the caller opens the file again and
+    /// decodes from the start instead.
+    pub fn seek_to(&mut self, frame: u64) -> Result<(), String> {
+        if frame == 0 {
+            return Ok(());
+        }
+        let Some(converter) = self.converter.as_ref() else {
+            return Err("no audio decoded yet".into());
+        };
+        if !seeks_exactly(&self.info.codec) {
+            return Err(format!(
+                "{} does not seek to the exact frame",
+                self.info.codec
+            ));
+        }
+        let in_rate = self.info.sample_rate as u64;
+        let out_rate = self.out_rate as u64;
+        let block = converter.block_frames() as u64;
+        if (block * out_rate) % in_rate != 0 {
+            return Err(format!(
+                "{block} frames at {in_rate} Hz is no whole number of output frames"
+            ));
+        }
+        let block_out = block * out_rate / in_rate;
+        let warm_out = if in_rate == out_rate {
+            0
+        } else {
+            2 * block_out
+        };
+        let blocks = frame.saturating_sub(warm_out) / block_out;
+        let (start_src, start_out) = (blocks * block, blocks * block_out);
+        let track = self
+            .format
+            .tracks()
+            .iter()
+            .find(|t| t.id == self.track_id)
+            .ok_or("the track is gone")?;
+        // Timestamps must count source frames for the arithmetic here.
+        if let Some(tb) = track.codec_params.time_base {
+            if tb.numer != 1 || tb.denom as u64 != in_rate {
+                return Err(format!("time base {tb} is not one frame at {in_rate} Hz"));
+            }
+        }
+        let skip = self
+            .edit
+            .as_ref()
+            .map_or(0, |e| e.skip_frames(self.info.sample_rate));
+        let aim = start_src + skip;
+        let ts = aim.saturating_sub(SEEK_PREROLL_FRAMES);
+        let track_id = self.track_id;
+        let to = SeekTo::TimeStamp { ts, track_id };
+        let seeked = match guard(|| self.format.seek(SeekMode::Accurate, to)) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(what) => return Err(panicked(what)),
+        };
+        if seeked.actual_ts > aim {
+            return Err(format!("the seek to {ts} reached {}", seeked.actual_ts));
+        }
+        self.codec.reset();
+        self.converter = None;
+        self.ready.clear();
+        self.ready_pos = 0;
+        self.source_pos = seeked.actual_ts;
+        self.drop_source = aim - seeked.actual_ts;
+        self.drop_ready = frame - start_out;
+        self.decoded_seconds = start_src as f64 / in_rate as f64;
+        self.source_done = false;
+        self.finished = false;
+        self.hit_end_of_stream = false;
+        Ok(())
+    }
+
+    /// Drop converted frames a seek still owes (see [`Decoder::seek_to`]).
+    fn drop_ready_frames(&mut self) {
+        if self.drop_ready == 0 {
+            return;
+        }
+        let ch = self.out_channels;
+        let have = ((self.ready.len() - self.ready_pos) / ch) as u64;
+        let n = have.min(self.drop_ready);
+        self.ready_pos += n as usize * ch;
+        self.drop_ready -= n;
     }
 
     /// What the file holds. Rate and channels are those of the decoded audio
@@ -417,6 +526,7 @@ impl Decoder {
             if let Some(c) = &mut self.converter {
                 c.finish(&mut self.ready);
             }
+            self.drop_ready_frames();
             self.finished = true;
             return Ok(());
         }
@@ -472,6 +582,9 @@ impl Decoder {
             }
             Ok(None) => self.no_audio_from_packet(),
             // Per symphonia: a packet that fails to decode is skipped.
+            // A seek's first packets may lack what they refer back to (an
+            // MP3's bit reservoir): they are dropped anyway.
+            Err(SymError::DecodeError(_)) if self.drop_source > 0 => Ok(()),
             Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
                 self.skipped_packets += 1;
                 self.consecutive_errors += 1;
@@ -561,6 +674,11 @@ impl Decoder {
                 self.source_done = true;
             }
         }
+        if self.drop_source > 0 {
+            let n = ((to - from) as u64).min(self.drop_source);
+            self.drop_source -= n;
+            from += n as usize;
+        }
         if to <= from {
             return Ok(());
         }
@@ -590,6 +708,7 @@ impl Decoder {
         }
         let converter = self.converter.as_mut().expect("converter was just made");
         converter.push(part, &mut self.ready);
+        self.drop_ready_frames();
         Ok(())
     }
 
@@ -603,6 +722,14 @@ impl Decoder {
         self.codec = make_codec(&params).map_err(|reason| self.decode_error(reason))?;
         Ok(())
     }
+}
+
+/// Codecs whose seek lands on the exact frame (`tests/seek.rs` checks them
+/// against a decode from the start). Vorbis does not: the first packets
+/// after a seek give no audio, so the frames do not start at the position
+/// the seek reports; an Ogg item catches up by decoding from its start.
+fn seeks_exactly(codec: &str) -> bool {
+    codec.starts_with("pcm") || matches!(codec, "flac" | "mp1" | "mp2" | "mp3" | "aac")
 }
 
 fn first_audio_track(tracks: &[Track]) -> Option<&Track> {
@@ -766,5 +893,74 @@ mod tests {
         std::fs::rename(&new, &path).unwrap();
         assert_eq!(read_to_end(&mut d), 2 * RATE as usize);
         assert_eq!(d.damage(), None);
+    }
+
+    /// Decode `path` to `rate` Hz mono from `frame` on, `frames` frames:
+    /// by seeking when `seek`, else by reading from the start.
+    fn window(path: &Path, rate: u32, frame: usize, frames: usize, seek: bool) -> Vec<f32> {
+        let mut d = Decoder::open(path, rate, 1).unwrap();
+        let mut out = Vec::new();
+        if seek {
+            d.seek_to(frame as u64).unwrap();
+        } else {
+            while out.len() < frame {
+                let want = (frame - out.len()).min(4096);
+                assert!(d.read(&mut out, want).unwrap() > 0);
+            }
+            out.clear();
+        }
+        while out.len() < frames {
+            let want = (frames - out.len()).min(4096);
+            assert!(d.read(&mut out, want).unwrap() > 0);
+        }
+        out
+    }
+
+    #[test]
+    fn a_seek_lands_on_the_exact_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("noise.wav");
+        // Noise-like, so that a frame off shows.
+        let mut x = 0x9e37_79b9_u32;
+        let samples: Vec<f32> = (0..RATE as usize * 30)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x % 20_000) as f32 / 40_000.0 - 0.25
+            })
+            .collect();
+        crate::media::tone::write_wav(&path, &samples, RATE, 1).unwrap();
+        for frame in [1, 4095, 4096, 123_457, 25 * RATE as usize] {
+            let by_seek = window(&path, RATE, frame, 20_000, true);
+            assert!(
+                by_seek == window(&path, RATE, frame, 20_000, false),
+                "at {frame}"
+            );
+        }
+        // The seek's end is the file's end.
+        let mut d = Decoder::open(&path, RATE, 1).unwrap();
+        d.seek_to(29 * RATE as u64).unwrap();
+        assert_eq!(read_to_end(&mut d), RATE as usize);
+        assert_eq!(d.damage(), None);
+    }
+
+    #[test]
+    fn a_seek_through_the_resampler_lands_on_the_same_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tone.wav");
+        let samples = crate::media::tone::sine(997.0, 44_100, 20.0, 0.5);
+        crate::media::tone::write_wav(&path, &samples, 44_100, 1).unwrap();
+        for frame in [5, 48_001, 777_777] {
+            let by_seek = window(&path, 48_000, frame, 9_600, true);
+            let by_reading = window(&path, 48_000, frame, 9_600, false);
+            let worst = by_seek
+                .iter()
+                .zip(&by_reading)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            // A frame off would differ by up to 0.5 * 2 * pi * 997 / 48000.
+            assert!(worst < 1e-4, "at {frame}: off by up to {worst}");
+        }
     }
 }

@@ -63,6 +63,13 @@ impl StreamResampler {
         })
     }
 
+    /// Input frames per block. The resampler works block by block from its
+    /// first input frame, so a new one started on a block boundary of an
+    /// old one's input gives, once a block or two in, the same output.
+    pub fn block_frames(&self) -> usize {
+        self.inner.input_frames_next()
+    }
+
     /// Output frames the whole input so far is worth.
     fn target_frames(&self) -> u64 {
         let num = self.frames_in as u128 * self.out_rate as u128;
