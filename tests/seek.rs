@@ -78,6 +78,25 @@ fn every_format_that_seeks_lands_on_the_frame_a_decode_from_the_start_reaches() 
         for (rate, frame) in [(44_100, 30 * 44_100 + 1234), (48_000, 25 * 48_000 + 77)] {
             let by_seek = window(&path, rate, frame, 20_000, true);
             let by_reading = window(&path, rate, frame, 20_000, false);
+            if ext == "m4a" {
+                // AAC's decoder fills noise-substituted bands from a random
+                // generator, so two decodes of the same frame differ a
+                // little there (pink noise makes the encoder use them).
+                // What must hold: the seek lands on the frame, far nearer
+                // than one frame off.
+                let rms = |a: &[f32], b: &[f32]| {
+                    let n = a.len().min(b.len());
+                    let sum: f64 = (0..n).map(|i| ((a[i] - b[i]) as f64).powi(2)).sum();
+                    (sum / n as f64).sqrt()
+                };
+                let aligned = rms(&by_seek, &by_reading);
+                let one_off = rms(&by_seek[1..], &by_reading);
+                assert!(
+                    aligned * 10.0 < one_off,
+                    "{ext} to {rate} Hz at frame {frame}: RMS {aligned} from the decode from the start, {one_off} one frame off"
+                );
+                continue;
+            }
             let worst = by_seek
                 .iter()
                 .zip(&by_reading)

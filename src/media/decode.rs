@@ -350,7 +350,9 @@ impl Decoder {
 
     /// Go to frame `frame` (of the output, at the output rate) of the
     /// item: the next [`Decoder::read`] returns it, exactly as a decode
-    /// from the start would have (bit for bit, `tests/seek.rs`). Call it on
+    /// from the start would have (bit for bit, `tests/seek.rs`; AAC but for
+    /// the bands its encoder noise-substituted, which the decoder fills from
+    /// a random generator whose state a seek does not restore). Call it on
     /// a decoder that has read nothing yet.
     ///
     /// The container is asked for an accurate seek a little before the
