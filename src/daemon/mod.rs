@@ -98,7 +98,13 @@ pub fn main(config_path: PathBuf, socket: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run_on(config, socket, shutdown_signal()));
+    let result = runtime.block_on(async {
+        // The handlers are in place before the zones start and the log says
+        // "started": a SIGTERM right after that stops the daemon cleanly
+        // instead of killing it.
+        let shutdown = shutdown_signal();
+        run_on(config, socket, shutdown).await
+    });
     // Tasks still running (a client's connection) are dropped; blocking work
     // is not waited for beyond this.
     runtime.shutdown_timeout(SHUTDOWN_BUDGET.runtime);
@@ -212,18 +218,24 @@ fn status_line(station: &Station) -> String {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    // Registered now (not at the first poll), so that no SIGTERM or SIGINT
+    // meets the default action once this returns.
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
     }
 }
 
