@@ -25,10 +25,15 @@ pub fn corong() -> Command {
 pub fn free_port_pair() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 1500) as u16 * 20;
+    // Below Linux's ephemeral range (32768 and up), where the daemons'
+    // and clients' own sockets get their ports: one of those could take a
+    // port between this check and the test's bind.
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    let base = (std::process::id() % 600) as u16 * 20;
     for _ in 0..1000 {
-        let port = base.wrapping_add(NEXT.fetch_add(2, Ordering::Relaxed) % 20_000);
-        let port = 20_000 + port % 40_000 / 2 * 2;
+        let offset = base.wrapping_add(NEXT.fetch_add(2, Ordering::Relaxed)) % SPAN;
+        let port = LOW + offset / 2 * 2;
         if UdpSocket::bind(("127.0.0.1", port)).is_ok()
             && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
         {
