@@ -433,9 +433,12 @@ fn gstreamer_receives_a_pcmu_multicast_zone() {
 /// stream has no gap.
 #[test]
 fn a_dead_endpoint_does_not_disturb_another_zone() {
-    let live = free_port_pair();
+    // The listening socket takes its port from the kernel and keeps it: a
+    // port found free and then bound can be taken in between (this test
+    // met that once in CI).
+    let sock = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let live = sock.local_addr().unwrap().port();
     let dead = free_port_pair(); // nobody listens here
-    let sock = UdpSocket::bind(("127.0.0.1", live)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let st = Station::new();
     st.config(&format!(
