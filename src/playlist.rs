@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{line_col, Diagnostic, Diagnostics};
+use crate::config::{absolute_folder, line_col, Diagnostic, Diagnostics};
 
 /// Most entries a playlist may have.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -243,18 +243,6 @@ fn percent_decode(text: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "percent escapes decode to invalid UTF-8".to_string())
-}
-
-/// The playlist's folder, absolute: canonical if it exists.
-fn absolute_folder(path: &Path) -> PathBuf {
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    folder
-        .canonicalize()
-        .or_else(|_| std::path::absolute(&folder))
-        .unwrap_or(folder)
 }
 
 /// One error per entry whose media file is missing (or is not a file), at

@@ -150,8 +150,9 @@ pub fn load_str_with_warnings(
     }
 }
 
-/// The config file's folder, absolute: canonical if it exists.
-fn absolute_folder(path: &Path) -> PathBuf {
+/// The folder of a file (the config, a playlist), absolute: canonical if
+/// it exists. Relative paths inside the file are read from there.
+pub fn absolute_folder(path: &Path) -> PathBuf {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -19,6 +19,7 @@ pub mod schema;
 
 pub use diagnostic::{line_col, Diagnostic, Diagnostics, Severity};
 pub use load::{
-    load, load_bytes_with_warnings, load_str, load_str_with_warnings, load_with_warnings,
+    absolute_folder, load, load_bytes_with_warnings, load_str, load_str_with_warnings,
+    load_with_warnings,
 };
 pub use model::*;
