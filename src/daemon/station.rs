@@ -295,6 +295,9 @@ impl Station {
         let spawned = std::thread::Builder::new()
             .name("corong-tts".into())
             .spawn(move || {
+                // Background work: this thread and the espeak-ng it starts
+                // run at nice 19, never competing with what plays now.
+                crate::media::measure::lower_priority();
                 // Speech not measured yet plays at its voice's level (see
                 // `LoudnessCache::speech`): never waits for a measurement.
                 if let Some(cache) = &loudness {

@@ -39,9 +39,9 @@ pub fn all_workers() -> usize {
 }
 
 /// Lower the calling thread to nice [`NICE`]. On Linux, nice is per
-/// thread. A failure is harmless (the thread measures at normal priority)
-/// and is only logged.
-fn lower_priority() {
+/// thread (and the programs it starts inherit it). A failure is harmless
+/// (the thread works at normal priority) and is only logged.
+pub fn lower_priority() {
     // SAFETY: setpriority on the calling thread (who 0: on Linux, the
     // calling thread's own nice); no memory is passed.
     let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
