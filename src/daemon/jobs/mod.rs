@@ -469,7 +469,7 @@ impl Ledger {
         let mut started = Vec::new();
         let mut waits = Vec::new();
         for &zone in zones {
-            if self.zone_id(self.zone_name(zone)) != Some(zone) {
+            if !self.zones.iter().any(|(z, _)| *z == zone) {
                 continue; // gone
             }
             if !self.slots.has_room(zone, priority) {
