@@ -397,9 +397,9 @@ mod mixer {
         }
     }
 
-    fn new_voice(job: u64, priority: Priority, yields: Yield, channels: u16) -> (Box<Voice>, Feed) {
+    fn new_voice(job: i64, priority: Priority, yields: Yield, channels: u16) -> (Box<Voice>, Feed) {
         let spec = VoiceSpec {
-            job,
+            job: corong::ids::JobId(job),
             priority,
             yields,
         };
@@ -442,16 +442,20 @@ mod mixer {
             }
         }
 
-        fn add(&mut self, job: u64, priority: Priority, yields: Yield) {
+        fn add(&mut self, job: i64, priority: Priority, yields: Yield) {
             let (v, feed) = new_voice(job, priority, yields, self.mixer.channels() as u16);
             assert!(self.mixer.add(v).is_ok(), "room for the voice");
             self.feeds.push(feed);
         }
 
         fn mix(mixer: &mut ZoneMixer, out: &mut [f32], tick: &Tick) {
-            mixer.mix(0, out, tick, &mut |_: Event| {}, &mut |_: Box<Voice>| {
-                panic!("a voice ended")
-            });
+            mixer.mix(
+                corong::ids::ZoneId(0),
+                out,
+                tick,
+                &mut |_: Event| {},
+                &mut |_: Box<Voice>| panic!("a voice ended"),
+            );
         }
 
         fn warm_up(&mut self) {

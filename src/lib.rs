@@ -20,7 +20,8 @@
 //!   their names), [`suggest`] ("did you mean" for names an operator
 //!   typed), [`cron`] (the cron dialect, parsed once at load, and when an
 //!   expression fires across clock changes), [`limits`] (bounds that more
-//!   than one layer enforces).
+//!   than one layer enforces), [`ids`] (the job and zone ids every layer
+//!   names them by).
 //! - [`playlist`]: M3U/M3U8 playlists.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
 //!   decoder workers (`prefetch/`) that fill the voices' rings ahead of
@@ -90,6 +91,7 @@ pub mod control;
 pub mod cron;
 pub mod daemon;
 pub mod engine;
+pub mod ids;
 pub mod limits;
 pub mod logging;
 pub mod media;

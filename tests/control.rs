@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use corong::control::protocol::*;
 use corong::control::server::{bind, serve_with, user_name, Handler, Peer, ServeOptions};
 use corong::control::{Client, ClientError};
+use corong::ids::JobId;
 use tokio::sync::{mpsc, oneshot};
 
 /// Answers from fixed data, and remembers who asked what.
@@ -62,7 +63,7 @@ impl Handler for TestHandler {
             Request::Announce { delivery, .. } if delivery.at.as_deref() == Some("never") => {
                 tokio::spawn(async move {
                     let p = Progress {
-                        id: 6,
+                        id: JobId(6),
                         zones_done: 0,
                         zones_total: 1,
                         state: JobState::Queued,
@@ -76,7 +77,7 @@ impl Handler for TestHandler {
                 tokio::spawn(async move {
                     for done in 0..3 {
                         let p = Progress {
-                            id: 5,
+                            id: JobId(5),
                             zones_done: done,
                             zones_total: 3,
                             state: JobState::Playing,
@@ -88,7 +89,7 @@ impl Handler for TestHandler {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     let last = Progress {
-                        id: 5,
+                        id: JobId(5),
                         zones_done: 3,
                         zones_total: 3,
                         state: JobState::Done,
@@ -99,14 +100,14 @@ impl Handler for TestHandler {
             }
             Request::Announce { delivery, .. } => {
                 now(Response::Ok(Reply::Announced(AnnounceResult {
-                    id: 5,
+                    id: JobId(5),
                     zones: delivery.zones,
                     not_before: delivery.at,
                     on_air: false,
                     warning: None,
                 })))
             }
-            Request::Cancel { id: 99 } => {
+            Request::Cancel { id: JobId(99) } => {
                 now(Response::error(ErrorCode::NotFound, "no pending job 99"))
             }
             Request::Cancel { id } => now(done(&format!("cancelled job {id}"))),
@@ -241,7 +242,7 @@ fn requests_round_trip() {
     assert_eq!(
         c.call(&announce(false)).unwrap(),
         Reply::Announced(AnnounceResult {
-            id: 5,
+            id: JobId(5),
             zones: vec!["utara".into()],
             not_before: Some("18:00".into()),
             on_air: false,
@@ -249,13 +250,13 @@ fn requests_round_trip() {
         })
     );
     assert_eq!(
-        c.call(&Request::Cancel { id: 4 }).unwrap(),
+        c.call(&Request::Cancel { id: JobId(4) }).unwrap(),
         Reply::Done(DoneResult {
             message: "cancelled job 4".into(),
             zones: vec![]
         })
     );
-    match c.call(&Request::Cancel { id: 99 }) {
+    match c.call(&Request::Cancel { id: JobId(99) }) {
         Err(ClientError::Refused { code, message }) => {
             assert_eq!(code, ErrorCode::NotFound);
             assert_eq!(message, "no pending job 99");

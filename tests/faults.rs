@@ -260,7 +260,7 @@ fn every_accepted_announcement_on_a_crowded_zone_plays() {
             .filter(|id| {
                 !rows
                     .iter()
-                    .any(|r| r.job == *id && r.how == "completed" && r.zone == "alun-alun")
+                    .any(|r| r.job.0 == *id && r.how == "completed" && r.zone == "alun-alun")
             })
             .collect();
         if missing.is_empty() || Instant::now() > end {
@@ -272,7 +272,7 @@ fn every_accepted_announcement_on_a_crowded_zone_plays() {
     // Each played once.
     let rows = as_run(&st);
     for id in ids {
-        let n = rows.iter().filter(|r| r.job == id).count();
+        let n = rows.iter().filter(|r| r.job.0 == id).count();
         assert_eq!(n, 1, "job {id} has {n} rows");
     }
 }

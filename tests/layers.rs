@@ -16,6 +16,7 @@ const LEAVES: &[&str] = &[
     "cron",     // the cron dialect, parsed once at load
     "limits",   // bounds more than one layer enforces
     "rtp",      // the RTP wire module (codecs)
+    "ids",      // job and zone ids
 ];
 
 /// Imports of the config from above it that are known and on their way

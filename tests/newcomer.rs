@@ -75,7 +75,7 @@ fn times_carry_the_daemons_offset_and_the_log_shows_what_is_on_air() {
         let Reply::Log(log) = reply(&out) else {
             panic!("{out}")
         };
-        if let Some(r) = log.entries.into_iter().find(|r| r.job == id) {
+        if let Some(r) = log.entries.into_iter().find(|r| r.job.0 == id) {
             break r;
         }
         assert!(Instant::now() < end, "the item on air is not in the log");
@@ -122,7 +122,7 @@ fn times_carry_the_daemons_offset_and_the_log_shows_what_is_on_air() {
         if let Some(r) = log
             .entries
             .iter()
-            .find(|r| r.job == id && r.how == "completed")
+            .find(|r| r.job.0 == id && r.how == "completed")
         {
             assert!(r.ended_at.as_deref().unwrap().ends_with("+07:00"));
             break;

@@ -34,7 +34,8 @@ use chrono_tz::Tz;
 use corong::config::Schedule;
 use corong::daemon::jobs::{Effect, JobSpec, Ledger, Origin, Run, Wrapping};
 use corong::engine::voice::EndReason;
-use corong::engine::{Event, ZoneId};
+use corong::engine::Event;
+use corong::ids::{JobId, ZoneId};
 use corong::media::prefetch::FeedEvent;
 use corong::priority::Priority;
 use corong::schedule::Scheduler;
@@ -122,12 +123,12 @@ enum Sim {
     /// Item `item` (the file `path`) goes on air.
     Start {
         zone: ZoneId,
-        job: i64,
+        job: JobId,
         item: u32,
         path: PathBuf,
     },
     /// The job's voice on the zone ends.
-    End { zone: ZoneId, job: i64 },
+    End { zone: ZoneId, job: JobId },
 }
 
 /// The stand-in engine: plays each item of a `Play` for `item_len`, one
@@ -193,7 +194,7 @@ impl Engine {
                     ledger.on_feed_event(
                         FeedEvent::ItemOpened {
                             zone,
-                            job: job as u64,
+                            job,
                             item,
                             path,
                         },
@@ -202,7 +203,7 @@ impl Engine {
                     self.items_played += 1;
                     let started = Event::ItemStarted {
                         zone,
-                        job: job as u64,
+                        job,
                         item,
                         at: Instant::now(),
                     };
@@ -211,7 +212,7 @@ impl Engine {
                 Sim::End { zone, job } => {
                     let ended = Event::Ended {
                         zone,
-                        job: job as u64,
+                        job,
                         reason: EndReason::Completed,
                         at: Instant::now(),
                     };
@@ -242,7 +243,7 @@ fn ledger(dir: &std::path::Path, schedules: &[Schedule]) -> Ledger {
     };
     let mut ledger = Ledger::new(config, wrapping, Some(store));
     for (n, zone) in ZONES.iter().enumerate() {
-        ledger.zone_added(n as ZoneId + 1, zone);
+        ledger.zone_added(ZoneId(n as u32 + 1), zone);
     }
     ledger
 }
@@ -280,7 +281,7 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
     let mut rng = Rng(0x00c0_ffee_d00d_f00d);
 
     let mut fired: Vec<(DateTime<Utc>, String)> = Vec::new();
-    let mut accepted: Vec<i64> = Vec::new();
+    let mut accepted: Vec<JobId> = Vec::new();
     let mut next_announcement = start + Duration::minutes(7);
     let mut rss_after_first_hour = None;
     let mut clock_nudges = 0;
@@ -346,7 +347,7 @@ fn a_simulated_day_and_a_half_fires_every_time_once_and_keeps_every_announcement
             let n = 1 + rng.below(ZONES.len() as u64) as usize;
             let first = rng.below(ZONES.len() as u64) as usize;
             let zones: Vec<ZoneId> = (0..n)
-                .map(|i| ((first + i) % ZONES.len()) as ZoneId + 1)
+                .map(|i| ZoneId(((first + i) % ZONES.len()) as u32 + 1))
                 .collect();
             let spec = JobSpec {
                 kind: JobKind::Announcement,

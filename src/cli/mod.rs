@@ -412,9 +412,12 @@ pub fn main() -> ExitCode {
         }
         Command::Status { json, place } => send(&target(&place.or(&outer), json), Request::Status),
         Command::Queue { json, place } => send(&target(&place.or(&outer), json), Request::Queue),
-        Command::Cancel { id, json, place } => {
-            send(&target(&place.or(&outer), json), Request::Cancel { id })
-        }
+        Command::Cancel { id, json, place } => send(
+            &target(&place.or(&outer), json),
+            Request::Cancel {
+                id: crate::ids::JobId(id),
+            },
+        ),
         Command::Skip { zones, place } => send(
             &target(&place.or(&outer), zones.json),
             Request::Skip { zones: zones.zones },

@@ -41,6 +41,7 @@ pub use response::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::JobId;
     use crate::priority::Priority;
 
     fn announce() -> Request {
@@ -64,7 +65,7 @@ mod tests {
         for req in [
             Request::Status,
             Request::Reload,
-            Request::Cancel { id: 7 },
+            Request::Cancel { id: JobId(7) },
             Request::Schedule { next: 3 },
         ] {
             assert_eq!(Request::from_line(req.to_line().as_bytes()).unwrap(), req);
@@ -177,7 +178,7 @@ mod tests {
     #[test]
     fn responses_have_the_documented_shape() {
         let ok = Response::Ok(Reply::Announced(AnnounceResult {
-            id: 17,
+            id: JobId(17),
             zones: vec!["alun-alun".into()],
             not_before: None,
             on_air: false,
@@ -193,7 +194,7 @@ mod tests {
             r#"{"v":1,"ok":false,"code":"not_found","error":"no job 9 at all"}"#
         );
         let p = Response::Progress(Progress {
-            id: 17,
+            id: JobId(17),
             zones_done: 1,
             zones_total: 3,
             state: JobState::Playing,

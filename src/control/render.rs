@@ -409,6 +409,7 @@ impl<W: Write> ProgressPrinter<W> {
 mod tests {
     use super::*;
     use crate::control::protocol::*;
+    use crate::ids::JobId;
 
     const JAKARTA: Tz = chrono_tz::Asia::Jakarta;
 
@@ -508,7 +509,7 @@ mod tests {
                     name: "alun-alun".into(),
                     state: "streaming".into(),
                     playing: Some(NowPlaying {
-                        job: 3,
+                        job: JobId(3),
                         priority: 50,
                         priority_name: "program".into(),
                         origin: "schedule:lagu-pagi".into(),
@@ -575,7 +576,7 @@ mod tests {
     fn queue_and_log_render_rows() {
         let q = QueueResult {
             jobs: vec![QueuedJob {
-                id: 17,
+                id: JobId(17),
                 kind: "announce".into(),
                 origin: "operator:siti".into(),
                 priority: 100,
@@ -597,7 +598,7 @@ mod tests {
         let l = LogResult {
             entries: vec![AsRunRow {
                 zone: "pasar".into(),
-                job: 17,
+                job: JobId(17),
                 origin: "operator:siti".into(),
                 file: "/a.wav".into(),
                 started_at: "2024-05-02T11:00:00Z".into(),
@@ -613,7 +614,7 @@ mod tests {
     #[test]
     fn progress_redraws_on_a_terminal_and_prints_lines_otherwise() {
         let mut p = Progress {
-            id: 9,
+            id: JobId(9),
             zones_done: 1,
             zones_total: 4,
             state: JobState::Playing,

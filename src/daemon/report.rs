@@ -13,6 +13,7 @@ use crate::control::protocol::{
     ZoneInfo, ZoneStatus, ZonesResult,
 };
 use crate::engine::ZoneId;
+use crate::ids::JobId;
 use crate::output::Endpoint;
 use crate::schedule;
 use crate::store::{JobKind, ZoneState};
@@ -35,8 +36,10 @@ impl Station {
     /// endpoint's, and its receivers'. An endpoint whose sends fail makes
     /// the zone `degraded` with that error; so does a receiver silent for
     /// longer than `receiver_timeout_s`, named in the error.
-    fn zone_health(&self, zone: ZoneId) -> ZoneHealth {
-        let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
+    /// A zone's health; `None` (a configured zone that failed to start has
+    /// no id) reads as streaming with nothing known.
+    fn zone_health(&self, zone: Option<ZoneId>) -> ZoneHealth {
+        let Some(entry) = zone.and_then(|zone| self.zones.iter().find(|z| z.id == zone)) else {
             return ZoneHealth {
                 state: "streaming".into(),
                 error: None,
@@ -150,7 +153,7 @@ impl Station {
     }
 
     fn now_playing(&self, zone: ZoneId) -> Option<NowPlaying> {
-        let mut best: Option<(i64, &super::jobs::Job)> = None;
+        let mut best: Option<(JobId, &super::jobs::Job)> = None;
         for (id, j) in self.ledger.jobs() {
             if !j.playing.contains(&zone)
                 || j.paused.contains(&zone)
@@ -158,7 +161,10 @@ impl Station {
             {
                 continue;
             }
-            if best.is_none_or(|(bid, b)| (j.priority, -id) > (b.priority, -bid)) {
+            // Highest priority first, then the oldest job.
+            if best.is_none_or(|(bid, b)| {
+                (j.priority, std::cmp::Reverse(*id)) > (b.priority, std::cmp::Reverse(bid))
+            }) {
                 best = Some((*id, j));
             }
         }
@@ -183,7 +189,7 @@ impl Station {
             .zones
             .iter()
             .map(|z| {
-                let h = self.zone_health(z.id);
+                let h = self.zone_health(Some(z.id));
                 ZoneStatus {
                     name: z.name.clone(),
                     state: h.state,
@@ -251,7 +257,7 @@ impl Station {
             .map(|j| {
                 let playing = j.progress.iter().any(|p| p.state == ZoneState::Playing);
                 QueuedJob {
-                    id: j.id.0,
+                    id: j.id,
                     kind: match j.job.kind {
                         JobKind::Announcement => "announce",
                         JobKind::Say => "say",
@@ -288,8 +294,7 @@ impl Station {
             .zones
             .iter()
             .map(|z| {
-                let id = self.zone_id(&z.name).unwrap_or_default();
-                let h = self.zone_health(id);
+                let h = self.zone_health(self.zone_id(&z.name));
                 ZoneInfo {
                     health: h.state,
                     error: h.error,
@@ -367,7 +372,8 @@ impl Station {
             .into_iter()
             .map(|r| AsRunRow {
                 zone: r.zone,
-                job: r.job.map_or(0, |j| j.0),
+                // 0: a row of no job (the wire's word for it).
+                job: r.job.unwrap_or(JobId(0)),
                 origin: r.origin,
                 file: r.file,
                 started_at: self.local(r.started_at),

@@ -21,6 +21,7 @@ use crate::control::protocol::{
 };
 use crate::control::server::Peer;
 use crate::engine::ZoneId;
+use crate::ids::JobId;
 use crate::media;
 use crate::priority::Priority;
 use crate::store::{JobKind, StoredJob};
@@ -397,7 +398,7 @@ impl Station {
             .ledger
             .start_job(spec, Utc::now())
             .map_err(|e| refuse(e.code(), e.to_string()))?;
-        tracing::info!(job = id, user = %peer.user, zones = %names.join(","),
+        tracing::info!(job = %id, user = %peer.user, zones = %names.join(","),
             priority = %priority, "announcement accepted");
         let result = AnnounceResult {
             id,
@@ -459,7 +460,7 @@ impl Station {
         let id = self
             .start_job(spec)
             .map_err(|e| refuse(e.code(), e.to_string()))?;
-        tracing::warn!(job = id, user = %peer.user, zones = %names.join(","), "EMERGENCY started");
+        tracing::warn!(job = %id, user = %peer.user, zones = %names.join(","), "EMERGENCY started");
         Ok(Some(Reply::Announced(AnnounceResult {
             id,
             zones: names,
@@ -496,16 +497,16 @@ impl Station {
                 continue;
             }
             if named.len() == job.job.zones.len() {
-                self.cancel_job(job.id.0, &format!("emergency stopped by {}", peer.user))?;
+                self.cancel_job(job.id, &format!("emergency stopped by {}", peer.user))?;
             } else {
                 // Only some of its zones: it goes on on the others.
                 let named: Vec<ZoneId> = named.iter().filter_map(|z| self.zone_id(z)).collect();
                 for zone in named {
-                    let effects = self.ledger.stop_on(job.id.0, zone, Utc::now());
+                    let effects = self.ledger.stop_on(job.id, zone, Utc::now());
                     self.apply(effects);
                 }
             }
-            stopped.push(job.id.0);
+            stopped.push(job.id);
         }
         let ids: Vec<String> = stopped.iter().map(|i| i.to_string()).collect();
         tracing::warn!(user = %peer.user, jobs = %ids.join(","), "emergency stopped");
@@ -541,7 +542,7 @@ impl Station {
     }
 
     /// Cancel job `id` in the store and stop it where it plays.
-    fn cancel_job(&mut self, id: i64, reason: &str) -> Result<Vec<String>, Refusal> {
+    fn cancel_job(&mut self, id: JobId, reason: &str) -> Result<Vec<String>, Refusal> {
         let (zones, effects) = self
             .ledger
             .cancel(id, reason, Utc::now())
@@ -550,9 +551,9 @@ impl Station {
         Ok(zones)
     }
 
-    fn cancel(&mut self, id: i64, peer: &Peer) -> Result<Reply, Refusal> {
+    fn cancel(&mut self, id: JobId, peer: &Peer) -> Result<Reply, Refusal> {
         let zones = self.cancel_job(id, &format!("cancelled by {}", peer.user))?;
-        tracing::info!(job = id, user = %peer.user, "job cancelled");
+        tracing::info!(job = %id, user = %peer.user, "job cancelled");
         Ok(Reply::Done(DoneResult {
             message: format!("cancelled job {id}"),
             zones,

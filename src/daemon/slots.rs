@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use crate::engine::mixer::MAX_VOICES;
 use crate::engine::ZoneId;
+use crate::ids::JobId;
 use crate::media::prefetch::Order;
 use crate::priority::Priority;
 
@@ -22,7 +23,7 @@ pub const EMERGENCY_RESERVE: usize = 4;
 /// A job waiting for a place on one zone, with what it will play there.
 #[derive(Debug, Clone)]
 pub struct Waiting {
-    pub job: i64,
+    pub job: JobId,
     pub priority: Priority,
     pub files: Vec<PathBuf>,
     pub order: Order,
@@ -100,7 +101,7 @@ impl ZoneSlots {
 
     /// Job `job` no longer waits on `zone` (every zone when `None`): the
     /// zones it was waiting on.
-    pub fn remove_job(&mut self, job: i64, zone: Option<ZoneId>) -> Vec<ZoneId> {
+    pub fn remove_job(&mut self, job: JobId, zone: Option<ZoneId>) -> Vec<ZoneId> {
         let mut zones = Vec::new();
         for (z, queue) in self.waiting.iter_mut() {
             if zone.is_some_and(|only| only != *z) {
@@ -117,7 +118,7 @@ impl ZoneSlots {
     }
 
     /// Everything waiting on `zone` (it is stopped, or gone): the jobs.
-    pub fn remove_zone(&mut self, zone: ZoneId) -> Vec<i64> {
+    pub fn remove_zone(&mut self, zone: ZoneId) -> Vec<JobId> {
         self.waiting
             .remove(&zone)
             .unwrap_or_default()
@@ -131,7 +132,7 @@ impl ZoneSlots {
 mod tests {
     use super::*;
 
-    fn waiting(job: i64, priority: Priority) -> Waiting {
+    fn waiting(job: JobId, priority: Priority) -> Waiting {
         Waiting {
             job,
             priority,
@@ -150,69 +151,74 @@ mod tests {
     fn a_full_zone_keeps_places_for_emergencies() {
         let mut slots = ZoneSlots::default();
         let normal = limit(Priority::ANNOUNCEMENT);
-        fill(&mut slots, 1, normal);
-        assert!(!slots.has_room(1, Priority::ANNOUNCEMENT));
-        assert!(slots.has_room(1, Priority::EMERGENCY));
+        fill(&mut slots, ZoneId(1), normal);
+        assert!(!slots.has_room(ZoneId(1), Priority::ANNOUNCEMENT));
+        assert!(slots.has_room(ZoneId(1), Priority::EMERGENCY));
         assert!(
-            slots.has_room(2, Priority::ANNOUNCEMENT),
+            slots.has_room(ZoneId(2), Priority::ANNOUNCEMENT),
             "zones count apart"
         );
-        fill(&mut slots, 1, EMERGENCY_RESERVE);
-        assert!(!slots.has_room(1, Priority::EMERGENCY));
+        fill(&mut slots, ZoneId(1), EMERGENCY_RESERVE);
+        assert!(!slots.has_room(ZoneId(1), Priority::EMERGENCY));
     }
 
     #[test]
     fn waiting_jobs_start_in_priority_then_arrival_order() {
         let mut slots = ZoneSlots::default();
-        fill(&mut slots, 1, limit(Priority::ANNOUNCEMENT));
-        slots.wait(1, waiting(10, Priority::ANNOUNCEMENT));
-        slots.wait(1, waiting(11, Priority::BACKGROUND));
-        slots.wait(1, waiting(12, Priority::ANNOUNCEMENT));
-        slots.wait(1, waiting(13, Priority::LIVE));
-        assert_eq!(slots.waiting(1), 4);
-        let order: Vec<i64> = (0..4)
+        fill(&mut slots, ZoneId(1), limit(Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(1), waiting(JobId(10), Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(1), waiting(JobId(11), Priority::BACKGROUND));
+        slots.wait(ZoneId(1), waiting(JobId(12), Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(1), waiting(JobId(13), Priority::LIVE));
+        assert_eq!(slots.waiting(ZoneId(1)), 4);
+        let order: Vec<JobId> = (0..4)
             .flat_map(|_| {
-                let admitted = slots.ended(1);
+                let admitted = slots.ended(ZoneId(1));
                 for _ in &admitted {
-                    slots.started(1);
+                    slots.started(ZoneId(1));
                 }
                 admitted.into_iter().map(|w| w.job)
             })
             .collect();
-        assert_eq!(order, vec![13, 10, 12, 11]);
-        assert_eq!(slots.waiting(1), 0);
+        assert_eq!(order, [13, 10, 12, 11].map(JobId));
+        assert_eq!(slots.waiting(ZoneId(1)), 0);
     }
 
     #[test]
     fn a_later_job_does_not_overtake_one_waiting() {
         let mut slots = ZoneSlots::default();
-        fill(&mut slots, 1, limit(Priority::ANNOUNCEMENT));
-        slots.wait(1, waiting(10, Priority::ANNOUNCEMENT));
+        fill(&mut slots, ZoneId(1), limit(Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(1), waiting(JobId(10), Priority::ANNOUNCEMENT));
         // One voice ends but nobody starts it yet: still not the newcomer's.
-        slots.voices.insert(1, limit(Priority::ANNOUNCEMENT) - 1);
-        assert!(!slots.has_room(1, Priority::ANNOUNCEMENT));
-        assert!(slots.has_room(1, Priority::LIVE), "a higher priority may");
+        slots
+            .voices
+            .insert(ZoneId(1), limit(Priority::ANNOUNCEMENT) - 1);
+        assert!(!slots.has_room(ZoneId(1), Priority::ANNOUNCEMENT));
+        assert!(
+            slots.has_room(ZoneId(1), Priority::LIVE),
+            "a higher priority may"
+        );
     }
 
     #[test]
     fn cancelled_and_stopped_jobs_leave_the_queue() {
         let mut slots = ZoneSlots::default();
-        fill(&mut slots, 1, limit(Priority::ANNOUNCEMENT));
-        fill(&mut slots, 2, limit(Priority::ANNOUNCEMENT));
-        slots.wait(1, waiting(10, Priority::ANNOUNCEMENT));
-        slots.wait(2, waiting(10, Priority::ANNOUNCEMENT));
-        slots.wait(2, waiting(11, Priority::ANNOUNCEMENT));
-        assert_eq!(slots.remove_job(10, Some(2)), vec![2]);
-        assert_eq!(slots.remove_job(10, None), vec![1]);
-        assert_eq!(slots.remove_zone(2), vec![11]);
-        assert!(slots.ended(1).is_empty());
-        assert!(slots.ended(2).is_empty());
+        fill(&mut slots, ZoneId(1), limit(Priority::ANNOUNCEMENT));
+        fill(&mut slots, ZoneId(2), limit(Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(1), waiting(JobId(10), Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(2), waiting(JobId(10), Priority::ANNOUNCEMENT));
+        slots.wait(ZoneId(2), waiting(JobId(11), Priority::ANNOUNCEMENT));
+        assert_eq!(slots.remove_job(JobId(10), Some(ZoneId(2))), [ZoneId(2)]);
+        assert_eq!(slots.remove_job(JobId(10), None), [ZoneId(1)]);
+        assert_eq!(slots.remove_zone(ZoneId(2)), [JobId(11)]);
+        assert!(slots.ended(ZoneId(1)).is_empty());
+        assert!(slots.ended(ZoneId(2)).is_empty());
     }
 
     #[test]
     fn counts_never_go_below_zero() {
         let mut slots = ZoneSlots::default();
-        assert!(slots.ended(7).is_empty());
-        assert_eq!(slots.voices(7), 0);
+        assert!(slots.ended(ZoneId(7)).is_empty());
+        assert_eq!(slots.voices(ZoneId(7)), 0);
     }
 }

@@ -19,6 +19,7 @@ use super::sounds::{self, Sounds};
 use crate::config::{self, Config};
 use crate::engine::voice::{self, EndReason, VoiceInput, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
+use crate::ids::JobId;
 use crate::media::loudness::{LoudnessCache, NoPersist, Persist, Target};
 use crate::media::prefetch::{self, Feed, FeedEvent, Order, Prefetcher};
 use crate::media::DecodeOptions;
@@ -76,7 +77,7 @@ pub struct Station {
     /// Loudness measurements (a thread of their own, cached in the store).
     loudness: Option<Arc<LoudnessCache>>,
     /// Timers (`--at`, repeats) wake the main loop with a job id.
-    wake_tx: UnboundedSender<i64>,
+    wake_tx: UnboundedSender<JobId>,
     /// What espeak-ng can speak (`None`: not installed, or not asked yet).
     pub(super) voices: Option<super::voices::Voices>,
     /// When the upload folder was last pruned (at start, then daily).
@@ -90,7 +91,7 @@ impl Station {
     pub fn start(
         config: Config,
         events: UnboundedSender<AudioEvent>,
-        wake_tx: UnboundedSender<i64>,
+        wake_tx: UnboundedSender<JobId>,
     ) -> anyhow::Result<Station> {
         let d = &config.daemon;
         let (engine, outbox) = Engine::start(EngineConfig {
@@ -150,7 +151,7 @@ impl Station {
             ledger,
             alive_at: None,
             clock_seen: (0, 0),
-            next_zone_id: config.zones.len() as ZoneId + 1,
+            next_zone_id: ZoneId(config.zones.len() as u32 + 1),
             sounds,
             loudness,
             wake_tx,
@@ -161,7 +162,7 @@ impl Station {
         };
         for (n, zone) in config.zones.iter().enumerate() {
             station
-                .add_zone(n as ZoneId + 1, zone)
+                .add_zone(ZoneId(n as u32 + 1), zone)
                 .with_context(|| format!("zone `{}`", zone.name))?;
         }
         // The chime and the alert are measured at once, so that an
@@ -384,7 +385,7 @@ impl Station {
                 continue; // unchanged: kept as it was
             }
             let id = self.next_zone_id;
-            self.next_zone_id += 1;
+            self.next_zone_id = id.next();
             if let Err(e) = self.add_zone(id, zone) {
                 tracing::error!(zone = %zone.name, "zone not started: {e:#}");
                 continue;
@@ -434,7 +435,7 @@ impl Station {
 
     /// The one entrance for every job (see [`Ledger::start_job`]): kept,
     /// then played now or when due.
-    pub fn start_job(&mut self, spec: JobSpec) -> Result<i64, StartError> {
+    pub fn start_job(&mut self, spec: JobSpec) -> Result<JobId, StartError> {
         let (id, effects) = self.ledger.start_job(spec, Utc::now())?;
         self.apply(effects);
         Ok(id)
@@ -453,11 +454,7 @@ impl Station {
                     order,
                 } => self.give_voices(job, &zones, priority, yields, files, order),
                 Effect::Stop { job, zone, reason } => {
-                    let _ = self.engine.send(Command::StopJob {
-                        job: job as u64,
-                        zone,
-                        reason,
-                    });
+                    let _ = self.engine.send(Command::StopJob { job, zone, reason });
                 }
                 Effect::StopZone { zone, reason } => {
                     let _ = self.engine.send(Command::StopZone { zone, reason });
@@ -476,7 +473,7 @@ impl Station {
     /// audio (same rate, channels and loudness target), fanned out to all.
     fn give_voices(
         &mut self,
-        id: i64,
+        id: JobId,
         zones: &[ZoneId],
         priority: Priority,
         yields: Yield,
@@ -485,7 +482,7 @@ impl Station {
     ) {
         let engine_rate = self.config.daemon.sample_rate;
         let spec = VoiceSpec {
-            job: id as u64,
+            job: id,
             priority,
             yields,
         };
@@ -508,7 +505,7 @@ impl Station {
                 voice: Box::new(voice),
             };
             if self.engine.send(cmd).is_err() {
-                tracing::error!(zone = %entry.name, job = id, "engine command queue full; job not started here");
+                tracing::error!(zone = %entry.name, job = %id, "engine command queue full; job not started here");
                 lost.push(zone);
                 continue;
             }
@@ -532,7 +529,7 @@ impl Station {
         }
         for group in groups {
             let mut feed = Feed::new(
-                id as u64,
+                id,
                 group.inputs,
                 files.clone(),
                 order.clone(),
@@ -561,7 +558,7 @@ impl Station {
     }
 
     /// Wake the main loop for job `id` at `at`.
-    fn wake_at(&self, id: i64, at: DateTime<Utc>) {
+    fn wake_at(&self, id: JobId, at: DateTime<Utc>) {
         let tx = self.wake_tx.clone();
         let wait = (at - Utc::now()).to_std().unwrap_or_default();
         tokio::spawn(async move {
@@ -578,19 +575,19 @@ impl Station {
     }
 
     /// A timer fired for job `id`: play it if it is still wanted.
-    pub fn on_wake(&mut self, id: i64) {
+    pub fn on_wake(&mut self, id: JobId) {
         let effects = self.ledger.on_wake(id, Utc::now());
         self.apply(effects);
     }
 
     /// End `id` everywhere at wall-clock `until` (a schedule's loop end).
-    fn stop_job_at(&self, id: i64, until: SystemTime) {
+    fn stop_job_at(&self, id: JobId, until: SystemTime) {
         let engine = self.engine.clone();
         let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             let _ = engine.send(Command::StopJob {
-                job: id as u64,
+                job: id,
                 zone: None,
                 reason: EndReason::Completed,
             });

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::voice::{EndReason, Voice, VoiceState, Yield};
+use super::voice::{EndReason, JobId, Voice, VoiceState, Yield};
 use super::{Event, ZoneId};
 use crate::output::Tick;
 
@@ -96,7 +96,7 @@ impl ZoneMixer {
     /// End every voice of `job` (all voices when `job` is `None`) with
     /// `reason`: a playing one fades out first, the others end at the next
     /// packet.
-    pub fn stop(&mut self, job: Option<u64>, reason: EndReason) {
+    pub fn stop(&mut self, job: Option<JobId>, reason: EndReason) {
         let step = self.ramp_step(self.ramps.fade);
         for v in self.voices.iter_mut() {
             if job.is_none_or(|j| v.spec.job == j) && v.ending.is_none() {
@@ -110,7 +110,7 @@ impl ZoneMixer {
     /// Skip the rest of the item on air: it fades out, the samples left of
     /// it are dropped, and the next item (if any) fades in. Returns the job
     /// and item skipped, or `None` when nothing is on air.
-    pub fn skip(&mut self) -> Option<(u64, u32)> {
+    pub fn skip(&mut self) -> Option<(JobId, u32)> {
         let step = self.ramp_step(self.ramps.fade);
         // The voice on air: the playing one of highest priority, earliest
         // first (ducked voices play too, but under it).
@@ -568,7 +568,7 @@ mod tests {
 
     /// A mono voice whose samples are `value + n * 1e-4` for frame n (so the
     /// position can be read back from the output), all produced up front.
-    fn ramp_voice(job: u64, priority: u8, yields: Yield, value: f32, len: usize) -> Box<Voice> {
+    fn ramp_voice(job: i64, priority: u8, yields: Yield, value: f32, len: usize) -> Box<Voice> {
         let (v, mut input) = mono_voice(job, priority, yields, len);
         mark(&mut input, 0, 0);
         let samples: Vec<f32> = (0..len).map(|n| value + n as f32 * 1e-4).collect();
@@ -578,9 +578,9 @@ mod tests {
     }
 
     /// A mono voice with a ring of `capacity` frames, nothing in it yet.
-    fn mono_voice(job: u64, priority: u8, yields: Yield, capacity: usize) -> (Voice, VoiceInput) {
+    fn mono_voice(job: i64, priority: u8, yields: Yield, capacity: usize) -> (Voice, VoiceInput) {
         let spec = VoiceSpec {
-            job,
+            job: JobId(job),
             priority: Priority(priority),
             yields,
         };
@@ -618,14 +618,19 @@ mod tests {
             let t = tick(self.index);
             self.index += 1;
             let events = &mut self.events;
-            self.mixer
-                .mix(0, &mut self.out, &t, &mut |e| events.push(e), &mut drop);
+            self.mixer.mix(
+                ZoneId(0),
+                &mut self.out,
+                &t,
+                &mut |e| events.push(e),
+                &mut drop,
+            );
             self.out.clone()
         }
 
-        fn ended(&self, job: u64) -> Option<EndReason> {
+        fn ended(&self, job: i64) -> Option<EndReason> {
             self.events.iter().find_map(|e| match e {
-                Event::Ended { job: j, reason, .. } if *j == job => Some(*reason),
+                Event::Ended { job: j, reason, .. } if *j == JobId(job) => Some(*reason),
                 _ => None,
             })
         }
@@ -648,7 +653,7 @@ mod tests {
         assert!(matches!(
             r.events[0],
             Event::ItemStarted {
-                job: 1,
+                job: JobId(1),
                 item: 0,
                 ..
             }
@@ -674,7 +679,7 @@ mod tests {
         assert!(r
             .events
             .iter()
-            .any(|e| matches!(e, Event::Paused { job: 1, .. })));
+            .any(|e| matches!(e, Event::Paused { job: JobId(1), .. })));
         let p = r.packet();
         // Back to the music right after the last frame read, which the
         // one-frame fade played at gain 0.
@@ -683,7 +688,7 @@ mod tests {
         assert!(r
             .events
             .iter()
-            .any(|e| matches!(e, Event::Resumed { job: 1, .. })));
+            .any(|e| matches!(e, Event::Resumed { job: JobId(1), .. })));
     }
 
     #[test]
@@ -743,7 +748,7 @@ mod tests {
         input.finish();
         r.mixer.add(Box::new(v)).unwrap();
         r.packet();
-        assert_eq!(r.mixer.skip(), Some((1, 0)));
+        assert_eq!(r.mixer.skip(), Some((JobId(1), 0)));
         assert!(input.skip_requested(0), "the decoder is told too");
         let faded = r.packet();
         assert!(faded.iter().all(|&s| s <= 0.2 + 1e-6));
@@ -772,7 +777,7 @@ mod tests {
             .add(ramp_voice(2, 50, Yield::Pause, 0.6, 100))
             .unwrap();
         r.packet();
-        r.mixer.stop(Some(2), EndReason::Cancelled);
+        r.mixer.stop(Some(JobId(2)), EndReason::Cancelled);
         let p = r.packet();
         assert!(p.iter().all(|&s| (s - 0.3).abs() < 0.01));
         assert_eq!(r.ended(2), Some(EndReason::Cancelled));
@@ -829,11 +834,11 @@ mod tests {
         let p = r.packet();
         assert!((p[0] - 0.6).abs() < 1e-6, "then job 3: {p:?}");
         assert_eq!(r.ended(2), Some(EndReason::Completed));
-        let started: Vec<u64> = r
+        let started: Vec<i64> = r
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::ItemStarted { job, .. } => Some(*job),
+                Event::ItemStarted { job, .. } => Some(job.0),
                 _ => None,
             })
             .collect();

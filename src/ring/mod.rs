@@ -15,8 +15,4 @@ pub mod doorbell;
 pub use audio::{ring, Chunk, FeedShared, Marker, RingOutput, VoiceInput, CHUNK_FRAMES};
 pub use doorbell::{join_within, Doorbell};
 
-/// Identifies a job across zones, the queue and the as-run log.
-pub type JobId = u64;
-
-/// Identifies a zone inside the engine (assigned by the control plane).
-pub type ZoneId = u32;
+pub use crate::ids::{JobId, ZoneId};

@@ -13,19 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A job's id: the SQLite rowid of its row in `jobs`. Ids grow and are never
-/// reused, across restarts and after rows are pruned (`AUTOINCREMENT`).
-///
-/// JSON: a number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(pub i64);
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+pub use crate::ids::JobId;
 
 /// What kind of job this is. JSON: `"announcement"`, `"emergency"`, `"say"`,
 /// `"schedule"`.

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::JobId;
+
 /// The result of a successful request, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -37,7 +39,7 @@ pub struct UploadResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnnounceResult {
     /// The job id, for `cancel` and `log`.
-    pub id: i64,
+    pub id: JobId,
     /// The zones it was queued for, groups expanded.
     #[serde(default)]
     pub zones: Vec<String>,
@@ -67,7 +69,7 @@ pub struct DoneResult {
 /// Where an announcement is on its way to every zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    pub id: i64,
+    pub id: JobId,
     /// Zones where it has finished playing (all repeats).
     pub zones_done: usize,
     pub zones_total: usize,
@@ -232,7 +234,7 @@ pub struct ReceiverInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NowPlaying {
-    pub job: i64,
+    pub job: JobId,
     pub priority: u8,
     /// The contract's name for `priority`, or its number as text.
     pub priority_name: String,
@@ -262,7 +264,7 @@ pub struct QueueResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedJob {
-    pub id: i64,
+    pub id: JobId,
     /// `announce`, `say`, `emergency`, `schedule`.
     pub kind: String,
     pub origin: String,
@@ -345,7 +347,7 @@ pub struct LogResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AsRunRow {
     pub zone: String,
-    pub job: i64,
+    pub job: JobId,
     pub origin: String,
     pub file: String,
     /// RFC 3339.

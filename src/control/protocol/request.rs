@@ -9,6 +9,7 @@ use super::envelope::{
     check_version, ProtocolError, ALL_ZONES, MAX_FILES, MAX_INTERVAL_S, MAX_NEXT, MAX_REPEAT,
     MAX_TEXT, MAX_UPLOAD, VERSION,
 };
+use crate::ids::JobId;
 use crate::priority::Priority;
 
 fn yes() -> bool {
@@ -108,7 +109,7 @@ pub enum Request {
     /// `corong queue`.
     Queue,
     /// `corong cancel ID`.
-    Cancel { id: i64 },
+    Cancel { id: JobId },
     /// `corong skip [--zones ..]`: skip the current item.
     Skip { zones: Vec<String> },
     /// `corong stop [--zones ..]`: silence zones.

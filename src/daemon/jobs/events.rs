@@ -24,7 +24,7 @@ impl Ledger {
                 item,
                 path,
             } => {
-                if let Some(j) = self.jobs.get_mut(&(job as i64)) {
+                if let Some(j) = self.jobs.get_mut(&job) {
                     j.items.insert((zone, item), path);
                 }
             }
@@ -34,7 +34,7 @@ impl Ledger {
                 item,
                 path,
                 reason,
-            } => self.on_item_failed(zone, job as i64, item, path, reason, now),
+            } => self.on_item_failed(zone, job, item, path, reason, now),
             FeedEvent::ItemDamaged {
                 zone,
                 job,
@@ -43,11 +43,11 @@ impl Ledger {
                 reason,
             } => {
                 let zone_name = self.zone_name(zone).to_string();
-                let id = job as i64;
+                let id = job;
                 if let Some(j) = self.jobs.get_mut(&id) {
                     // One report per file and job, as for failures.
                     if j.failed.insert(path.clone()) {
-                        tracing::warn!(zone = %zone_name, job = id, file = %path.display(), "damaged: {reason}");
+                        tracing::warn!(zone = %zone_name, job = %id, file = %path.display(), "damaged: {reason}");
                     }
                     j.cut.insert((zone, item), (How::Damaged, reason));
                 }
@@ -58,7 +58,7 @@ impl Ledger {
     pub(super) fn on_item_failed(
         &mut self,
         zone: ZoneId,
-        id: i64,
+        id: JobId,
         item: u32,
         path: PathBuf,
         reason: String,
@@ -69,7 +69,7 @@ impl Ledger {
             return;
         };
         if j.failed.insert(path.clone()) {
-            tracing::warn!(zone = %zone_name, job = id, file = %path.display(), "skipped: {reason}");
+            tracing::warn!(zone = %zone_name, job = %id, file = %path.display(), "skipped: {reason}");
         }
         if j.items.contains_key(&(zone, item)) {
             // It opened, so it goes on air (what was decoded of it): its
@@ -79,7 +79,7 @@ impl Ledger {
         }
         let row = AsRunEntry {
             zone: zone_name,
-            job: Some(JobId(id)),
+            job: Some(id),
             origin: j.origin.clone(),
             file: path.display().to_string(),
             started_at: now,
@@ -95,24 +95,24 @@ impl Ledger {
         match event {
             Event::ItemStarted {
                 zone, job, item, ..
-            } => self.on_item_started(zone, job as i64, item, at),
+            } => self.on_item_started(zone, job, item, at),
             Event::Paused { zone, job, .. } => {
-                tracing::info!(zone = %self.zone_name(zone), job, "paused for a higher priority");
-                if let Some(j) = self.jobs.get_mut(&(job as i64)) {
+                tracing::info!(zone = %self.zone_name(zone), job = %job, "paused for a higher priority");
+                if let Some(j) = self.jobs.get_mut(&job) {
                     j.paused.insert(zone);
                 }
             }
             Event::Resumed { zone, job, .. } => {
-                tracing::info!(zone = %self.zone_name(zone), job, "resumed");
-                if let Some(j) = self.jobs.get_mut(&(job as i64)) {
+                tracing::info!(zone = %self.zone_name(zone), job = %job, "resumed");
+                if let Some(j) = self.jobs.get_mut(&job) {
                     j.paused.remove(&zone);
                 }
             }
             Event::Skipped {
                 zone, job, item, ..
             } => {
-                let id = job as i64;
-                tracing::info!(zone = %self.zone_name(zone), job = id, item, "skipped by an operator");
+                let id = job;
+                tracing::info!(zone = %self.zone_name(zone), job = %id, item, "skipped by an operator");
                 if let Some(row) = self.close_item(id, zone, at, How::Skipped) {
                     self.record(&row);
                 }
@@ -120,22 +120,28 @@ impl Ledger {
             Event::Ended {
                 zone, job, reason, ..
             } => {
-                self.on_ended(zone, job as i64, reason, at);
+                self.on_ended(zone, job, reason, at);
                 self.admit_waiting(zone);
-                self.released(Some((job as i64, zone)), Instant::now());
+                self.released(Some((job, zone)), Instant::now());
             }
             Event::Rejected { zone, job } => {
                 // The slots keep a zone below the mixer's limit, so this is
                 // a zone that went away (reload) as the job started.
-                tracing::error!(zone = %self.zone_name(zone), job, "the zone did not take the job");
-                self.on_ended(zone, job as i64, EndReason::Cancelled, at);
+                tracing::error!(zone = %self.zone_name(zone), job = %job, "the zone did not take the job");
+                self.on_ended(zone, job, EndReason::Cancelled, at);
                 self.admit_waiting(zone);
             }
         }
         self.take_effects()
     }
 
-    pub(super) fn on_item_started(&mut self, zone: ZoneId, id: i64, item: u32, at: DateTime<Utc>) {
+    pub(super) fn on_item_started(
+        &mut self,
+        zone: ZoneId,
+        id: JobId,
+        item: u32,
+        at: DateTime<Utc>,
+    ) {
         if let Some(row) = self.close_item(id, zone, at, How::Completed) {
             self.record(&row);
         }
@@ -149,15 +155,15 @@ impl Ledger {
             .get(&(zone, item))
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        tracing::info!(zone = %name, job = id, item, origin = %j.origin, file = %file, "on air");
+        tracing::info!(zone = %name, job = %id, item, origin = %j.origin, file = %file, "on air");
         // A cancelled job's next item can reach the air in the packet
         // before the engine takes the stop: the store has already closed
         // the job, so there is nothing to write.
         if j.persisted && !j.cancelled {
             if let Some(store) = self.store.as_mut() {
-                let r = on_disk(|| store.mark_playing(JobId(id), &name, item, &file, at));
+                let r = on_disk(|| store.mark_playing(id, &name, item, &file, at));
                 if let Err(e) = r {
-                    tracing::error!(zone = %name, job = id, "queue progress not written: {e}");
+                    tracing::error!(zone = %name, job = %id, "queue progress not written: {e}");
                 }
             }
         }
@@ -168,7 +174,7 @@ impl Ledger {
     /// `ended`.
     pub(super) fn close_item(
         &mut self,
-        id: i64,
+        id: JobId,
         zone: ZoneId,
         ended: DateTime<Utc>,
         how: How,
@@ -187,7 +193,7 @@ impl Ledger {
         };
         Some(AsRunEntry {
             zone: zone_name,
-            job: Some(JobId(id)),
+            job: Some(id),
             origin: j.origin.clone(),
             file,
             started_at: started,
@@ -199,7 +205,13 @@ impl Ledger {
 
     /// Job `id` ended on `zone` as `reason` says: close its item, tell the
     /// store, and go on with the next repeat or finish the job.
-    pub(super) fn on_ended(&mut self, zone: ZoneId, id: i64, reason: EndReason, at: DateTime<Utc>) {
+    pub(super) fn on_ended(
+        &mut self,
+        zone: ZoneId,
+        id: JobId,
+        reason: EndReason,
+        at: DateTime<Utc>,
+    ) {
         let how = match reason {
             EndReason::Completed => How::Completed,
             EndReason::Preempted => How::Preempted,
@@ -208,7 +220,7 @@ impl Ledger {
             EndReason::Interrupted if self.gone.contains_key(&zone) => How::Cancelled,
             EndReason::Interrupted => How::Interrupted,
         };
-        tracing::info!(zone = %self.zone_name(zone), job = id, how = %how, "ended");
+        tracing::info!(zone = %self.zone_name(zone), job = %id, how = %how, "ended");
         let zone_name = self.zone_name(zone).to_string();
         let row = self.close_item(id, zone, at, how);
         let Some(j) = self.jobs.get_mut(&id) else {
@@ -232,10 +244,10 @@ impl Ledger {
                 at,
             };
             let rows: Vec<AsRunEntry> = row.into_iter().collect();
-            match on_disk(|| store.finish_zone(JobId(id), &zone_name, &end, &rows)) {
+            match on_disk(|| store.finish_zone(id, &zone_name, &end, &rows)) {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::error!(zone = %zone_name, job = id, "queue progress not written: {e}");
+                    tracing::error!(zone = %zone_name, job = %id, "queue progress not written: {e}");
                     left
                 }
             }

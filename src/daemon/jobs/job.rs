@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::control::protocol::{ErrorCode, JobState, Progress, Reply, Response};
 use crate::engine::voice::{EndReason, Yield};
 use crate::engine::ZoneId;
+use crate::ids::JobId;
 use crate::media::prefetch::Order;
 use crate::priority::Priority;
 use crate::store::{How, JobKind};
@@ -122,9 +123,9 @@ impl StartError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
     #[error("no job {0} (see `corong queue`)")]
-    NoSuchJob(i64),
+    NoSuchJob(JobId),
     #[error("job {0} has already finished")]
-    Finished(i64),
+    Finished(JobId),
     #[error("{0}")]
     Store(String),
 }
@@ -145,7 +146,7 @@ pub enum Effect {
     /// Give job `job` a voice on each of `zones` (each has a place) and
     /// decode `files` into them in `order`.
     Play {
-        job: i64,
+        job: JobId,
         zones: Vec<ZoneId>,
         priority: Priority,
         yields: Yield,
@@ -154,7 +155,7 @@ pub enum Effect {
     },
     /// End `job` on `zone` (every zone when `None`).
     Stop {
-        job: i64,
+        job: JobId,
         zone: Option<ZoneId>,
         reason: EndReason,
     },
@@ -163,9 +164,9 @@ pub enum Effect {
     /// Skip the item on air on `zone`.
     Skip { zone: ZoneId },
     /// Call [`super::Ledger::on_wake`] for `job` at `at`.
-    WakeAt { job: i64, at: DateTime<Utc> },
+    WakeAt { job: JobId, at: DateTime<Utc> },
     /// End `job` everywhere at `until` (a schedule's loop end).
-    StopAt { job: i64, until: SystemTime },
+    StopAt { job: JobId, until: SystemTime },
 }
 
 /// A job as the ledger knows it while it has something to do.
@@ -224,7 +225,7 @@ impl Job {
     }
 
     /// Where job `id` is, for its `--wait` clients.
-    pub fn progress(&self, id: i64, state: JobState, reason: Option<String>) -> Progress {
+    pub fn progress(&self, id: JobId, state: JobState, reason: Option<String>) -> Progress {
         Progress {
             id,
             zones_done: self.zones_done,
@@ -238,7 +239,7 @@ impl Job {
 /// A `stop` or `emergency --stop` whose answer waits for voices to end.
 pub struct Release {
     /// The (job, zone) voices still to end.
-    pub ending: BTreeSet<(i64, ZoneId)>,
+    pub ending: BTreeSet<(JobId, ZoneId)>,
     pub reply: mpsc::Sender<Response>,
     pub done: Reply,
     /// Answer anyway then.

@@ -41,7 +41,7 @@ use crate::store::{AsRunEntry, JobId, JobKind, NewJob, Store, StoredJob, ZonePro
 
 /// Ids for jobs the store could not take start here, far above any id the
 /// store will hand out.
-pub const LOCAL_ID_BASE: i64 = 1 << 50;
+pub const LOCAL_ID_BASE: JobId = JobId(1 << 50);
 
 /// The sounds the ledger wraps jobs in.
 #[derive(Debug, Clone)]
@@ -59,8 +59,8 @@ pub struct Ledger {
     store: Option<Store>,
     /// Why there is no writable store, for refusals.
     store_problem: Option<String>,
-    next_local_id: i64,
-    jobs: HashMap<i64, Job>,
+    next_local_id: JobId,
+    jobs: HashMap<JobId, Job>,
     /// Voices given to each zone, and jobs waiting for a place.
     slots: ZoneSlots,
     /// Answers that wait for zones to be released.
@@ -127,7 +127,7 @@ impl Ledger {
         self.store.take()
     }
 
-    pub fn jobs(&self) -> &HashMap<i64, Job> {
+    pub fn jobs(&self) -> &HashMap<JobId, Job> {
         &self.jobs
     }
 
@@ -195,7 +195,7 @@ impl Ledger {
     ///
     /// Every attempt goes to the disk: once space is freed or the disk is
     /// writable again, the next announcement is accepted, with no restart.
-    fn accept(&mut self, job: &NewJob) -> Result<i64, String> {
+    fn accept(&mut self, job: &NewJob) -> Result<JobId, String> {
         if self.store.is_none() {
             // Opening failed at start-up: try again now.
             match Store::open(&self.config.daemon.state_dir) {
@@ -209,7 +209,7 @@ impl Ledger {
                 if self.store_problem.take().is_some() {
                     tracing::info!("state store writable again: announcements are accepted");
                 }
-                Ok(id.0)
+                Ok(id)
             }
             Err(e) => {
                 tracing::error!("{e}");
@@ -240,7 +240,7 @@ impl Ledger {
         &mut self,
         spec: JobSpec,
         now: DateTime<Utc>,
-    ) -> Result<(i64, Vec<Effect>), StartError> {
+    ) -> Result<(JobId, Vec<Effect>), StartError> {
         let new = NewJob {
             kind: spec.kind,
             origin: spec.origin.label(),
@@ -261,7 +261,7 @@ impl Ledger {
         let (id, persisted) = match self.accept(&new) {
             Ok(id) => (id, true),
             Err(_) if spec.run.is_some() => {
-                self.next_local_id += 1;
+                self.next_local_id = JobId(self.next_local_id.0 + 1);
                 (self.next_local_id, false)
             }
             Err(e) => return Err(StartError::Store(e)),
@@ -320,7 +320,7 @@ impl Ledger {
                 }
                 continue;
             }
-            tracing::info!(job = job.id.0, origin = %job.job.origin, "restoring an unfinished job");
+            tracing::info!(job = %job.id, origin = %job.job.origin, "restoring an unfinished job");
             self.resume_stored(&job, now);
             restored += 1;
         }
@@ -336,18 +336,18 @@ impl Ledger {
 
     /// A timer set by [`Effect::WakeAt`] fired for job `id`: play it if it
     /// is still wanted and due.
-    pub fn on_wake(&mut self, id: i64, now: DateTime<Utc>) -> Vec<Effect> {
+    pub fn on_wake(&mut self, id: JobId, now: DateTime<Utc>) -> Vec<Effect> {
         let Some(store) = self.store.as_ref() else {
             return Vec::new();
         };
-        match store.job(JobId(id)) {
+        match store.job(id) {
             // Not due yet (the clock went back) or due in quiet hours:
             // resume_stored waits again.
             Ok(Some(job)) if job.finished_at.is_none() && !job.cancelled => {
                 self.resume_stored(&job, now)
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(job = id, "cannot read the job back: {e}"),
+            Err(e) => tracing::error!(job = %id, "cannot read the job back: {e}"),
         }
         self.take_effects()
     }
@@ -358,7 +358,7 @@ impl Ledger {
     fn resume_stored(&mut self, job: &StoredJob, now: DateTime<Utc>) {
         if let Some(due) = job.due().filter(|t| *t > now) {
             self.effects.push(Effect::WakeAt {
-                job: job.id.0,
+                job: job.id,
                 at: due,
             });
             self.track(job, true);
@@ -368,9 +368,9 @@ impl Ledger {
             let tz = self.config.daemon.timezone;
             if let Some(end) = self.config.quiet_hours.and_then(|q| q.end_after(now, tz)) {
                 let local = end.with_timezone(&tz);
-                tracing::info!(job = job.id.0, until = %local.format("%H:%M:%S"), "held: quiet hours");
+                tracing::info!(job = %job.id, until = %local.format("%H:%M:%S"), "held: quiet hours");
                 self.effects.push(Effect::WakeAt {
-                    job: job.id.0,
+                    job: job.id,
                     at: end,
                 });
                 self.track(job, true);
@@ -387,7 +387,7 @@ impl Ledger {
             .iter()
             .filter(|p| p.state == ZoneState::Done)
             .count();
-        self.jobs.entry(job.id.0).or_insert_with(|| {
+        self.jobs.entry(job.id).or_insert_with(|| {
             let mut j = Job::new(
                 job.job.kind,
                 job.job.origin.clone(),
@@ -410,7 +410,7 @@ impl Ledger {
             .filter_map(|p| self.zone_id(&p.zone))
             .collect();
         let (files, order) = self.running_order(&job.job);
-        self.play(job.id.0, &zones, Priority(job.job.priority), files, order);
+        self.play(job.id, &zones, Priority(job.job.priority), files, order);
     }
 
     /// The files a job plays, chimes and alert included, and how.
@@ -460,7 +460,7 @@ impl Ledger {
     /// the job waits for a place (see `slots.rs`).
     fn play(
         &mut self,
-        id: i64,
+        id: JobId,
         zones: &[ZoneId],
         priority: Priority,
         files: Vec<PathBuf>,
@@ -502,7 +502,7 @@ impl Ledger {
                 })
                 .collect();
             let why = format!("waiting for a place on {}", names.join(", "));
-            tracing::info!(job = id, priority = %priority, "{why}");
+            tracing::info!(job = %id, priority = %priority, "{why}");
             self.notify_with(id, JobState::Queued, Some(why));
             if let Some(j) = self.jobs.get_mut(&id) {
                 j.playing.extend(waits);
@@ -513,7 +513,7 @@ impl Ledger {
     /// Voices for job `id` on `zones`, whose places are counted.
     fn give_voices(
         &mut self,
-        id: i64,
+        id: JobId,
         zones: Vec<ZoneId>,
         priority: Priority,
         files: Vec<PathBuf>,
@@ -523,7 +523,7 @@ impl Ledger {
             return;
         }
         let names: Vec<&str> = zones.iter().map(|z| self.zone_name(*z)).collect();
-        tracing::info!(job = id, priority = %priority, zones = %names.join(","),
+        tracing::info!(job = %id, priority = %priority, zones = %names.join(","),
             items = files.len(), "job started");
         if let Some(j) = self.jobs.get_mut(&id) {
             j.playing.extend(zones.iter().copied());
@@ -540,7 +540,7 @@ impl Ledger {
 
     /// The shell could not give job `id` its voice on `zone` (the engine's
     /// queue was full): the zone ends for the job.
-    pub fn not_started(&mut self, id: i64, zone: ZoneId, now: DateTime<Utc>) -> Vec<Effect> {
+    pub fn not_started(&mut self, id: JobId, zone: ZoneId, now: DateTime<Utc>) -> Vec<Effect> {
         self.on_ended(zone, id, EndReason::Cancelled, now);
         self.admit_waiting(zone);
         self.take_effects()
@@ -583,7 +583,7 @@ impl Ledger {
             tracing::info!(schedule = %sched.name, "not fired: quiet hours");
             return None;
         }
-        let running: Vec<i64> = self
+        let running: Vec<JobId> = self
             .jobs
             .iter()
             .filter(|(_, j)| j.schedule.as_deref() == Some(sched.name.as_str()))
@@ -626,7 +626,7 @@ impl Ledger {
 }
 
 /// The stored form of a job just accepted (without a store read).
-fn stored(id: i64, job: NewJob, now: DateTime<Utc>) -> StoredJob {
+fn stored(id: JobId, job: NewJob, now: DateTime<Utc>) -> StoredJob {
     let progress = job
         .zones
         .iter()
@@ -642,7 +642,7 @@ fn stored(id: i64, job: NewJob, now: DateTime<Utc>) -> StoredJob {
         })
         .collect();
     StoredJob {
-        id: JobId(id),
+        id,
         job,
         accepted_at: now,
         plays_done: 0,

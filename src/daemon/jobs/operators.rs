@@ -18,7 +18,7 @@ impl Ledger {
     /// Cancel job `id` in the store and stop it wherever it plays.
     pub fn cancel(
         &mut self,
-        id: i64,
+        id: JobId,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(Vec<String>, Vec<Effect>), JobError> {
@@ -26,12 +26,11 @@ impl Ledger {
             .store
             .as_mut()
             .ok_or_else(|| JobError::Store("no state store".into()))?;
-        let zones =
-            on_disk(|| store.cancel_job(JobId(id), now, Some(reason))).map_err(|e| match e {
-                StoreError::NoSuchJob(_) => JobError::NoSuchJob(id),
-                StoreError::JobFinished(_) => JobError::Finished(id),
-                e => JobError::Store(e.to_string()),
-            })?;
+        let zones = on_disk(|| store.cancel_job(id, now, Some(reason))).map_err(|e| match e {
+            StoreError::NoSuchJob(_) => JobError::NoSuchJob(id),
+            StoreError::JobFinished(_) => JobError::Finished(id),
+            e => JobError::Store(e.to_string()),
+        })?;
         self.effects.push(Effect::Stop {
             job: id,
             zone: None,
@@ -48,7 +47,7 @@ impl Ledger {
     }
 
     /// End job `id` on `zone` only (it goes on on its other zones).
-    pub fn stop_on(&mut self, id: i64, zone: ZoneId, now: DateTime<Utc>) -> Vec<Effect> {
+    pub fn stop_on(&mut self, id: JobId, zone: ZoneId, now: DateTime<Utc>) -> Vec<Effect> {
         self.effects.push(Effect::Stop {
             job: id,
             zone: Some(zone),
@@ -59,8 +58,12 @@ impl Ledger {
     }
 
     /// End everything on `zones`: the jobs that were sounding there.
-    pub fn stop_zones(&mut self, zones: &[ZoneId], now: DateTime<Utc>) -> (Vec<i64>, Vec<Effect>) {
-        let mut sounding: Vec<i64> = self
+    pub fn stop_zones(
+        &mut self,
+        zones: &[ZoneId],
+        now: DateTime<Utc>,
+    ) -> (Vec<JobId>, Vec<Effect>) {
+        let mut sounding: Vec<JobId> = self
             .jobs
             .iter()
             .filter(|(_, j)| zones.iter().any(|z| j.playing.contains(z)))
@@ -88,7 +91,7 @@ impl Ledger {
     /// zones end for it as `reason` says, as if it had played there.
     pub(super) fn drop_waiting(
         &mut self,
-        id: i64,
+        id: JobId,
         zone: Option<ZoneId>,
         reason: EndReason,
         now: DateTime<Utc>,
@@ -100,7 +103,7 @@ impl Ledger {
 
     /// `reply` hears job `id`'s progress until it ends (`--wait`); false if
     /// the job is no longer known.
-    pub fn wait_for(&mut self, id: i64, reply: mpsc::Sender<Response>) -> bool {
+    pub fn wait_for(&mut self, id: JobId, reply: mpsc::Sender<Response>) -> bool {
         match self.jobs.get_mut(&id) {
             Some(j) => {
                 j.waiters.push(reply);
@@ -111,7 +114,7 @@ impl Ledger {
     }
 
     /// The (job, zone) voices of `jobs` still sounding on `zones`.
-    pub fn voices_of(&self, jobs: &[i64], zones: &[ZoneId]) -> BTreeSet<(i64, ZoneId)> {
+    pub fn voices_of(&self, jobs: &[JobId], zones: &[ZoneId]) -> BTreeSet<(JobId, ZoneId)> {
         jobs.iter()
             .filter_map(|id| self.jobs.get(id).map(|j| (*id, j)))
             .flat_map(|(id, j)| {
@@ -127,7 +130,7 @@ impl Ledger {
     /// at `deadline`; at once (returned) when there is none.
     pub fn reply_when_released(
         &mut self,
-        ending: BTreeSet<(i64, ZoneId)>,
+        ending: BTreeSet<(JobId, ZoneId)>,
         done: Reply,
         reply: &mpsc::Sender<Response>,
         deadline: Instant,
@@ -146,7 +149,7 @@ impl Ledger {
 
     /// Voice `ended` has ended (`None`: only look at the clock): answer the
     /// `stop`s it was the last to wait for, and those that waited too long.
-    pub fn released(&mut self, ended: Option<(i64, ZoneId)>, now: Instant) {
+    pub fn released(&mut self, ended: Option<(JobId, ZoneId)>, now: Instant) {
         self.releases.retain_mut(|r| {
             if let Some(v) = ended {
                 r.ending.remove(&v);
@@ -160,12 +163,12 @@ impl Ledger {
     }
 
     /// Tell a job's waiters where it is.
-    pub(super) fn notify(&mut self, id: i64, state: JobState) {
+    pub(super) fn notify(&mut self, id: JobId, state: JobState) {
         self.notify_with(id, state, None);
     }
 
     /// Tell a job's waiters where it is, and why.
-    pub(super) fn notify_with(&mut self, id: i64, state: JobState, reason: Option<String>) {
+    pub(super) fn notify_with(&mut self, id: JobId, state: JobState, reason: Option<String>) {
         let Some(j) = self.jobs.get_mut(&id) else {
             return;
         };
@@ -175,7 +178,7 @@ impl Ledger {
     }
 
     /// The job is over: give its waiters the final line and forget it.
-    pub(super) fn finish(&mut self, id: i64, state: JobState, reason: Option<String>) {
+    pub(super) fn finish(&mut self, id: JobId, state: JobState, reason: Option<String>) {
         let Some(j) = self.jobs.remove(&id) else {
             return;
         };

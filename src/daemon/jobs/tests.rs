@@ -18,9 +18,9 @@ use crate::media::prefetch::{FeedEvent, Looping};
 use crate::priority::Priority;
 use crate::store::{How, JobId, JobKind, Store};
 
-const PASAR: ZoneId = 1;
-const ALUN: ZoneId = 2;
-const MASJID: ZoneId = 3;
+const PASAR: ZoneId = ZoneId(1);
+const ALUN: ZoneId = ZoneId(2);
+const MASJID: ZoneId = ZoneId(3);
 
 struct Bench {
     ledger: Ledger,
@@ -119,7 +119,7 @@ fn scheduled(name: &str, zones: &[ZoneId]) -> JobSpec {
     }
 }
 
-fn plays(effects: &[Effect]) -> Vec<(i64, Vec<ZoneId>, Vec<PathBuf>)> {
+fn plays(effects: &[Effect]) -> Vec<(JobId, Vec<ZoneId>, Vec<PathBuf>)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -131,7 +131,7 @@ fn plays(effects: &[Effect]) -> Vec<(i64, Vec<ZoneId>, Vec<PathBuf>)> {
         .collect()
 }
 
-fn wakes(effects: &[Effect]) -> Vec<(i64, DateTime<Utc>)> {
+fn wakes(effects: &[Effect]) -> Vec<(JobId, DateTime<Utc>)> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -141,28 +141,28 @@ fn wakes(effects: &[Effect]) -> Vec<(i64, DateTime<Utc>)> {
         .collect()
 }
 
-fn started(zone: ZoneId, job: i64, item: u32) -> Event {
+fn started(zone: ZoneId, job: JobId, item: u32) -> Event {
     Event::ItemStarted {
         zone,
-        job: job as u64,
+        job,
         item,
         at: Instant::now(),
     }
 }
 
-fn ended(zone: ZoneId, job: i64, reason: EndReason) -> Event {
+fn ended(zone: ZoneId, job: JobId, reason: EndReason) -> Event {
     Event::Ended {
         zone,
-        job: job as u64,
+        job,
         reason,
         at: Instant::now(),
     }
 }
 
-fn opened(zone: ZoneId, job: i64, item: u32, path: &str) -> FeedEvent {
+fn opened(zone: ZoneId, job: JobId, item: u32, path: &str) -> FeedEvent {
     FeedEvent::ItemOpened {
         zone,
-        job: job as u64,
+        job,
         item,
         path: PathBuf::from(path),
     }
@@ -198,7 +198,7 @@ fn an_announcement_is_stored_and_plays_at_once_after_its_chime() {
     );
     let queue = b.ledger.store().unwrap().queue().unwrap();
     assert_eq!(queue.len(), 1);
-    assert_eq!(queue[0].id, JobId(id));
+    assert_eq!(queue[0].id, id);
     assert_eq!(queue[0].job.origin, "operator:budi");
     assert_eq!(queue[0].job.zones, ["pasar", "alun"]);
 }
@@ -321,7 +321,7 @@ fn a_job_finishes_once_every_zone_has_ended_and_its_waiter_hears_it() {
         }
         other => panic!("{other:?}"),
     }
-    let job = b.ledger.store().unwrap().job(JobId(id)).unwrap().unwrap();
+    let job = b.ledger.store().unwrap().job(id).unwrap().unwrap();
     assert!(job.finished_at.is_some());
 }
 
@@ -388,7 +388,7 @@ fn a_file_that_never_opened_gets_a_failed_row_naming_why() {
     b.ledger.on_feed_event(
         FeedEvent::ItemFailed {
             zone: PASAR,
-            job: id as u64,
+            job: id,
             item: 0,
             path: "/media/rusak.mp3".into(),
             reason: "not a media file".into(),
@@ -417,7 +417,7 @@ fn a_damaged_item_plays_out_and_its_row_says_damaged() {
     b.ledger.on_feed_event(
         FeedEvent::ItemDamaged {
             zone: PASAR,
-            job: id as u64,
+            job: id,
             item: 0,
             path: "/media/potong.mp3".into(),
             reason: "cut short".into(),
@@ -449,7 +449,7 @@ fn a_skip_closes_the_item_as_skipped() {
     b.ledger.on_engine_event(
         Event::Skipped {
             zone: PASAR,
-            job: id as u64,
+            job: id,
             item: 0,
             at: Instant::now(),
         },
@@ -491,7 +491,7 @@ fn cancel_stops_the_job_everywhere_and_the_store_keeps_it_cancelled() {
         matches!(last, Some(Response::Ok(Reply::Finished(ref p))) if p.state == JobState::Cancelled),
         "{last:?}"
     );
-    let job = b.ledger.store().unwrap().job(JobId(id)).unwrap().unwrap();
+    let job = b.ledger.store().unwrap().job(id).unwrap().unwrap();
     assert!(job.cancelled);
     assert!(b.ledger.store().unwrap().queue().unwrap().is_empty());
     assert_eq!(
@@ -510,8 +510,8 @@ fn cancelling_an_unknown_or_finished_job_is_refused_by_kind() {
     let mut b = bench("");
     let now = wib(10, 0, 0);
     assert_eq!(
-        b.ledger.cancel(99, "x", now).unwrap_err(),
-        JobError::NoSuchJob(99)
+        b.ledger.cancel(JobId(99), "x", now).unwrap_err(),
+        JobError::NoSuchJob(JobId(99))
     );
     let (id, _) = b
         .ledger
@@ -831,13 +831,7 @@ fn a_restart_restores_unfinished_announcements_but_not_scheduled_runs() {
             vec!["/sounds/chime.wav".into(), "/media/a.wav".into()]
         )]
     );
-    let run = b
-        .ledger
-        .store()
-        .unwrap()
-        .job(JobId(sched))
-        .unwrap()
-        .unwrap();
+    let run = b.ledger.store().unwrap().job(sched).unwrap().unwrap();
     assert!(run.cancelled, "a scheduled run came back");
 }
 
@@ -857,7 +851,7 @@ fn a_zone_removed_by_reload_ends_the_jobs_waiting_for_it_as_cancelled() {
         .unwrap();
     b.ledger.zone_removed(MASJID, now);
     assert!(!b.ledger.jobs().contains_key(&w));
-    let job = b.ledger.store().unwrap().job(JobId(w)).unwrap().unwrap();
+    let job = b.ledger.store().unwrap().job(w).unwrap().unwrap();
     assert_eq!(job.progress[0].how, Some(How::Cancelled));
     // Events for the gone zone still name it.
     assert_eq!(b.ledger.zone_name(MASJID), "masjid");

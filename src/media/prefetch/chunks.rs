@@ -110,7 +110,7 @@ impl Feed {
         for o in self.outputs.iter_mut() {
             // `room` made sure of a free slot.
             if o.input.push(chunk.clone()).is_err() {
-                tracing::error!(job = self.job, zone = o.zone, "voice ring full; audio lost");
+                tracing::error!(job = %self.job, zone = %o.zone, "voice ring full; audio lost");
             }
         }
         self.published += (chunk.len() / self.channels as usize) as u64;

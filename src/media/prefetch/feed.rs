@@ -213,11 +213,11 @@ impl Feed {
                 // Mid-item: no fade-in.
                 self.item_frames = offset;
                 self.discard = 0;
-                tracing::debug!(job = self.job, file = %path.display(), offset,
+                tracing::debug!(job = %self.job, file = %path.display(), offset,
                     ms = begin.elapsed().as_millis() as u64, "fork seeked to where its zones are");
             }
             Err(why) => {
-                tracing::info!(job = self.job, file = %path.display(), reason = %why,
+                tracing::info!(job = %self.job, file = %path.display(), reason = %why,
                     "cannot seek: the fork decodes the item from its start");
                 decoder = match self.open_decoder(&path) {
                     Ok(d) => d,

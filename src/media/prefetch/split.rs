@@ -59,7 +59,7 @@ impl Feed {
         self.outputs = stay;
         let zones: Vec<ZoneId> = go.iter().map(|o| o.zone).collect();
         tracing::info!(
-            job = self.job,
+            job = %self.job,
             ?zones,
             "zones left behind get a decoder of their own"
         );
@@ -108,7 +108,7 @@ impl Feed {
             self.outputs = stay;
             let zones: Vec<ZoneId> = go.iter().map(|o| o.zone).collect();
             tracing::info!(
-                job = self.job,
+                job = %self.job,
                 ?zones,
                 "zones that skipped get a decoder of their own"
             );

@@ -30,14 +30,14 @@ fn wav(dir: &Path, name: &str, seconds: f32, seed: u32) -> PathBuf {
 /// `n` voices of `capacity` frames and their producer ends, zones 0..n.
 fn voices(n: u32, capacity: usize) -> (Vec<Voice>, Vec<(ZoneId, VoiceInput)>) {
     let spec = VoiceSpec {
-        job: 7,
+        job: JobId(7),
         priority: Priority(50),
         yields: Yield::Pause,
     };
     (0..n)
         .map(|zone| {
             let (v, input) = voice::voice(spec, 1, capacity);
-            (v, (zone, input))
+            (v, (ZoneId(zone), input))
         })
         .unzip()
 }
@@ -45,7 +45,7 @@ fn voices(n: u32, capacity: usize) -> (Vec<Voice>, Vec<(ZoneId, VoiceInput)>) {
 fn feed(outputs: Vec<(ZoneId, VoiceInput)>, files: &[PathBuf]) -> (Feed, Receiver<FeedEvent>) {
     let (tx, rx) = mpsc::channel();
     let feed = Feed::new(
-        7,
+        JobId(7),
         outputs,
         files.to_vec(),
         Order::default(),
@@ -109,7 +109,7 @@ fn one_decoder_fills_three_zones_with_the_same_chunks() {
         .collect();
     assert_eq!(
         opened,
-        [0, 1, 2],
+        [ZoneId(0), ZoneId(1), ZoneId(2)],
         "the as-run log hears of the item per zone"
     );
 }
@@ -148,7 +148,7 @@ fn a_zone_left_behind_is_detached_and_goes_on_where_it_was() {
         "not on one look"
     );
     assert_eq!(f.outputs.len(), 1);
-    assert_eq!(fork.outputs[0].zone, 0);
+    assert_eq!(fork.outputs[0].zone, ZoneId(0));
     let (_, _, offset) = fork.resume.clone().expect("goes on mid-item");
     assert!(offset > 0 && offset == fork.published);
     fork.fill();
@@ -214,7 +214,7 @@ fn a_file_truncated_while_it_plays_is_reported_damaged() {
         .collect();
     assert_eq!(damaged.len(), 2, "{damaged:?}");
     for (zone, (z, item, path, reason)) in damaged.iter().enumerate() {
-        assert_eq!((*z, *item, path), (zone as ZoneId, 0, &long));
+        assert_eq!((*z, *item, path), (ZoneId(zone as u32), 0, &long));
         assert!(reason.contains("changed while it played"), "{reason}");
         assert!(reason.contains("cut short"), "{reason}");
     }
