@@ -30,8 +30,8 @@ pub const MAX_UPLOAD: u64 = 1 << 30;
 pub const MAX_INTERVAL_S: u64 = 7 * 24 * 3600;
 
 /// The zone list that means every zone; what the CLI sends when `--zones` is
-/// not given.
-pub const ALL_ZONES: &str = "all";
+/// not given. The config's reserved word for it, one word for both.
+pub use crate::config::schema::ALL_ZONES;
 
 /// Whether `value` is an object of this protocol version.
 pub(super) fn check_version(value: &serde_json::Value) -> Result<(), ProtocolError> {
