@@ -391,6 +391,35 @@ fn multicast_on_loopback_and_several_destinations() {
     assert_eq!(out.health().packets_sent.load(Ordering::Relaxed), 100);
 }
 
+/// A zone of 200 poles on unicast (sent with one `sendmmsg` per packet):
+/// every pole gets every packet, in order, the same stream.
+#[test]
+fn two_hundred_unicast_destinations_each_get_every_packet_in_order() {
+    // Each receiver holds port + 1 too, where its sender reports go.
+    let receivers: Vec<(UdpSocket, UdpSocket, u16)> = (0..200).map(|_| socket_pair()).collect();
+    let dests: Vec<SocketAddr> = receivers
+        .iter()
+        .map(|(_, _, port)| SocketAddr::from(([127, 0, 0, 1], *port)))
+        .collect();
+    let mut out =
+        RtpOutput::new("poles", &rtp_config(&dests, Codec::Pcmu), RATE, 1, FRAMES).unwrap();
+    play(&mut [&mut out], 1, 1000.0, 30);
+    let first = receive_rtp(&receivers[0].0, 30);
+    check_pcmu_tone(&first);
+    for (i, (rx, _, _)) in receivers.iter().enumerate().skip(1) {
+        let got = receive_rtp(rx, 30);
+        check_stream(&got, 0, 160, 160);
+        for (a, b) in got.iter().zip(&first) {
+            assert_eq!(
+                (a.seq, a.ts, a.ssrc, &a.payload),
+                (b.seq, b.ts, b.ssrc, &b.payload),
+                "pole {i}"
+            );
+        }
+    }
+    assert_eq!(out.health().packets_sent.load(Ordering::Relaxed), 200 * 30);
+}
+
 #[test]
 fn closed_port_is_counted_not_fatal() {
     let closed: SocketAddr = ([127, 0, 0, 1], free_port_pair()).into();

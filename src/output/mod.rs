@@ -19,6 +19,7 @@
 
 pub mod build;
 pub mod endpoint;
+pub mod fanout;
 pub mod health;
 pub mod icmp;
 #[cfg(feature = "local-audio")]

@@ -3,7 +3,8 @@
 //!
 //! One [`RtpOutput`] per zone: one stream (one random SSRC, one sequence
 //! number and timestamp line) sent as the same datagrams to every
-//! destination of the zone from one non-blocking UDP socket.
+//! destination of the zone from one non-blocking UDP socket, all of them in
+//! one `sendmmsg(2)` per packet (`fanout.rs`).
 //!
 //! # Packets on the wire
 //! What a packet time becomes is the codec's business (`crate::rtp`): its
@@ -52,6 +53,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::fanout::Fanout;
 use super::{Output, OutputHealth, Tick};
 use crate::config::RtpOutput as RtpConfig;
 use crate::rtp::encode::Encoder;
@@ -101,6 +103,8 @@ impl RtpStatus {
 pub struct RtpOutput {
     socket: Socket,
     rtp_destinations: Vec<SockAddr>,
+    /// Sends each packet to all of them in one system call.
+    fanout: Fanout,
     /// Each RTP destination's port + 1, with the index of its destination.
     rtcp_destinations: Vec<(usize, SockAddr)>,
     /// Counters per RTP destination (same order).
@@ -153,7 +157,9 @@ impl RtpOutput {
             Encoder::new(layout, engine_rate, channels, frames_per_packet).map_err(invalid)?;
         let socket = open_socket(config)?;
 
-        let rtp_destinations = config.destinations.iter().map(|&a| a.into()).collect();
+        let rtp_destinations: Vec<SockAddr> =
+            config.destinations.iter().map(|&a| a.into()).collect();
+        let fanout = Fanout::new(rtp_destinations.len());
         let rtcp_destinations = config
             .destinations
             .iter()
@@ -183,6 +189,7 @@ impl RtpOutput {
         Ok(Self {
             socket,
             rtp_destinations,
+            fanout,
             rtcp_destinations,
             destination_health,
             layout,
@@ -265,18 +272,22 @@ impl RtpOutput {
         }
         .write(&mut self.packet);
 
-        for (dest, health) in self.rtp_destinations.iter().zip(&self.destination_health) {
-            match super::icmp::send_to(&self.socket, &self.packet, dest) {
+        let (zone, each) = (&self.health, &self.destination_health);
+        self.fanout.send(
+            &self.socket,
+            &self.packet,
+            &self.rtp_destinations,
+            |i, sent| match sent {
                 Ok(n) => {
-                    self.health.record_sent(n);
-                    health.record_sent(n);
+                    zone.record_sent(n);
+                    each[i].record_sent(n);
                 }
                 Err(e) => {
-                    self.health.record_error(&e);
-                    health.record_error(&e);
+                    zone.record_error(&e);
+                    each[i].record_error(&e);
                 }
-            }
-        }
+            },
+        );
         self.first_packet = false;
         self.packet_count = self.packet_count.wrapping_add(1);
         self.octet_count = self
