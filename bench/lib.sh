@@ -10,7 +10,8 @@
 #   make_tone SECONDS              $DIR/media/tone.wav (1 kHz, 48 kHz mono)
 #                                  and the playlist $DIR/playlists/tone.m3u
 #   start_tone_daemon PTIME CODEC DEST...
-#                                  a daemon with one CODEC zone per DEST, all
+#                                  a daemon with one CODEC zone per DEST (a
+#                                  DEST "a:p,b:q" is one zone of two poles), all
 #                                  playing the tone from 3 s on; its pid is
 #                                  DAEMON (also in PIDS)
 set -euo pipefail
@@ -57,7 +58,10 @@ start_tone_daemon() {
     {
         printf '[daemon]\ntimezone = "UTC"\npacket_ms = %s\n' "$ptime"
         for dest in "$@"; do
-            printf '[[zones]]\nname = "z%s"\nrtp = ["%s"]\ncodec = "%s"\n' "$i" "$dest" "$codec"
+            # A DEST of several addresses, comma-separated, is one zone
+            # with that many poles.
+            printf '[[zones]]\nname = "z%s"\nrtp = [%s]\ncodec = "%s"\n' "$i" \
+                "$(printf '%s' "$dest" | sed 's/[^,]*/"&"/g; s/,/, /g')" "$codec"
             i=$((i + 1))
         done
         printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"

@@ -10,7 +10,9 @@
 #   pcmu       unicast PCMU 8 kHz
 #   multicast  PCMU, one multicast group per zone, out of the loopback
 #              interface (239.255.x.y; nothing leaves the machine)
-# Unicast zones all send to one port on 127.0.0.1, where a socket is
+# POLES=N (environment) gives each unicast zone N destinations (poles),
+# sent with one sendmmsg per packet. Unicast zones send to ports on
+# 127.0.0.1 (one per pole: SINK, SINK + 2, ...), where sockets are
 # bound and never read (the kernel drops what overflows it; the senders
 # see no error). CPU is utime + stime from /proc/PID/stat over SECONDS
 # seconds after a 5 s warm-up, as % of one core; RSS is VmRSS (summed
@@ -27,12 +29,15 @@ COUNTS=${3:-"1 10 100 500"}
 FFMAX=${4:-100}
 build_corong
 make_tone $((SECS + 30))
+POLES=${POLES:-1}
+# One ffmpeg per pole would be one process per destination: not run then.
+[ "$POLES" -gt 1 ] && FFMAX=0
 SINK=41500
-python3 - "$SINK" <<'PY' &
+python3 - "$SINK" "$POLES" <<'PY' &
 import signal, socket, sys
-port = int(sys.argv[1])
+port, poles = int(sys.argv[1]), int(sys.argv[2])
 socks = []
-for p in (port, port + 1):
+for p in range(port, port + 2 * poles):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", p))
     socks.append(s)
@@ -58,11 +63,14 @@ measure() { # PIDS... -> "cpu% rss_mb pss_mb"
     python3 -c "print(f'{($c1 - $c0) / $TICK / ($t1 - $t0) * 100:.1f} {$(rss_kb "$@") / 1024:.1f} {$(pss_kb "$@") / 1024:.1f}')"
 }
 dest() { # zone index -> host:port
-    if [ "$KIND" = multicast ]; then echo "239.255.$(($1 / 250 + 100)).$(($1 % 250 + 1)):5004"; else echo "127.0.0.1:$SINK"; fi
+    if [ "$KIND" = multicast ]; then echo "239.255.$(($1 / 250 + 100)).$(($1 % 250 + 1)):5004"; return; fi
+    local k out="127.0.0.1:$SINK"
+    for k in $(seq 1 $((POLES - 1))); do out="$out,127.0.0.1:$((SINK + 2 * k))"; done
+    echo "$out"
 }
 codec() { if [ "$KIND" = l16 ]; then echo l16; else echo pcmu; fi; }
 
-machine_line "$KIND zones; ${SECS} s per measurement"
+machine_line "$KIND zones of $POLES pole(s); ${SECS} s per measurement"
 printf '%6s %12s %14s %12s %12s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB" "ffmpeg PSS MB"
 for n in $COUNTS; do
     dests=()
