@@ -45,7 +45,8 @@
 //!   NTP time (`rtcp.rs`). A leaf: `config` holds its [`rtp::Codec`].
 //! - [`output`]: a zone's outputs built from its config (`build.rs`) with
 //!   the typed endpoint list every reader names them by (`endpoint.rs`);
-//!   the RTP sender (`rtp.rs`), SDP (`sdp.rs`), the WAV recorder (`wav.rs`;
+//!   the RTP sender (`rtp.rs`, each packet to all of a zone's poles in one
+//!   `sendmmsg`: `fanout.rs`), SDP (`sdp.rs`), the WAV recorder (`wav.rs`;
 //!   its files' naming and pruning in `wav/files.rs`, the writer thread in
 //!   `wav/writer.rs`), and with the cargo feature `local-audio` the sound
 //!   card (`local.rs`, rodio).
@@ -54,8 +55,10 @@
 //!   fire times for `corong schedule` (`upcoming.rs`); waiting for the
 //!   clock to be synchronized (`sync.rs`).
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
-//!   loudness cache; durable before a client gets its answer; checkpointed
-//!   at a clean stop; `corong backup` copies it online.
+//!   loudness cache; durable before a client gets its answer (the daemon's
+//!   commits are made durable by the store's syncer thread, `durable.rs`,
+//!   and answers wait for it, the loop does not); checkpointed at a clean
+//!   stop; `corong backup` copies it online.
 //! - [`control`]: the control socket: protocol (`protocol/`: version and
 //!   bounds in `envelope.rs`, `request.rs`, `reply.rs`, and the response
 //!   line in `response.rs`), server (daemon side), client (CLI side), human

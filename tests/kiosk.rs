@@ -796,3 +796,135 @@ fn slow_speech_holds_up_nothing_else() {
         fs::read_to_string(log).unwrap_or_default()
     );
 }
+
+/// A C shim for `LD_PRELOAD`: `fsync` and `fdatasync` take 2 s while the
+/// file named by `CORONG_TEST_SLOW_SYNC` exists (a failing SD card).
+const SLOW_SYNC_C: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void slow_disk(void) {
+    const char *flag = getenv("CORONG_TEST_SLOW_SYNC");
+    if (flag && access(flag, F_OK) == 0) sleep(2);
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    slow_disk();
+    return real(fd);
+}
+
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    slow_disk();
+    return real(fd);
+}
+"#;
+
+/// SQLite's syncs run beside the control loop. With every `fsync` taking
+/// 2 s, an announcement's answer waits until its job is on disk, but
+/// meanwhile it goes on air, `status` answers, and the watchdog pings go on.
+#[test]
+fn a_slow_disk_holds_up_only_the_answer_that_waits_for_it() {
+    if !common::require_peer("cc") {
+        return;
+    }
+    let st = Station::new();
+    let port = free_port_pair();
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{port}\"]\n"
+    ));
+    let src = st.path("slowsync.c");
+    let shim = st.path("slowsync.so");
+    fs::write(&src, SLOW_SYNC_C).unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&src)
+        .arg("-ldl")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let flag = st.path("disk-is-slow");
+    let tone = st.path("tone.wav");
+    tone_wav(&tone, 1000.0, 1.0);
+
+    let notify = NotifyListener::bind(&st);
+    let d = start_with_env(
+        &st,
+        &[
+            notify.env(),
+            ("WATCHDOG_USEC", "300000".into()),
+            ("LD_PRELOAD", shim.display().to_string()),
+            ("CORONG_TEST_SLOW_SYNC", flag.display().to_string()),
+        ],
+    );
+    notify.wait_for("READY=1", Duration::from_secs(5));
+    fs::write(&flag, b"").unwrap();
+
+    let announce = {
+        let socket = st.socket();
+        let tone = tone.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let out = corong()
+                .arg("--socket")
+                .arg(socket)
+                .arg("announce")
+                .arg(tone)
+                .args(["--zones", "pasar", "--no-chime"])
+                .output()
+                .unwrap();
+            (out, t0.elapsed())
+        })
+    };
+    // Accepted and on air before the disk has it.
+    d.wait_log("announcement accepted", Duration::from_secs(5));
+    d.wait_log("on air zone=pasar", Duration::from_secs(1));
+    let t0 = Instant::now();
+    let (code, out, err) = st.client(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "status took {:?} while the disk synced",
+        t0.elapsed()
+    );
+    let got = notify.collect_until(Instant::now() + Duration::from_millis(1200));
+    let pings = got
+        .iter()
+        .filter(|(t, ..)| t.lines().any(|l| l == "WATCHDOG=1"))
+        .count();
+    assert!(
+        pings >= 3,
+        "{pings} watchdog pings in 1.2 s while the disk synced"
+    );
+
+    let (out, took) = announce.join().unwrap();
+    assert!(
+        out.status.success(),
+        "announce after {took:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+    // The answer came only when the job was on disk.
+    assert!(
+        took >= Duration::from_secs(2),
+        "announce answered after {took:?}"
+    );
+    fs::remove_file(&flag).unwrap();
+    let log = d.log.clone();
+    let status = d.stop();
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        fs::read_to_string(log).unwrap_or_default()
+    );
+}

@@ -258,7 +258,8 @@ pub async fn run_on(
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (wake_tx, mut wakes) = mpsc::unbounded_channel();
-    let mut station = Station::start(config, events_tx, wake_tx)?;
+    let (durable_tx, mut durables) = mpsc::unbounded_channel();
+    let mut station = Station::start(config, events_tx, wake_tx, durable_tx)?;
     let config = station.config().clone();
     // Before the scheduler's first look at the clock: what it will not see.
     // A clock not yet synchronized cannot say what was missed: with
@@ -392,6 +393,7 @@ pub async fn run_on(
                 }
             }
             Some(id) = wakes.recv() => station.on_wake(id),
+            Some(durable) = durables.recv() => station.on_durable(durable),
             _ = ready_poll.tick(), if !systemd.is_ready() => {
                 let status = status_line(&station);
                 systemd.poll_ready(station.engine(), status);

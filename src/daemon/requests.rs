@@ -143,6 +143,7 @@ impl Station {
         peer: Peer,
         reply: mpsc::Sender<Response>,
     ) {
+        let commits_before = self.commits_made();
         let result = match req {
             Request::Announce { files, delivery } => {
                 self.announce(JobKind::Announcement, files, None, delivery, &peer, &reply)
@@ -192,15 +193,17 @@ impl Station {
                 "reload is handled by the daemon's loop",
             )),
         };
+        // An answer that follows a commit waits until the commit is on
+        // disk (the loop does not: see `store/durable.rs`).
+        let commits = self.commits_made();
+        let after = if commits > commits_before { commits } else { 0 };
         match result {
-            Ok(Some(r)) => {
-                let _ = reply.try_send(Response::Ok(r));
-            }
+            Ok(Some(r)) => self.answer_when_durable(reply, Response::Ok(r), after),
             // A `--wait` exchange: the job's waiters list holds `reply`.
             Ok(None) => {}
             Err(refusal) => {
                 tracing::warn!(user = %peer.user, "request refused: {}", refusal.message);
-                let _ = reply.try_send(refusal.response());
+                self.answer_when_durable(reply, refusal.response(), after);
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::bridge::{AudioEvent, Bridge};
 use super::health::OutputWatch;
@@ -17,6 +17,7 @@ use super::jobs::{Effect, JobSpec, Ledger, StartError, Wrapping};
 use super::receivers::{self, Listener, ReceiverTable};
 use super::sounds::{self, Sounds};
 use crate::config::{self, Config};
+use crate::control::protocol::Response;
 use crate::engine::voice::{self, EndReason, VoiceInput, VoiceSpec, Yield};
 use crate::engine::{Command, Engine, EngineConfig, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
 use crate::ids::JobId;
@@ -25,6 +26,7 @@ use crate::media::prefetch::{self, Feed, FeedEvent, Order, Prefetcher};
 use crate::media::DecodeOptions;
 use crate::playlist;
 use crate::priority::Priority;
+use crate::store::durable::Durable;
 use crate::store::Store;
 
 /// Seconds of audio each voice's ring holds at least (decoded ahead of
@@ -83,6 +85,9 @@ pub struct Station {
     /// When the upload folder was last pruned (at start, then daily).
     uploads_pruned: Option<Instant>,
     pub(super) started_at: DateTime<Utc>,
+    /// Answers held until the commit behind them is on disk: the reply
+    /// channel, the answer, and the commit count it waits for.
+    held: Vec<(mpsc::Sender<Response>, Response, u64)>,
 }
 
 impl Station {
@@ -92,6 +97,7 @@ impl Station {
         config: Config,
         events: UnboundedSender<AudioEvent>,
         wake_tx: UnboundedSender<JobId>,
+        durable_tx: UnboundedSender<Durable>,
     ) -> anyhow::Result<Station> {
         let d = &config.daemon;
         let (engine, outbox) = Engine::start(EngineConfig {
@@ -104,7 +110,7 @@ impl Station {
         let (feed_tx, feed_rx) = std::sync::mpsc::channel();
         let bridge = Bridge::start(outbox, feed_rx, events).context("starting the event bridge")?;
 
-        let (store, store_problem) = match Store::open(&d.state_dir) {
+        let (mut store, store_problem) = match Store::open(&d.state_dir) {
             Ok(s) if s.is_writable() => (Some(s), None),
             Ok(s) => {
                 let why = format!(
@@ -119,11 +125,24 @@ impl Station {
                 (None, Some(e.to_string()))
             }
         };
+        // The loop commits without waiting for the disk; a thread of the
+        // store's makes the commits durable, and answers wait for that
+        // (see `store/durable.rs`).
+        if let Some(s) = store.as_mut().filter(|s| s.is_writable()) {
+            if let Err(e) = s.defer_sync(durable_tx) {
+                tracing::warn!("the state store is synced on every write: {e}");
+            }
+        }
         let sounds = Sounds::prepare(&config);
         // The loudness cache keeps its own connection to the store: it
-        // writes from its own thread, and SQLite serialises the two.
+        // writes from its own thread, and SQLite serialises the two. Its
+        // entries need no fsync of their own (one lost is measured again),
+        // so it never holds the lock through a slow disk.
         let persist: Box<dyn Persist> = match Store::open(&d.state_dir) {
-            Ok(s) if s.is_writable() => Box::new(s),
+            Ok(s) if s.is_writable() => {
+                s.relax_sync();
+                Box::new(s)
+            }
             _ => {
                 tracing::warn!("loudness measurements are not kept: the state store is not writable; files are measured at every start");
                 Box::new(NoPersist)
@@ -158,6 +177,7 @@ impl Station {
             voices: super::voices::Voices::installed(),
             uploads_pruned: None,
             started_at: Utc::now(),
+            held: Vec::new(),
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {
@@ -703,6 +723,56 @@ impl Station {
     pub fn close_store(&mut self) {
         if let Some(store) = self.ledger.take_store() {
             tokio::task::block_in_place(|| drop(store));
+        }
+        // Closing synced and checkpointed everything.
+        for (reply, answer, _) in self.held.drain(..) {
+            let _ = reply.try_send(answer);
+        }
+    }
+
+    /// Commits made on the store's connection so far (0 when every write
+    /// is synced as it is made: nothing to wait for).
+    pub(super) fn commits_made(&self) -> u64 {
+        self.ledger
+            .store()
+            .and_then(|s| s.syncer())
+            .map_or(0, |s| s.commits().made())
+    }
+
+    /// Send `answer` once commit number `after` is on disk (at once if it
+    /// already is, or when the store syncs every write).
+    pub(super) fn answer_when_durable(
+        &mut self,
+        reply: mpsc::Sender<Response>,
+        answer: Response,
+        after: u64,
+    ) {
+        match self.ledger.store().and_then(|s| s.syncer()) {
+            Some(syncer) if after > 0 => {
+                syncer.ask();
+                self.held.push((reply, answer, after));
+            }
+            _ => {
+                let _ = reply.try_send(answer);
+            }
+        }
+    }
+
+    /// The store's syncer made commits durable: send what waited for them.
+    pub fn on_durable(&mut self, durable: Durable) {
+        if let Some(e) = &durable.error {
+            // The answers go out anyway: the job is taken and will play;
+            // what a power cut now could lose is said in the log.
+            tracing::error!("answering before the state store is on disk: {e}");
+        }
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.held[i].2 <= durable.upto {
+                let (reply, answer, _) = self.held.swap_remove(i);
+                let _ = reply.try_send(answer);
+            } else {
+                i += 1;
+            }
         }
     }
 }

@@ -62,6 +62,13 @@ pub enum StoreError {
     InvalidJob(String),
 
     #[error("state store {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("state store {}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
         #[source]

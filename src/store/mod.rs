@@ -4,8 +4,11 @@
 //! # Contract
 //!
 //! - Nothing accepted is ever lost. Every write is one transaction that is on
-//!   disk when the method returns (`journal_mode=WAL`, `synchronous=FULL`):
-//!   the daemon answers a client only after [`Store::accept`] has returned.
+//!   disk when the method returns (`journal_mode=WAL`, `synchronous=FULL`).
+//!   The daemon instead calls [`Store::defer_sync`]: its commits return at
+//!   once and a thread of the store's makes them durable (`durable.rs`);
+//!   the daemon answers a client only when the commit behind the answer is
+//!   reported on disk.
 //! - After a crash or a power cut, [`Store::recover_after_restart`] puts every
 //!   zone that was on air back to pending (and logs it as `interrupted`);
 //!   what had finished stays finished.
@@ -57,6 +60,7 @@
 
 mod asrun;
 mod backup;
+pub mod durable;
 mod error;
 mod lifecycle;
 mod loudness;
@@ -104,6 +108,8 @@ pub struct Store {
     moved_aside: Option<PathBuf>,
     /// The database had no schema when opened: it was created now.
     created_now: bool,
+    /// After [`Store::defer_sync`]: makes commits durable beside the caller.
+    syncer: Option<durable::Syncer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -185,6 +191,7 @@ impl Store {
             writable: true,
             moved_aside: None,
             created_now: true,
+            syncer: None,
         })
     }
 
@@ -222,6 +229,7 @@ impl Store {
             writable: true,
             moved_aside: None,
             created_now,
+            syncer: None,
         })
     }
 
@@ -267,6 +275,7 @@ impl Store {
             writable: false,
             moved_aside: None,
             created_now: false,
+            syncer: None,
         })
     }
 
@@ -313,7 +322,56 @@ impl Store {
             tx.commit()?;
             Ok(value)
         };
-        run().map_err(|e| e.into_store_error(path))
+        let value = run().map_err(|e| e.into_store_error(path))?;
+        if let Some(s) = &self.syncer {
+            s.committed();
+        }
+        Ok(value)
+    }
+
+    /// From now on, commits return before the disk has them and a
+    /// [`durable::Syncer`] thread makes them durable (see `durable.rs`):
+    /// the caller waits for no `fsync`, and holds back an answer until the
+    /// syncer's report (sent to `report`) covers the commit behind it.
+    /// Errors: an in-memory or read-only store, or the syncer's own files.
+    pub fn defer_sync(
+        &mut self,
+        report: tokio::sync::mpsc::UnboundedSender<durable::Durable>,
+    ) -> Result<(), StoreError> {
+        let refused = |why: &str| StoreError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(why.to_string()),
+        };
+        if !self.writable || self.path == Path::new(":memory:") {
+            return Err(refused("no file to sync"));
+        }
+        let pragmas = self
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| self.conn.pragma_update(None, "wal_autocheckpoint", 0));
+        pragmas.map_err(|e| classify(&self.path, e))?;
+        let commits = std::sync::Arc::new(durable::Commits::default());
+        let syncer =
+            durable::Syncer::start(&self.path, commits, report).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        self.syncer = Some(syncer);
+        Ok(())
+    }
+
+    /// The syncer, after [`Store::defer_sync`].
+    pub fn syncer(&self) -> Option<&durable::Syncer> {
+        self.syncer.as_ref()
+    }
+
+    /// For a second connection whose writes need no durability of their
+    /// own (the loudness cache: a lost entry is measured again): commit
+    /// without `fsync` and leave checkpoints to the first connection's
+    /// syncer, so it never holds the write lock through a slow disk.
+    pub fn relax_sync(&self) {
+        let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        let _ = self.conn.pragma_update(None, "wal_autocheckpoint", 0);
     }
 
     /// Runs `f` in one read transaction, so it sees one consistent state.
@@ -334,6 +392,9 @@ impl Drop for Store {
     /// clean stop holds everything. A process that dies skips this, and the
     /// next start knows.
     fn drop(&mut self) {
+        if let Some(mut s) = self.syncer.take() {
+            s.stop();
+        }
         if self.writable && self.path != Path::new(":memory:") {
             lifecycle::close(&self.conn, &self.path);
         }
@@ -544,6 +605,56 @@ mod tests {
         assert_eq!(get("synchronous"), "Integer(2)"); // FULL
         assert_eq!(get("foreign_keys"), "Integer(1)");
         assert_eq!(get("user_version"), format!("Integer({SCHEMA_VERSION})"));
+    }
+
+    /// After `defer_sync` commits return without an fsync; the syncer
+    /// reports them durable when asked, and by itself within `SETTLE` when
+    /// nobody asks; what it reported is there after a reopen.
+    #[test]
+    fn deferred_commits_are_reported_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        store.defer_sync(tx).unwrap();
+        let get = |name: &str| -> i64 {
+            store
+                .conn
+                .pragma_query_value(None, name, |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(get("synchronous"), 1); // NORMAL
+        assert_eq!(get("wal_autocheckpoint"), 0);
+        let mut next_report = |within: Duration| {
+            let end = std::time::Instant::now() + within;
+            loop {
+                if let Ok(d) = rx.try_recv() {
+                    return d;
+                }
+                assert!(std::time::Instant::now() < end, "no report in {within:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let a = store.accept(&job(&["A"])).unwrap();
+        assert_eq!(store.syncer().unwrap().commits().made(), 1);
+        // Nobody asked: settled by itself.
+        let settled = next_report(durable::SETTLE * 3);
+        assert_eq!((settled.upto, settled.error), (1, None));
+        let b = store.accept(&job(&["B"])).unwrap();
+        store.syncer().unwrap().ask();
+        let asked = next_report(Duration::from_secs(2));
+        assert_eq!((asked.upto, asked.error), (2, None));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let ids: Vec<_> = store.unfinished().unwrap().iter().map(|j| j.id).collect();
+        assert_eq!(ids, [a, b]);
+    }
+
+    #[test]
+    fn an_in_memory_store_keeps_syncing_every_write() {
+        let mut store = Store::open_in_memory().unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        assert!(store.defer_sync(tx).is_err());
+        assert!(store.syncer().is_none());
     }
 
     #[test]

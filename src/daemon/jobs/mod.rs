@@ -11,8 +11,9 @@
 //! carries out. Time is always passed in, so the decisions can be tested
 //! with a manual clock (see `tests.rs`).
 //!
-//! Every job gets an id from the store, which has it on disk before
-//! anything else happens; a job the store cannot take (a broken disk) still
+//! Every job gets an id from the store, which has it committed before
+//! anything else happens (on disk before its client hears of it: see
+//! `store/durable.rs`); a job the store cannot take (a broken disk) still
 //! plays if it comes from a schedule, under an id from a separate range,
 //! while operators' jobs are refused.
 
@@ -73,8 +74,11 @@ pub struct Ledger {
     effects: Vec<Effect>,
 }
 
-/// Run a store call that may wait for the disk: inside the daemon's
-/// runtime, without holding up the runtime's other tasks.
+/// Run a store call: inside the daemon's runtime, without holding up the
+/// runtime's other tasks. The daemon's store commits without an `fsync`
+/// (its syncer thread makes them durable), so this waits for the page cache
+/// and SQLite's lock at most; a store that syncs every write (it could not
+/// start its syncer) waits for the disk here.
 fn on_disk<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
