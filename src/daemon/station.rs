@@ -85,9 +85,16 @@ pub struct Station {
     /// When the upload folder was last pruned (at start, then daily).
     uploads_pruned: Option<Instant>,
     pub(super) started_at: DateTime<Utc>,
-    /// Answers held until the commit behind them is on disk: the reply
-    /// channel, the answer, and the commit count it waits for.
-    held: Vec<(mpsc::Sender<Response>, Response, u64)>,
+    /// Answers held until the commit behind them is on disk.
+    held: Vec<HeldAnswer>,
+}
+
+/// An answer that waits for the store's syncer.
+struct HeldAnswer {
+    reply: mpsc::Sender<Response>,
+    answer: Response,
+    /// Sent once this many commits are on disk.
+    after: u64,
 }
 
 impl Station {
@@ -725,8 +732,8 @@ impl Station {
             tokio::task::block_in_place(|| drop(store));
         }
         // Closing synced and checkpointed everything.
-        for (reply, answer, _) in self.held.drain(..) {
-            let _ = reply.try_send(answer);
+        for held in self.held.drain(..) {
+            let _ = held.reply.try_send(held.answer);
         }
     }
 
@@ -750,7 +757,11 @@ impl Station {
         match self.ledger.store().and_then(|s| s.syncer()) {
             Some(syncer) if after > 0 => {
                 syncer.ask();
-                self.held.push((reply, answer, after));
+                self.held.push(HeldAnswer {
+                    reply,
+                    answer,
+                    after,
+                });
             }
             _ => {
                 let _ = reply.try_send(answer);
@@ -765,14 +776,12 @@ impl Station {
             // what a power cut now could lose is said in the log.
             tracing::error!("answering before the state store is on disk: {e}");
         }
-        let mut i = 0;
-        while i < self.held.len() {
-            if self.held[i].2 <= durable.upto {
-                let (reply, answer, _) = self.held.swap_remove(i);
-                let _ = reply.try_send(answer);
-            } else {
-                i += 1;
-            }
+        let (ready, waiting) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.after <= durable.upto);
+        self.held = waiting;
+        for held in ready {
+            let _ = held.reply.try_send(held.answer);
         }
     }
 }
