@@ -34,7 +34,7 @@ impl Target<'_> {
             .unwrap_or(chrono_tz::UTC)
     }
 
-    fn connect(&self) -> Result<Client, ExitCode> {
+    pub(super) fn connect(&self) -> Result<Client, ExitCode> {
         let path = super::socket::socket_path(self.socket, &super::config_path(self.config))
             .map_err(|e| {
                 if self.json {
@@ -52,7 +52,7 @@ impl Target<'_> {
 
 /// Say what went wrong (with `--json`, also the error object on stdout,
 /// as docs/protocol.md promises) and give the exit status.
-fn fail_as(target: &Target<'_>, e: &ClientError) -> ExitCode {
+pub(super) fn fail_as(target: &Target<'_>, e: &ClientError) -> ExitCode {
     if target.json {
         print_error_json(e.code(), &e.message());
     }
@@ -207,7 +207,7 @@ fn run_streaming(
     }
 }
 
-fn print_json(reply: &Reply) {
+pub(super) fn print_json(reply: &Reply) {
     println!(
         "{}",
         serde_json::to_string_pretty(reply).expect("replies serialize")

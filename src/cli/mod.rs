@@ -19,6 +19,7 @@ mod check;
 mod client;
 mod extras;
 mod info;
+mod page;
 mod socket;
 
 use std::path::{Path, PathBuf};
@@ -252,6 +253,14 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
+    /// Speak to the zones: from standard input (WAV, or raw s16le with
+    /// --rate), recorded and then queued with `--mode record`.
+    Page {
+        #[command(flatten)]
+        args: page::PageArgs,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Cancel a queued or playing announcement.
     Cancel {
         /// The announcement's id, as `announce` printed it and `queue` lists
@@ -412,6 +421,10 @@ pub fn main() -> ExitCode {
         }
         Command::Status { json, place } => send(&target(&place.or(&outer), json), Request::Status),
         Command::Queue { json, place } => send(&target(&place.or(&outer), json), Request::Queue),
+        Command::Page { args, place } => {
+            let json = args.json();
+            page::run(&target(&place.or(&outer), json), args)
+        }
         Command::Cancel { id, json, place } => send(
             &target(&place.or(&outer), json),
             Request::Cancel {

@@ -220,25 +220,48 @@ impl Client {
             .metadata()
             .map_err(|e| ClientError::File(format!("{}: {e}", file.display())))?
             .len();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.upload_from(&name, size, &mut f).map_err(|e| match e {
+            ClientError::File(why) => ClientError::File(format!("{}: {why}", file.display())),
+            e => e,
+        })
+    }
+
+    /// Send `bytes` as a file called `name` (only its extension counts:
+    /// the format hint): audio made by the client, such as a recorded page.
+    pub fn upload_bytes(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<super::protocol::UploadResult, ClientError> {
+        self.upload_from(name, bytes.len() as u64, &mut &bytes[..])
+    }
+
+    /// Exactly `size` bytes of `content` after an `upload` request line.
+    fn upload_from(
+        &mut self,
+        name: &str,
+        size: u64,
+        content: &mut impl Read,
+    ) -> Result<super::protocol::UploadResult, ClientError> {
         let req = Request::Upload {
-            name: file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: name.to_string(),
             size,
         };
         req.validate()
-            .map_err(|e| ClientError::File(format!("{}: {e}", file.display())))?;
+            .map_err(|e| ClientError::File(e.to_string()))?;
         let mut line = req.to_line().into_bytes();
         line.push(b'\n');
         self.writer.write_all(&line).map_err(|e| self.map_io(e))?;
-        // Exactly `size` bytes, even if the file grows meanwhile.
+        // Exactly `size` bytes, even if a file grows meanwhile.
         let sent =
-            io::copy(&mut (&mut f).take(size), &mut self.writer).map_err(|e| self.map_io(e))?;
+            io::copy(&mut content.take(size), &mut self.writer).map_err(|e| self.map_io(e))?;
         if sent != size {
             return Err(ClientError::File(format!(
-                "{}: it shrank to {sent} bytes while it was sent",
-                file.display()
+                "it shrank to {sent} bytes while it was sent"
             )));
         }
         self.reader

@@ -146,7 +146,26 @@ impl Station {
         let commits_before = self.commits_made();
         let result = match req {
             Request::Announce { files, delivery } => {
-                self.announce(JobKind::Announcement, files, None, delivery, &peer, &reply)
+                let origin = Origin::Operator(peer.user.clone());
+                self.announce(JobKind::Announcement, files, None, delivery, origin, &reply)
+            }
+            Request::Page {
+                file,
+                recorded_ms,
+                mut delivery,
+            } => {
+                // A page speaks over what plays, as a live voice would.
+                delivery.priority = delivery.priority.or(Some(Priority::LIVE));
+                tracing::info!(user = %peer.user, ms = recorded_ms, "recorded page");
+                let origin = Origin::Page(peer.user.clone());
+                self.announce(
+                    JobKind::Announcement,
+                    vec![file],
+                    None,
+                    delivery,
+                    origin,
+                    &reply,
+                )
             }
             Request::Say { text, delivery, .. } => match prepared.speech {
                 Some(file) => self.announce(
@@ -154,7 +173,7 @@ impl Station {
                     vec![file],
                     Some(text),
                     delivery,
-                    &peer,
+                    Origin::Operator(peer.user.clone()),
                     &reply,
                 ),
                 None => Err(refuse(ErrorCode::Failed, "the speech was not rendered")),
@@ -260,7 +279,9 @@ impl Station {
     /// again when the request comes back checked.
     pub(super) fn precheck(&self, req: &Request) -> Result<(), Refusal> {
         match req {
-            Request::Announce { delivery, .. } => self.admission(delivery).map(|_| ()),
+            Request::Announce { delivery, .. } | Request::Page { delivery, .. } => {
+                self.admission(delivery).map(|_| ())
+            }
             Request::Emergency { zones, .. } => self.resolve_zones(zones).map(|_| ()),
             Request::Say {
                 voice, delivery, ..
@@ -290,6 +311,12 @@ impl Station {
         let prep = match req {
             Request::Announce { files, .. } => Preparation {
                 files: files.clone(),
+                speech: None,
+                check_speech: false,
+                rate,
+            },
+            Request::Page { file, .. } => Preparation {
+                files: vec![file.clone()],
                 speech: None,
                 check_speech: false,
                 rate,
@@ -366,7 +393,7 @@ impl Station {
         files: Vec<PathBuf>,
         text: Option<String>,
         delivery: Delivery,
-        peer: &Peer,
+        origin: Origin,
         reply: &mpsc::Sender<Response>,
     ) -> Result<Option<Reply>, Refusal> {
         // The files were checked off the loop (see `media_to_check`).
@@ -385,7 +412,7 @@ impl Station {
             .collect();
         let spec = JobSpec {
             kind,
-            origin: Origin::Operator(peer.user.clone()),
+            origin: origin.clone(),
             priority,
             zones,
             files,
@@ -401,7 +428,7 @@ impl Station {
             .ledger
             .start_job(spec, Utc::now())
             .map_err(|e| refuse(e.code(), e.to_string()))?;
-        tracing::info!(job = %id, user = %peer.user, zones = %names.join(","),
+        tracing::info!(job = %id, origin = %origin.label(), zones = %names.join(","),
             priority = %priority, "announcement accepted");
         let result = AnnounceResult {
             id,

@@ -43,6 +43,7 @@ pub mod panics;
 pub mod prefetch;
 pub mod resample;
 pub mod tone;
+pub mod wav_stream;
 
 pub use decode::{DecodeOptions, Decoder, SOURCE_RATES};
 

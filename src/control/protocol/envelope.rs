@@ -29,6 +29,10 @@ pub const MAX_UPLOAD: u64 = 1 << 30;
 /// values overflowed into "at once" in the time arithmetic.
 pub const MAX_INTERVAL_S: u64 = 7 * 24 * 3600;
 
+/// The longest page, seconds (`corong page --max-s`): an hour. A page is a
+/// person speaking; anything longer is a recording to announce.
+pub const MAX_PAGE_S: u32 = 3600;
+
 /// The zone list that means every zone; what the CLI sends when `--zones` is
 /// not given. The config's reserved word for it, one word for both.
 pub use crate::config::schema::ALL_ZONES;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{
-    check_version, ProtocolError, ALL_ZONES, MAX_FILES, MAX_INTERVAL_S, MAX_NEXT, MAX_REPEAT,
-    MAX_TEXT, MAX_UPLOAD, VERSION,
+    check_version, ProtocolError, ALL_ZONES, MAX_FILES, MAX_INTERVAL_S, MAX_NEXT, MAX_PAGE_S,
+    MAX_REPEAT, MAX_TEXT, MAX_UPLOAD, VERSION,
 };
 use crate::ids::JobId;
 use crate::priority::Priority;
@@ -145,6 +145,16 @@ pub enum Request {
         name: String,
         size: u64,
     },
+    /// `corong page --mode record`: a page the client recorded and uploaded
+    /// (`file`, in the daemon's upload folder), queued as one announcement
+    /// from the `page` origin (default priority `live`).
+    Page {
+        file: PathBuf,
+        /// Milliseconds recorded, for the log.
+        recorded_ms: u64,
+        #[serde(flatten)]
+        delivery: Delivery,
+    },
 }
 
 /// What is wrong with a request that parsed. The daemon replies with it as a
@@ -170,6 +180,7 @@ impl Request {
             Request::Log { .. } => "log",
             Request::Reload => "reload",
             Request::Upload { .. } => "upload",
+            Request::Page { .. } => "page",
         }
     }
 
@@ -177,7 +188,9 @@ impl Request {
     /// reply.
     pub fn streams(&self) -> bool {
         match self {
-            Request::Announce { delivery, .. } | Request::Say { delivery, .. } => delivery.wait,
+            Request::Announce { delivery, .. }
+            | Request::Say { delivery, .. }
+            | Request::Page { delivery, .. } => delivery.wait,
             _ => false,
         }
     }
@@ -253,6 +266,22 @@ impl Request {
                     return bad("--limit must be 1 or more".into());
                 }
                 Ok(())
+            }
+            Request::Page {
+                file,
+                recorded_ms,
+                delivery,
+            } => {
+                if !file.is_absolute() {
+                    return bad(format!("file path must be absolute: {}", file.display()));
+                }
+                if *recorded_ms > u64::from(MAX_PAGE_S) * 1000 {
+                    return bad(format!(
+                        "a page is at most {MAX_PAGE_S} s, not {} s",
+                        recorded_ms / 1000
+                    ));
+                }
+                delivery.validate()
             }
             Request::Upload { name, size } => {
                 if name.trim().is_empty() || name.len() > 4096 {

@@ -29,16 +29,19 @@ pub enum Origin {
     Operator(String),
     /// `corong emergency`: the user name.
     Emergency(String),
+    /// `corong page`: the user name.
+    Page(String),
 }
 
 impl Origin {
     /// How the job's origin is written in the store and the as-run log
-    /// (`schedule:NAME`, `operator:USER`, `emergency:USER`).
+    /// (`schedule:NAME`, `operator:USER`, `emergency:USER`, `page:USER`).
     pub fn label(&self) -> String {
         match self {
             Origin::Schedule(name) => format!("schedule:{name}"),
             Origin::Operator(user) => format!("operator:{user}"),
             Origin::Emergency(user) => format!("emergency:{user}"),
+            Origin::Page(user) => format!("page:{user}"),
         }
     }
 }

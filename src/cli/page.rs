@@ -1,0 +1,430 @@
+//! `corong page`: a person speaking to the zones.
+//!
+//! `--mode record` records the input first (bounded by `--max-s`), sends
+//! the recording to the daemon (an upload, as for a file the daemon cannot
+//! read) and queues it as one announcement of the `page` origin: chimed,
+//! normalised to each zone's loudness like any announcement, at priority
+//! `live` unless told otherwise. Nothing is on air while the operator
+//! speaks, so there is no feedback from a nearby pole and no echo.
+//!
+//! The input: `--from-stdin`, a WAV stream (as `arecord` or `sox` write
+//! it, whatever length its header claims: `media/wav_stream.rs`) or raw s16le with `--rate` and
+//! `--channels`. It ends at the end of the input, at `--max-s`, or on
+//! Ctrl-C (what was recorded is still queued).
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, ValueEnum};
+
+use super::client::{fail_as, print_error_json, Target};
+use crate::control::protocol::{Delivery, ErrorCode, Reply, Request, Response, MAX_PAGE_S};
+use crate::media::wav_stream::WavStream;
+use crate::priority::Priority;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// On air as it comes.
+    Live,
+    /// Recorded, then queued as one announcement.
+    Record,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A WAV stream (its header gives rate and channels).
+    Wav,
+    /// Raw signed 16-bit little-endian samples (give --rate, --channels).
+    S16le,
+}
+
+/// `corong page`'s arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_stdin", "from_rtp", "from_mic"])))]
+pub struct PageArgs {
+    /// Zones and groups, comma separated; `all` is every zone.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    zones: Vec<String>,
+    /// background, program, announcement, live, or 0..=249.
+    #[arg(long, value_name = "P", default_value = "live")]
+    priority: Priority,
+    /// live: on air as it comes; record: recorded, then queued.
+    #[arg(long, value_enum, default_value_t = Mode::Live)]
+    mode: Mode,
+    /// No chime before the page.
+    #[arg(long)]
+    no_chime: bool,
+    /// The page ends after this many seconds of input.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    max_s: u32,
+    /// Read the audio from standard input.
+    #[arg(long)]
+    from_stdin: bool,
+    /// The input's format (with --from-stdin).
+    #[arg(long, value_enum, default_value_t = Format::Wav)]
+    format: Format,
+    /// Sample rate of s16le input (a WAV's must agree with its header).
+    #[arg(long, value_name = "HZ")]
+    rate: Option<u32>,
+    /// Channels of s16le input (a WAV's must agree with its header).
+    #[arg(long, value_name = "N")]
+    channels: Option<u16>,
+    /// Receive the page as RTP on ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    from_rtp: Option<String>,
+    /// The RTP stream's codec (with --from-rtp).
+    #[arg(long, value_name = "CODEC")]
+    codec: Option<String>,
+    /// The kiosk's microphone (cargo feature `local-audio`).
+    #[arg(long)]
+    from_mic: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+impl PageArgs {
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
+/// What was recorded: interleaved samples.
+#[derive(Debug)]
+pub struct Recording {
+    pub samples: Vec<i16>,
+    pub rate: u32,
+    pub channels: u16,
+}
+
+impl Recording {
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / self.channels.max(1) as f64 / self.rate.max(1) as f64
+    }
+
+    /// The recording as a WAV file's bytes.
+    pub fn to_wav(&self) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: self.channels,
+            sample_rate: self.rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = io::Cursor::new(Vec::with_capacity(44 + self.samples.len() * 2));
+        let mut w = hound::WavWriter::new(&mut out, spec).expect("a WAV header in memory");
+        for &s in &self.samples {
+            w.write_sample(s).expect("writing to memory");
+        }
+        w.finalize().expect("writing to memory");
+        out.into_inner()
+    }
+}
+
+/// Set by SIGINT: stop recording, keep what was recorded.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C ends the recording, not the program. Without `SA_RESTART`, so
+/// that a read waiting for input returns and sees it.
+fn catch_ctrl_c() {
+    // SAFETY: a zeroed sigaction with a handler that only stores an atomic
+    // (async-signal-safe), installed for SIGINT.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Read a page from `input` until it ends, `max_s` seconds of it, or
+/// Ctrl-C; `progress(seconds, peak)` is called about ten times a second of
+/// audio. Errors are one line.
+pub fn record<'a>(
+    input: impl Read + 'a,
+    format: Format,
+    rate: Option<u32>,
+    channels: Option<u16>,
+    max_s: u32,
+    mut progress: impl FnMut(f64, f32),
+) -> Result<Recording, String> {
+    let mut input = io::BufReader::with_capacity(64 * 1024, input);
+    let (rate, channels, mut next): (u32, u16, Samples<'a>) = match format {
+        Format::S16le => {
+            let rate = rate.ok_or("--format s16le needs --rate (and --channels, default 1)")?;
+            let channels = channels.unwrap_or(1);
+            let next = move || {
+                let mut b = [0u8; 2];
+                match input.read_exact(&mut b) {
+                    Ok(()) => Some(Ok(i16::from_le_bytes(b))),
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+                    Err(e) => Some(Err(e)),
+                }
+            };
+            (rate, channels, Box::new(next))
+        }
+        Format::Wav => {
+            let mut stream = WavStream::open(input)
+                .map_err(|e| format!("standard input is not a WAV stream: {e}"))?;
+            let f = stream.format();
+            if rate.is_some_and(|r| r != f.rate) {
+                return Err(format!(
+                    "the WAV stream is {} Hz, not the {} Hz --rate says",
+                    f.rate,
+                    rate.unwrap_or_default()
+                ));
+            }
+            if channels.is_some_and(|c| c != f.channels) {
+                return Err(format!(
+                    "the WAV stream has {} channels, not the {} --channels says",
+                    f.channels,
+                    channels.unwrap_or_default()
+                ));
+            }
+            (f.rate, f.channels, Box::new(move || stream.next_sample()))
+        }
+    };
+    if !(1_000..=384_000).contains(&rate) {
+        return Err(format!(
+            "a sample rate of {rate} Hz is not audio: expected 1000..=384000"
+        ));
+    }
+    if !(1..=8).contains(&channels) {
+        return Err(format!("{channels} channels: expected 1..=8"));
+    }
+    let max_s = max_s.min(MAX_PAGE_S);
+    let limit = max_s as usize * rate as usize * channels as usize;
+    let step = (rate as usize / 10).max(1) * channels as usize;
+    let mut samples = Vec::new();
+    let mut peak = 0f32;
+    while samples.len() < limit && !INTERRUPTED.load(Ordering::Relaxed) {
+        match next() {
+            None => break,
+            Some(Ok(s)) => {
+                peak = peak.max((s as f32 / 32768.0).abs());
+                samples.push(s);
+                if samples.len() % step == 0 {
+                    progress(samples.len() as f64 / (rate as f64 * channels as f64), peak);
+                    peak = 0.0;
+                }
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A stream whose header claimed more than came (a pipe's WAV
+            // header cannot know its length): the end.
+            Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Some(Err(e)) => return Err(format!("reading standard input: {e}")),
+        }
+    }
+    // Whole frames only.
+    samples.truncate(samples.len() / channels as usize * channels as usize);
+    if samples.is_empty() {
+        return Err("nothing was recorded: the input ended before any audio".into());
+    }
+    Ok(Recording {
+        samples,
+        rate,
+        channels,
+    })
+}
+
+type Samples<'a> = Box<dyn FnMut() -> Option<io::Result<i16>> + 'a>;
+
+/// A level meter and the time on a terminal: `recording 3.2 s [#####   ]`.
+fn meter(seconds: f64, peak: f32) {
+    let db = 20.0 * peak.max(1e-6).log10();
+    let filled = (((db + 60.0) / 60.0).clamp(0.0, 1.0) * 20.0).round() as usize;
+    eprint!(
+        "\rrecording {seconds:5.1} s [{}{}]",
+        "#".repeat(filled),
+        " ".repeat(20 - filled)
+    );
+    let _ = io::stderr().flush();
+}
+
+/// Run `corong page`.
+pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
+    let usage = |message: &str| {
+        if target.json {
+            print_error_json(ErrorCode::BadRequest, message);
+        }
+        eprintln!("corong: {message}");
+        ExitCode::from(2)
+    };
+    if args.from_rtp.is_some() || args.codec.is_some() {
+        return usage("--from-rtp is not built yet: record the page with --from-stdin");
+    }
+    if args.from_mic {
+        return usage("--from-mic is not built yet: record the page with --from-stdin");
+    }
+    if args.mode == Mode::Live {
+        return usage("live pages are not built yet: record the page first with --mode record");
+    }
+    if args.max_s == 0 || args.max_s > MAX_PAGE_S {
+        return usage(&format!(
+            "--max-s must be 1..={MAX_PAGE_S}, not {}",
+            args.max_s
+        ));
+    }
+    let delivery = Delivery {
+        zones: args.zones.clone(),
+        priority: Some(args.priority),
+        chime: !args.no_chime,
+        ..Delivery::default()
+    };
+    // Zones and priority are checked before anyone speaks.
+    let probe = Request::Page {
+        file: PathBuf::from("/"),
+        recorded_ms: 0,
+        delivery: delivery.clone(),
+    };
+    if let Err(e) = probe.validate() {
+        return usage(&e.to_string());
+    }
+    catch_ctrl_c();
+    let terminal = io::stderr().is_terminal() && !target.json;
+    if terminal {
+        eprintln!(
+            "recording: end with Ctrl-C or at the end of the input (at most {} s)",
+            args.max_s
+        );
+    }
+    let recorded = record(
+        io::stdin().lock(),
+        args.format,
+        args.rate,
+        args.channels,
+        args.max_s,
+        |s, peak| {
+            if terminal {
+                meter(s, peak)
+            }
+        },
+    );
+    if terminal {
+        eprintln!();
+    }
+    let recording = match recorded {
+        Ok(r) => r,
+        Err(e) => {
+            if target.json {
+                print_error_json(ErrorCode::BadRequest, &e);
+            }
+            eprintln!("corong: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let seconds = recording.seconds();
+    let mut client = match target.connect() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let uploaded = match client.upload_bytes("page.wav", &recording.to_wav()) {
+        Ok(u) => u,
+        Err(e) => return fail_as(target, &e),
+    };
+    let req = Request::Page {
+        file: uploaded.path,
+        recorded_ms: (seconds * 1000.0).round() as u64,
+        delivery,
+    };
+    let mut client = match target.connect() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match client.request(&req) {
+        Ok(Response::Ok(Reply::Announced(a))) => {
+            if target.json {
+                super::client::print_json(&Reply::Announced(a));
+            } else {
+                println!("{}", a.id);
+                eprintln!(
+                    "recorded {seconds:.1} s, queued as job {} for {}",
+                    a.id,
+                    a.zones.join(", ")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Err { code, error }) => fail_as(
+            target,
+            &crate::control::ClientError::Refused {
+                code,
+                message: error,
+            },
+        ),
+        Ok(other) => fail_as(
+            target,
+            &crate::control::ClientError::Protocol(format!("unexpected reply to page: {other:?}")),
+        ),
+        Err(e) => fail_as(target, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, seconds: f32) -> Vec<i16> {
+        (0..(rate as f32 * seconds) as usize)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f32::consts::PI * 700.0 * i as f32 / rate as f32).sin())
+                    as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_raw_stream_is_recorded_up_to_max_s() {
+        let samples = tone(8000, 5.0);
+        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let r = record(&bytes[..], Format::S16le, Some(8000), None, 2, |_, _| {}).unwrap();
+        assert_eq!((r.rate, r.channels), (8000, 1));
+        assert_eq!(r.samples, samples[..16_000]);
+    }
+
+    /// A WAV header written to a pipe cannot know the length: what comes
+    /// is what counts, whatever the header claims.
+    #[test]
+    fn a_wav_stream_whose_header_claims_more_ends_with_its_input() {
+        let samples = tone(16_000, 1.0);
+        let r = Recording {
+            samples: samples.clone(),
+            rate: 16_000,
+            channels: 1,
+        };
+        let mut wav = r.to_wav();
+        wav[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        wav[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        let got = record(&wav[..], Format::Wav, None, None, 120, |_, _| {}).unwrap();
+        assert_eq!((got.rate, got.channels), (16_000, 1));
+        assert_eq!(got.samples, samples);
+        assert!((got.seconds() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_input_is_one_clear_line() {
+        let garbage = b"this is not audio at all, just words".repeat(10);
+        let e = record(&garbage[..], Format::Wav, None, None, 120, |_, _| {}).unwrap_err();
+        assert!(e.starts_with("standard input is not a WAV stream"), "{e}");
+        let wav = Recording {
+            samples: tone(16_000, 0.5),
+            rate: 16_000,
+            channels: 1,
+        }
+        .to_wav();
+        let e = record(&wav[..], Format::Wav, Some(48_000), None, 120, |_, _| {}).unwrap_err();
+        assert_eq!(
+            e,
+            "the WAV stream is 16000 Hz, not the 48000 Hz --rate says"
+        );
+        let e = record(&b""[..], Format::S16le, Some(8000), None, 120, |_, _| {}).unwrap_err();
+        assert_eq!(e, "nothing was recorded: the input ended before any audio");
+        let e = record(&b"\0\0"[..], Format::S16le, None, None, 120, |_, _| {}).unwrap_err();
+        assert!(e.contains("needs --rate") && !e.contains('\n'), "{e}");
+    }
+}
