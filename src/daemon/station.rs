@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -250,9 +250,12 @@ impl Station {
         }
         let mixer = ZoneMixer::new(zone.channels, rate, zone.gain_db, Ramps::default());
         let runtime = ZoneRuntime::new(id, mixer, outputs, frames);
+        // More zones than the command ring holds are added a packet time
+        // apart; a second is far more than the engine ever needs.
+        let add = Command::AddZone(Box::new(runtime));
         if self
             .engine
-            .send(Command::AddZone(Box::new(runtime)))
+            .send_within(add, Duration::from_secs(1))
             .is_err()
         {
             anyhow::bail!("the engine's command queue is full");

@@ -270,6 +270,25 @@ impl Engine {
         tx.push(cmd).map_err(|rtrb::PushError::Full(c)| c)
     }
 
+    /// [`Engine::send`], waiting up to `limit` for room when the ring is
+    /// full: the engine takes every queued command each packet time, so a
+    /// burst larger than the ring (two thousand zones added at start) waits
+    /// a packet time, not forever. For the control plane's setup paths, not
+    /// for requests.
+    pub fn send_within(&self, mut cmd: Command, limit: Duration) -> Result<(), Command> {
+        let end = Instant::now() + limit;
+        loop {
+            match self.send(cmd) {
+                Ok(()) => return Ok(()),
+                Err(back) if Instant::now() < end => {
+                    cmd = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(back) => return Err(back),
+            }
+        }
+    }
+
     /// Commands queued and not yet taken by the engine thread.
     pub fn commands_pending(&self) -> usize {
         let tx = self.commands.lock().unwrap_or_else(|e| e.into_inner());
