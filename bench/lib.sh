@@ -60,8 +60,8 @@ start_tone_daemon() {
         for dest in "$@"; do
             # A DEST of several addresses, comma-separated, is one zone
             # with that many poles.
-            printf '[[zones]]\nname = "z%s"\nrtp = [%s]\ncodec = "%s"\n' "$i" \
-                "$(printf '%s' "$dest" | sed 's/[^,]*/"&"/g; s/,/, /g')" "$codec"
+            printf '[[zones]]\nname = "z%s"\nrtp = ["%s"]\ncodec = "%s"\n' "$i" \
+                "${dest//,/\", \"}" "$codec"
             i=$((i + 1))
         done
         printf '[[schedules]]\nname = "bench"\ncron = "%s * * *"\nplaylist = "tone"\nzones = ["all"]\n' "$cron"
