@@ -85,12 +85,14 @@
 //! Two worlds: tokio runs the control plane (scheduler, control socket,
 //! signals); audio runs on plain OS threads. tokio never paces audio.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cron;
 pub mod daemon;
 pub mod engine;
+pub mod hazard;
 pub mod ids;
 pub mod limits;
 pub mod logging;

@@ -6,6 +6,7 @@
 //!
 //! - `mod.rs`: the arguments and dispatch.
 //! - `check.rs`: `corong check`.
+//! - `alerts.rs`: `corong alerts test`, a dry run of a warning document.
 //! - `backup.rs`: `corong backup`, a copy of the state database.
 //! - `info.rs`: `corong zones` and `corong schedule`, answered from the config.
 //! - `client.rs`: the commands that talk to a running daemon.
@@ -14,6 +15,7 @@
 //! - `extras.rs`: `corong completions` and `corong manpage`, made from the
 //!   same clap definition as the parser.
 
+mod alerts;
 mod backup;
 mod check;
 mod client;
@@ -327,6 +329,12 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
+    /// Hazard warnings: `alerts test FILE` says what a CAP or InaTEWS
+    /// document would start, starting nothing.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
     /// Print a shell completion script for bash, zsh or fish on stdout.
     Completions {
         /// The shell to complete in.
@@ -335,6 +343,27 @@ pub enum Command {
     },
     /// Print the man page, corong(1), on stdout (roff).
     Manpage,
+}
+
+/// `corong alerts ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Read a CAP 1.2 or InaTEWS document and print it, the zones it
+    /// covers, the playbook it would start on which zones and what it would
+    /// say. Starts nothing; needs no daemon.
+    Test {
+        /// The document.
+        file: PathBuf,
+        /// Match as if it came from this feed (default: the config's only
+        /// feed of the document's kind).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: CheckPlace,
+    },
 }
 
 /// Parse the process arguments and run the command.
@@ -466,6 +495,20 @@ pub fn main() -> ExitCode {
                 );
             }
             crate::receive::main(args)
+        }
+        Command::Alerts {
+            action:
+                AlertsAction::Test {
+                    file,
+                    feed,
+                    json,
+                    place,
+                },
+        } => {
+            let config = place.config.or(outer.config);
+            with_config(config.as_deref(), |c| {
+                alerts::test(c, &file, feed.as_deref(), json)
+            })
         }
         Command::Completions { shell } => extras::completions(shell),
         Command::Manpage => extras::manpage(),
