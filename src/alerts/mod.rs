@@ -1,12 +1,14 @@
 //! Hazard warnings: the readers of the feeds' documents (CAP 1.2 in
 //! `cap.rs`, InaTEWS bulletins in `inatews.rs`, the RSS index of a
 //! `cap-rss` feed in `rss.rs`, all on the bounded XML tree of `xml.rs`),
+//! polling the feeds over HTTP(S) on threads of their own (`feed.rs`),
 //! and which playbook an alert starts on which zones (`matching.rs`).
 //!
 //! Imports run one way: `matching` -> the readers -> `xml`; the config and
 //! the hazard vocabulary (`crate::hazard`) below them.
 
 pub mod cap;
+pub mod feed;
 pub mod inatews;
 pub mod matching;
 pub mod rss;
