@@ -2,14 +2,17 @@
 //! `cap.rs`, InaTEWS bulletins in `inatews.rs`, the RSS index of a
 //! `cap-rss` feed in `rss.rs`, all on the bounded XML tree of `xml.rs`),
 //! polling the feeds over HTTP(S) on threads of their own (`feed.rs`),
+//! the alerts' lifecycle decided with the time passed in (`inbox.rs`),
 //! and which playbook an alert starts on which zones (`matching.rs`).
 //!
-//! Imports run one way: `matching` -> the readers -> `xml`; the config and
+//! Imports run one way: `feed`, `inbox` -> `matching` -> the readers ->
+//! `xml`; the config and
 //! the hazard vocabulary (`crate::hazard`) below them.
 
 pub mod cap;
 pub mod feed;
 pub mod inatews;
+pub mod inbox;
 pub mod matching;
 pub mod rss;
 pub mod xml;
