@@ -329,11 +329,31 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
-    /// Hazard warnings: `alerts test FILE` says what a CAP or InaTEWS
-    /// document would start, starting nothing.
+    /// Hazard alerts received: id, source, event, level, zones, playbook,
+    /// state. `alerts confirm|dismiss ID` decides on a pending one; `alerts
+    /// test FILE` says what a document would start, starting nothing.
     Alerts {
         #[command(subcommand)]
-        action: AlertsAction,
+        action: Option<AlertsAction>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Set a volcano's alert level (1 Normal, 2 Waspada, 3 Siaga, 4 Awas):
+    /// starts that level's playbook, replaces the lower level's, and level
+    /// 1 stops it.
+    Volcano {
+        /// The volcano's name in `[[volcanoes]]`.
+        name: String,
+        /// 1..=4, or normal, waspada, siaga, awas.
+        level: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
     },
     /// Print a shell completion script for bash, zsh or fish on stdout.
     Completions {
@@ -348,6 +368,24 @@ pub enum Command {
 /// `corong alerts ...`.
 #[derive(Debug, Subcommand)]
 pub enum AlertsAction {
+    /// Put a pending alert on air.
+    Confirm {
+        id: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Decide a pending alert does not go on air.
+    Dismiss {
+        id: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Read a CAP 1.2 or InaTEWS document and print it, the zones it
     /// covers, the playbook it would start on which zones and what it would
     /// say. Starts nothing; needs no daemon.
@@ -497,18 +535,51 @@ pub fn main() -> ExitCode {
             crate::receive::main(args)
         }
         Command::Alerts {
-            action:
-                AlertsAction::Test {
+            action,
+            json: outer_json,
+            place: alerts_place,
+        } => {
+            let outer = alerts_place.or(&outer);
+            match action {
+                None => send(&target(&outer, outer_json), Request::Alerts),
+                Some(AlertsAction::Confirm { id, json, place }) => send(
+                    &target(&place.or(&outer), json || outer_json),
+                    Request::AlertConfirm { id },
+                ),
+                Some(AlertsAction::Dismiss { id, json, place }) => send(
+                    &target(&place.or(&outer), json || outer_json),
+                    Request::AlertDismiss { id },
+                ),
+                Some(AlertsAction::Test {
                     file,
                     feed,
                     json,
                     place,
-                },
+                }) => {
+                    let config = place.config.or(outer.config);
+                    with_config(config.as_deref(), |c| {
+                        alerts::test(c, &file, feed.as_deref(), json || outer_json)
+                    })
+                }
+            }
+        }
+        Command::Volcano {
+            name,
+            level,
+            json,
+            place,
         } => {
-            let config = place.config.or(outer.config);
-            with_config(config.as_deref(), |c| {
-                alerts::test(c, &file, feed.as_deref(), json)
-            })
+            let Some(level) = crate::hazard::VolcanoLevel::parse(&level) else {
+                eprintln!("corong: volcano level `{level}`: expected 1..=4 or normal, waspada, siaga, awas");
+                return ExitCode::from(2);
+            };
+            send(
+                &target(&place.or(&outer), json),
+                Request::Volcano {
+                    name,
+                    level: level.number(),
+                },
+            )
         }
         Command::Completions { shell } => extras::completions(shell),
         Command::Manpage => extras::manpage(),

@@ -29,16 +29,19 @@ pub enum Origin {
     Operator(String),
     /// `corong emergency`: the user name.
     Emergency(String),
+    /// A hazard alert's playbook: the alert's number in `corong alerts`.
+    Alert(u64),
 }
 
 impl Origin {
     /// How the job's origin is written in the store and the as-run log
-    /// (`schedule:NAME`, `operator:USER`, `emergency:USER`).
+    /// (`schedule:NAME`, `operator:USER`, `emergency:USER`, `alert:ID`).
     pub fn label(&self) -> String {
         match self {
             Origin::Schedule(name) => format!("schedule:{name}"),
             Origin::Operator(user) => format!("operator:{user}"),
             Origin::Emergency(user) => format!("emergency:{user}"),
+            Origin::Alert(id) => format!("alert:{id}"),
         }
     }
 }
