@@ -21,8 +21,15 @@
 //!   typed), [`cron`] (the cron dialect, parsed once at load, and when an
 //!   expression fires across clock changes), [`limits`] (bounds that more
 //!   than one layer enforces), [`ids`] (the job and zone ids every layer
-//!   names them by).
+//!   names them by), [`hazard`] (CAP severities, tsunami and volcano
+//!   levels, and the geometry of zones and warning areas).
 //! - [`playlist`]: M3U/M3U8 playlists.
+//! - [`alerts`]: hazard warnings above the config: a bounded XML tree
+//!   (`xml.rs`: size, depth and count caps, no DTDs or entities), the CAP
+//!   1.2, InaTEWS and RSS readers (`cap.rs`, `inatews.rs`, `rss.rs`),
+//!   which playbook a warning starts on which zones (`matching.rs`, pure),
+//!   and a feed's poller over HTTP(S) on its own thread (`feed.rs`, ureq
+//!   with rustls). See `docs/alerts.md`.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
 //!   decoder workers (`prefetch/`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks

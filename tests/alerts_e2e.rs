@@ -187,4 +187,19 @@ file = "media/hujan.wav"
     assert!(kept.iter().any(|n| n.ends_with("-uji.xml")), "{kept:?}");
     assert!(daemon.log_text().contains("ALERT on air"));
     daemon.stop();
+
+    // A restart: the feed still lists the document; nothing replays, the
+    // alert is still listed as it was.
+    let daemon = station.start();
+    daemon.wait_log("alerts restored", Duration::from_secs(5));
+    daemon.wait_log_count("alert document read", 1, Duration::from_secs(5));
+    assert_eq!(
+        count_loud(&wlingi, Duration::from_secs(3)),
+        0,
+        "replayed after a restart"
+    );
+    let v = alerts_json(&station);
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["alerts"][0]["state"], "on-air");
+    daemon.stop();
 }

@@ -25,6 +25,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::cap::{self, MsgType};
 use super::inatews::Bulletin;
@@ -36,7 +37,7 @@ use crate::hazard::VolcanoLevel;
 pub type AlertId = u64;
 
 /// Where an alert stands (the contract's states).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     /// Waiting for an operator.
     Pending,
@@ -71,7 +72,7 @@ impl State {
 }
 
 /// One alert as the operator sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: AlertId,
     /// `sender,identifier,sent` for CAP; `inatews,EVENTID,SUBJECT,LEVEL`;
@@ -119,8 +120,9 @@ pub enum Action {
     Notify { alert: AlertId },
 }
 
-/// Every alert, and every identity seen.
-#[derive(Debug, Default)]
+/// Every alert, and every identity seen: what the daemon keeps across a
+/// restart, so that nothing seen before starts again.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Inbox {
     alerts: Vec<Alert>,
     seen: HashSet<String>,

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
 
 use super::cap::{self, MsgType, Status};
 use super::inatews::Bulletin;
@@ -28,7 +29,7 @@ use crate::hazard::{TsunamiLevel, VolcanoLevel};
 use crate::priority::Priority;
 
 /// What a playbook would say.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Spoken {
     /// The playbook's text with the alert's values filled in.
     Text(String),
@@ -37,7 +38,7 @@ pub enum Spoken {
 }
 
 /// One playbook started by a warning.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub playbook: String,
     /// The zones it plays on, in config order.

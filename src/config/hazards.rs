@@ -26,7 +26,7 @@ pub struct Place {
 }
 
 /// `[alerts] mode` and a playbook's `mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AlertMode {
     /// An operator confirms or dismisses each alert (the default: BPBD
     /// decides on dissemination).

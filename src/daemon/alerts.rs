@@ -7,9 +7,13 @@
 //! (`alerts`, `alert_confirm`, `alert_dismiss`, `volcano`) are answered
 //! here.
 //!
-//! Not yet: the inbox lives in memory (a restart forgets it: the feeds'
-//! documents are seen again as new), and an Update's new words replace
-//! what plays by a new job on the same zones, not inside the old one.
+//! The inbox (every alert, every identity seen) and which job plays which
+//! alert are kept in `state/alerts/inbox.json`, written (to a temporary
+//! file, synced, renamed) whenever they change: after a restart or a power
+//! cut nothing seen before starts again.
+//!
+//! Not yet: an Update's new words replace what plays by a new job on the
+//! same zones, not inside the old one.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -59,6 +63,15 @@ pub struct Alerts {
     failing: HashMap<String, Instant>,
     archive: PathBuf,
     documents: u64,
+    /// What `inbox.json` holds now.
+    saved: String,
+}
+
+/// What survives a restart.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    inbox: Inbox,
+    jobs: Vec<(AlertId, JobId)>,
 }
 
 impl Alerts {
@@ -83,16 +96,36 @@ impl Alerts {
                 Err(e) => tracing::error!(feed = %f.name, "cannot start the feed's poller: {e}"),
             }
         }
+        let archive = config.daemon.state_dir.join("alerts");
+        let path = archive.join("inbox.json");
+        let (inbox, jobs, saved) = match std::fs::read_to_string(&path) {
+            Ok(text) => match serde_json::from_str::<Kept>(&text) {
+                Ok(kept) => {
+                    tracing::info!(alerts = kept.inbox.alerts().len(), "alerts restored");
+                    (kept.inbox, kept.jobs.into_iter().collect(), text)
+                }
+                Err(e) => {
+                    // Kept aside, not lost; the inbox starts empty (and the
+                    // feeds' documents will be new to it: said loudly).
+                    let aside = path.with_extension("json.unreadable");
+                    let _ = std::fs::rename(&path, &aside);
+                    tracing::error!(file = %aside.display(), "the alerts' inbox could not be read ({e}): starting empty; documents still in the feeds will be seen as new");
+                    (Inbox::new(), HashMap::new(), String::new())
+                }
+            },
+            Err(_) => (Inbox::new(), HashMap::new(), String::new()),
+        };
         let alerts = Alerts {
-            inbox: Inbox::new(),
+            inbox,
             tx,
             _stops: stops,
             speech: HashMap::new(),
             waiting: HashMap::new(),
-            jobs: HashMap::new(),
+            jobs,
             failing: HashMap::new(),
-            archive: config.daemon.state_dir.join("alerts"),
+            archive,
             documents: 0,
+            saved,
         };
         (alerts, rx)
     }
@@ -123,6 +156,7 @@ impl Alerts {
                     }
                 };
                 self.act(actions, station);
+                self.save();
             }
             Input::Feed(FeedEvent::Polled { feed }) => {
                 if self.failing.remove(&feed).is_some() {
@@ -155,6 +189,36 @@ impl Alerts {
     pub fn tick(&mut self, station: &mut Station) {
         let actions = self.inbox.tick(Utc::now());
         self.act(actions, station);
+        self.save();
+    }
+
+    /// Write the inbox when it changed: to a temporary file, synced, then
+    /// renamed over the old one, so a power cut leaves one or the other.
+    fn save(&mut self) {
+        let mut jobs: Vec<(AlertId, JobId)> = self.jobs.iter().map(|(a, j)| (*a, *j)).collect();
+        jobs.sort();
+        let kept = Kept {
+            inbox: std::mem::take(&mut self.inbox),
+            jobs,
+        };
+        let text = serde_json::to_string(&kept).expect("the inbox serializes");
+        self.inbox = kept.inbox;
+        if text == self.saved {
+            return;
+        }
+        let path = self.archive.join("inbox.json");
+        let tmp = self.archive.join("inbox.json.tmp");
+        let written = std::fs::create_dir_all(&self.archive).and_then(|_| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.archive)?.sync_all()
+        });
+        match written {
+            Ok(()) => self.saved = text,
+            Err(e) => tracing::error!(file = %path.display(), "cannot keep the alerts' inbox: {e}"),
+        }
     }
 
     /// Answer an alerts request; `None` when `req` is not one.
@@ -198,6 +262,7 @@ impl Alerts {
             }
             _ => return None,
         };
+        self.save();
         Some(match result {
             Ok(reply) => Response::Ok(reply),
             Err(e) => Response::error(ErrorCode::BadRequest, e),
