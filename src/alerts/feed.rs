@@ -29,6 +29,9 @@ const REMEMBERED_LINKS: usize = 4096;
 const DOCUMENTS_PER_POLL: usize = 50;
 
 /// What a poll found.
+// A few of these a minute: their size does not matter, and unboxed they
+// stay easy to match on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum FeedEvent {
     /// A document, read or refused, with its raw bytes (kept by the daemon

@@ -548,7 +548,7 @@ impl Inbox {
     fn live_among(&self, identities: &[String]) -> Vec<AlertId> {
         self.alerts
             .iter()
-            .filter(|a| a.state.live() && identities.iter().any(|i| *i == a.identity))
+            .filter(|a| a.state.live() && identities.contains(&a.identity))
             .map(|a| a.id)
             .collect()
     }

@@ -40,7 +40,8 @@ const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Plays of a repeating alert with no `expires`, at most.
 const MAX_PLAYS: u32 = 1000;
 
-/// What reaches the loop from beside it.
+/// What reaches the loop from beside it (a few a minute: unboxed).
+#[allow(clippy::large_enum_variant)]
 pub enum Input {
     Feed(FeedEvent),
     /// An alert's speech, rendered.
