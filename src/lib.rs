@@ -28,8 +28,10 @@
 //!   (`xml.rs`: size, depth and count caps, no DTDs or entities), the CAP
 //!   1.2, InaTEWS and RSS readers (`cap.rs`, `inatews.rs`, `rss.rs`),
 //!   which playbook a warning starts on which zones (`matching.rs`, pure),
-//!   and a feed's poller over HTTP(S) on its own thread (`feed.rs`, ureq
-//!   with rustls). See `docs/alerts.md`.
+//!   the alerts' lifecycle with the time passed in (`inbox.rs`), and a
+//!   feed's poller over HTTP(S) on its own thread (`feed.rs`, ureq with
+//!   rustls). The daemon runs them in `daemon/alerts.rs`. See
+//!   `docs/alerts.md`.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
 //!   decoder workers (`prefetch/`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks
@@ -78,7 +80,7 @@
 //!   read-only replies (`report.rs`), schedules' fires and catch-up
 //!   (`fires.rs`), `--at`/`--since` times (`when.rs`); systemd's ready and
 //!   watchdog (`notify.rs`); the receivers that report back
-//!   (`receivers.rs`); places on each zone's mixer, emergencies first
+//!   (`receivers.rs`); hazard feeds and the alerts' inbox (`alerts.rs`); places on each zone's mixer, emergencies first
 //!   (`slots.rs`); as-run pruning (`retention.rs`). See
 //!   `docs/architecture.md` for the road a job takes and where to add a
 //!   trigger, an output, a codec or a page.
