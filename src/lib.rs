@@ -80,8 +80,8 @@
 //!   read-only replies (`report.rs`), schedules' fires and catch-up
 //!   (`fires.rs`), `--at`/`--since` times (`when.rs`); systemd's ready and
 //!   watchdog (`notify.rs`); the receivers that report back
-//!   (`receivers.rs`); hazard feeds and the alerts' inbox (`alerts.rs`); places on each zone's mixer, emergencies first
-//!   (`slots.rs`); as-run pruning (`retention.rs`). See
+//!   (`receivers.rs`); hazard feeds and the alerts' inbox (`alerts.rs`);
+//!   places on each zone's mixer, emergencies first (`slots.rs`); as-run pruning (`retention.rs`). See
 //!   `docs/architecture.md` for the road a job takes and where to add a
 //!   trigger, an output, a codec or a page.
 //! - [`logging`]: tracing to the journal or to stderr.

@@ -203,3 +203,152 @@ file = "media/hujan.wav"
     assert_eq!(v["alerts"][0]["state"], "on-air");
     daemon.stop();
 }
+
+/// `corong volcano`: each level reaches the zones within its ring only;
+/// lowering to 1 stops the broadcast. An auto playbook plays a feed's
+/// alert at once; a hostile document is refused, kept and logged, and the
+/// feed goes on.
+#[test]
+fn volcano_rings_auto_mode_and_hostile_documents() {
+    let station = Station::new();
+    tone_wav(&station.path("media/kelud.wav"), 440.0, 3.0);
+    tone_wav(&station.path("media/tsunami.wav"), 660.0, 1.0);
+    let inatews = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/inatews.xml"),
+    )
+    .unwrap();
+    let hostile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/alerts/doctype-entity.xml"),
+    )
+    .unwrap();
+    let pages = Arc::new(Mutex::new(vec![
+        ("/warninggeof.xml".to_string(), inatews),
+        ("/bad.xml".to_string(), hostile),
+    ]));
+    let base = serve(pages);
+    let ports: Vec<u16> = (0..3).map(|_| free_port_pair()).collect();
+    let socks: Vec<UdpSocket> = ports
+        .iter()
+        .map(|p| UdpSocket::bind(("127.0.0.1", *p)).unwrap())
+        .collect();
+    // pos: 1.4 km from the crater; desa: 3.4 km; pantai: on the coast,
+    // far from Kelud, in the SIAGA district.
+    station.config(&format!(
+        r#"
+[[zones]]
+name = "pos"
+rtp = ["127.0.0.1:{}"]
+location = [-7.94, 112.30]
+
+[[zones]]
+name = "desa"
+rtp = ["127.0.0.1:{}"]
+location = [-7.955, 112.29]
+
+[[zones]]
+name = "pantai"
+rtp = ["127.0.0.1:{}"]
+location = [-8.33, 112.21]
+areas = ["PANTAI-BLITAR"]
+
+[[alerts.feeds]]
+name = "inatews"
+kind = "inatews"
+url = "{base}/warninggeof.xml"
+poll_s = 1
+
+[[alerts.feeds]]
+name = "rusak"
+kind = "cap"
+url = "{base}/bad.xml"
+poll_s = 1
+
+[[volcanoes]]
+name = "kelud"
+location = [-7.9300, 112.3080]
+rings_km = {{ 2 = 2.0, 3 = 5.0 }}
+
+[[alerts.playbooks]]
+name = "tsunami-siaga"
+when = {{ feed = "inatews", level = "SIAGA" }}
+file = "media/tsunami.wav"
+mode = "auto"
+
+[[alerts.playbooks]]
+name = "kelud-2"
+when = {{ volcano = "kelud", level = 2 }}
+file = "media/kelud.wav"
+repeat_every_s = 10
+
+[[alerts.playbooks]]
+name = "kelud-3"
+when = {{ volcano = "kelud", level = 3 }}
+file = "media/kelud.wav"
+repeat_every_s = 10
+"#,
+        ports[0], ports[1], ports[2]
+    ));
+    let daemon = station.start();
+    // Auto: the tsunami SIAGA plays on the coast at once, with no confirm.
+    let heard = count_loud(&socks[2], Duration::from_secs(4));
+    assert!(
+        heard > 10,
+        "the auto playbook did not play: {heard}\n{}",
+        daemon.log_text()
+    );
+    // The hostile document: refused, kept with its reason, logged; the
+    // other feed went on.
+    daemon.wait_log("alert document refused", Duration::from_secs(5));
+    let refused: Vec<_> = std::fs::read_dir(station.path("state/alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".refused.txt"))
+        .collect();
+    assert!(!refused.is_empty());
+    let v = alerts_json(&station);
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["alerts"][0]["state"], "on-air");
+    assert_eq!(v["alerts"][0]["zones"], serde_json::json!(["pantai"]));
+
+    // Level 2: the 2 km ring (pos) only.
+    let (code, out, err) = station.client(&["volcano", "kelud", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let desa = socks[1].try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&desa, Duration::from_secs(2)));
+    assert!(count_loud(&socks[0], Duration::from_secs(2)) > 10);
+    assert_eq!(other.join().unwrap(), 0, "level 2 reached the 3.4 km zone");
+    // Level 3 (by name): the 5 km ring, both.
+    let (code, _, err) = station.client(&["volcano", "kelud", "siaga"]);
+    assert_eq!(code, 0, "{err}");
+    let pos = socks[0].try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&pos, Duration::from_secs(2)));
+    assert!(count_loud(&socks[1], Duration::from_secs(2)) > 10);
+    assert!(other.join().unwrap() > 10);
+    // Back to 1: it stops on both.
+    let (code, _, err) = station.client(&["volcano", "kelud", "1"]);
+    assert_eq!(code, 0, "{err}");
+    // What was already in flight drains first.
+    let _ = count_loud(&socks[0], Duration::from_millis(500));
+    let _ = count_loud(&socks[1], Duration::from_millis(100));
+    let pos = socks[0].try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&pos, Duration::from_secs(2)));
+    assert_eq!(count_loud(&socks[1], Duration::from_secs(2)), 0);
+    assert_eq!(other.join().unwrap(), 0);
+    let v = alerts_json(&station);
+    let states: Vec<&str> = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["on-air", "cancelled", "cancelled", "ignored"],
+        "{v}"
+    );
+    let (code, _, err) = station.client(&["volcano", "merapi", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown volcano `merapi`"), "{err}");
+    daemon.stop();
+}
