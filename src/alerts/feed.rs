@@ -13,6 +13,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use sha2::Digest;
+
 use super::xml::{Refusal, MAX_DOCUMENT_BYTES};
 use super::{inatews, read_any, rss, Document};
 use crate::config::{is_loopback_url, Feed, FeedKind};
@@ -68,6 +70,9 @@ pub struct Poller {
     validators: HashMap<String, Validators>,
     fetched: HashSet<String>,
     fetched_order: VecDeque<String>,
+    /// The SHA-256 of the last body of each document URL: a server that
+    /// sends no validators still sends an unchanged document only once.
+    last_body: HashMap<String, [u8; 32]>,
     failures: u32,
 }
 
@@ -89,6 +94,7 @@ impl Poller {
             validators: HashMap::new(),
             fetched: HashSet::new(),
             fetched_order: VecDeque::new(),
+            last_body: HashMap::new(),
             failures: 0,
         }
     }
@@ -150,6 +156,10 @@ impl Poller {
             Fetched::NotModified => return Ok(()),
             Fetched::Fresh(b) => b,
         };
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        if self.last_body.insert(url.to_string(), digest) == Some(digest) {
+            return Ok(());
+        }
         let read = match self.feed.kind {
             FeedKind::InaTews => inatews::read(&bytes).map(Document::InaTews),
             FeedKind::Cap | FeedKind::CapRss => read_any(&bytes),

@@ -420,8 +420,16 @@ impl Inbox {
     /// Time passes: pending alerts past `expires` expire; alerts on air
     /// past it stop; confirmed alerts whose time came are on air.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Action> {
+        self.tick_changes(now).0
+    }
+
+    /// [`Inbox::tick`], and whether any alert's state changed (the daemon
+    /// writes the inbox only then).
+    pub fn tick_changes(&mut self, now: DateTime<Utc>) -> (Vec<Action>, bool) {
+        let mut changed = false;
         let mut actions = Vec::new();
         for a in &mut self.alerts {
+            let before = a.state;
             let expired = a.expires.is_some_and(|e| e <= now);
             match a.state {
                 State::Pending if expired => {
@@ -436,8 +444,9 @@ impl Inbox {
                 State::Confirmed if a.starts.is_none_or(|s| s <= now) => a.state = State::OnAir,
                 _ => {}
             }
+            changed |= a.state != before;
         }
-        actions
+        (actions, changed)
     }
 
     fn new_alert(&mut self, identity: String, source: &str, now: DateTime<Utc>) -> Alert {

@@ -188,9 +188,11 @@ impl Alerts {
 
     /// Time passes: expiries and delayed starts.
     pub fn tick(&mut self, station: &mut Station) {
-        let actions = self.inbox.tick(Utc::now());
-        self.act(actions, station);
-        self.save();
+        let (actions, changed) = self.inbox.tick_changes(Utc::now());
+        if changed || !actions.is_empty() {
+            self.act(actions, station);
+            self.save();
+        }
     }
 
     /// Write the inbox when it changed: to a temporary file, synced, then

@@ -344,3 +344,30 @@ fn the_thread_stops_when_told() {
     stop_tx.send(()).unwrap();
     handle.join().unwrap();
 }
+
+#[test]
+fn an_unchanged_document_without_validators_is_reported_once() {
+    let (base, served) = server();
+    served
+        .lock()
+        .unwrap()
+        .pages
+        .insert("/w.xml".into(), page(doc("inatews.xml"), None));
+    let mut p = Poller::new(feed(FeedKind::InaTews, format!("{base}/w.xml")));
+    assert_eq!(poll(&mut p).len(), 2);
+    let again = poll(&mut p);
+    assert!(
+        matches!(again.as_slice(), [FeedEvent::Polled { .. }]),
+        "{again:?}"
+    );
+    // Changed: reported again.
+    let changed = String::from_utf8(doc("inatews.xml"))
+        .unwrap()
+        .replace("PD-1", "PD-2");
+    served
+        .lock()
+        .unwrap()
+        .pages
+        .insert("/w.xml".into(), page(changed.into_bytes(), None));
+    assert_eq!(poll(&mut p).len(), 2);
+}
