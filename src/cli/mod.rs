@@ -370,6 +370,7 @@ pub enum Command {
 pub enum AlertsAction {
     /// Put a pending alert on air.
     Confirm {
+        /// The alert's number, as `corong alerts` lists it.
         id: u64,
         /// Machine-readable output.
         #[arg(long)]
@@ -379,6 +380,7 @@ pub enum AlertsAction {
     },
     /// Decide a pending alert does not go on air.
     Dismiss {
+        /// The alert's number, as `corong alerts` lists it.
         id: u64,
         /// Machine-readable output.
         #[arg(long)]
