@@ -13,6 +13,8 @@
 //!   decimator, then G.711 for 160 samples);
 //! - `mixer`: [`ZoneMixer::mix`](corong::engine::ZoneMixer::mix) for one 20 ms
 //!   packet at 48 kHz, one voice playing, and one voice ducked under another.
+//! - `alerts`: read the largest nowcast shape (150 polygons, 3,000 points)
+//!   and match it against 500 zones (the issue's target: under 5 ms).
 //!
 //! Throughput is in frames (or samples, for the mono payload stages) per
 //! second. `cargo bench -- mixer` runs one group (the argument filters by
@@ -523,5 +525,76 @@ mod mixer {
         zone.assert_playing(0, 0.2);
         zone.assert_playing(1, 1.0);
         zone.bench(bencher);
+    }
+}
+
+mod alerts {
+    use std::fmt::Write;
+    use std::path::Path;
+
+    use divan::{black_box, Bencher};
+
+    use corong::alerts::{cap, matching};
+
+    /// A CAP document of `polygons` squares-ish rings of 20 points each
+    /// (150 x 20 = 3,000 points, the largest BMKG nowcast seen), laid over
+    /// Jawa Timur.
+    fn document(polygons: usize) -> String {
+        let mut areas = String::new();
+        for i in 0..polygons {
+            let lat = -7.0 - (i / 15) as f64 * 0.12;
+            let lon = 111.0 + (i % 15) as f64 * 0.2;
+            let mut ring = String::new();
+            for k in 0..19 {
+                let a = k as f64 / 19.0 * std::f64::consts::TAU;
+                let _ = write!(
+                    ring,
+                    "{:.4},{:.4} ",
+                    lat + 0.05 * a.sin(),
+                    lon + 0.08 * a.cos()
+                );
+            }
+            let _ = write!(ring, "{:.4},{:.4}", lat, lon + 0.08);
+            let _ = write!(areas, "<polygon>{ring}</polygon>");
+        }
+        format!(
+            "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>b-1</identifier>\
+             <sender>bench@corong.invalid</sender><sent>2026-12-06T15:00:00+07:00</sent>\
+             <status>Actual</status><msgType>Alert</msgType><scope>Public</scope><info>\
+             <category>Met</category><event>Hujan Lebat</event><urgency>Immediate</urgency>\
+             <severity>Severe</severity><certainty>Likely</certainty>\
+             <expires>2099-01-01T00:00:00+07:00</expires><headline>h</headline>\
+             <area><areaDesc>Jawa Timur</areaDesc>{areas}</area></info></alert>"
+        )
+    }
+
+    /// 500 zones spread over the same box, and one playbook.
+    fn config() -> corong::config::Config {
+        let mut text = String::new();
+        for i in 0..500 {
+            let lat = -7.0 - (i / 25) as f64 * 0.06;
+            let lon = 111.0 + (i % 25) as f64 * 0.12;
+            let _ = write!(
+                text,
+                "[[zones]]\nname = \"z{i}\"\nwav = \"z{i}.wav\"\nlocation = [{lat:.4}, {lon:.4}]\n"
+            );
+        }
+        text.push_str(
+            "[[alerts.playbooks]]\nname = \"hujan\"\nwhen = { event = \"Hujan Lebat*\" }\ntext = \"{headline}\"\n",
+        );
+        corong::config::load_str(&text, Path::new("/tmp/corong-bench/config.toml")).unwrap()
+    }
+
+    #[divan::bench]
+    fn read_and_match_150_polygons_500_zones(bencher: Bencher) {
+        let doc = document(150);
+        let config = config();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-06T15:05:00+07:00").unwrap();
+        let out = matching::match_cap(&config, &cap::read(doc.as_bytes()).unwrap(), None, now);
+        assert!(!out.covered.is_empty() && out.covered.len() < 500);
+        bencher.bench(|| {
+            let alert = cap::read(black_box(doc.as_bytes())).unwrap();
+            black_box(matching::match_cap(&config, &alert, None, now))
+        });
     }
 }

@@ -18,7 +18,7 @@ cd "$here"
 
 secs="${1:-60}"
 shift || true
-all=(config playlist control_request upload_name rtp rtcp decode)
+all=(config playlist control_request upload_name rtp rtcp decode alerts)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 sanitizer="${SANITIZER:-address}"
 export RUSTC_BOOTSTRAP=1
@@ -74,6 +74,10 @@ seed_all() {
         printf '\x81\xc9\x00\x07\x00\x00\x00\x01\x12\x34\x56\x78\x00\x00\x00\x05\x00\x00\x01\x00\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x80\xc8\x00\x06\x12\x34\x56\x78\xe9\x00\x00\x00\x80\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x10\x00\x00\x10\x00' | seed rtcp rr-sr
         printf '\x81\xcb\x00\x01\x12\x34\x56\x78' | seed rtcp bye
     fi
+    if [ ! -d corpus/alerts ]; then
+        mkdir -p corpus/alerts
+        cp "$repo"/tests/data/alerts/*.xml corpus/alerts/
+    fi
     if [ ! -d corpus/decode ]; then
         mkdir -p corpus/decode
         if command -v ffmpeg >/dev/null; then
@@ -116,6 +120,7 @@ for t in "${targets[@]}"; do
     maxlen=4096
     [ "$t" = decode ] && maxlen=65536
     [ "$t" = config ] && maxlen=16384
+    [ "$t" = alerts ] && maxlen=16384
     set +e
     cargo fuzz run -O --sanitizer "$sanitizer" "$t" "corpus/$t" -- \
         -max_total_time="$secs" -max_len="$maxlen" -timeout=20 \

@@ -21,8 +21,17 @@
 //!   typed), [`cron`] (the cron dialect, parsed once at load, and when an
 //!   expression fires across clock changes), [`limits`] (bounds that more
 //!   than one layer enforces), [`ids`] (the job and zone ids every layer
-//!   names them by).
+//!   names them by), [`hazard`] (CAP severities, tsunami and volcano
+//!   levels, and the geometry of zones and warning areas).
 //! - [`playlist`]: M3U/M3U8 playlists.
+//! - [`alerts`]: hazard warnings above the config: a bounded XML tree
+//!   (`xml.rs`: size, depth and count caps, no DTDs or entities), the CAP
+//!   1.2, InaTEWS and RSS readers (`cap.rs`, `inatews.rs`, `rss.rs`),
+//!   which playbook a warning starts on which zones (`matching.rs`, pure),
+//!   the alerts' lifecycle with the time passed in (`inbox.rs`), and a
+//!   feed's poller over HTTP(S) on its own thread (`feed.rs`, ureq with
+//!   rustls). The daemon runs them in `daemon/alerts.rs`. See
+//!   `docs/alerts.md`.
 //! - [`media`]: decode (symphonia), resample (rubato), channel mixing, and the
 //!   decoder workers (`prefetch/`) that fill the voices' rings ahead of
 //!   playback, one decoder per job and group of like zones whose chunks
@@ -74,8 +83,8 @@
 //!   read-only replies (`report.rs`), schedules' fires and catch-up
 //!   (`fires.rs`), `--at`/`--since` times (`when.rs`); systemd's ready and
 //!   watchdog (`notify.rs`); the receivers that report back
-//!   (`receivers.rs`); places on each zone's mixer, emergencies first
-//!   (`slots.rs`); as-run pruning (`retention.rs`). See
+//!   (`receivers.rs`); hazard feeds and the alerts' inbox (`alerts.rs`);
+//!   places on each zone's mixer, emergencies first (`slots.rs`); as-run pruning (`retention.rs`). See
 //!   `docs/architecture.md` for the road a job takes and where to add a
 //!   trigger, an output, a codec or a page.
 //! - [`logging`]: tracing to the journal or to stderr.
@@ -88,12 +97,14 @@
 //! Two worlds: tokio runs the control plane (scheduler, control socket,
 //! signals); audio runs on plain OS threads. tokio never paces audio.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cron;
 pub mod daemon;
 pub mod engine;
+pub mod hazard;
 pub mod ids;
 pub mod limits;
 pub mod logging;

@@ -17,6 +17,7 @@ const LEAVES: &[&str] = &[
     "limits",   // bounds more than one layer enforces
     "rtp",      // the RTP wire module (codecs)
     "ids",      // job and zone ids
+    "hazard",   // hazard vocabulary and geometry (playbooks, zone locations)
 ];
 
 /// Imports of the config from above it that are known and on their way

@@ -244,6 +244,7 @@ fn print_reply(target: &Target<'_>, reply: &Reply) {
         Reply::Log(l) => print!("{}", render::log(l, target.timezone())),
         Reply::Done(d) => println!("{}", d.message),
         Reply::Uploaded(u) => println!("{}", u.path.display()),
+        Reply::Alerts(a) => print!("{}", render::alerts(a, target.timezone())),
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! - `mod.rs`: the arguments and dispatch.
 //! - `check.rs`: `corong check`.
+//! - `alerts.rs`: `corong alerts test`, a dry run of a warning document.
 //! - `backup.rs`: `corong backup`, a copy of the state database.
 //! - `info.rs`: `corong zones` and `corong schedule`, answered from the config.
 //! - `client.rs`: the commands that talk to a running daemon.
@@ -14,6 +15,7 @@
 //! - `extras.rs`: `corong completions` and `corong manpage`, made from the
 //!   same clap definition as the parser.
 
+mod alerts;
 mod backup;
 mod check;
 mod client;
@@ -336,6 +338,32 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
+    /// Hazard alerts received: id, source, event, level, zones, playbook,
+    /// state. `alerts confirm|dismiss ID` decides on a pending one; `alerts
+    /// test FILE` says what a document would start, starting nothing.
+    Alerts {
+        #[command(subcommand)]
+        action: Option<AlertsAction>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Set a volcano's alert level (1 Normal, 2 Waspada, 3 Siaga, 4 Awas):
+    /// starts that level's playbook, replaces the lower level's, and level
+    /// 1 stops it.
+    Volcano {
+        /// The volcano's name in `[[volcanoes]]`.
+        name: String,
+        /// 1..=4, or normal, waspada, siaga, awas.
+        level: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Print a shell completion script for bash, zsh or fish on stdout.
     Completions {
         /// The shell to complete in.
@@ -344,6 +372,47 @@ pub enum Command {
     },
     /// Print the man page, corong(1), on stdout (roff).
     Manpage,
+}
+
+/// `corong alerts ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Put a pending alert on air.
+    Confirm {
+        /// The alert's number, as `corong alerts` lists it.
+        id: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Decide a pending alert does not go on air.
+    Dismiss {
+        /// The alert's number, as `corong alerts` lists it.
+        id: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Read a CAP 1.2 or InaTEWS document and print it, the zones it
+    /// covers, the playbook it would start on which zones and what it would
+    /// say. Starts nothing; needs no daemon.
+    Test {
+        /// The document.
+        file: PathBuf,
+        /// Match as if it came from this feed (default: the config's only
+        /// feed of the document's kind).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: CheckPlace,
+    },
 }
 
 /// Parse the process arguments and run the command.
@@ -479,6 +548,53 @@ pub fn main() -> ExitCode {
                 );
             }
             crate::receive::main(args)
+        }
+        Command::Alerts {
+            action,
+            json: outer_json,
+            place: alerts_place,
+        } => {
+            let outer = alerts_place.or(&outer);
+            match action {
+                None => send(&target(&outer, outer_json), Request::Alerts),
+                Some(AlertsAction::Confirm { id, json, place }) => send(
+                    &target(&place.or(&outer), json || outer_json),
+                    Request::AlertConfirm { id },
+                ),
+                Some(AlertsAction::Dismiss { id, json, place }) => send(
+                    &target(&place.or(&outer), json || outer_json),
+                    Request::AlertDismiss { id },
+                ),
+                Some(AlertsAction::Test {
+                    file,
+                    feed,
+                    json,
+                    place,
+                }) => {
+                    let config = place.config.or(outer.config);
+                    with_config(config.as_deref(), |c| {
+                        alerts::test(c, &file, feed.as_deref(), json || outer_json)
+                    })
+                }
+            }
+        }
+        Command::Volcano {
+            name,
+            level,
+            json,
+            place,
+        } => {
+            let Some(level) = crate::hazard::VolcanoLevel::parse(&level) else {
+                eprintln!("corong: volcano level `{level}`: expected 1..=4 or normal, waspada, siaga, awas");
+                return ExitCode::from(2);
+            };
+            send(
+                &target(&place.or(&outer), json),
+                Request::Volcano {
+                    name,
+                    level: level.number(),
+                },
+            )
         }
         Command::Completions { shell } => extras::completions(shell),
         Command::Manpage => extras::manpage(),

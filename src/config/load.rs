@@ -26,6 +26,7 @@ use super::diagnostic::{line_col, Diagnostic, Diagnostics, Severity};
 use super::model::Config;
 use super::schema::{self, ConfigFile, DaemonTable};
 
+mod alerts;
 mod daemon;
 mod loader;
 mod schedules;
@@ -217,6 +218,19 @@ impl Loader<'_> {
         let preemption = self.preemption(sections.get("preemption").copied());
         let quiet_hours = self.quiet_hours(sections.get("quiet_hours").copied());
         let loudness = self.loudness(sections.get("loudness").copied());
+        let volcanoes = self.volcanoes(sections.get("volcanoes").copied());
+        let zone_names: Vec<String> = zones.iter().map(|z| z.zone.name.clone()).collect();
+        let alerts = self.alerts(
+            sections.get("alerts").copied(),
+            &targets,
+            zones.len(),
+            &zone_names,
+            &volcanoes,
+        );
+        let places = zones
+            .iter()
+            .filter_map(|z| Some((z.zone.name.clone(), z.place.clone()?)))
+            .collect();
         self.warn_unused_zones(&zones, &schedules, &targets);
 
         let group_map: BTreeMap<String, Vec<String>> = targets
@@ -238,6 +252,9 @@ impl Loader<'_> {
             preemption,
             quiet_hours,
             loudness,
+            places,
+            alerts,
+            volcanoes,
         })
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::hazards::{Alerts, Place, Volcano};
 use super::schema;
 use crate::cron::CronSchedule;
 use crate::priority::Priority;
@@ -32,6 +33,13 @@ pub struct Config {
     pub preemption: Preemption,
     pub quiet_hours: Option<QuietHours>,
     pub loudness: Loudness,
+    /// Zone name -> where it is, for every zone with `location` or
+    /// `areas`.
+    pub places: BTreeMap<String, Place>,
+    /// `[alerts]`, with feeds and playbooks.
+    pub alerts: Alerts,
+    /// `[[volcanoes]]`.
+    pub volcanoes: Vec<Volcano>,
 }
 
 impl Config {
@@ -45,6 +53,16 @@ impl Config {
                 .unwrap_or(self.loudness.target.lufs),
             ..self.loudness.target
         })
+    }
+
+    /// Where zone `name` is (no location, no areas when it says nothing).
+    pub fn place(&self, name: &str) -> Place {
+        self.places.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The volcano called `name`.
+    pub fn volcano(&self, name: &str) -> Option<&Volcano> {
+        self.volcanoes.iter().find(|v| v.name == name)
     }
 
     /// The zone called `name`.

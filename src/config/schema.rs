@@ -101,6 +101,103 @@ pub struct ConfigFile {
     /// `[loudness]`: loudness normalisation and dead-air detection.
     /// Optional: every key has a default.
     pub loudness: Option<LoudnessTable>,
+    /// `[alerts]`: hazard warnings, with `[[alerts.feeds]]` and
+    /// `[[alerts.playbooks]]`. Default: none.
+    pub alerts: Option<AlertsTable>,
+    /// `[[volcanoes]]`: volcanoes whose level an operator sets. Default:
+    /// none.
+    pub volcanoes: Option<Vec<VolcanoTable>>,
+}
+
+/// Default `[[alerts.feeds]] poll_s`.
+pub const DEFAULT_POLL_S: i64 = 60;
+/// The shortest `poll_s` against a real host (HAZARDS.md: about once a
+/// minute; BMKG allows 60 requests a minute per address).
+pub const MIN_POLL_S: i64 = 30;
+/// Accepted `poll_s` (below [`MIN_POLL_S`] only for a loopback test feed).
+pub const POLL_S_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
+/// Accepted playbook `repeat_every_s` (0: once).
+pub const REPEAT_EVERY_S_RANGE: std::ops::RangeInclusive<i64> = 0..=86_400;
+/// The shortest repeat that is not 0: a message is longer than this.
+pub const MIN_REPEAT_EVERY_S: i64 = 10;
+/// Default playbook `priority`.
+pub const DEFAULT_ALERT_PRIORITY: Priority = Priority::EMERGENCY;
+/// Accepted volcano ring radius, km.
+pub const RING_KM_RANGE: std::ops::RangeInclusive<f64> = 0.1..=200.0;
+
+/// `[alerts]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsTable {
+    /// `"confirm"` (default), `"auto"` or `"off"`.
+    pub mode: Option<Spanned<String>>,
+    /// `[[alerts.feeds]]`: read one table at a time by the loader.
+    pub feeds: Option<toml::Value>,
+    /// `[[alerts.playbooks]]`: read one table at a time by the loader.
+    pub playbooks: Option<toml::Value>,
+}
+
+/// One `[[alerts.feeds]]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedTable {
+    /// Unique, of a-z, 0-9, `_`, `-`. Required.
+    pub name: Spanned<String>,
+    /// `"cap-rss"`, `"cap"` or `"inatews"`. Required.
+    pub kind: Spanned<String>,
+    /// `https://...` (`http://` only to a loopback address). Required.
+    pub url: Spanned<String>,
+    /// Seconds between polls, at least 30 against a real host. Default 60.
+    pub poll_s: Option<Spanned<i64>>,
+}
+
+/// One `[[alerts.playbooks]]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookTable {
+    /// Unique, non-empty. Required.
+    pub name: Spanned<String>,
+    /// What starts it. Required.
+    pub when: Spanned<WhenTable>,
+    /// A template with `{headline}` and the like, spoken by text to speech.
+    /// One of `text` and `file` is required.
+    pub text: Option<Spanned<String>>,
+    /// A media file relative to the config's folder.
+    pub file: Option<Spanned<String>>,
+    /// `"matched"` (default) or a list of zones, groups or `"all"`.
+    pub zones: Option<Spanned<toml::Value>>,
+    /// Default `"emergency"`.
+    pub priority: Option<Spanned<Priority>>,
+    /// Seconds between plays until the alert expires or is cancelled,
+    /// 0 (once, the default) or 10..=86400.
+    pub repeat_every_s: Option<Spanned<i64>>,
+    /// `"confirm"` or `"auto"`. Default: `[alerts] mode`.
+    pub mode: Option<Spanned<String>>,
+}
+
+/// A playbook's `when`: one of `event` (with `severity`), `feed` (with
+/// `level`) or `volcano` (with `level`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenTable {
+    pub event: Option<Spanned<String>>,
+    pub severity: Option<Spanned<Vec<Spanned<String>>>>,
+    pub feed: Option<Spanned<String>>,
+    pub volcano: Option<Spanned<String>>,
+    /// A tsunami level name (with `feed`) or a volcano level 2..=4.
+    pub level: Option<Spanned<toml::Value>>,
+}
+
+/// One `[[volcanoes]]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolcanoTable {
+    /// Of a-z, 0-9, `_`, `-`: what `corong volcano NAME LEVEL` names.
+    pub name: Spanned<String>,
+    /// `[latitude, longitude]` of the crater. Required.
+    pub location: Spanned<Vec<f64>>,
+    /// `{ 2 = 2.0, 3 = 5.0, 4 = 10.0 }`: level -> radius, km. Required.
+    pub rings_km: Spanned<toml::Table>,
 }
 
 /// Default `[loudness] target_lufs`, LUFS.
@@ -280,6 +377,12 @@ pub struct ZoneTable {
     /// the default ALSA device, or the name of one (`"hw:0,0"`, as `aplay -L`
     /// lists them). Default: none.
     pub local: Option<Spanned<LocalKey>>,
+    /// `[latitude, longitude]` (WGS84) of the zone, for hazard alerts.
+    /// Default: none.
+    pub location: Option<Spanned<Vec<f64>>>,
+    /// District names and region codes the zone covers (CAP geocodes and
+    /// area names, InaTEWS districts). Default: none.
+    pub areas: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The value of a zone's `local` key: `true`/`false`, or a device name.
@@ -419,7 +522,9 @@ mod tests {
                 "announcements",
                 "preemption",
                 "quiet_hours",
-                "loudness"
+                "loudness",
+                "alerts",
+                "volcanoes"
             ]
         );
         assert!(field_names::<ZoneTable>().contains(&"multicast_interface"));

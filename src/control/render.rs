@@ -10,8 +10,8 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 
 use super::protocol::{
-    EndpointHealth, LogResult, Progress, QueueResult, ReceiverInfo, ScheduleResult, StatusResult,
-    ZonesResult,
+    AlertsResult, EndpointHealth, LogResult, Progress, QueueResult, ReceiverInfo, ScheduleResult,
+    StatusResult, ZonesResult,
 };
 use crate::priority::Priority;
 
@@ -403,6 +403,45 @@ impl<W: Write> ProgressPrinter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// `corong alerts`: one row per alert, then each pending one's words.
+pub fn alerts(a: &AlertsResult, tz: Tz) -> String {
+    if a.alerts.is_empty() {
+        return "no alerts received\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = a
+        .alerts
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.state.clone(),
+                local_time(&r.received, tz),
+                r.source.clone(),
+                r.event.clone(),
+                r.level.clone(),
+                r.zones.join(","),
+                r.playbook.clone().unwrap_or_else(|| "-".into()),
+                r.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "ID", "STATE", "RECEIVED", "SOURCE", "EVENT", "LEVEL", "ZONES", "PLAYBOOK", "WHY",
+        ],
+        &rows,
+    );
+    for r in a.alerts.iter().filter(|r| r.state == "pending") {
+        if let Some(m) = &r.message {
+            out.push_str(&format!(
+                "alert {} waits: `corong alerts confirm {}` plays: {m}\n",
+                r.id, r.id
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

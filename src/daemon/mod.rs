@@ -8,6 +8,7 @@
 //! - `receivers.rs`: the RTCP receiver reports (and BYEs) that come back to
 //!   each RTP zone, read on the control plane into a table per zone; a
 //!   receiver gone silent degrades its zone.
+//! - `alerts.rs`: hazard feeds' pollers, the alerts' inbox, their jobs.
 //! - `bridge.rs`: a thread that carries the engine's and the decoders' events
 //!   into the tokio world.
 //! - `control.rs`: the control socket's handler: requests into the loop.
@@ -31,6 +32,7 @@
 //! [`SHUTDOWN_BUDGET`]) so that the whole takes well under systemd's and the
 //! operators' 2 s, even when a thread hangs.
 
+mod alerts;
 mod bridge;
 mod control;
 mod fires;
@@ -261,6 +263,7 @@ pub async fn run_on(
     let (durable_tx, mut durables) = mpsc::unbounded_channel();
     let mut station = Station::start(config, events_tx, wake_tx, durable_tx)?;
     let config = station.config().clone();
+    let (mut alerts, mut alert_inputs) = alerts::Alerts::start(&station);
     // Before the scheduler's first look at the clock: what it will not see.
     // A clock not yet synchronized cannot say what was missed: with
     // `wait_for_clock_sync` nothing is caught up then.
@@ -345,7 +348,9 @@ pub async fn run_on(
                 break;
             }
             Some(r) = requests.recv() => {
-                if matches!(r.request, crate::control::protocol::Request::Reload) {
+                if let Some(reply) = alerts.on_request(&r.request, &r.peer.user, &mut station) {
+                    let _ = r.reply.try_send(reply);
+                } else if matches!(r.request, crate::control::protocol::Request::Reload) {
                     tracing::info!(user = %r.peer.user, "reload requested");
                     let reply = reload(&mut station, &schedules_tx).await;
                     let _ = r.reply.try_send(reply);
@@ -378,6 +383,7 @@ pub async fn run_on(
                 let _ = reload(&mut station, &schedules_tx).await;
             }
             Some(event) = events.recv() => station.on_event(event),
+            Some(input) = alert_inputs.recv() => alerts.on_input(input, &mut station),
             Some(fire) = fires.recv() => {
                 if let Some(speech) = station.on_fire(&fire) {
                     // A text schedule's speech not in the cache yet (it is
@@ -404,6 +410,7 @@ pub async fn run_on(
             }
             _ = health_timer.tick() => {
                 station.check_health();
+                alerts.tick(&mut station);
                 systemd.set_status(status_line(&station));
                 // A bounded batch: the loop is not held long.
                 tokio::task::block_in_place(|| {

@@ -206,6 +206,14 @@ impl Station {
                 ErrorCode::BadRequest,
                 "upload is handled by the control server",
             )),
+            // The alerts' inbox answers these in the main loop.
+            Request::Alerts
+            | Request::AlertConfirm { .. }
+            | Request::AlertDismiss { .. }
+            | Request::Volcano { .. } => Err(refuse(
+                ErrorCode::Failed,
+                "alerts are handled by the daemon's loop",
+            )),
             // The main loop carries out reloads (the scheduler is its).
             Request::Reload => Err(refuse(
                 ErrorCode::Failed,

@@ -17,6 +17,8 @@ use crate::config::schema::{self, LocalKey, ZoneTable};
 pub(super) struct ZoneEntry {
     pub(super) zone: Zone,
     pub(super) name_span: Range<usize>,
+    /// Its `location` and `areas`, when it has either.
+    pub(super) place: Option<crate::config::hazards::Place>,
 }
 
 impl Loader<'_> {
@@ -41,8 +43,13 @@ impl Loader<'_> {
                 continue;
             };
             let name_span = parsed.value.name.span();
+            let place = self.place(&parsed.value);
             let zone = self.zone(parsed, &zones);
-            zones.push(ZoneEntry { zone, name_span });
+            zones.push(ZoneEntry {
+                zone,
+                name_span,
+                place,
+            });
         }
         if zones.is_empty() && items.is_empty() {
             self.error(value.span(), "no zones: `zones` is empty");

@@ -26,6 +26,43 @@ pub enum Reply {
     Done(DoneResult),
     /// `upload`: where the daemon keeps the file.
     Uploaded(UploadResult),
+    /// `alerts`: the hazard alerts, newest last.
+    Alerts(AlertsResult),
+}
+
+/// `corong alerts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertsResult {
+    pub alerts: Vec<AlertRow>,
+}
+
+/// One hazard alert as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// For `alerts confirm ID` and `alerts dismiss ID`.
+    pub id: u64,
+    /// The feed's name, or `volcano`.
+    pub source: String,
+    pub event: String,
+    pub level: String,
+    /// The zones the playbook plays on (or the alert covers, without one).
+    pub zones: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    /// `pending`, `confirmed`, `on-air`, `cancelled`, `expired`, `ignored`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339, the daemon's time zone.
+    pub received: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// What it says (a text playbook) or plays (a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The job that plays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

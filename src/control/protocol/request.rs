@@ -155,6 +155,16 @@ pub enum Request {
         #[serde(flatten)]
         delivery: Delivery,
     },
+    /// `corong alerts`: the hazard alerts received and their states.
+    Alerts,
+    /// `corong alerts confirm ID`: an operator puts a pending alert on air.
+    AlertConfirm { id: u64 },
+    /// `corong alerts dismiss ID`: an operator decides a pending alert does
+    /// not go on air.
+    AlertDismiss { id: u64 },
+    /// `corong volcano NAME LEVEL`: an operator sets a volcano's alert
+    /// level, 1..=4.
+    Volcano { name: String, level: u8 },
 }
 
 /// What is wrong with a request that parsed. The daemon replies with it as a
@@ -181,6 +191,10 @@ impl Request {
             Request::Reload => "reload",
             Request::Upload { .. } => "upload",
             Request::Page { .. } => "page",
+            Request::Alerts => "alerts",
+            Request::AlertConfirm { .. } => "alert_confirm",
+            Request::AlertDismiss { .. } => "alert_dismiss",
+            Request::Volcano { .. } => "volcano",
         }
     }
 
@@ -295,6 +309,16 @@ impl Request {
                 }
                 Ok(())
             }
+            Request::Volcano { name, level } => {
+                if name.trim().is_empty() || name.len() > 64 {
+                    return bad("volcano needs a name".into());
+                }
+                if !(1..=4).contains(level) {
+                    return bad(format!("a volcano level is 1..=4, not {level}"));
+                }
+                Ok(())
+            }
+            Request::Alerts | Request::AlertConfirm { .. } | Request::AlertDismiss { .. } => Ok(()),
             Request::Status
             | Request::Queue
             | Request::Cancel { .. }

@@ -31,17 +31,21 @@ pub enum Origin {
     Emergency(String),
     /// `corong page`: the user name.
     Page(String),
+    /// A hazard alert's playbook: the alert's number in `corong alerts`.
+    Alert(u64),
 }
 
 impl Origin {
     /// How the job's origin is written in the store and the as-run log
-    /// (`schedule:NAME`, `operator:USER`, `emergency:USER`, `page:USER`).
+    /// (`schedule:NAME`, `operator:USER`, `emergency:USER`, `page:USER`,
+    /// `alert:ID`).
     pub fn label(&self) -> String {
         match self {
             Origin::Schedule(name) => format!("schedule:{name}"),
             Origin::Operator(user) => format!("operator:{user}"),
             Origin::Emergency(user) => format!("emergency:{user}"),
             Origin::Page(user) => format!("page:{user}"),
+            Origin::Alert(id) => format!("alert:{id}"),
         }
     }
 }

@@ -1,0 +1,491 @@
+//! Hazard alerts in the running daemon: one poller thread per
+//! `[[alerts.feeds]]` (`alerts::feed`), their documents kept raw in the
+//! state folder and handed to the inbox (`alerts::inbox`), whose actions
+//! become jobs through the ledger's one entrance (`Origin::Alert`). A text
+//! playbook's speech is rendered beside the loop as soon as an alert
+//! arrives, so that a confirm plays at once. The operators' requests
+//! (`alerts`, `alert_confirm`, `alert_dismiss`, `volcano`) are answered
+//! here.
+//!
+//! The inbox (every alert, every identity seen) and which job plays which
+//! alert are kept in `state/alerts/inbox.json`, written (to a temporary
+//! file, synced, renamed) whenever they change: after a restart or a power
+//! cut nothing seen before starts again.
+//!
+//! Not yet: an Update's new words replace what plays by a new job on the
+//! same zones, not inside the old one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::jobs::{JobSpec, Origin};
+use super::Station;
+use crate::alerts::feed::{self, FeedEvent};
+use crate::alerts::inbox::{Action, AlertId, Inbox};
+use crate::alerts::matching::{Decision, Spoken};
+use crate::alerts::Document;
+use crate::control::protocol::{
+    AlertRow, AlertsResult, DoneResult, ErrorCode, Reply, Request, Response,
+};
+use crate::hazard::VolcanoLevel;
+use crate::ids::JobId;
+use crate::store::JobKind;
+
+/// A feed that keeps failing is logged at most this often.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Plays of a repeating alert with no `expires`, at most.
+const MAX_PLAYS: u32 = 1000;
+
+/// What reaches the loop from beside it (a few a minute: unboxed).
+#[allow(clippy::large_enum_variant)]
+pub enum Input {
+    Feed(FeedEvent),
+    /// An alert's speech, rendered.
+    Spoken {
+        alert: AlertId,
+        file: Result<PathBuf, String>,
+    },
+}
+
+pub struct Alerts {
+    inbox: Inbox,
+    tx: mpsc::UnboundedSender<Input>,
+    /// Dropping these stops the pollers.
+    _stops: Vec<std::sync::mpsc::Sender<()>>,
+    speech: HashMap<AlertId, PathBuf>,
+    /// Starts waiting for their speech.
+    waiting: HashMap<AlertId, Action>,
+    jobs: HashMap<AlertId, JobId>,
+    /// When each failing feed was last logged.
+    failing: HashMap<String, Instant>,
+    archive: PathBuf,
+    documents: u64,
+    /// What `inbox.json` holds now.
+    saved: String,
+}
+
+/// What survives a restart.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    inbox: Inbox,
+    jobs: Vec<(AlertId, JobId)>,
+}
+
+impl Alerts {
+    /// Start one poller per feed (none when `[alerts] mode = "off"` has no
+    /// feeds to read either way: they are still read and listed).
+    pub fn start(station: &Station) -> (Alerts, mpsc::UnboundedReceiver<Input>) {
+        let config = station.config();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut stops = Vec::new();
+        for f in &config.alerts.feeds {
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+            let out = tx.clone();
+            let feed = f.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("corong-feed-{}", f.name))
+                .spawn(move || feed::run(feed, stop_rx, move |e| drop(out.send(Input::Feed(e)))));
+            match spawned {
+                Ok(_) => {
+                    tracing::info!(feed = %f.name, kind = f.kind.as_str(), url = %f.url, "polling feed");
+                    stops.push(stop_tx);
+                }
+                Err(e) => tracing::error!(feed = %f.name, "cannot start the feed's poller: {e}"),
+            }
+        }
+        let archive = config.daemon.state_dir.join("alerts");
+        let path = archive.join("inbox.json");
+        let (inbox, jobs, saved) = match std::fs::read_to_string(&path) {
+            Ok(text) => match serde_json::from_str::<Kept>(&text) {
+                Ok(kept) => {
+                    tracing::info!(alerts = kept.inbox.alerts().len(), "alerts restored");
+                    (kept.inbox, kept.jobs.into_iter().collect(), text)
+                }
+                Err(e) => {
+                    // Kept aside, not lost; the inbox starts empty (and the
+                    // feeds' documents will be new to it: said loudly).
+                    let aside = path.with_extension("json.unreadable");
+                    let _ = std::fs::rename(&path, &aside);
+                    tracing::error!(file = %aside.display(), "the alerts' inbox could not be read ({e}): starting empty; documents still in the feeds will be seen as new");
+                    (Inbox::new(), HashMap::new(), String::new())
+                }
+            },
+            Err(_) => (Inbox::new(), HashMap::new(), String::new()),
+        };
+        let alerts = Alerts {
+            inbox,
+            tx,
+            _stops: stops,
+            speech: HashMap::new(),
+            waiting: HashMap::new(),
+            jobs,
+            failing: HashMap::new(),
+            archive,
+            documents: 0,
+            saved,
+        };
+        (alerts, rx)
+    }
+
+    pub fn on_input(&mut self, input: Input, station: &mut Station) {
+        match input {
+            Input::Feed(FeedEvent::Document {
+                feed,
+                url,
+                bytes,
+                read,
+            }) => {
+                let kept = self.keep(&feed, &bytes, read.as_ref().err().map(|e| e.0.as_str()));
+                let now = Utc::now();
+                let config = station.config().clone();
+                let actions = match read {
+                    Ok(Document::Cap(a)) => {
+                        tracing::info!(feed, url, identifier = %a.identifier, kept = %kept, "alert document read");
+                        self.inbox.receive_cap(&config, &feed, &a, now)
+                    }
+                    Ok(Document::InaTews(b)) => {
+                        tracing::info!(feed, url, event = %b.event_id, bulletin = %b.subject, kept = %kept, "tsunami bulletin read");
+                        self.inbox.receive_inatews(&config, &feed, &b, now)
+                    }
+                    Err(e) => {
+                        tracing::warn!(feed, url, kept = %kept, "alert document refused: {e}");
+                        Vec::new()
+                    }
+                };
+                self.act(actions, station);
+                self.save();
+            }
+            Input::Feed(FeedEvent::Polled { feed }) => {
+                if self.failing.remove(&feed).is_some() {
+                    tracing::info!(feed, "feed answers again");
+                }
+            }
+            Input::Feed(FeedEvent::Failed { feed, error }) => {
+                let due = self
+                    .failing
+                    .get(&feed)
+                    .is_none_or(|t| t.elapsed() >= FAILURE_LOG_EVERY);
+                if due {
+                    tracing::warn!(feed, "feed poll failed: {error}");
+                    self.failing.insert(feed, Instant::now());
+                }
+            }
+            Input::Spoken { alert, file } => match file {
+                Ok(path) => {
+                    self.speech.insert(alert, path);
+                    if let Some(action) = self.waiting.remove(&alert) {
+                        self.act(vec![action], station);
+                    }
+                }
+                Err(e) => tracing::error!(alert, "the alert's speech could not be rendered: {e}"),
+            },
+        }
+    }
+
+    /// Time passes: expiries and delayed starts.
+    pub fn tick(&mut self, station: &mut Station) {
+        let (actions, changed) = self.inbox.tick_changes(Utc::now());
+        if changed || !actions.is_empty() {
+            self.act(actions, station);
+            self.save();
+        }
+    }
+
+    /// Write the inbox when it changed: to a temporary file, synced, then
+    /// renamed over the old one, so a power cut leaves one or the other.
+    fn save(&mut self) {
+        let mut jobs: Vec<(AlertId, JobId)> = self.jobs.iter().map(|(a, j)| (*a, *j)).collect();
+        jobs.sort();
+        let kept = Kept {
+            inbox: std::mem::take(&mut self.inbox),
+            jobs,
+        };
+        let text = serde_json::to_string(&kept).expect("the inbox serializes");
+        self.inbox = kept.inbox;
+        if text == self.saved {
+            return;
+        }
+        let path = self.archive.join("inbox.json");
+        let tmp = self.archive.join("inbox.json.tmp");
+        let written = std::fs::create_dir_all(&self.archive).and_then(|_| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.archive)?.sync_all()
+        });
+        match written {
+            Ok(()) => self.saved = text,
+            Err(e) => tracing::error!(file = %path.display(), "cannot keep the alerts' inbox: {e}"),
+        }
+    }
+
+    /// Answer an alerts request; `None` when `req` is not one.
+    pub fn on_request(
+        &mut self,
+        req: &Request,
+        user: &str,
+        station: &mut Station,
+    ) -> Option<Response> {
+        let now = Utc::now();
+        let result = match req {
+            Request::Alerts => Ok(Reply::Alerts(self.rows(station))),
+            Request::AlertConfirm { id } => self.inbox.confirm(*id, user, now).map(|actions| {
+                tracing::warn!(alert = id, user, "alert confirmed");
+                self.act(actions, station);
+                done(format!("alert {id} confirmed"), self.zones_of(*id))
+            }),
+            Request::AlertDismiss { id } => self.inbox.dismiss(*id, user).map(|_| {
+                tracing::info!(alert = id, user, "alert dismissed");
+                done(format!("alert {id} dismissed"), Vec::new())
+            }),
+            Request::Volcano { name, level } => {
+                let level = VolcanoLevel::new(*level).expect("validated 1..=4");
+                let config = station.config().clone();
+                self.inbox
+                    .set_volcano(&config, name, level, user, now)
+                    .map(|actions| {
+                        tracing::warn!(volcano = %name, level = %level, user, "volcano level set");
+                        let zones = actions
+                            .iter()
+                            .filter_map(|a| match a {
+                                Action::Start { decision, .. }
+                                | Action::Replace { decision, .. } => Some(decision.zones.clone()),
+                                _ => None,
+                            })
+                            .flatten()
+                            .collect();
+                        self.act(actions, station);
+                        done(format!("{name} set to level {level}"), zones)
+                    })
+            }
+            _ => return None,
+        };
+        self.save();
+        Some(match result {
+            Ok(reply) => Response::Ok(reply),
+            Err(e) => Response::error(ErrorCode::BadRequest, e),
+        })
+    }
+
+    fn zones_of(&self, id: AlertId) -> Vec<String> {
+        self.inbox
+            .get(id)
+            .and_then(|a| a.decision.as_ref())
+            .map(|d| d.zones.clone())
+            .unwrap_or_default()
+    }
+
+    fn rows(&self, station: &Station) -> AlertsResult {
+        let tz = station.config().daemon.timezone;
+        let alerts = self
+            .inbox
+            .alerts()
+            .iter()
+            .map(|a| AlertRow {
+                id: a.id,
+                source: a.source.clone(),
+                event: a.event.clone(),
+                level: a.level.clone(),
+                zones: a
+                    .decision
+                    .as_ref()
+                    .map_or_else(|| a.covered.clone(), |d| d.zones.clone()),
+                playbook: a.decision.as_ref().map(|d| d.playbook.clone()),
+                state: a.state.as_str().to_string(),
+                reason: a.reason.clone(),
+                received: a.received.with_timezone(&tz).to_rfc3339(),
+                expires: a.expires.map(|e| e.with_timezone(&tz).to_rfc3339()),
+                message: a.decision.as_ref().map(|d| match &d.message {
+                    Spoken::Text(t) => t.clone(),
+                    Spoken::File(f) => f.display().to_string(),
+                }),
+                job: self.jobs.get(&a.id).copied(),
+            })
+            .collect();
+        AlertsResult { alerts }
+    }
+
+    /// Keep a document as it came, with the reason when it was refused:
+    /// `state/alerts/N-FEED.xml` (and `.refused.txt`). Returns its name.
+    fn keep(&mut self, feed: &str, bytes: &[u8], refusal: Option<&str>) -> String {
+        self.documents += 1;
+        let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
+        let name = format!("{stamp}-{}-{feed}.xml", self.documents);
+        let path = self.archive.join(&name);
+        let written = std::fs::create_dir_all(&self.archive)
+            .and_then(|_| std::fs::write(&path, bytes))
+            .and_then(|_| match refusal {
+                Some(why) => std::fs::write(path.with_extension("refused.txt"), format!("{why}\n")),
+                None => Ok(()),
+            });
+        if let Err(e) = written {
+            tracing::warn!(file = %path.display(), "cannot keep the alert document: {e}");
+        }
+        path.display().to_string()
+    }
+
+    fn act(&mut self, actions: Vec<Action>, station: &mut Station) {
+        for action in actions {
+            match action {
+                Action::Notify { alert } => {
+                    if let Some(a) = self.inbox.get(alert) {
+                        tracing::warn!(
+                            alert,
+                            source = %a.source,
+                            event = %a.event,
+                            zones = %a.decision.as_ref().map(|d| d.zones.join(",")).unwrap_or_default(),
+                            "ALERT pending: `corong alerts confirm {alert}` to broadcast"
+                        );
+                        if let Some(d) = a.decision.clone() {
+                            self.render(alert, &d, station);
+                        }
+                    }
+                }
+                Action::Start {
+                    alert,
+                    ref decision,
+                    at,
+                    until,
+                } => {
+                    if let Some(file) = self.media(alert, decision, station, &action) {
+                        self.start_job(station, alert, decision, file, at, until);
+                    }
+                }
+                Action::Replace {
+                    old,
+                    alert,
+                    ref decision,
+                    until,
+                } => {
+                    self.stop(station, old, &format!("replaced by alert {alert}"));
+                    if let Some(file) = self.media(alert, decision, station, &action) {
+                        self.start_job(station, alert, decision, file, Utc::now(), until);
+                    }
+                }
+                Action::Stop { alert } => {
+                    self.stop(station, alert, &format!("alert {alert} ended"))
+                }
+            }
+        }
+    }
+
+    /// The file to play for `decision`, or `None` while its speech is being
+    /// rendered (the action then waits for it).
+    fn media(
+        &mut self,
+        alert: AlertId,
+        decision: &Decision,
+        station: &Station,
+        action: &Action,
+    ) -> Option<PathBuf> {
+        match &decision.message {
+            Spoken::File(f) => Some(f.clone()),
+            Spoken::Text(_) => {
+                if let Some(f) = self.speech.get(&alert) {
+                    return Some(f.clone());
+                }
+                self.waiting.insert(alert, action.clone());
+                self.render(alert, decision, station);
+                None
+            }
+        }
+    }
+
+    /// Render a text playbook's speech beside the loop.
+    fn render(&mut self, alert: AlertId, decision: &Decision, station: &Station) {
+        let Spoken::Text(text) = &decision.message else {
+            return;
+        };
+        if self.speech.contains_key(&alert) {
+            return;
+        }
+        let (text, voice, dir) = (
+            text.clone(),
+            station.config().announcements.tts_voice.clone(),
+            station.sounds.tts_dir.clone(),
+        );
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = super::sounds::speak(&text, &voice, &dir)
+                .map(|(f, _)| f)
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Input::Spoken { alert, file });
+        });
+    }
+
+    fn start_job(
+        &mut self,
+        station: &mut Station,
+        alert: AlertId,
+        decision: &Decision,
+        file: PathBuf,
+        at: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) {
+        let zones: Vec<_> = decision
+            .zones
+            .iter()
+            .filter_map(|z| station.zone_id(z))
+            .collect();
+        let now = Utc::now();
+        let (repeat, interval) = match (decision.repeat_every, until) {
+            (Some(every), Some(until)) => {
+                let span = (until - at.max(now)).num_seconds().max(0) as u64;
+                (
+                    (span / every.as_secs().max(1)).min(MAX_PLAYS as u64 - 1) as u32 + 1,
+                    every,
+                )
+            }
+            (Some(every), None) => (MAX_PLAYS, every),
+            (None, _) => (1, Duration::ZERO),
+        };
+        let text = match &decision.message {
+            Spoken::Text(t) => Some(t.clone()),
+            Spoken::File(_) => None,
+        };
+        let spec = JobSpec {
+            chime_before: true,
+            not_before: (at > now).then_some(at),
+            repeat,
+            interval,
+            text,
+            ..JobSpec::new(
+                JobKind::Announcement,
+                Origin::Alert(alert),
+                decision.priority,
+                zones,
+                vec![file],
+            )
+        };
+        match station.start_job(spec) {
+            Ok(job) => {
+                self.jobs.insert(alert, job);
+                tracing::warn!(alert, job = %job, playbook = %decision.playbook, zones = %decision.zones.join(","), "ALERT on air");
+            }
+            Err(e) => tracing::error!(alert, "the alert's job could not start: {e}"),
+        }
+    }
+
+    fn stop(&mut self, station: &mut Station, alert: AlertId, why: &str) {
+        self.waiting.remove(&alert);
+        let Some(job) = self.jobs.remove(&alert) else {
+            return;
+        };
+        match station.ledger.cancel(job, why, Utc::now()) {
+            Ok((_, effects)) => {
+                station.apply(effects);
+                tracing::warn!(alert, job = %job, "ALERT stopped: {why}");
+            }
+            Err(e) => tracing::debug!(alert, job = %job, "the alert's job had ended: {e}"),
+        }
+    }
+}
+
+fn done(message: String, zones: Vec<String>) -> Reply {
+    Reply::Done(DoneResult { message, zones })
+}

@@ -1,0 +1,354 @@
+//! End to end: a CAP document appears in a feed served on 127.0.0.1, the
+//! daemon lists it as pending with the matched zone, nothing plays until an
+//! operator confirms, then the playbook's audio arrives over RTP on the
+//! matched zone only.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::station::{free_port_pair, Station};
+use common::tone_wav;
+
+/// Serve `pages` (path -> body) on 127.0.0.1 until the test ends.
+fn serve(pages: Arc<Mutex<Vec<(String, String)>>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let body = pages
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, b)| b.clone());
+            let (status, body) = match body {
+                Some(b) => ("200 OK", b),
+                None => ("404 Not Found", String::new()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// Whether an L16 RTP packet carries sound (not the silence between items).
+fn loud(packet: &[u8]) -> bool {
+    packet.len() > 12
+        && packet[12..]
+            .chunks_exact(2)
+            .any(|s| i16::from_be_bytes([s[0], s[1]]).unsigned_abs() > 1000)
+}
+
+/// Loud packets received on `sock` within `span`.
+fn count_loud(sock: &UdpSocket, span: Duration) -> usize {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let end = Instant::now() + span;
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    while Instant::now() < end {
+        if let Ok(len) = sock.recv(&mut buf) {
+            n += usize::from(loud(&buf[..len]));
+        }
+    }
+    n
+}
+
+fn alerts_json(station: &Station) -> serde_json::Value {
+    let (code, out, err) = station.client(&["alerts", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn a_feed_alert_waits_for_confirm_then_plays_on_the_matched_zone_only() {
+    let station = Station::new();
+    tone_wav(&station.path("media/hujan.wav"), 440.0, 1.0);
+    let nowcast = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/nowcast.xml"),
+    )
+    .unwrap();
+    let empty_index = "<rss version=\"2.0\"><channel><title>t</title></channel></rss>".to_string();
+    let pages = Arc::new(Mutex::new(vec![
+        ("/rss.xml".to_string(), empty_index),
+        ("/nowcast.xml".to_string(), nowcast),
+    ]));
+    let base = serve(pages.clone());
+    let (p_wlingi, p_kota) = (free_port_pair(), free_port_pair());
+    let wlingi = UdpSocket::bind(("127.0.0.1", p_wlingi)).unwrap();
+    let kota = UdpSocket::bind(("127.0.0.1", p_kota)).unwrap();
+    station.config(&format!(
+        r#"
+[[zones]]
+name = "wlingi"
+rtp = ["127.0.0.1:{p_wlingi}"]
+location = [-8.08, 112.32]
+
+[[zones]]
+name = "kota"
+rtp = ["127.0.0.1:{p_kota}"]
+location = [-8.30, 112.60]
+
+[[alerts.feeds]]
+name = "uji"
+kind = "cap-rss"
+url = "{base}/rss.xml"
+poll_s = 1
+
+[[alerts.playbooks]]
+name = "hujan"
+when = {{ event = "Hujan Lebat*", severity = ["Severe", "Extreme"] }}
+file = "media/hujan.wav"
+"#
+    ));
+    let daemon = station.start();
+    daemon.wait_log("polling feed", Duration::from_secs(5));
+    assert_eq!(alerts_json(&station)["alerts"], serde_json::json!([]));
+
+    // The document appears in the index.
+    pages.lock().unwrap()[0].1 = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><title>Hujan</title>\
+         <link>{base}/nowcast.xml</link><guid>2.49.0.1.360.0.2026.12.06.15.35.001</guid></item>\
+         </channel></rss>"
+    );
+    let appeared = Instant::now();
+    let alert = loop {
+        let v = alerts_json(&station);
+        if let Some(a) = v["alerts"].as_array().and_then(|a| a.first()).cloned() {
+            break a;
+        }
+        assert!(
+            appeared.elapsed() < Duration::from_secs(10),
+            "no alert after 10 s:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Within two polls of 1 s (and the test's own polling).
+    assert!(
+        appeared.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        appeared.elapsed()
+    );
+    assert_eq!(alert["state"], "pending", "{alert}");
+    assert_eq!(alert["zones"], serde_json::json!(["wlingi"]));
+    assert_eq!(alert["playbook"], "hujan");
+    assert_eq!(alert["source"], "uji");
+
+    // Nothing on air while it waits.
+    assert_eq!(count_loud(&wlingi, Duration::from_millis(1500)), 0);
+    assert_eq!(count_loud(&kota, Duration::from_millis(100)), 0);
+
+    let (code, out, err) = station.client(&["alerts", "confirm", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("alert 1 confirmed"), "{out}");
+    let kota_thread = std::thread::spawn(move || count_loud(&kota, Duration::from_secs(4)));
+    let heard = count_loud(&wlingi, Duration::from_secs(4));
+    assert!(heard > 10, "only {heard} loud packets on the matched zone");
+    assert_eq!(
+        kota_thread.join().unwrap(),
+        0,
+        "sound on a zone the alert does not cover"
+    );
+
+    let v = alerts_json(&station);
+    assert_eq!(v["alerts"][0]["state"], "on-air");
+    assert!(v["alerts"][0]["job"].as_u64().is_some(), "{v}");
+    // Seen twice (the index is polled every second): still one alert.
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
+    // Confirming again is refused, in one line.
+    let (code, _, err) = station.client(&["alerts", "confirm", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not pending"), "{err}");
+    // The document was kept as it came.
+    let kept: Vec<_> = std::fs::read_dir(station.path("state/alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(kept.iter().any(|n| n.ends_with("-uji.xml")), "{kept:?}");
+    assert!(daemon.log_text().contains("ALERT on air"));
+    daemon.stop();
+
+    // A restart: the feed still lists the document; nothing replays, the
+    // alert is still listed as it was.
+    let daemon = station.start();
+    daemon.wait_log("alerts restored", Duration::from_secs(5));
+    daemon.wait_log_count("alert document read", 1, Duration::from_secs(5));
+    assert_eq!(
+        count_loud(&wlingi, Duration::from_secs(3)),
+        0,
+        "replayed after a restart"
+    );
+    let v = alerts_json(&station);
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["alerts"][0]["state"], "on-air");
+    daemon.stop();
+}
+
+/// `corong volcano`: each level reaches the zones within its ring only;
+/// lowering to 1 stops the broadcast. An auto playbook plays a feed's
+/// alert at once; a hostile document is refused, kept and logged, and the
+/// feed goes on.
+#[test]
+fn volcano_rings_auto_mode_and_hostile_documents() {
+    let station = Station::new();
+    tone_wav(&station.path("media/kelud.wav"), 440.0, 3.0);
+    tone_wav(&station.path("media/tsunami.wav"), 660.0, 1.0);
+    let inatews = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/inatews.xml"),
+    )
+    .unwrap();
+    let hostile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/alerts/doctype-entity.xml"),
+    )
+    .unwrap();
+    let pages = Arc::new(Mutex::new(vec![
+        ("/warninggeof.xml".to_string(), inatews),
+        ("/bad.xml".to_string(), hostile),
+    ]));
+    let base = serve(pages);
+    let ports: Vec<u16> = (0..3).map(|_| free_port_pair()).collect();
+    let socks: Vec<UdpSocket> = ports
+        .iter()
+        .map(|p| UdpSocket::bind(("127.0.0.1", *p)).unwrap())
+        .collect();
+    // pos: 1.4 km from the crater; desa: 3.4 km; pantai: on the coast,
+    // far from Kelud, in the SIAGA district.
+    station.config(&format!(
+        r#"
+[[zones]]
+name = "pos"
+rtp = ["127.0.0.1:{}"]
+location = [-7.94, 112.30]
+
+[[zones]]
+name = "desa"
+rtp = ["127.0.0.1:{}"]
+location = [-7.955, 112.29]
+
+[[zones]]
+name = "pantai"
+rtp = ["127.0.0.1:{}"]
+location = [-8.33, 112.21]
+areas = ["PANTAI-BLITAR"]
+
+[[alerts.feeds]]
+name = "inatews"
+kind = "inatews"
+url = "{base}/warninggeof.xml"
+poll_s = 1
+
+[[alerts.feeds]]
+name = "rusak"
+kind = "cap"
+url = "{base}/bad.xml"
+poll_s = 1
+
+[[volcanoes]]
+name = "kelud"
+location = [-7.9300, 112.3080]
+rings_km = {{ 2 = 2.0, 3 = 5.0 }}
+
+[[alerts.playbooks]]
+name = "tsunami-siaga"
+when = {{ feed = "inatews", level = "SIAGA" }}
+file = "media/tsunami.wav"
+mode = "auto"
+
+[[alerts.playbooks]]
+name = "kelud-2"
+when = {{ volcano = "kelud", level = 2 }}
+file = "media/kelud.wav"
+repeat_every_s = 10
+
+[[alerts.playbooks]]
+name = "kelud-3"
+when = {{ volcano = "kelud", level = 3 }}
+file = "media/kelud.wav"
+repeat_every_s = 10
+"#,
+        ports[0], ports[1], ports[2]
+    ));
+    let daemon = station.start();
+    // Auto: the tsunami SIAGA plays on the coast at once, with no confirm.
+    let heard = count_loud(&socks[2], Duration::from_secs(4));
+    assert!(
+        heard > 10,
+        "the auto playbook did not play: {heard}\n{}",
+        daemon.log_text()
+    );
+    // The hostile document: refused, kept with its reason, logged; the
+    // other feed went on.
+    daemon.wait_log("alert document refused", Duration::from_secs(5));
+    let refused: Vec<_> = std::fs::read_dir(station.path("state/alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".refused.txt"))
+        .collect();
+    assert!(!refused.is_empty());
+    let v = alerts_json(&station);
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["alerts"][0]["state"], "on-air");
+    assert_eq!(v["alerts"][0]["zones"], serde_json::json!(["pantai"]));
+
+    // Level 2: the 2 km ring (pos) only.
+    let (code, out, err) = station.client(&["volcano", "kelud", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let desa = socks[1].try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&desa, Duration::from_secs(2)));
+    assert!(count_loud(&socks[0], Duration::from_secs(2)) > 10);
+    assert_eq!(other.join().unwrap(), 0, "level 2 reached the 3.4 km zone");
+    // Level 3 (by name): the 5 km ring, both.
+    let (code, _, err) = station.client(&["volcano", "kelud", "siaga"]);
+    assert_eq!(code, 0, "{err}");
+    let pos = socks[0].try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&pos, Duration::from_secs(2)));
+    assert!(count_loud(&socks[1], Duration::from_secs(2)) > 10);
+    assert!(other.join().unwrap() > 10);
+    // Back to 1: it stops on both.
+    let (code, _, err) = station.client(&["volcano", "kelud", "1"]);
+    assert_eq!(code, 0, "{err}");
+    // What was already in flight drains first.
+    let _ = count_loud(&socks[0], Duration::from_millis(500));
+    let _ = count_loud(&socks[1], Duration::from_millis(100));
+    let pos = socks[0].try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&pos, Duration::from_secs(2)));
+    assert_eq!(count_loud(&socks[1], Duration::from_secs(2)), 0);
+    assert_eq!(other.join().unwrap(), 0);
+    let v = alerts_json(&station);
+    let states: Vec<&str> = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["on-air", "cancelled", "cancelled", "ignored"],
+        "{v}"
+    );
+    let (code, _, err) = station.client(&["volcano", "merapi", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown volcano `merapi`"), "{err}");
+    daemon.stop();
+}
