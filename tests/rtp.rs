@@ -62,6 +62,7 @@ fn rtp_config(destinations: &[SocketAddr], codec: Codec) -> RtpConfig {
         multicast_interface: Ipv4Addr::LOCALHOST,
         multicast_ttl: 1,
         dscp: 46,
+        opus_kbps: 32,
     }
 }
 

@@ -192,6 +192,26 @@ impl Loader<'_> {
             }
         }
 
+        let mut opus_kbps = crate::rtp::opus::DEFAULT_KBPS;
+        if let Some(k) = &raw.opus_kbps {
+            let v = *k.get_ref();
+            match u32::try_from(v) {
+                Ok(v) if crate::rtp::opus::KBPS_RANGE.contains(&v) => opus_kbps = v,
+                _ => self.error(
+                    k.span(),
+                    format!(
+                        "`opus_kbps` {v} is out of range: expected 6..=510 (32 is the default)"
+                    ),
+                ),
+            }
+            if codec_ok && codec != Codec::Opus {
+                self.warning(
+                    k.span(),
+                    format!("`opus_kbps` has no effect: zone `{name}` sends codec \"{codec}\", not \"opus\""),
+                );
+            }
+        }
+
         let mut dscp = schema::DEFAULT_DSCP;
         if let Some(d) = &raw.dscp {
             match u8::try_from(*d.get_ref()) {
@@ -279,6 +299,7 @@ impl Loader<'_> {
                     raw.multicast_ttl.as_ref().map(|v| v.span()),
                 ),
                 ("dscp", raw.dscp.as_ref().map(|v| v.span())),
+                ("opus_kbps", raw.opus_kbps.as_ref().map(|v| v.span())),
             ];
             for (key, span) in rtp_only {
                 if let Some(span) = span {
@@ -298,6 +319,7 @@ impl Loader<'_> {
                 multicast_interface,
                 multicast_ttl,
                 dscp,
+                opus_kbps,
             }));
         }
         if let Some(path) = wav {
