@@ -105,12 +105,13 @@ impl Loader<'_> {
                     codec_ok = false;
                     let names: Vec<String> =
                         Codec::ALL.iter().map(|c| format!("\"{c}\"")).collect();
+                    let (last, first) = names.split_last().expect("codecs");
                     self.error(
                         c.span(),
                         format!(
-                            "unknown codec `{}`: expected {}",
+                            "unknown codec `{}`: expected {} or {last}",
                             c.get_ref(),
-                            names.join(" or ")
+                            first.join(", ")
                         ),
                     );
                 }
