@@ -292,6 +292,21 @@ fn g722_is_mono_and_opus_takes_a_bitrate() {
 }
 
 #[test]
+fn a_codec_that_cannot_be_sent_at_the_zones_rate_is_refused_at_load() {
+    // Opus takes 48 kHz but not 44.1 (a zone that also records mixes at
+    // `sample_rate`); its packets are whole 2.5 ms.
+    let text =
+        format!("[daemon]\nsample_rate = 44100\n\n{ZONE}codec = \"opus\"\nwav = \"a.wav\"\n");
+    assert_one_error(&text, 7, 9, &["codec \"opus\" cannot be sent", "44100"]);
+    let text = format!("[daemon]\npacket_ms = 7\n\n{ZONE}codec = \"opus\"\n");
+    assert_one_error(&text, 7, 9, &["`packet_ms` 7", "2.5, 5, 10 or 20 ms"]);
+    // G.722 alone mixes at 16 kHz whatever the engine's rate.
+    let dir = fixture();
+    let text = format!("[daemon]\nsample_rate = 44100\n\n{ZONE}codec = \"g722\"\n");
+    config::load(&write_config(&dir, &text)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn unknown_codec_and_host_name() {
     let text = "[[zones]]\nname = \"a\"\nrtp = [\"speaker.local:5004\"]\ncodec = \"mp3\"\n";
     let errors = errors_of(text);

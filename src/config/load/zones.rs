@@ -9,9 +9,10 @@ use toml::Spanned;
 
 use super::loader::{name_problem, Loader, Parsed};
 use crate::config::model::{
-    Codec, LocalOutput, RtpOutput, WavOutput, WavRetention, WavRotate, Zone, ZoneOutput,
+    Codec, Daemon, LocalOutput, RtpOutput, WavOutput, WavRetention, WavRotate, Zone, ZoneOutput,
 };
 use crate::config::schema::{self, LocalKey, ZoneTable};
+use crate::rtp::PacketLayout;
 
 /// A zone table that parsed, with the spans validation points at.
 pub(super) struct ZoneEntry {
@@ -24,6 +25,7 @@ impl Loader<'_> {
         &mut self,
         value: Option<&Spanned<DeValue<'_>>>,
         root_span: Range<usize>,
+        daemon: &Daemon,
     ) -> Vec<ZoneEntry> {
         let Some(value) = value else {
             self.error(
@@ -41,7 +43,7 @@ impl Loader<'_> {
                 continue;
             };
             let name_span = parsed.value.name.span();
-            let zone = self.zone(parsed, &zones);
+            let zone = self.zone(parsed, &zones, daemon);
             zones.push(ZoneEntry { zone, name_span });
         }
         if zones.is_empty() && items.is_empty() {
@@ -50,7 +52,10 @@ impl Loader<'_> {
         zones
     }
 
-    fn zone(&mut self, parsed: Parsed<ZoneTable>, earlier: &[ZoneEntry]) -> Zone {
+    /// One zone; `daemon` (the `[daemon]` table, its defaults where it had
+    /// errors) to check that the zone's codec can be sent at its rate and
+    /// packet time.
+    fn zone(&mut self, parsed: Parsed<ZoneTable>, earlier: &[ZoneEntry], daemon: &Daemon) -> Zone {
         let Parsed {
             value: raw,
             dropped,
@@ -330,13 +335,31 @@ impl Loader<'_> {
             }));
         }
         outputs.extend(local.map(ZoneOutput::Local));
-        Zone {
+        let zone = Zone {
             name,
             channels: codec.fixed_channels().unwrap_or(channels),
             gain_db,
             loudness_target_lufs,
             outputs,
+        };
+        // A codec that cannot be sent at the rate and packet time the zone
+        // mixes at is refused here, not when the daemon opens the zone.
+        if let Some(c) = raw.codec.as_ref().filter(|_| codec_ok) {
+            if zone.rtp().is_some() {
+                let rate = zone.mix_rate(daemon.sample_rate);
+                let frames = daemon.frames_per_packet_at(rate);
+                if let Err(e) = PacketLayout::new(codec, rate, zone.channels, frames) {
+                    self.error(
+                        c.span(),
+                        format!(
+                            "codec \"{codec}\" cannot be sent by zone `{}` with `sample_rate` {} and `packet_ms` {}: {e}",
+                            zone.name, daemon.sample_rate, daemon.packet_ms
+                        ),
+                    );
+                }
+            }
         }
+        zone
     }
 
     /// A zone's `wav_rotate`, `wav_keep_days` and `wav_max_total_mb`, with
