@@ -9,8 +9,10 @@
 # tones and a little noise) with one thread, timed as user + system CPU,
 # less the same run writing PCM (reading, filtering and muxing are not the
 # encoder's); divided by the packets (SECONDS * 50). Opus at 32 kbit/s,
-# application voip, 20 ms frames, as corong sends (corong: complexity 5,
-# in-band FEC; ffmpeg's libopus: complexity 10, no FEC, its defaults).
+# application voip, 20 ms frames; ffmpeg twice: with its libopus defaults
+# (complexity 10, no FEC) and with corong's settings (complexity 5, in-band
+# FEC for 5% loss). Note: divan times wall-clock per packet, ffmpeg's
+# figure is CPU time; on a loaded machine divan's is the higher for it.
 # Nothing is sent anywhere.
 #
 #   bench/codecs.sh [SECONDS] [ROUNDS]   (default 600 5)
@@ -24,9 +26,9 @@ trap 'rm -rf "$DIR"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); ffmpeg over ${SECS} s of audio, median of ${ROUNDS}"
 
-cpu_of() { # command... -> user+sys seconds of it
-    local t
-    t=$( { /usr/bin/time -f '%U %S' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+cpu_of() { # command... -> user+sys seconds of it (bash's own `time`)
+    local t TIMEFORMAT='%U %S'
+    t=$( { time "$@" >/dev/null 2>&1; } 2>&1 | tail -1)
     python3 -c "u, s = '$t'.split(); print(float(u) + float(s))"
 }
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
@@ -44,12 +46,14 @@ declare -A runs
 for _ in $(seq "$ROUNDS"); do
     runs[g722]+=" $(ff 16000 -c:a g722)"
     runs[opus]+=" $(ff 48000 -c:a libopus -b:a 32k -application voip -frame_duration 20)"
+    runs[opus_as_corong]+=" $(ff 48000 -c:a libopus -b:a 32k -application voip -frame_duration 20 \
+        -compression_level 5 -fec 1 -packet_loss 5)"
     runs[pcm16]+=" $(ff 16000 -c:a pcm_s16le)"
     runs[pcm48]+=" $(ff 48000 -c:a pcm_s16le)"
 done
 packets=$((SECS * 50))
-for codec in g722 opus; do
-    base=pcm16; [ "$codec" = opus ] && base=pcm48
+for codec in g722 opus opus_as_corong; do
+    base=pcm48; [ "$codec" = g722 ] && base=pcm16
     # shellcheck disable=SC2086
     python3 -c "
 c, b = $(median ${runs[$codec]}), $(median ${runs[$base]})

@@ -67,6 +67,17 @@ const WH: [i32; 3] = [0, -214, 798];
 const IHN: [i32; 3] = [0, 1, 0];
 const IHP: [i32; 3] = [0, 3, 2];
 
+/// The QMF's two polyphase sums over the delay line: even taps, odd taps.
+#[inline]
+fn qmf_sums(x: &[i32; 24]) -> (i32, i32) {
+    let (mut even, mut odd) = (0, 0);
+    for (x, h) in x.chunks_exact(2).zip(QMF.chunks_exact(2)) {
+        even += x[0] * h[0];
+        odd += x[1] * h[1];
+    }
+    (even, odd)
+}
+
 #[inline]
 fn sat16(x: i32) -> i32 {
     x.clamp(-32768, 32767)
@@ -209,14 +220,7 @@ impl Encoder {
         self.x.copy_within(2.., 0);
         self.x[22] = first as i32;
         self.x[23] = second as i32;
-        let (mut even, mut odd) = (0, 0);
-        for (k, (&x, &h)) in self.x.iter().zip(&QMF).enumerate() {
-            if k % 2 == 0 {
-                even += x * h;
-            } else {
-                odd += x * h;
-            }
-        }
+        let (even, odd) = qmf_sums(&self.x);
         let xl = (odd + even) >> 14;
         let xh = (odd - even) >> 14;
 
@@ -306,14 +310,7 @@ impl Decoder {
         self.x.copy_within(2.., 0);
         self.x[22] = rl + rh;
         self.x[23] = rl - rh;
-        let (mut even, mut odd) = (0, 0);
-        for (k, (&x, &h)) in self.x.iter().zip(&QMF).enumerate() {
-            if k % 2 == 0 {
-                even += x * h;
-            } else {
-                odd += x * h;
-            }
-        }
+        let (even, odd) = qmf_sums(&self.x);
         [sat16(odd >> 11) as i16, sat16(even >> 11) as i16]
     }
 }
