@@ -10,6 +10,10 @@
 #   pcmu       unicast PCMU 8 kHz
 #   multicast  PCMU, one multicast group per zone, out of the loopback
 #              interface (239.255.x.y; nothing leaves the machine)
+#   g722       unicast G.722 (16 kHz mono, 160 bytes a 20 ms packet);
+#              ffmpeg: -c:a g722
+#   opus       unicast Opus 48 kHz mono 32 kbit/s, 20 ms packets;
+#              ffmpeg: -c:a libopus -b:a 32k -application voip
 # POLES=N (environment) gives each unicast zone N destinations (poles),
 # sent with one sendmmsg per packet. Unicast zones send to ports on
 # 127.0.0.1 (one per pole: SINK, SINK + 2, ...), where sockets are
@@ -68,7 +72,7 @@ dest() { # zone index -> host:port
     for k in $(seq 1 $((POLES - 1))); do out="$out,127.0.0.1:$((SINK + 2 * k))"; done
     echo "$out"
 }
-codec() { if [ "$KIND" = l16 ]; then echo l16; else echo pcmu; fi; }
+codec() { case "$KIND" in l16|g722|opus) echo "$KIND" ;; *) echo pcmu ;; esac; }
 
 machine_line "$KIND zones of $POLES pole(s); ${SECS} s per measurement"
 printf '%6s %12s %14s %12s %12s %14s %14s\n' zones "corong CPU%" "corong RSS MB" "corong peak" "ffmpeg CPU%" "ffmpeg RSS MB" "ffmpeg PSS MB"
@@ -85,8 +89,12 @@ for n in $COUNTS; do
     if [ "$n" -le "$FFMAX" ]; then
         procs=()
         for i in $(seq 0 $((n - 1))); do
-            if [ "$(codec)" = l16 ]; then enc=(-c:a pcm_s16be -payload_type 96 -af asetnsamples=n=960); size=1932;
-            else enc=(-ar 8000 -c:a pcm_mulaw -payload_type 0 -af aresample=8000,asetnsamples=n=160); size=172; fi
+            case "$(codec)" in
+            l16) enc=(-c:a pcm_s16be -payload_type 96 -af asetnsamples=n=960); size=1932 ;;
+            g722) enc=(-ar 16000 -c:a g722 -payload_type 9 -af aresample=16000,asetnsamples=n=320); size=172 ;;
+            opus) enc=(-c:a libopus -b:a 32k -application voip -frame_duration 20 -payload_type 111); size=1292 ;;
+            *) enc=(-ar 8000 -c:a pcm_mulaw -payload_type 0 -af aresample=8000,asetnsamples=n=160); size=172 ;;
+            esac
             mc=""; [ "$KIND" = multicast ] && mc="&localaddr=127.0.0.1&ttl=1"
             ffmpeg -nostdin -v error -re -i "$DIR/media/tone.wav" "${enc[@]}" \
                 -f rtp "rtp://$(dest "$i")?pkt_size=$size$mc" >/dev/null 2>&1 &

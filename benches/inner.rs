@@ -356,6 +356,59 @@ mod payload {
     }
 }
 
+/// One 20 ms packet of a zone through its codec's encoder (`rtp::encode`,
+/// what the RTP output runs on the engine thread per packet), the zone
+/// mixing at the codec's own rate. Counter: packets (so the time is the
+/// encode cost per packet).
+mod codec {
+    use corong::rtp::encode::Encoder;
+    use corong::rtp::{Codec, EncodeOptions, PacketLayout, MAX_PAYLOAD};
+
+    use super::*;
+
+    fn encode_packets(bencher: Bencher, codec: Codec, rate: u32, channels: u16) {
+        let frames = rate as usize / 50;
+        let layout = PacketLayout::new(codec, rate, channels, frames).expect("a layout");
+        let mut encoder = Encoder::new(layout, rate, channels, frames, EncodeOptions::default())
+            .expect("an encoder");
+        // Two seconds of the music-like signal, a packet at a time, not one
+        // packet over and over (a codec could code a repeat for less).
+        let pcm = signal(frames * 100, rate, channels as usize);
+        let mut out = [0u8; MAX_PAYLOAD];
+        let mut k = 0;
+        bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
+            let start = (k % 100) * frames * channels as usize;
+            let packet = &pcm[start..start + frames * channels as usize];
+            k += 1;
+            encoder.start(black_box(packet));
+            let mut bytes = 0;
+            for p in 0..layout.packets_per_write {
+                bytes += encoder.payload(packet, p, &mut out);
+            }
+            black_box(&out);
+            bytes
+        });
+    }
+
+    /// G.722 at 16 kHz mono: 320 samples to 160 bytes.
+    #[divan::bench]
+    fn g722_packet(bencher: Bencher) {
+        encode_packets(bencher, Codec::G722, 16_000, 1);
+    }
+
+    /// Opus at 48 kHz, 32 kbit/s, mono and stereo.
+    #[divan::bench(args = [1, 2])]
+    fn opus_packet(bencher: Bencher, channels: u16) {
+        encode_packets(bencher, Codec::Opus, 48_000, channels);
+    }
+
+    /// PCMU at 8 kHz, for scale.
+    #[divan::bench]
+    fn pcmu_packet(bencher: Bencher) {
+        encode_packets(bencher, Codec::Pcmu, 8_000, 1);
+    }
+}
+
 mod mixer {
     use std::sync::atomic::Ordering;
     use std::time::{Instant, SystemTime};

@@ -50,8 +50,10 @@
 //! - [`rtp`]: the RTP wire, one module for the sender, the SDP, the pole
 //!   receiver and the daemon's RTCP reader: the codec type with its payload
 //!   type, clock and packet layout (`codec.rs`), the encoders (`encode.rs`,
-//!   `l16.rs`, G.711 in `pcmu.rs`), the RTP header (`header.rs`), RTCP and
-//!   NTP time (`rtcp.rs`). A leaf: `config` holds its [`rtp::Codec`].
+//!   `l16.rs`, G.711 in `pcmu.rs`, G.722's encoder and decoder in
+//!   `g722.rs`, Opus over the system's libopus in `opus.rs`), the RTP
+//!   header (`header.rs`), RTCP and NTP time (`rtcp.rs`). A leaf: `config`
+//!   holds its [`rtp::Codec`].
 //! - [`output`]: a zone's outputs built from its config (`build.rs`) with
 //!   the typed endpoint list every reader names them by (`endpoint.rs`);
 //!   the RTP sender (`rtp.rs`, each packet to all of a zone's poles in one
@@ -89,8 +91,9 @@
 //!   trigger, an output, a codec or a page.
 //! - [`logging`]: tracing to the journal or to stderr.
 //! - [`receive`]: `corong receive`, the pole-side receiver: jitter buffer,
-//!   playout in step with the sender's clock, receiver reports (the wire
-//!   itself is [`rtp`]'s).
+//!   the decoders that keep state across packets (G.722, Opus with its
+//!   FEC; `decode.rs`), playout in step with the sender's clock, receiver
+//!   reports (the wire itself is [`rtp`]'s).
 //! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`);
 //!   it finds the control socket itself (`cli/socket.rs`).
 //!

@@ -254,6 +254,59 @@ fn pcmu_with_two_channels() {
 }
 
 #[test]
+fn g722_is_mono_and_opus_takes_a_bitrate() {
+    let text = format!("{ZONE}codec = \"g722\"\nchannels = 2\n");
+    assert_one_error(&text, 5, 12, &["g722", "channels", "mono"]);
+    let text = format!("{ZONE}codec = \"opus\"\nopus_kbps = 5\n");
+    assert_one_error(&text, 5, 13, &["`opus_kbps` 5 is out of range", "6..=510"]);
+
+    let dir = fixture();
+    let text = format!(
+        "{ZONE}codec = \"opus\"\nchannels = 2\nopus_kbps = 64\n\n\
+         [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:5006\"]\ncodec = \"g722\"\nopus_kbps = 24\n\n\
+         [groups]\nsemua = [\"alun-alun\", \"pasar\"]\n"
+    );
+    let path = write_config(&dir, &text);
+    let (config, warnings) = config::load_with_warnings(&path).unwrap_or_else(|e| panic!("{e}"));
+    let alun = config.zone("alun-alun").unwrap();
+    let rtp = alun.rtp().unwrap();
+    assert_eq!(
+        (rtp.codec, rtp.opus_kbps, alun.channels),
+        (Codec::Opus, 64, 2)
+    );
+    assert_eq!(alun.mix_rate(44_100), 48_000);
+    let pasar = config.zone("pasar").unwrap();
+    assert_eq!(
+        (pasar.rtp().unwrap().codec, pasar.channels),
+        (Codec::G722, 1)
+    );
+    assert_eq!(pasar.mix_rate(48_000), 16_000);
+    let w: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(
+        w[0].contains(
+            ":12:13: warning: `opus_kbps` has no effect: zone `pasar` sends codec \"g722\""
+        ),
+        "{w:#?}"
+    );
+}
+
+#[test]
+fn a_codec_that_cannot_be_sent_at_the_zones_rate_is_refused_at_load() {
+    // Opus takes 48 kHz but not 44.1 (a zone that also records mixes at
+    // `sample_rate`); its packets are whole 2.5 ms.
+    let text =
+        format!("[daemon]\nsample_rate = 44100\n\n{ZONE}codec = \"opus\"\nwav = \"a.wav\"\n");
+    assert_one_error(&text, 7, 9, &["codec \"opus\" cannot be sent", "44100"]);
+    let text = format!("[daemon]\npacket_ms = 7\n\n{ZONE}codec = \"opus\"\n");
+    assert_one_error(&text, 7, 9, &["`packet_ms` 7", "2.5, 5, 10 or 20 ms"]);
+    // G.722 alone mixes at 16 kHz whatever the engine's rate.
+    let dir = fixture();
+    let text = format!("[daemon]\nsample_rate = 44100\n\n{ZONE}codec = \"g722\"\n");
+    config::load(&write_config(&dir, &text)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn unknown_codec_and_host_name() {
     let text = "[[zones]]\nname = \"a\"\nrtp = [\"speaker.local:5004\"]\ncodec = \"mp3\"\n";
     let errors = errors_of(text);
@@ -261,7 +314,9 @@ fn unknown_codec_and_host_name() {
     assert_eq!((errors[0].line, errors[0].column), (3, 8));
     assert!(errors[0].message.contains("host names are not supported"));
     assert_eq!((errors[1].line, errors[1].column), (4, 9));
-    assert!(errors[1].message.contains("expected \"l16\" or \"pcmu\""));
+    assert!(errors[1]
+        .message
+        .contains("expected \"l16\", \"pcmu\", \"g722\" or \"opus\""));
 }
 
 #[test]
@@ -523,7 +578,7 @@ fn render_shows_the_line_and_underlines_the_value() {
     assert_eq!(errors.len(), 1);
     let rendered = errors.0[0].render();
     let expected = format!(
-        "error: unknown codec `mp3`: expected \"l16\" or \"pcmu\"\n --> {}:4:9\n  |\n4 | codec = \"mp3\"\n  |         ^^^^^\n",
+        "error: unknown codec `mp3`: expected \"l16\", \"pcmu\", \"g722\" or \"opus\"\n --> {}:4:9\n  |\n4 | codec = \"mp3\"\n  |         ^^^^^\n",
         path.display()
     );
     assert_eq!(rendered, expected);

@@ -62,6 +62,7 @@ fn rtp_config(destinations: &[SocketAddr], codec: Codec) -> RtpConfig {
         multicast_interface: Ipv4Addr::LOCALHOST,
         multicast_ttl: 1,
         dscp: 46,
+        opus_kbps: 32,
     }
 }
 
@@ -630,6 +631,8 @@ fn write_does_not_allocate() {
     )
     .unwrap();
     let mut pcmu = RtpOutput::new("b", &rtp_config(&[dest], Codec::Pcmu), RATE, 1, FRAMES).unwrap();
+    let mut g722 = RtpOutput::new("c", &rtp_config(&[dest], Codec::G722), RATE, 1, FRAMES).unwrap();
+    let mut opus = RtpOutput::new("d", &rtp_config(&[dest], Codec::Opus), RATE, 2, FRAMES).unwrap();
     let mut wav = WavRecorder::new(&dir.path().join("a.wav"), RATE, 2).unwrap();
     l16.set_rtcp_interval(Duration::from_millis(100));
     let stereo = vec![0.25f32; FRAMES * 2];
@@ -649,6 +652,9 @@ fn write_does_not_allocate() {
         };
         l16.write(&stereo, &tick); // RTCP goes out on ticks 0, 5, 10, 15
         pcmu.write(&mono, &tick);
+        g722.write(&mono, &tick);
+        // (libopus itself does not allocate while encoding either.)
+        opus.write(&stereo, &tick);
         wav.write(&stereo, &tick);
     }
     assert_eq!(allocations() - before, 0, "write allocated");

@@ -101,7 +101,7 @@ impl Diagnostic {
     /// The cargo-like multi-line form, with `source` as the file's text:
     ///
     /// ```text
-    /// error: unknown codec `mp3`: expected `l16` or `pcmu`
+    /// error: unknown codec `mp3`: expected `l16`, `pcmu`, `g722` or `opus`
     ///  --> config.toml:3:9
     ///   |
     /// 3 | codec = "mp3"

@@ -200,7 +200,7 @@ impl Loader<'_> {
         }
 
         let daemon = self.daemon(sections.get("daemon").copied());
-        let zones = self.zones(sections.get("zones").copied(), root_span);
+        let zones = self.zones(sections.get("zones").copied(), root_span, &daemon);
         let mut targets = Targets {
             zones: zones
                 .iter()

@@ -123,7 +123,8 @@ pub use crate::rtp::Codec;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     pub name: String,
-    /// Audio channels the zone plays: 1 (default) or 2. PCMU is always 1.
+    /// Audio channels the zone plays: 1 (default) or 2. PCMU and G.722
+    /// are always 1.
     pub channels: u16,
     /// Gain applied to everything the zone plays, in dB. Default 0.
     pub gain_db: f32,
@@ -310,6 +311,18 @@ pub struct RtpOutput {
     pub multicast_ttl: u32,
     /// DSCP code point for the packets. Default 46 (EF).
     pub dscp: u8,
+    /// Opus bitrate, kbit/s (`opus_kbps`), 6..=510. Default 32. Only
+    /// `codec = "opus"` reads it.
+    pub opus_kbps: u32,
+}
+
+impl RtpOutput {
+    /// What its encoder is tuned with besides the codec.
+    pub fn encode_options(&self) -> crate::rtp::EncodeOptions {
+        crate::rtp::EncodeOptions {
+            opus_kbps: self.opus_kbps,
+        }
+    }
 }
 
 /// How a schedule plays its playlist.

@@ -341,9 +341,10 @@ pub struct ZoneTable {
     /// RTP destinations, `"IP:port"` (IPv4, `[IPv6]:port`, unicast or
     /// multicast). Default: none. A zone needs `rtp`, `wav` or both.
     pub rtp: Option<Spanned<Vec<Spanned<String>>>>,
-    /// `"l16"` or `"pcmu"`. Default `"l16"`.
+    /// `"l16"`, `"pcmu"`, `"g722"` or `"opus"`. Default `"l16"`.
     pub codec: Option<Spanned<String>>,
-    /// 1 or 2; `pcmu` requires 1. Default 1.
+    /// 1 or 2; `pcmu` and `g722` require 1 (`opus` sends stereo with 2).
+    /// Default 1.
     pub channels: Option<Spanned<i64>>,
     /// Gain in dB, -60..=20. Default 0.
     pub gain_db: Option<Spanned<f64>>,
@@ -354,6 +355,8 @@ pub struct ZoneTable {
     pub multicast_ttl: Option<Spanned<i64>>,
     /// DSCP code point, 0..=63. Default 46 (EF).
     pub dscp: Option<Spanned<i64>>,
+    /// Opus bitrate in kbit/s, 6..=510, for `codec = "opus"`. Default 32.
+    pub opus_kbps: Option<Spanned<i64>>,
     /// Recorder output: a WAV file of what the zone plays, relative to the
     /// config file's folder. Default: none.
     pub wav: Option<Spanned<String>>,

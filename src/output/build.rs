@@ -241,6 +241,7 @@ mod tests {
             multicast_interface: Ipv4Addr::LOCALHOST,
             multicast_ttl: 1,
             dscp: 46,
+            opus_kbps: 32,
         })
     }
 

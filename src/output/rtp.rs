@@ -153,8 +153,14 @@ impl RtpOutput {
         let invalid = |e: crate::rtp::LayoutError| io::Error::new(io::ErrorKind::InvalidInput, e);
         let layout = PacketLayout::new(config.codec, engine_rate, channels, frames_per_packet)
             .map_err(invalid)?;
-        let encoder =
-            Encoder::new(layout, engine_rate, channels, frames_per_packet).map_err(invalid)?;
+        let encoder = Encoder::new(
+            layout,
+            engine_rate,
+            channels,
+            frames_per_packet,
+            config.encode_options(),
+        )
+        .map_err(invalid)?;
         let socket = open_socket(config)?;
 
         let rtp_destinations: Vec<SockAddr> =
@@ -260,9 +266,10 @@ impl RtpOutput {
             .ok_or_else(|| io::Error::other("socket has no IP address"))
     }
 
-    /// Write the header of the packet in `self.packet` (payload already
-    /// written) and send it to every destination.
-    fn send_packet(&mut self) {
+    /// Write the header of the packet in `self.packet` (a payload of
+    /// `payload_len` bytes already written) and send it to every
+    /// destination.
+    fn send_packet(&mut self, payload_len: usize) {
         Header {
             marker: self.first_packet,
             payload_type: self.layout.payload_type,
@@ -272,10 +279,11 @@ impl RtpOutput {
         }
         .write(&mut self.packet);
 
+        let packet = &self.packet[..HEADER_LEN + payload_len];
         let (zone, each) = (&self.health, &self.destination_health);
         self.fanout.send(
             &self.socket,
-            &self.packet,
+            packet,
             &self.rtp_destinations,
             |i, sent| match sent {
                 Ok(n) => {
@@ -290,9 +298,7 @@ impl RtpOutput {
         );
         self.first_packet = false;
         self.packet_count = self.packet_count.wrapping_add(1);
-        self.octet_count = self
-            .octet_count
-            .wrapping_add(self.layout.payload_bytes as u32);
+        self.octet_count = self.octet_count.wrapping_add(payload_len as u32);
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self
             .timestamp
@@ -330,8 +336,8 @@ impl Output for RtpOutput {
         let first_timestamp = self.timestamp;
         self.encoder.start(pcm);
         for k in 0..self.layout.packets_per_write {
-            self.encoder.payload(pcm, k, &mut self.packet[HEADER_LEN..]);
-            self.send_packet();
+            let len = self.encoder.payload(pcm, k, &mut self.packet[HEADER_LEN..]);
+            self.send_packet(len);
         }
         self.maybe_send_report(tick, first_timestamp);
         self.status.store(self.stream_state());

@@ -18,6 +18,10 @@
 //! a=ptime:10
 //! a=recvonly
 //! ```
+//! G.722 is `a=rtpmap:9 G722/8000` (its RTP clock, RFC 3551, though it
+//! samples at 16 kHz); Opus is `a=rtpmap:111 opus/48000/2` (RFC 7587:
+//! always `/2`) with `a=fmtp:111 useinbandfec=1; stereo=0;
+//! sprop-stereo=0` (`1` for a stereo zone) before `a=ptime:20`.
 //! For a multicast group the `c=` line carries the TTL
 //! (`c=IN IP4 239.255.0.1/1`). `a=ptime` is the duration of one RTP packet
 //! as actually sent: the [`PacketLayout`] the sender uses, from the same
@@ -55,6 +59,10 @@ pub fn zone_sdp_for(zone: &Zone, daemon: &Daemon, index: usize) -> Option<String
     };
     let pt = layout.payload_type;
     let rtpmap = rtp.codec.rtpmap(&layout);
+    let fmtp = match rtp.codec.fmtp(&layout) {
+        Some(f) => format!("a=fmtp:{pt} {f}\r\n"),
+        None => String::new(),
+    };
 
     let mut sdp = String::new();
     // Lines end in CRLF (RFC 4566 section 5); every reader accepts it.
@@ -67,6 +75,7 @@ pub fn zone_sdp_for(zone: &Zone, daemon: &Daemon, index: usize) -> Option<String
          t=0 0\r\n\
          m=audio {port} RTP/AVP {pt}\r\n\
          a=rtpmap:{pt} {rtpmap}\r\n\
+         {fmtp}\
          a=ptime:{ptime}\r\n\
          a=recvonly\r\n",
         session = session_id(&zone.name),
@@ -127,6 +136,7 @@ mod tests {
                 multicast_interface: Ipv4Addr::LOCALHOST,
                 multicast_ttl: 4,
                 dscp: 46,
+                opus_kbps: 32,
             })],
             loudness_target_lufs: None,
         }
@@ -162,6 +172,19 @@ mod tests {
         let second = zone_sdp_for(&z, &daemon(), 1).unwrap();
         assert!(second.contains("c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"));
         assert!(zone_sdp_for(&z, &daemon(), 2).is_none());
+    }
+
+    #[test]
+    fn g722_and_opus() {
+        let sdp = zone_sdp(&zone(Codec::G722, 1, &["127.0.0.1:5004"]), &daemon()).unwrap();
+        assert!(sdp.contains("m=audio 5004 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\na=ptime:20\r\n"));
+        let sdp = zone_sdp(&zone(Codec::Opus, 1, &["127.0.0.1:5004"]), &daemon()).unwrap();
+        assert!(sdp.contains(
+            "m=audio 5004 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n\
+             a=fmtp:111 useinbandfec=1; stereo=0; sprop-stereo=0\r\na=ptime:20\r\n"
+        ));
+        let sdp = zone_sdp(&zone(Codec::Opus, 2, &["127.0.0.1:5004"]), &daemon()).unwrap();
+        assert!(sdp.contains("sprop-stereo=1\r\na=ptime:20\r\n"));
     }
 
     #[test]

@@ -34,8 +34,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::decode::{Decoder, Refused};
 use crate::rtp::header::Rtp;
-use crate::rtp::{Codec, MAX_DATAGRAM};
+use crate::rtp::Codec;
 
 /// How much audio the buffer holds, seconds (ahead of the playout position).
 pub const BUFFER_SECONDS: usize = 4;
@@ -67,6 +68,8 @@ pub enum Insert {
     Stray,
     /// Not the payload type being received.
     WrongPayload,
+    /// Its payload does not decode (a malformed Opus packet).
+    Corrupt,
 }
 
 /// Counters of everything the buffer refused or did, for the summary.
@@ -78,6 +81,8 @@ pub struct Counters {
     pub foreign: u64,
     pub strays: u64,
     pub wrong_payload: u64,
+    /// Payloads that did not decode.
+    pub corrupt: u64,
     /// New streams after the first.
     pub restarts: u64,
 }
@@ -93,6 +98,8 @@ pub struct Stream {
     pub first_ts: i64,
     ts_ref: u32,
     ext_ts_ref: i64,
+    /// Frames per tick of the RTP clock (G.722: 2).
+    scale: i64,
     /// Highest extended sequence number seen, and the first one.
     pub max_seq: i64,
     pub base_seq: i64,
@@ -108,9 +115,10 @@ pub struct Stream {
 
 impl Stream {
     /// The extended form of an RTP timestamp of this stream: the value
-    /// nearest the last one stored.
+    /// nearest the last one stored, counted in frames (which for G.722 are
+    /// two to a tick of its clock).
     pub fn extend_ts(&self, ts: u32) -> i64 {
-        self.ext_ts_ref + ts.wrapping_sub(self.ts_ref) as i32 as i64
+        self.ext_ts_ref + ts.wrapping_sub(self.ts_ref) as i32 as i64 * self.scale
     }
 
     /// Packets expected from the first to the highest sequence number.
@@ -137,16 +145,18 @@ pub struct JitterBuffer {
     generation: u64,
     /// Sequence number of the last stray packet, if the last packet was one.
     stray: Option<(u32, u16)>,
+    decoder: Decoder,
     decoded: Vec<f32>,
     pub counters: Counters,
 }
 
 impl JitterBuffer {
-    /// A buffer for `codec` at `rate` frames a second, of `channels`
-    /// interleaved channels.
+    /// A buffer for `codec` at `rate` frames a second (what the codec
+    /// decodes to), of `channels` interleaved channels.
     pub fn new(codec: Codec, rate: u32, channels: u16) -> JitterBuffer {
         let cap = rate as usize * BUFFER_SECONDS;
         let channels = channels.max(1) as usize;
+        let decoder = Decoder::new(codec, channels as u16);
         JitterBuffer {
             codec,
             channels,
@@ -156,7 +166,8 @@ impl JitterBuffer {
             stream: None,
             generation: 0,
             stray: None,
-            decoded: vec![0.0; MAX_DATAGRAM],
+            decoded: vec![0.0; Decoder::max_frames(codec) * channels],
+            decoder,
             counters: Counters::default(),
         }
     }
@@ -194,7 +205,7 @@ impl JitterBuffer {
         }
         let ch = self.channels;
         // Whole frames only: a trailing partial frame is ignored.
-        let n = self.codec.samples_in(p.payload.len()) / ch;
+        let n = self.decoder.frames_in(p.payload).unwrap_or(0);
         if n == 0 || n >= self.capacity() / 2 {
             self.counters.strays += 1;
             return Insert::Stray;
@@ -281,10 +292,22 @@ impl JitterBuffer {
             self.counters.late += 1;
             return Insert::Late;
         }
-        self.codec.decode(p.payload, &mut self.decoded[..n * ch]);
+        // A stream codec refuses a packet behind what it decoded (its
+        // audio was filled in already): late, too.
+        let got = match self.decoder.decode(p.payload, ext_ts, &mut self.decoded) {
+            Ok(got) => got,
+            Err(Refused::Behind) => {
+                self.counters.late += 1;
+                return Insert::Late;
+            }
+            Err(Refused::Corrupt) => {
+                self.counters.corrupt += 1;
+                return Insert::Corrupt;
+            }
+        };
         let cap = self.capacity();
-        for (i, frame) in self.decoded[..n * ch].chunks_exact(ch).enumerate() {
-            let pos = ext_ts + i as i64;
+        for (i, frame) in self.decoded[..got.frames * ch].chunks_exact(ch).enumerate() {
+            let pos = got.start + i as i64;
             if pos < floor {
                 continue;
             }
@@ -301,7 +324,9 @@ impl JitterBuffer {
         }
         self.generation += 1;
         self.valid.fill(false);
-        let ext_ts = p.timestamp as i64;
+        self.decoder.reset();
+        let scale = Decoder::frames_per_tick(self.codec);
+        let ext_ts = p.timestamp as i64 * scale;
         self.floor = ext_ts;
         self.stream = Some(Stream {
             ssrc: p.ssrc,
@@ -309,6 +334,7 @@ impl JitterBuffer {
             first_ts: ext_ts,
             ts_ref: p.timestamp,
             ext_ts_ref: ext_ts,
+            scale,
             max_seq: p.seq as i64,
             base_seq: p.seq as i64,
             received: 0,

@@ -15,6 +15,9 @@
 //!   packets: the wire module, `crate::rtp`, shared with the sender.
 //! - [`jitter`]: the buffer by RTP timestamp; loss, reordering,
 //!   duplicates, late packets, a sender that restarts.
+//! - [`decode`]: payloads to samples per codec; G.722's and Opus's
+//!   decoders keep their state, and Opus fills a lost packet with
+//!   libopus's concealment and in-band FEC.
 //! - [`clock`]: which timestamp is due when (sender reports, or arrival).
 //! - [`playout`]: the one thread: waits for packets and deadlines, follows
 //!   the target by inserting or dropping single samples, renders blocks.
@@ -27,6 +30,7 @@
 
 pub mod clock;
 pub mod conceal;
+pub mod decode;
 pub mod jitter;
 pub mod playout;
 pub mod report;
@@ -59,15 +63,15 @@ pub struct ReceiveArgs {
     #[arg(long, value_name = "IP|NAME")]
     pub interface: Option<Interface>,
     /// The codec to receive; default: whichever arrives first (PT 96 is
-    /// L16, PT 0 is PCMU).
+    /// L16, PT 0 is PCMU, PT 9 is G.722, PT 111 is Opus).
     #[arg(long, value_enum, value_name = "C")]
     pub codec: Option<Codec>,
     /// Sample rate of an L16 stream (the daemon's `sample_rate`).
     #[arg(long, value_name = "HZ", default_value_t = 48_000,
           value_parser = clap::value_parser!(u32).range(8000..=192_000))]
     pub rate: u32,
-    /// Channels of an L16 stream (the zone's `channels`); PCMU is always
-    /// mono.
+    /// Channels of an L16 stream (the zone's `channels`), and of what an
+    /// Opus stream is played as; PCMU and G.722 are always mono.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=2))]
     pub channels: u16,

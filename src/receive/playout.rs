@@ -40,6 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::clock::{Mode, Timing};
 use super::conceal::Concealer;
+use super::decode::Decoder;
 use super::jitter::{Counters, Insert, JitterBuffer};
 use super::report::{LastSr, Reporter};
 use super::sink::Sink;
@@ -64,11 +65,13 @@ pub const SILENCE_WARNING: Duration = Duration::from_secs(3);
 
 /// What the receiver is told to do.
 pub struct Settings {
-    /// The codec to accept; `None`: the first of PT 96 / PT 0 that arrives.
+    /// The codec to accept; `None`: the first of PT 96 (L16), 0 (PCMU),
+    /// 9 (G.722) or 111 (Opus) that arrives.
     pub codec: Option<Codec>,
     /// Clock rate of L16 (PT 96).
     pub l16_rate: u32,
-    /// Channels of L16 (PCMU is always mono).
+    /// Channels of L16 and of what Opus decodes to (PCMU and G.722 are
+    /// always mono).
     pub l16_channels: u16,
     pub latency: Duration,
     pub duration: Option<Duration>,
@@ -98,7 +101,9 @@ struct PlayoutCounters {
 /// Everything that exists once the codec is known.
 struct Playout {
     codec: Codec,
+    /// Frames a second of what is played, and the RTP clock (G.722: half).
     rate: u32,
+    clock_rate: u32,
     channels: usize,
     /// Frames per block.
     block_len: usize,
@@ -297,10 +302,12 @@ impl Receiver {
                     }
                 },
             };
-            let (rate, channels) = match codec {
-                Codec::L16 => (self.settings.l16_rate, self.settings.l16_channels.max(1)),
-                Codec::Pcmu => (8000, 1),
-            };
+            // What the codec decodes to: L16 and Opus at the channels
+            // asked for (libopus mixes a stereo stream down or a mono one
+            // up), PCMU and G.722 mono.
+            let rate = Decoder::rate(codec, self.settings.l16_rate);
+            let channels = codec.channels(self.settings.l16_channels.clamp(1, 2));
+            let clock_rate = codec.clock_rate(rate);
             let sink = (self.make_sink)(codec, rate, channels)?;
             let block_len = (rate as u128 * BLOCK.as_nanos() / 1_000_000_000) as usize;
             let ch = channels as usize;
@@ -310,6 +317,7 @@ impl Receiver {
             self.playout = Some(Playout {
                 codec,
                 rate,
+                clock_rate,
                 channels: ch,
                 block_len,
                 buffer: JitterBuffer::new(codec, rate, channels),
@@ -329,7 +337,7 @@ impl Receiver {
             });
         }
         let p = self.playout.as_mut().expect("created above");
-        let arrival_ts = (wall * p.rate as i128 / 1_000_000_000) as u32;
+        let arrival_ts = (wall * p.clock_rate as i128 / 1_000_000_000) as u32;
         let outcome = p.buffer.insert(&packet, arrival_ts, now, from);
         if outcome == Insert::NewStream {
             p.timing.reset();

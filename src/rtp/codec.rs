@@ -1,19 +1,20 @@
-//! The payload formats corong sends and receives (RFC 3551), and how one
-//! packet time of a zone's audio is cut into RTP packets.
+//! The payload formats corong sends and receives (RFC 3551, RFC 7587), and
+//! how one packet time of a zone's audio is cut into RTP packets.
 //!
 //! [`Codec`] says everything the rest of corong asks of a payload format:
 //! its name in the config and on the command line, its payload type, its
 //! RTP clock, the rate and channels its audio must have, and how many bytes
-//! a sample takes. [`PacketLayout::new`] is the one place that turns a
-//! codec, a rate, a channel count and a packet time into packets: the
-//! sender sends what it says and the SDP announces it.
+//! a tick of its clock takes. [`PacketLayout::new`] is the one place that
+//! turns a codec, a rate, a channel count and a packet time into packets:
+//! the sender sends what it says and the SDP announces it.
 //!
 //! Adding a codec: a variant here (and an arm in each `match` below), its
-//! encoder in `encode.rs` and decoder in [`Codec::decode`].
+//! encoder in `encode.rs` and its decoder in the receiver
+//! (`receive/decode.rs`).
 
 use std::fmt;
 
-use super::{l16, pcmu, MAX_PAYLOAD};
+use super::{g722, opus, pcmu, MAX_PAYLOAD};
 
 /// A payload format corong sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -23,17 +24,24 @@ pub enum Codec {
     L16,
     /// G.711 mu-law, PT 0, 8000 Hz mono.
     Pcmu,
+    /// G.722, PT 9: 16 kHz mono at 64 kbit/s, RTP clock 8000 (RFC 3551).
+    G722,
+    /// Opus, PT 111 (dynamic): 48 kHz clock, mono or stereo, the bitrate
+    /// the zone asks (`opus_kbps`), in-band FEC on, 20 ms packets.
+    Opus,
 }
 
 impl Codec {
     /// Every codec, for messages that list them.
-    pub const ALL: [Codec; 2] = [Codec::L16, Codec::Pcmu];
+    pub const ALL: [Codec; 4] = [Codec::L16, Codec::Pcmu, Codec::G722, Codec::Opus];
 
     /// As written in the config (`codec = "pcmu"`) and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Codec::L16 => "l16",
             Codec::Pcmu => "pcmu",
+            Codec::G722 => "g722",
+            Codec::Opus => "opus",
         }
     }
 
@@ -47,6 +55,8 @@ impl Codec {
         match self {
             Codec::L16 => 96,
             Codec::Pcmu => 0,
+            Codec::G722 => 9,
+            Codec::Opus => opus::PAYLOAD_TYPE,
         }
     }
 
@@ -56,31 +66,46 @@ impl Codec {
     }
 
     /// The sample rate the codec's audio must have, when it has its own
-    /// (PCMU: 8000 Hz); `None`: any rate (L16 runs at the zone's).
+    /// (PCMU: 8000 Hz, G.722: 16000, Opus: 48000); `None`: any rate (L16
+    /// runs at the zone's). A zone whose only output is this codec mixes
+    /// at this rate, so nothing is resampled per packet.
     pub fn native_rate(self) -> Option<u32> {
         match self {
             Codec::L16 => None,
             Codec::Pcmu => Some(pcmu::PCMU_RATE),
+            Codec::G722 => Some(g722::G722_RATE),
+            Codec::Opus => Some(opus::OPUS_CLOCK),
         }
     }
 
-    /// The sample rate on the wire for audio mixed at `mix_rate`.
+    /// The sample rate of the audio the codec takes when the zone mixes
+    /// at `mix_rate`: its native rate, which the encoder filters the mix
+    /// down to (PCMU, G.722), or for Opus and L16 the mix rate itself
+    /// (libopus takes 8, 12, 16, 24 or 48 kHz).
     pub fn sample_rate(self, mix_rate: u32) -> u32 {
-        self.native_rate().unwrap_or(mix_rate)
+        match self {
+            Codec::Opus | Codec::L16 => mix_rate,
+            _ => self.native_rate().unwrap_or(mix_rate),
+        }
     }
 
-    /// The RTP timestamp clock for audio mixed at `mix_rate`. (Equal to the
-    /// sample rate for these codecs; G.722's is not.)
+    /// The RTP timestamp clock for audio mixed at `mix_rate`: the sample
+    /// rate, except G.722's 8000 (RFC 3551 4.5.2) and Opus's 48000
+    /// whatever its input (RFC 7587).
     pub fn clock_rate(self, mix_rate: u32) -> u32 {
-        self.sample_rate(mix_rate)
+        match self {
+            Codec::G722 => g722::G722_CLOCK,
+            Codec::Opus => opus::OPUS_CLOCK,
+            _ => self.sample_rate(mix_rate),
+        }
     }
 
-    /// The channels the codec carries, when it fixes them (PCMU: mono);
-    /// `None`: the zone's.
+    /// The channels the codec carries, when it fixes them (PCMU, G.722:
+    /// mono); `None`: the zone's.
     pub fn fixed_channels(self) -> Option<u16> {
         match self {
-            Codec::L16 => None,
-            Codec::Pcmu => Some(1),
+            Codec::L16 | Codec::Opus => None,
+            Codec::Pcmu | Codec::G722 => Some(1),
         }
     }
 
@@ -89,33 +114,38 @@ impl Codec {
         self.fixed_channels().unwrap_or(channels.max(1))
     }
 
-    /// Payload bytes per sample of one channel.
-    pub fn bytes_per_sample(self) -> usize {
+    /// Payload bytes per tick of the RTP clock, per channel, for codecs
+    /// of a constant rate (G.722: one byte for two samples at 16 kHz, one
+    /// tick of its 8 kHz clock); `None` for Opus, whose packets vary.
+    pub fn bytes_per_tick(self) -> Option<usize> {
         match self {
-            Codec::L16 => 2,
-            Codec::Pcmu => 1,
+            Codec::L16 => Some(2),
+            Codec::Pcmu | Codec::G722 => Some(1),
+            Codec::Opus => None,
         }
     }
 
-    /// Samples (of all channels together) in a payload of `bytes` bytes.
-    pub fn samples_in(self, bytes: usize) -> usize {
-        bytes / self.bytes_per_sample()
-    }
-
-    /// The SDP `a=rtpmap` encoding for `layout`: `L16/48000/1`, `PCMU/8000`.
+    /// The SDP `a=rtpmap` encoding for `layout`: `L16/48000/1`,
+    /// `PCMU/8000`, `G722/8000`, `opus/48000/2` (RFC 7587: always `/2`,
+    /// mono or not).
     pub fn rtpmap(self, layout: &PacketLayout) -> String {
         match self {
             Codec::L16 => format!("L16/{}/{}", layout.clock_rate, layout.channels),
             Codec::Pcmu => format!("PCMU/{}", layout.clock_rate),
+            Codec::G722 => format!("G722/{}", layout.clock_rate),
+            Codec::Opus => format!("opus/{}/2", layout.clock_rate),
         }
     }
 
-    /// Decode `payload` into `out` (as many samples as both hold), as f32
-    /// in -1..1. A trailing odd byte of L16 is ignored.
-    pub fn decode(self, payload: &[u8], out: &mut [f32]) {
+    /// The SDP `a=fmtp` parameters, when the codec has any: Opus says it
+    /// sends in-band FEC, and whether it sends stereo (RFC 7587 7.1).
+    pub fn fmtp(self, layout: &PacketLayout) -> Option<String> {
         match self {
-            Codec::L16 => l16::decode(payload, out),
-            Codec::Pcmu => pcmu::decode_into(payload, out),
+            Codec::Opus if layout.channels == 2 => {
+                Some("useinbandfec=1; stereo=1; sprop-stereo=1".into())
+            }
+            Codec::Opus => Some("useinbandfec=1; stereo=0; sprop-stereo=0".into()),
+            _ => None,
         }
     }
 }
@@ -135,8 +165,14 @@ pub enum LayoutError {
         native: u32,
         rate: u32,
     },
+    #[error("opus takes audio at 8000, 12000, 16000, 24000 or 48000 Hz, not {rate}")]
+    OpusRate { rate: u32 },
     #[error("packet time too short for the codec")]
     TooShort,
+    #[error("opus packets last 2.5, 5, 10 or 20 ms: a packet time of {ticks} ticks at 48 kHz is no whole number of them")]
+    OpusPacket { ticks: usize },
+    #[error("the opus encoder refused its settings: {0}")]
+    OpusEncoder(String),
 }
 
 /// How one packet time of a zone's audio is sent on the wire.
@@ -151,10 +187,11 @@ pub struct PacketLayout {
     pub channels: u16,
     /// RTP packets per packet time (per `Output::write`).
     pub packets_per_write: usize,
-    /// Samples per channel in each RTP packet, at `clock_rate`: the
-    /// timestamp step between packets.
+    /// Ticks of `clock_rate` in each RTP packet: the timestamp step
+    /// between packets.
     pub samples_per_packet: usize,
-    /// Payload bytes in each RTP packet.
+    /// Payload bytes in each RTP packet; for Opus, whose packets vary, the
+    /// most one may take.
     pub payload_bytes: usize,
 }
 
@@ -162,9 +199,11 @@ impl PacketLayout {
     /// The layout for `codec` when the zone hands over `frames_per_packet`
     /// frames of `channels` at `mix_rate` every packet time. A packet time
     /// whose payload would exceed [`MAX_PAYLOAD`] is sent as several equal
-    /// packets, of a whole number of milliseconds where possible. Errors
-    /// when the codec has its own rate and `mix_rate` is not a whole
-    /// multiple of it.
+    /// packets, of a whole number of milliseconds where possible; Opus is
+    /// cut into packets of 20 ms (or the longest of 10, 5 and 2.5 ms that
+    /// divides the packet time). Errors when the codec cannot take audio
+    /// at `mix_rate` (PCMU and G.722: a whole multiple of their rate; Opus:
+    /// one of libopus's rates).
     pub fn new(
         codec: Codec,
         mix_rate: u32,
@@ -173,6 +212,25 @@ impl PacketLayout {
     ) -> Result<Self, LayoutError> {
         let clock_rate = codec.clock_rate(mix_rate);
         let sample_rate = codec.sample_rate(mix_rate);
+        let wire_channels = codec.channels(channels);
+        if codec == Codec::Opus {
+            if !opus::INPUT_RATES.contains(&mix_rate) {
+                return Err(LayoutError::OpusRate { rate: mix_rate });
+            }
+            let ticks = frames_per_packet * (opus::OPUS_CLOCK / mix_rate) as usize;
+            let n = (1..=ticks)
+                .find(|&n| ticks % n == 0 && opus::FRAME_TICKS.contains(&(ticks / n)))
+                .ok_or(LayoutError::OpusPacket { ticks })?;
+            return Ok(Self {
+                codec,
+                payload_type: codec.payload_type(),
+                clock_rate,
+                channels: wire_channels,
+                packets_per_write: n,
+                samples_per_packet: ticks / n,
+                payload_bytes: MAX_PAYLOAD,
+            });
+        }
         if mix_rate == 0 || sample_rate == 0 || mix_rate % sample_rate != 0 {
             return Err(LayoutError::Rate {
                 codec,
@@ -181,29 +239,31 @@ impl PacketLayout {
             });
         }
         let samples = frames_per_packet / (mix_rate / sample_rate) as usize;
-        if samples == 0 {
+        // Ticks of the RTP clock in the packet time (G.722: half the samples).
+        let ticks = samples * clock_rate as usize / sample_rate as usize;
+        if ticks == 0 {
             return Err(LayoutError::TooShort);
         }
-        let wire_channels = codec.channels(channels);
-        let bytes_per_frame = codec.bytes_per_sample() * wire_channels as usize;
+        let bytes_per_tick = codec.bytes_per_tick().unwrap_or(1);
+        let bytes_per_frame = bytes_per_tick * wire_channels as usize;
         // The fewest packets that fit MAX_PAYLOAD and divide the packet time
         // evenly (so that timestamps step regularly), preferring packets of
         // a whole number of milliseconds (what `a=ptime` can say).
-        let fits = |n: usize| samples % n == 0 && (samples / n) * bytes_per_frame <= MAX_PAYLOAD;
-        let whole_ms = |n: usize| (samples / n * 1000) % clock_rate as usize == 0;
-        let fewest = (samples * bytes_per_frame).div_ceil(MAX_PAYLOAD).max(1);
-        let n = (fewest..=samples)
+        let fits = |n: usize| ticks % n == 0 && (ticks / n) * bytes_per_frame <= MAX_PAYLOAD;
+        let whole_ms = |n: usize| (ticks / n * 1000) % clock_rate as usize == 0;
+        let fewest = (ticks * bytes_per_frame).div_ceil(MAX_PAYLOAD).max(1);
+        let n = (fewest..=ticks)
             .find(|&n| fits(n) && whole_ms(n))
-            .or_else(|| (fewest..=samples).find(|&n| fits(n)))
-            .expect("one sample per packet always fits");
+            .or_else(|| (fewest..=ticks).find(|&n| fits(n)))
+            .expect("one tick per packet always fits");
         Ok(Self {
             codec,
             payload_type: codec.payload_type(),
             clock_rate,
             channels: wire_channels,
             packets_per_write: n,
-            samples_per_packet: samples / n,
-            payload_bytes: samples / n * bytes_per_frame,
+            samples_per_packet: ticks / n,
+            payload_bytes: ticks / n * bytes_per_frame,
         })
     }
 
@@ -272,6 +332,52 @@ mod tests {
     }
 
     #[test]
+    fn g722_is_16k_mono_on_an_8k_clock() {
+        for (rate, frames) in [(48000, 960), (16000, 320)] {
+            let l = PacketLayout::new(Codec::G722, rate, 2, frames).unwrap();
+            assert_eq!(shape(&l), (1, 160, 160), "at {rate} Hz");
+            assert_eq!(
+                (l.payload_type, l.clock_rate, l.channels, l.ptime_ms()),
+                (9, 8000, 1, 20)
+            );
+        }
+        assert!(matches!(
+            PacketLayout::new(Codec::G722, 44100, 1, 882),
+            Err(LayoutError::Rate { native: 16000, .. })
+        ));
+        assert_eq!(Codec::G722.sample_rate(48000), 16000);
+    }
+
+    #[test]
+    fn opus_is_cut_into_20_ms_packets_on_a_48k_clock() {
+        let l = PacketLayout::new(Codec::Opus, 48000, 1, 960).unwrap();
+        assert_eq!(shape(&l), (1, 960, MAX_PAYLOAD));
+        assert_eq!(
+            (l.payload_type, l.clock_rate, l.channels, l.ptime_ms()),
+            (111, 48000, 1, 20)
+        );
+        let l = PacketLayout::new(Codec::Opus, 48000, 2, 1920).unwrap();
+        assert_eq!(
+            (l.packets_per_write, l.samples_per_packet, l.channels),
+            (2, 960, 2)
+        );
+        // A 16 kHz mix still counts 48 kHz ticks.
+        let l = PacketLayout::new(Codec::Opus, 16000, 1, 320).unwrap();
+        assert_eq!(shape(&l), (1, 960, MAX_PAYLOAD));
+        // 25 ms: five 5 ms packets; 1 ms: none fits.
+        let l = PacketLayout::new(Codec::Opus, 48000, 1, 1200).unwrap();
+        assert_eq!((l.packets_per_write, l.samples_per_packet), (5, 240));
+        assert_eq!(
+            PacketLayout::new(Codec::Opus, 48000, 1, 48),
+            Err(LayoutError::OpusPacket { ticks: 48 })
+        );
+        assert_eq!(
+            PacketLayout::new(Codec::Opus, 44100, 1, 882),
+            Err(LayoutError::OpusRate { rate: 44100 })
+        );
+    }
+
+    #[test]
     fn names_and_payload_types_go_both_ways() {
         for c in Codec::ALL {
             assert_eq!(Codec::from_name(c.name()), Some(c));
@@ -283,15 +389,11 @@ mod tests {
         assert_eq!(Codec::L16.rtpmap(&l), "L16/48000/2");
         let l = PacketLayout::new(Codec::Pcmu, 48000, 1, 960).unwrap();
         assert_eq!(Codec::Pcmu.rtpmap(&l), "PCMU/8000");
-    }
-
-    #[test]
-    fn decode_l16_and_pcmu() {
-        let mut out = [0.0; 2];
-        Codec::L16.decode(&[0x40, 0x00, 0xc0, 0x00, 0x7f], &mut out);
-        assert_eq!(out, [0.5, -0.5]);
-        Codec::Pcmu.decode(&[pcmu::encode(8000), pcmu::encode(-8000)], &mut out);
-        assert!((out[0] - 8000.0 / 32768.0).abs() < 0.01 && out[1] < -0.2);
-        assert_eq!(Codec::L16.samples_in(961), 480);
+        let l = PacketLayout::new(Codec::G722, 16000, 1, 320).unwrap();
+        assert_eq!(Codec::G722.rtpmap(&l), "G722/8000");
+        assert_eq!(Codec::G722.fmtp(&l), None);
+        let l = PacketLayout::new(Codec::Opus, 48000, 1, 960).unwrap();
+        assert_eq!(Codec::Opus.rtpmap(&l), "opus/48000/2");
+        assert!(Codec::Opus.fmtp(&l).unwrap().contains("sprop-stereo=0"));
     }
 }

@@ -9,22 +9,29 @@
 //! - [`encode`]: one packet time of a zone's audio to payloads, per codec.
 //! - [`l16`], [`pcmu`]: the sample formats (G.711 mu-law with its
 //!   decimator down to 8 kHz).
+//! - [`g722`]: the G.722 encoder and decoder (QMF and sub-band ADPCM).
+//! - [`opus`]: the Opus encoder (system libopus), payload type, clock and
+//!   packet durations, and the table of contents of a packet.
 //! - [`header`]: the 12-byte RTP header, written and parsed.
 //! - [`rtcp`]: sender and receiver reports with their SDES CNAME, BYE,
 //!   parsing what comes back, NTP timestamps.
 //!
 //! A leaf: it imports nothing else of corong, so that `config` can hold a
 //! [`Codec`]. Adding a codec is a change here (a variant of [`Codec`], its
-//! arm in [`encode::Encoder`]) plus its own encoder file.
+//! arm in [`encode::Encoder`]) plus its own encoder file; its decoder
+//! is the receiver's (`receive/decode.rs`).
 
 pub mod codec;
 pub mod encode;
+pub mod g722;
 pub mod header;
 pub mod l16;
+pub mod opus;
 pub mod pcmu;
 pub mod rtcp;
 
 pub use codec::{Codec, LayoutError, PacketLayout};
+pub use encode::EncodeOptions;
 
 /// Largest RTP payload sent, in bytes (as ffmpeg's `pkt_size=1292` minus
 /// the 12-byte header). Leaves room for IP, UDP and tunnel headers under a

@@ -9,9 +9,10 @@ use toml::Spanned;
 
 use super::loader::{name_problem, Loader, Parsed};
 use crate::config::model::{
-    Codec, LocalOutput, RtpOutput, WavOutput, WavRetention, WavRotate, Zone, ZoneOutput,
+    Codec, Daemon, LocalOutput, RtpOutput, WavOutput, WavRetention, WavRotate, Zone, ZoneOutput,
 };
 use crate::config::schema::{self, LocalKey, ZoneTable};
+use crate::rtp::PacketLayout;
 
 /// A zone table that parsed, with the spans validation points at.
 pub(super) struct ZoneEntry {
@@ -26,6 +27,7 @@ impl Loader<'_> {
         &mut self,
         value: Option<&Spanned<DeValue<'_>>>,
         root_span: Range<usize>,
+        daemon: &Daemon,
     ) -> Vec<ZoneEntry> {
         let Some(value) = value else {
             self.error(
@@ -44,7 +46,7 @@ impl Loader<'_> {
             };
             let name_span = parsed.value.name.span();
             let place = self.place(&parsed.value);
-            let zone = self.zone(parsed, &zones);
+            let zone = self.zone(parsed, &zones, daemon);
             zones.push(ZoneEntry {
                 zone,
                 name_span,
@@ -57,7 +59,10 @@ impl Loader<'_> {
         zones
     }
 
-    fn zone(&mut self, parsed: Parsed<ZoneTable>, earlier: &[ZoneEntry]) -> Zone {
+    /// One zone; `daemon` (the `[daemon]` table, its defaults where it had
+    /// errors) to check that the zone's codec can be sent at its rate and
+    /// packet time.
+    fn zone(&mut self, parsed: Parsed<ZoneTable>, earlier: &[ZoneEntry], daemon: &Daemon) -> Zone {
         let Parsed {
             value: raw,
             dropped,
@@ -112,12 +117,13 @@ impl Loader<'_> {
                     codec_ok = false;
                     let names: Vec<String> =
                         Codec::ALL.iter().map(|c| format!("\"{c}\"")).collect();
+                    let (last, first) = names.split_last().expect("codecs");
                     self.error(
                         c.span(),
                         format!(
-                            "unknown codec `{}`: expected {}",
+                            "unknown codec `{}`: expected {} or {last}",
                             c.get_ref(),
-                            names.join(" or ")
+                            first.join(", ")
                         ),
                     );
                 }
@@ -196,6 +202,26 @@ impl Loader<'_> {
                         t.get_ref()
                     ),
                 ),
+            }
+        }
+
+        let mut opus_kbps = crate::rtp::opus::DEFAULT_KBPS;
+        if let Some(k) = &raw.opus_kbps {
+            let v = *k.get_ref();
+            match u32::try_from(v) {
+                Ok(v) if crate::rtp::opus::KBPS_RANGE.contains(&v) => opus_kbps = v,
+                _ => self.error(
+                    k.span(),
+                    format!(
+                        "`opus_kbps` {v} is out of range: expected 6..=510 (32 is the default)"
+                    ),
+                ),
+            }
+            if codec_ok && codec != Codec::Opus {
+                self.warning(
+                    k.span(),
+                    format!("`opus_kbps` has no effect: zone `{name}` sends codec \"{codec}\", not \"opus\""),
+                );
             }
         }
 
@@ -286,6 +312,7 @@ impl Loader<'_> {
                     raw.multicast_ttl.as_ref().map(|v| v.span()),
                 ),
                 ("dscp", raw.dscp.as_ref().map(|v| v.span())),
+                ("opus_kbps", raw.opus_kbps.as_ref().map(|v| v.span())),
             ];
             for (key, span) in rtp_only {
                 if let Some(span) = span {
@@ -305,6 +332,7 @@ impl Loader<'_> {
                 multicast_interface,
                 multicast_ttl,
                 dscp,
+                opus_kbps,
             }));
         }
         if let Some(path) = wav {
@@ -314,13 +342,31 @@ impl Loader<'_> {
             }));
         }
         outputs.extend(local.map(ZoneOutput::Local));
-        Zone {
+        let zone = Zone {
             name,
             channels: codec.fixed_channels().unwrap_or(channels),
             gain_db,
             loudness_target_lufs,
             outputs,
+        };
+        // A codec that cannot be sent at the rate and packet time the zone
+        // mixes at is refused here, not when the daemon opens the zone.
+        if let Some(c) = raw.codec.as_ref().filter(|_| codec_ok) {
+            if zone.rtp().is_some() {
+                let rate = zone.mix_rate(daemon.sample_rate);
+                let frames = daemon.frames_per_packet_at(rate);
+                if let Err(e) = PacketLayout::new(codec, rate, zone.channels, frames) {
+                    self.error(
+                        c.span(),
+                        format!(
+                            "codec \"{codec}\" cannot be sent by zone `{}` with `sample_rate` {} and `packet_ms` {}: {e}",
+                            zone.name, daemon.sample_rate, daemon.packet_ms
+                        ),
+                    );
+                }
+            }
         }
+        zone
     }
 
     /// A zone's `wav_rotate`, `wav_keep_days` and `wav_max_total_mb`, with
