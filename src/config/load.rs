@@ -31,6 +31,7 @@ mod loader;
 mod schedules;
 mod sections;
 mod targets;
+mod web;
 mod zones;
 
 use loader::{sorted_entries, unknown_key_message, Loader};
@@ -217,6 +218,7 @@ impl Loader<'_> {
         let preemption = self.preemption(sections.get("preemption").copied());
         let quiet_hours = self.quiet_hours(sections.get("quiet_hours").copied());
         let loudness = self.loudness(sections.get("loudness").copied());
+        let web = self.web(sections.get("web").copied());
         self.warn_unused_zones(&zones, &schedules, &targets);
 
         let group_map: BTreeMap<String, Vec<String>> = targets
@@ -238,6 +240,7 @@ impl Loader<'_> {
             preemption,
             quiet_hours,
             loudness,
+            web,
         })
     }
 }
