@@ -104,3 +104,4 @@ pub mod rtp;
 pub mod schedule;
 pub mod store;
 pub mod suggest;
+pub mod web;

@@ -262,7 +262,11 @@ mod tests {
         assert_eq!(a.session("h1", 20).unwrap(), None, "expired");
         a.start_session("h2", "sri", 10, 100).unwrap();
         assert!(a.set_password("sri", "$argon2id$z").unwrap());
-        assert_eq!(a.session("h2", 50).unwrap(), None, "a new password ends sessions");
+        assert_eq!(
+            a.session("h2", 50).unwrap(),
+            None,
+            "a new password ends sessions"
+        );
         assert!(a.set_token("sri", "t").unwrap());
         assert_eq!(a.by_token("t").unwrap().unwrap().name, "sri");
         assert!(a.list().unwrap()[0].has_token);
