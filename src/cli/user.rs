@@ -22,6 +22,7 @@ const MAX_PASSWORD: usize = 1024;
 pub enum UserCommand {
     /// Create an account (asks for the password twice on a terminal).
     Add {
+        /// The account's name: 1 to 64 letters, digits, '-', '_' or '.'.
         name: String,
         /// viewer | operator | admin.
         #[arg(long)]
@@ -32,19 +33,28 @@ pub enum UserCommand {
     },
     /// List the accounts.
     List {
+        /// Print JSON (name, role, created_at_ms, has_token).
         #[arg(long)]
         json: bool,
     },
     /// Remove an account and end its sessions.
-    Remove { name: String },
+    Remove {
+        /// The account's name.
+        name: String,
+    },
     /// Set a new password (ends the account's sessions).
     Passwd {
+        /// The account's name.
         name: String,
+        /// Read the password from the first line of stdin.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Issue a new API token (replacing the old one); printed once.
-    Token { name: String },
+    Token {
+        /// The account's name.
+        name: String,
+    },
 }
 
 /// A valid account name: what a log line and a label can carry plainly.
