@@ -77,6 +77,13 @@
 //!   (`zones.rs`: one JSON shape, daemon running or not), and the bytes of
 //!   files an operator sends because the daemon's user cannot read them
 //!   (`upload.rs`).
+//! - [`web`]: the web console (`[web]`), beside the control socket and
+//!   like it a way into the daemon's loop: axum on the control plane,
+//!   TLS with rustls (`listen.rs`), accounts and sessions (`auth.rs`, kept
+//!   by `store/accounts.rs`), the Origin check and security headers
+//!   (`guard.rs`), the JSON API and server-sent events (`api.rs`), the
+//!   pages with their embedded assets (`pages.rs`, `assets/`) and
+//!   `/metrics` (`metrics.rs`). See `docs/web.md`.
 //! - [`daemon`]: the running kiosk. Every job enters through the job
 //!   ledger (`daemon/jobs/`), which decides and returns effects; the
 //!   station (`daemon/station.rs`) is the shell that carries them out on
@@ -121,3 +128,4 @@ pub mod rtp;
 pub mod schedule;
 pub mod store;
 pub mod suggest;
+pub mod web;

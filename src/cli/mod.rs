@@ -23,6 +23,7 @@ mod extras;
 mod info;
 mod page;
 mod socket;
+mod user;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -196,6 +197,13 @@ pub enum Command {
     Backup {
         /// Where to write the copy (a folder gets `corong.db` inside).
         dest: PathBuf,
+        #[command(flatten)]
+        place: CheckPlace,
+    },
+    /// The web console's accounts (see docs/web.md).
+    User {
+        #[command(subcommand)]
+        cmd: user::UserCommand,
         #[command(flatten)]
         place: CheckPlace,
     },
@@ -440,6 +448,10 @@ pub fn main() -> ExitCode {
         Command::Backup { dest, place } => {
             let config = place.config.or(outer.config);
             with_config(config.as_deref(), |c| backup::run(c, &dest))
+        }
+        Command::User { cmd, place } => {
+            let config = place.config.or(outer.config);
+            with_config(config.as_deref(), |c| user::run(c, cmd))
         }
         Command::Announce {
             files,

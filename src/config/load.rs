@@ -32,6 +32,7 @@ mod loader;
 mod schedules;
 mod sections;
 mod targets;
+mod web;
 mod zones;
 
 use loader::{sorted_entries, unknown_key_message, Loader};
@@ -231,6 +232,7 @@ impl Loader<'_> {
             .iter()
             .filter_map(|z| Some((z.zone.name.clone(), z.place.clone()?)))
             .collect();
+        let web = self.web(sections.get("web").copied());
         self.warn_unused_zones(&zones, &schedules, &targets);
 
         let group_map: BTreeMap<String, Vec<String>> = targets
@@ -255,6 +257,7 @@ impl Loader<'_> {
             places,
             alerts,
             volcanoes,
+            web,
         })
     }
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub alerts: Alerts,
     /// `[[volcanoes]]`.
     pub volcanoes: Vec<Volcano>,
+    /// `[web]`: the web console; `None`: no web server.
+    pub web: Option<Web>,
 }
 
 impl Config {
@@ -560,4 +562,24 @@ impl Preemption {
             self.background
         }
     }
+}
+
+/// `[web]`: the web console (see `docs/web.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Web {
+    pub listen: SocketAddr,
+    /// Certificate chain and key (PEM), absolute. `None`: plain HTTP, which
+    /// the loader allows on a loopback `listen` only.
+    pub tls: Option<WebTls>,
+    /// How long a login lasts.
+    pub session_lifetime: Duration,
+    /// `/metrics` answered to any address, not only loopback clients.
+    pub metrics_public: bool,
+}
+
+/// `[web] tls_cert` and `tls_key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }

@@ -107,6 +107,8 @@ pub struct ConfigFile {
     /// `[[volcanoes]]`: volcanoes whose level an operator sets. Default:
     /// none.
     pub volcanoes: Option<Vec<VolcanoTable>>,
+    /// `[web]`: the web console. Default: none (no web server).
+    pub web: Option<WebTable>,
 }
 
 /// Default `[[alerts.feeds]] poll_s`.
@@ -198,6 +200,27 @@ pub struct VolcanoTable {
     pub location: Spanned<Vec<f64>>,
     /// `{ 2 = 2.0, 3 = 5.0, 4 = 10.0 }`: level -> radius, km. Required.
     pub rings_km: Spanned<toml::Table>,
+}
+
+/// Default `[web] session_hours`: a working day and a half.
+pub const DEFAULT_SESSION_HOURS: u64 = 12;
+/// Accepted `[web] session_hours`: an hour to a month.
+pub const SESSION_HOURS_RANGE: std::ops::RangeInclusive<i64> = 1..=720;
+
+/// `[web]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebTable {
+    /// `ADDR:PORT` to listen on. Required.
+    pub listen: Spanned<String>,
+    /// PEM certificate chain; with `tls_key`, HTTPS.
+    pub tls_cert: Option<Spanned<String>>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<Spanned<String>>,
+    /// How long a login lasts, hours, 1..=720. Default 12.
+    pub session_hours: Option<Spanned<i64>>,
+    /// Serve `/metrics` on a non-loopback listen too. Default false.
+    pub metrics_public: Option<bool>,
 }
 
 /// Default `[loudness] target_lufs`, LUFS.
@@ -527,7 +550,8 @@ mod tests {
                 "quiet_hours",
                 "loudness",
                 "alerts",
-                "volcanoes"
+                "volcanoes",
+                "web"
             ]
         );
         assert!(field_names::<ZoneTable>().contains(&"multicast_interface"));

@@ -277,6 +277,26 @@ pub async fn run_on(
     let (spoken_tx, mut spoken) = mpsc::unbounded_channel();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let handler = Arc::new(control::Forward { tx: requests_tx });
+    // The web console (with `[web]`): the same requests, the same loop.
+    let (changes_tx, changes_rx) = tokio::sync::watch::channel(0u64);
+    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let web_task = match &config.web {
+        Some(web) => {
+            let bound = crate::web::bind(web).await?;
+            tracing::info!(listen = %bound.local_addr()?, tls = bound.is_tls(), "web console ready");
+            let ctx = crate::web::Context {
+                config: web.clone(),
+                state_dir: config.daemon.state_dir.clone(),
+                handler: handler.clone(),
+                changes: changes_rx,
+                heartbeat: Some(station.engine().heartbeat.clone()),
+            };
+            Some(tokio::spawn(crate::web::serve(bound, ctx, async move {
+                let _ = web_stopped.await;
+            })))
+        }
+        None => None,
+    };
     let serve_options = crate::control::ServeOptions {
         upload_dir: Some(config.daemon.state_dir.join("uploads")),
         ..Default::default()
@@ -348,6 +368,9 @@ pub async fn run_on(
                 break;
             }
             Some(r) = requests.recv() => {
+                if !read_only(&r.request) {
+                    changed(&changes_tx);
+                }
                 if let Some(reply) = alerts.on_request(&r.request, &r.peer.user, &mut station) {
                     let _ = r.reply.try_send(reply);
                 } else if matches!(r.request, crate::control::protocol::Request::Reload) {
@@ -370,21 +393,31 @@ pub async fn run_on(
                     station.on_request(r.request, requests::Prepared::default(), r.peer, r.reply);
                 }
             }
-            Some((r, result)) = checked.recv() => match result {
-                Ok(prepared) => station.on_request(r.request, prepared, r.peer, r.reply),
-                Err(refusal) => {
-                    tracing::warn!(user = %r.peer.user, "request refused: {}", refusal.message);
-                    let _ = r.reply.try_send(refusal.response());
+            Some((r, result)) = checked.recv() => {
+                changed(&changes_tx);
+                match result {
+                    Ok(prepared) => station.on_request(r.request, prepared, r.peer, r.reply),
+                    Err(refusal) => {
+                        tracing::warn!(user = %r.peer.user, "request refused: {}", refusal.message);
+                        let _ = r.reply.try_send(refusal.response());
+                    }
                 }
-            },
+            }
             Some((fire, speech)) = spoken.recv() => station.on_fire_spoken(&fire, speech),
             Some(()) = hangups.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = reload(&mut station, &schedules_tx).await;
             }
-            Some(event) = events.recv() => station.on_event(event),
-            Some(input) = alert_inputs.recv() => alerts.on_input(input, &mut station),
+            Some(event) = events.recv() => {
+                station.on_event(event);
+                changed(&changes_tx);
+            }
+            Some(input) = alert_inputs.recv() => {
+                alerts.on_input(input, &mut station);
+                changed(&changes_tx);
+            }
             Some(fire) = fires.recv() => {
+                changed(&changes_tx);
                 if let Some(speech) = station.on_fire(&fire) {
                     // A text schedule's speech not in the cache yet (it is
                     // rendered at start): espeak-ng runs beside the loop.
@@ -398,7 +431,10 @@ pub async fn run_on(
                     });
                 }
             }
-            Some(id) = wakes.recv() => station.on_wake(id),
+            Some(id) = wakes.recv() => {
+                station.on_wake(id);
+                changed(&changes_tx);
+            }
             Some(durable) = durables.recv() => station.on_durable(durable),
             _ = ready_poll.tick(), if !systemd.is_ready() => {
                 let status = status_line(&station);
@@ -424,6 +460,7 @@ pub async fn run_on(
     tracing::info!("shutting down");
     systemd.stopping();
     let _ = stop_server.send(());
+    let _ = stop_web.send(());
     let _ = stop_scheduler.send(());
     if !scheduler_done {
         let _ = tokio::time::timeout(SHUTDOWN_BUDGET.scheduler, scheduler_task).await;
@@ -443,6 +480,15 @@ pub async fn run_on(
     {
         tracing::warn!("a client connection did not close in time; dropping it");
     }
+    if let Some(web) = web_task {
+        // The web drains its connections within its own bound.
+        if tokio::time::timeout(SHUTDOWN_BUDGET.server, web)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the web console did not stop in time; dropping it");
+        }
+    }
     tracing::info!(ms = stopping.elapsed().as_millis() as u64, "stopped");
     match failed {
         Some(why) => Err(anyhow::anyhow!(
@@ -450,6 +496,26 @@ pub async fn run_on(
         )),
         None => Ok(()),
     }
+}
+
+/// A zone or the queue may have changed: the web console's event stream
+/// looks (a watch: it never blocks the loop, and many changes between two
+/// looks are one).
+fn changed(changes: &tokio::sync::watch::Sender<u64>) {
+    changes.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// Requests that only read: they change nothing the board shows.
+fn read_only(request: &crate::control::protocol::Request) -> bool {
+    use crate::control::protocol::Request;
+    matches!(
+        request,
+        Request::Status
+            | Request::Queue
+            | Request::Zones
+            | Request::Schedule { .. }
+            | Request::Log { .. }
+    )
 }
 
 /// How a control-plane task that should run until shutdown ended.

@@ -57,7 +57,10 @@
 //! - `lifecycle.rs`: the checkpoint at close, and the marker files that let
 //!   a start say the database or its write-ahead log was lost.
 //! - `backup.rs`: `corong backup`, an online copy.
+//! - `accounts.rs`: the web console's accounts and sessions, on a
+//!   connection of their own.
 
+mod accounts;
 mod asrun;
 mod backup;
 pub mod durable;
@@ -75,6 +78,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use accounts::{Account, Accounts, Role};
 pub use asrun::{Pruned, PRUNED_ZONE};
 pub use backup::{backup, BackupSummary};
 pub use error::{filesystem_full, StoreError};
@@ -404,7 +408,7 @@ impl Drop for Store {
 /// SQLite's page cache per connection, KiB.
 const PAGE_CACHE_KIB: u32 = 256;
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "FULL")?;

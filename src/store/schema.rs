@@ -113,6 +113,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX as_run_started ON as_run (started_at_ms);
     CREATE INDEX as_run_ended ON as_run (ended_at_ms);
     "#,
+    // v3: the web console's accounts and sessions (see `accounts.rs`). Only
+    // hashes are kept: argon2id for passwords, SHA-256 for the random API
+    // tokens and session ids.
+    r#"
+    CREATE TABLE accounts (
+        name           TEXT    PRIMARY KEY,
+        role           TEXT    NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        password_hash  TEXT    NOT NULL,   -- argon2id, PHC string
+        token_hash     TEXT,               -- SHA-256 hex of the API token
+        created_at_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX accounts_token ON accounts (token_hash) WHERE token_hash IS NOT NULL;
+
+    CREATE TABLE sessions (
+        id_hash        TEXT    PRIMARY KEY, -- SHA-256 hex of the cookie's id
+        account        TEXT    NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
+        created_at_ms  INTEGER NOT NULL,
+        expires_at_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_account ON sessions (account);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,311 @@
+//! The JSON endpoints, each the same request the control socket serves
+//! (one set of types), the login and the server-sent events.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use super::auth::{self, who};
+use super::guard::refuse;
+use super::App;
+use crate::control::protocol::{ErrorCode, Request, Response as Reply};
+use crate::store::{Account, Role};
+
+/// The account of the request if it has at least `role`; else the reply
+/// that refuses it (401 without a login, 403 with too small a role).
+pub(crate) async fn require(
+    app: &App,
+    headers: &HeaderMap,
+    role: Role,
+) -> Result<Account, Response> {
+    match who(app, headers).await {
+        None => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "log in first (POST /login) or send Authorization: Bearer TOKEN",
+        )),
+        Some(a) if a.role < role => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "denied",
+            &format!(
+                "account `{}` is a {}; this needs {}",
+                a.name,
+                a.role.as_str(),
+                role.as_str()
+            ),
+        )),
+        Some(a) => Ok(a),
+    }
+}
+
+/// A daemon response as HTTP: the reply's JSON (as `--json` prints it), or
+/// the error with a fitting status.
+fn http(reply: Reply) -> Response {
+    match reply {
+        Reply::Ok(r) => Json(r).into_response(),
+        Reply::Err { code, error } => {
+            let status = match code {
+                ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+                ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                ErrorCode::Denied => StatusCode::FORBIDDEN,
+                ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            refuse(status, code.as_str(), &error)
+        }
+        Reply::Progress(_) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed",
+            "no final reply",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// `POST /login`: a session cookie and a redirect to the board, or 401
+/// (wrong name or password) or 429 (too many failures: rate-limited).
+pub async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected form fields `username` and `password`",
+        );
+    };
+    let name = form.username.trim().to_string();
+    {
+        let mut limiter = app.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        if !limiter.allowed(&name, addr.ip(), Instant::now()) {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many failed logins for this account or address; wait 15 minutes",
+            );
+        }
+    }
+    let accounts = app.accounts.clone();
+    let lifetime = app.config.session_lifetime;
+    let password = form.password;
+    let login_name = name.clone();
+    // argon2 is deliberately slow: off the runtime's workers.
+    let result = tokio::task::spawn_blocking(move || -> Option<String> {
+        let found = accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .with_password(&login_name)
+            .ok()
+            .flatten();
+        let (account, phc) = found?;
+        if !auth::verify_password(&password, &phc) {
+            return None;
+        }
+        let secret = auth::new_secret();
+        let now = chrono::Utc::now().timestamp_millis();
+        let expires = now + lifetime.as_millis() as i64;
+        let mut accounts = accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = accounts.prune_sessions(now);
+        accounts
+            .start_session(&auth::secret_hash(&secret), &account.name, now, expires)
+            .ok()?;
+        Some(secret)
+    })
+    .await
+    .ok()
+    .flatten();
+    let mut limiter = app.limiter.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(secret) = result else {
+        limiter.failed(&name, addr.ip(), Instant::now());
+        tracing::warn!(account = %name, from = %addr.ip(), "web login failed");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "bad_login",
+            "wrong account name or password",
+        );
+    };
+    limiter.succeeded(&name);
+    tracing::info!(account = %name, from = %addr.ip(), "web login");
+    let secure = if app.tls { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        auth::COOKIE,
+        lifetime.as_secs()
+    );
+    let mut res = Redirect::to("/").into_response();
+    // A 303: the browser follows with a GET.
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// `POST /logout`: ends the session.
+pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(secret) = auth::session_cookie(&headers) {
+        let accounts = app.accounts.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut a = accounts.lock().unwrap_or_else(|e| e.into_inner());
+            a.end_session(&auth::secret_hash(&secret))
+        })
+        .await;
+    }
+    let mut res = Redirect::to("/login").into_response();
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    let expire = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        auth::COOKIE
+    );
+    if let Ok(v) = HeaderValue::from_str(&expire) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// `GET /api/status`: as `corong status --json`. Viewer.
+pub async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let account = match require(&app, &headers, Role::Viewer).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    http(app.ask(Request::Status, &account.name).await)
+}
+
+/// `POST /api/emergency` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyBody {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    file: Option<std::path::PathBuf>,
+    /// Zone and group names; absent = every zone.
+    #[serde(default)]
+    zones: Option<Vec<String>>,
+}
+
+/// The one-line reason a JSON body was refused.
+fn bad_json(e: JsonRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &format!("request body over {} bytes", super::MAX_BODY),
+        );
+    }
+    refuse(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &format!("bad JSON body: {}", e.body_text().replace('\n', " ")),
+    )
+}
+
+/// `POST /api/emergency`: as `corong emergency`. Operator.
+pub async fn emergency(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Json<EmergencyBody>, JsonRejection>,
+) -> Response {
+    let account = match require(&app, &headers, Role::Operator).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_json(e),
+    };
+    let request = Request::Emergency {
+        file: body.file,
+        text: body.text,
+        zones: body
+            .zones
+            .unwrap_or_else(|| vec![crate::control::protocol::ALL_ZONES.to_string()]),
+        stop: false,
+    };
+    http(app.ask(request, &account.name).await)
+}
+
+/// `POST /api/emergency/stop`: as `corong emergency --stop`. Operator.
+pub async fn emergency_stop(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let account = match require(&app, &headers, Role::Operator).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let request = Request::Emergency {
+        file: None,
+        text: None,
+        zones: vec![crate::control::protocol::ALL_ZONES.to_string()],
+        stop: true,
+    };
+    http(app.ask(request, &account.name).await)
+}
+
+/// `GET /api/events`: server-sent events, one `status` event (the status
+/// reply's JSON) at once and after every change. Viewer.
+pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = require(&app, &headers, Role::Viewer).await {
+        return r;
+    }
+    let mut rx = app.status.clone();
+    rx.mark_changed();
+    Sse::new(stream(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn stream(rx: watch::Receiver<Arc<String>>) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            let json = rx.borrow_and_update().clone();
+            if !json.is_empty() {
+                return Some((Ok(Event::default().event("status").data(json.as_str())), rx));
+            }
+        }
+    })
+}
+
+/// Fetches the status once per change the daemon announces and hands it to
+/// every event stream: one request into the loop however many browsers
+/// watch.
+pub(crate) async fn status_hub(
+    app: Arc<App>,
+    mut changes: watch::Receiver<u64>,
+    out: watch::Sender<Arc<String>>,
+) {
+    loop {
+        if let Reply::Ok(reply) = app.ask(Request::Status, "console").await {
+            if let Ok(json) = serde_json::to_string(&reply) {
+                out.send_if_modified(|old| {
+                    let changed = **old != json;
+                    if changed {
+                        *old = Arc::new(json);
+                    }
+                    changed
+                });
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}

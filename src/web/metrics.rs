@@ -1,0 +1,240 @@
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4), written by
+//! hand from the same status and queue replies the control socket serves,
+//! plus the engine's heartbeat counters. `promtool check metrics` accepts it
+//! (tests/web.rs). No login; loopback clients only unless
+//! `metrics_public = true`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::guard::refuse;
+use super::App;
+use crate::control::protocol::{QueueResult, Reply, Request, Response as Answer, StatusResult};
+
+/// A label value, escaped as the format asks.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// One metric family's header.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The exposition text for a status, a queue and the engine's counters.
+pub fn render(
+    status: &StatusResult,
+    queue: Option<&QueueResult>,
+    heartbeat: Option<&crate::engine::Heartbeat>,
+) -> String {
+    let mut o = String::new();
+    family(
+        &mut o,
+        "corong_build_info",
+        "gauge",
+        "Build of the running daemon.",
+    );
+    let _ = writeln!(
+        o,
+        "corong_build_info{{version=\"{}\"}} 1",
+        label(&status.daemon.version)
+    );
+    family(
+        &mut o,
+        "corong_zone_on_air",
+        "gauge",
+        "1 while a job plays on the zone.",
+    );
+    for z in &status.zones {
+        let _ = writeln!(
+            o,
+            "corong_zone_on_air{{zone=\"{}\"}} {}",
+            label(&z.name),
+            u8::from(z.playing.is_some())
+        );
+    }
+    family(
+        &mut o,
+        "corong_zone_priority",
+        "gauge",
+        "Priority of what plays on the zone (0 when nothing does).",
+    );
+    for z in &status.zones {
+        let p = z.playing.as_ref().map_or(0, |p| p.priority);
+        let _ = writeln!(o, "corong_zone_priority{{zone=\"{}\"}} {p}", label(&z.name));
+    }
+    family(
+        &mut o,
+        "corong_zone_up",
+        "gauge",
+        "1 while the zone's outputs stream (streaming or idle), 0 when degraded, unreachable or down.",
+    );
+    for z in &status.zones {
+        let up = matches!(z.state.as_str(), "streaming" | "idle");
+        let _ = writeln!(
+            o,
+            "corong_zone_up{{zone=\"{}\",state=\"{}\"}} {}",
+            label(&z.name),
+            label(&z.state),
+            u8::from(up)
+        );
+    }
+    let emergency = status.zones.iter().any(|z| {
+        z.playing
+            .as_ref()
+            .is_some_and(|p| p.origin.starts_with("emergency:"))
+    });
+    family(
+        &mut o,
+        "corong_emergency_active",
+        "gauge",
+        "1 while an emergency is on air on any zone.",
+    );
+    let _ = writeln!(o, "corong_emergency_active {}", u8::from(emergency));
+    if let Some(q) = queue {
+        family(
+            &mut o,
+            "corong_queue_depth",
+            "gauge",
+            "Jobs accepted and not finished.",
+        );
+        let _ = writeln!(o, "corong_queue_depth {}", q.jobs.len());
+    }
+    let receivers: Vec<_> = status
+        .zones
+        .iter()
+        .flat_map(|z| z.receivers.iter().map(move |r| (z, r)))
+        .collect();
+    let rlabels = |z: &crate::control::protocol::ZoneStatus,
+                   r: &crate::control::protocol::ReceiverInfo| {
+        format!(
+            "zone=\"{}\",ssrc=\"{}\",address=\"{}\"",
+            label(&z.name),
+            r.ssrc,
+            label(&r.address)
+        )
+    };
+    family(
+        &mut o,
+        "corong_receiver_fraction_lost",
+        "gauge",
+        "Fraction of packets lost between a receiver's last two reports.",
+    );
+    for (z, r) in &receivers {
+        if let Some(f) = r.fraction_lost {
+            let _ = writeln!(o, "corong_receiver_fraction_lost{{{}}} {f}", rlabels(z, r));
+        }
+    }
+    family(
+        &mut o,
+        "corong_receiver_jitter_seconds",
+        "gauge",
+        "Interarrival jitter a receiver reports.",
+    );
+    for (z, r) in &receivers {
+        if let Some(j) = r.jitter_ms {
+            let _ = writeln!(
+                o,
+                "corong_receiver_jitter_seconds{{{}}} {}",
+                rlabels(z, r),
+                j / 1000.0
+            );
+        }
+    }
+    family(
+        &mut o,
+        "corong_receiver_last_seen_seconds",
+        "gauge",
+        "Seconds since a receiver's last report.",
+    );
+    for (z, r) in &receivers {
+        let _ = writeln!(
+            o,
+            "corong_receiver_last_seen_seconds{{{}}} {}",
+            rlabels(z, r),
+            r.heard_s_ago
+        );
+    }
+    if let Some(h) = heartbeat {
+        family(
+            &mut o,
+            "corong_engine_packets_total",
+            "counter",
+            "Packet times the engine has produced (every zone sends one packet per packet time).",
+        );
+        let _ = writeln!(
+            o,
+            "corong_engine_packets_total {}",
+            h.ticks.load(Ordering::Relaxed)
+        );
+        family(
+            &mut o,
+            "corong_engine_late_resyncs_total",
+            "counter",
+            "Times the engine fell too far behind its deadlines and re-anchored its clock.",
+        );
+        let _ = writeln!(
+            o,
+            "corong_engine_late_resyncs_total {}",
+            h.resyncs.load(Ordering::Relaxed)
+        );
+        family(
+            &mut o,
+            "corong_engine_events_dropped_total",
+            "counter",
+            "Engine events lost because the event ring was full.",
+        );
+        let _ = writeln!(
+            o,
+            "corong_engine_events_dropped_total {}",
+            h.events_dropped.load(Ordering::Relaxed)
+        );
+    }
+    o
+}
+
+/// `GET /metrics`.
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !app.config.metrics_public && !addr.ip().is_loopback() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "denied",
+            "/metrics is served to loopback clients only (set [web] metrics_public = true)",
+        );
+    }
+    let status = match app.ask(Request::Status, "metrics").await {
+        Answer::Ok(Reply::Status(s)) => s,
+        _ => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the daemon did not answer",
+            )
+        }
+    };
+    let queue = match app.ask(Request::Queue, "metrics").await {
+        Answer::Ok(Reply::Queue(q)) => Some(q),
+        _ => None,
+    };
+    let text = render(&status, queue.as_ref(), app.heartbeat.as_deref());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,147 @@
+//! The web console: an HTTP(S) server on the daemon's tokio control plane
+//! (see `docs/web.md`). It never touches the station or the audio threads:
+//! every action is the same [`Request`] the control socket sends, handed to
+//! the same [`Handler`] (the daemon's loop), with a [`Peer`] whose user is
+//! `web:ACCOUNT`, so the as-run log names the account.
+//!
+//! - `mod.rs`: the shared state, the routes, start and stop.
+//! - `listen.rs`: binding, TLS (rustls) and the accept loop.
+//! - `auth.rs`: passwords (argon2id), tokens, sessions, login rate limits.
+//! - `guard.rs`: security headers, the Origin check, roles.
+//! - `api.rs`: the JSON endpoints and the server-sent events.
+//! - `pages.rs`: the server-rendered pages and their embedded assets.
+//! - `metrics.rs`: `/metrics` in Prometheus text format.
+
+mod api;
+pub mod auth;
+mod guard;
+mod listen;
+mod metrics;
+mod pages;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Web;
+use crate::control::protocol::{ErrorCode, Request, Response};
+use crate::control::server::{Handler, Peer};
+use crate::engine::Heartbeat;
+use crate::store::Accounts;
+
+pub use listen::{bind, Bound};
+
+/// Largest request body accepted (a login form, an emergency's JSON).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// How long the web waits for the daemon's loop to answer a request.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the web server is given by the daemon.
+pub struct Context {
+    pub config: Web,
+    /// Where `corong.db` is.
+    pub state_dir: std::path::PathBuf,
+    /// The daemon's loop (as the control socket's requests go).
+    pub handler: Arc<dyn Handler>,
+    /// Bumped by the daemon's loop whenever a zone or the queue may have
+    /// changed; the web fetches the status once per change and fans it out.
+    pub changes: watch::Receiver<u64>,
+    /// The engine's signs of life, for `/metrics`.
+    pub heartbeat: Option<Arc<Heartbeat>>,
+}
+
+/// The state every handler shares.
+pub struct App {
+    pub config: Web,
+    pub accounts: Arc<Mutex<Accounts>>,
+    pub handler: Arc<dyn Handler>,
+    pub limiter: Mutex<auth::Limiter>,
+    /// The latest status reply as JSON (`{"type":"status",..}`), for the
+    /// event stream.
+    pub status: watch::Receiver<Arc<String>>,
+    pub heartbeat: Option<Arc<Heartbeat>>,
+    pub tls: bool,
+}
+
+impl App {
+    /// Send `request` into the daemon's loop as `account` and wait for the
+    /// final response.
+    pub async fn ask(&self, request: Request, account: &str) -> Response {
+        if let Err(e) = request.validate() {
+            return Response::error(ErrorCode::BadRequest, e.0);
+        }
+        let (tx, mut rx) = mpsc::channel(16);
+        let peer = Peer {
+            uid: u32::MAX,
+            gid: u32::MAX,
+            pid: None,
+            user: format!("web:{account}"),
+        };
+        self.handler.handle(request, peer, tx);
+        let wait = async {
+            while let Some(r) = rx.recv().await {
+                if r.is_final() {
+                    return r;
+                }
+            }
+            Response::error(ErrorCode::Failed, "the daemon gave no answer")
+        };
+        tokio::time::timeout(REPLY_TIMEOUT, wait)
+            .await
+            .unwrap_or_else(|_| Response::error(ErrorCode::Unavailable, "the daemon is busy"))
+    }
+}
+
+/// The routes, with their guards.
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(pages::board))
+        .route("/login", get(pages::login_page).post(api::login))
+        .route("/logout", post(api::logout))
+        .route("/assets/{name}", get(pages::asset))
+        .route("/api/status", get(api::status))
+        .route("/api/emergency", post(api::emergency))
+        .route("/api/emergency/stop", post(api::emergency_stop))
+        .route("/api/events", get(api::events))
+        .route("/metrics", get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::origin_check,
+        ))
+        .layer(axum::middleware::from_fn(guard::headers))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// Serve `bound` until `shutdown` resolves; connections still open then
+/// are given [`listen::DRAIN`] to finish.
+pub async fn serve(
+    bound: Bound,
+    ctx: Context,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let accounts = open_accounts(&ctx.state_dir)?;
+    let (status_tx, status_rx) = watch::channel(Arc::new(String::new()));
+    let app = Arc::new(App {
+        tls: bound.is_tls(),
+        config: ctx.config,
+        accounts: Arc::new(Mutex::new(accounts)),
+        handler: ctx.handler,
+        limiter: Mutex::new(auth::Limiter::default()),
+        status: status_rx,
+        heartbeat: ctx.heartbeat,
+    });
+    let hub = tokio::spawn(api::status_hub(app.clone(), ctx.changes, status_tx));
+    let result = listen::run(bound, router(app), shutdown).await;
+    hub.abort();
+    result
+}
+
+fn open_accounts(state_dir: &Path) -> anyhow::Result<Accounts> {
+    Accounts::open(state_dir).map_err(|e| anyhow::anyhow!("web console: {e}"))
+}

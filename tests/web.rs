@@ -1,0 +1,451 @@
+//! The web console over HTTP against a real daemon: who may do what, the
+//! Origin check, the login rate limit, bounds on bodies, `promtool` on
+//! `/metrics`, and an emergency from the API that puts audio on the zone
+//! and on the event stream. Only 127.0.0.1.
+
+mod common;
+#[path = "web_support/http.rs"]
+mod http;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::station::{free_port_pair, Station};
+use http::*;
+
+const PASSWORD: &str = "kelud-siaga-3";
+
+/// A station with one PCMU zone on `port` and the web console on a port
+/// the kernel picks.
+fn station(port: u16) -> Station {
+    let st = Station::new();
+    st.config(&format!(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{port}\"]\ncodec = \"pcmu\"\n\n\
+         [web]\nlisten = \"127.0.0.1:0\"\n"
+    ));
+    st
+}
+
+fn queue_is_empty(st: &Station) -> bool {
+    let (code, out, err) = st.client(&["queue", "--json"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["jobs"].as_array().unwrap().is_empty()
+}
+
+#[test]
+fn roles_origin_rate_limit_and_bounds_are_enforced_on_the_server() {
+    let port = free_port_pair();
+    let _rtp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let st = station(port);
+    add_user(&st, "wati", "viewer", PASSWORD);
+    add_user(&st, "sri", "operator", PASSWORD);
+    let d = st.start();
+    let addr = web_addr(&d);
+
+    // No session: the API refuses, the board sends to the login page.
+    let a = request(addr, "GET", "/api/status", &[], b"");
+    assert_eq!(a.status, 401, "{a:?}");
+    let a = request(addr, "GET", "/", &[], b"");
+    assert_eq!(
+        (a.status, a.header("location")),
+        (303, Some("/login")),
+        "{a:?}"
+    );
+    let a = post_json(addr, "/api/emergency", "", r#"{"text":"x"}"#);
+    assert_eq!(a.status, 401, "{a:?}");
+    // Security headers on every page.
+    let a = request(addr, "GET", "/login", &[], b"");
+    assert_eq!(a.status, 200);
+    let csp = a.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    assert!(!a.body.contains("<script>"), "no inline script: {}", a.body);
+
+    // A viewer sees the status (the same JSON as `corong status --json`)...
+    let login = login(addr, "wati", PASSWORD);
+    assert_eq!(login.status, 303, "{login:?}");
+    let set = login
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let viewer = login.cookie().unwrap();
+    let a = get(addr, "/api/status", &viewer);
+    assert_eq!(a.status, 200, "{a:?}");
+    let v = a.json();
+    assert_eq!(v["type"], "status");
+    assert_eq!(v["zones"][0]["name"], "alun-alun");
+    let (_, cli, _) = st.client(&["status", "--json"]);
+    let cli: serde_json::Value = serde_json::from_str(&cli).unwrap();
+    assert_eq!(
+        cli.as_object().unwrap().keys().collect::<Vec<_>>(),
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        "same shape as the CLI's"
+    );
+    // ...but cannot start an emergency: 403, nothing queued.
+    let a = post_json(addr, "/api/emergency", &viewer, r#"{"text":"banjir"}"#);
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(a.json()["code"], "denied");
+    assert!(queue_is_empty(&st));
+
+    // An operator with a forged Origin, a foreign Referer, or neither: 403.
+    let sri = http::login(addr, "sri", PASSWORD).cookie().unwrap();
+    for headers in [
+        vec![("Origin", "http://evil.example"), ("Cookie", sri.as_str())],
+        vec![
+            ("Referer", "http://evil.example/page"),
+            ("Cookie", sri.as_str()),
+        ],
+        vec![("Cookie", sri.as_str())],
+    ] {
+        let mut h = headers.clone();
+        h.push(("Content-Type", "application/json"));
+        let a = request(addr, "POST", "/api/emergency", &h, br#"{"text":"banjir"}"#);
+        assert_eq!(a.status, 403, "{headers:?}: {a:?}");
+        assert_eq!(a.json()["code"], "forbidden_origin");
+    }
+    let forged_login = request(
+        addr,
+        "POST",
+        "/login",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("username=sri&password={PASSWORD}").as_bytes(),
+    );
+    assert_eq!(forged_login.status, 403);
+    assert!(queue_is_empty(&st));
+
+    // Bad JSON: a clear 400; an oversized body: 413; nothing queued.
+    let a = post_json(addr, "/api/emergency", &sri, r#"{"text": "#);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(
+        a.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad JSON body"),
+        "{a:?}"
+    );
+    let a = post_json(addr, "/api/emergency", &sri, r#"{"txt":"banjir"}"#);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(a.body.contains("txt"), "names the field: {a:?}");
+    let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(64 * 1024));
+    let a = post_json(addr, "/api/emergency", &sri, &big);
+    assert_eq!(a.status, 413, "{a:?}");
+    assert!(queue_is_empty(&st));
+
+    // Wrong passwords: refused, then rate-limited, even the right one.
+    for _ in 0..5 {
+        let a = http::login(addr, "sri", "salah-sandi");
+        assert_eq!(a.status, 401, "{a:?}");
+        assert!(a.cookie().is_none());
+    }
+    let a = http::login(addr, "sri", "salah-sandi");
+    assert_eq!(a.status, 429, "{a:?}");
+    let a = http::login(addr, "sri", PASSWORD);
+    assert_eq!(a.status, 429, "the right password waits too: {a:?}");
+    assert!(a.cookie().is_none());
+    // The session from before still works (the limit is on logins).
+    assert_eq!(get(addr, "/api/status", &sri).status, 200);
+
+    // Logout ends the session.
+    let o = origin(addr);
+    let a = request(
+        addr,
+        "POST",
+        "/logout",
+        &[("Origin", &o), ("Cookie", &viewer)],
+        b"",
+    );
+    assert_eq!(a.status, 303);
+    assert_eq!(get(addr, "/api/status", &viewer).status, 401);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_non_loopback_listen_without_tls_is_refused_at_start() {
+    let st = Station::new();
+    st.config(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:5004\"]\n\n[web]\nlisten = \"0.0.0.0:8080\"\n",
+    );
+    let out = common::station::corong()
+        .arg("daemon")
+        .arg("--config")
+        .arg(st.path("config.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("`listen`"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("0.0.0.0:8080") && line.contains("`tls_cert`") && line.contains("`tls_key`"),
+        "{line}"
+    );
+    assert!(line.contains("config.toml"), "names the file: {line}");
+    // Nothing was started: no state, no socket.
+    assert!(!st.path("state").exists());
+    // A cert without a key is refused too.
+    st.config(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:5004\"]\n\n[web]\nlisten = \"127.0.0.1:8080\"\ntls_cert = \"c.pem\"\n",
+    );
+    let (code, out, err) = st.client(&["check"]);
+    assert_ne!(code, 0);
+    assert!(
+        format!("{out}{err}").contains("`tls_cert` without `tls_key`"),
+        "{out}{err}"
+    );
+}
+
+#[test]
+fn metrics_pass_promtool_and_an_emergency_from_the_api_is_on_air_and_on_the_event_stream() {
+    let port = free_port_pair();
+    let rtp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let st = station(port);
+    common::tone_wav(&st.path("media/evakuasi.wav"), 600.0, 3.0);
+    add_user(&st, "sri", "operator", PASSWORD);
+    let d = st.start();
+    let addr = web_addr(&d);
+    let sri = http::login(addr, "sri", PASSWORD).cookie().unwrap();
+
+    // /metrics before: no login needed from loopback; promtool accepts it.
+    let m = request(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    assert!(
+        m.body.contains("corong_zone_on_air{zone=\"alun-alun\"} 0"),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("corong_emergency_active 0"), "{}", m.body);
+    promtool(&m.body);
+
+    let mut events = Events::open(addr, &sri);
+    events.wait(Duration::from_secs(5), |v| v["type"] == "status");
+
+    // The idle zone streams silence: nothing loud before the emergency.
+    let mut buf = [0u8; 2048];
+    for _ in 0..10 {
+        if let Ok(n) = rtp.recv(&mut buf) {
+            assert!(loudness(&buf[12..n]) == 0, "loud before the emergency");
+        }
+    }
+    let file = st.path("media/evakuasi.wav");
+    let body = serde_json::json!({"file": file, "zones": ["alun-alun"]}).to_string();
+    let sent = Instant::now();
+    let a = post_json(addr, "/api/emergency", &sri, &body);
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json()["type"], "announced", "{a:?}");
+
+    // Non-silent PCMU arrives on the zone.
+    let loud = loop {
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "no audio on the zone"
+        );
+        if let Ok(n) = rtp.recv(&mut buf) {
+            if loudness(&buf[12..n]) > 20 {
+                break sent.elapsed();
+            }
+        }
+    };
+    // The event stream says who is on air, with the account's name.
+    let v = events.wait(Duration::from_secs(5), |v| {
+        v["zones"][0]["playing"]["origin"] == "emergency:web:sri"
+    });
+    assert_eq!(v["zones"][0]["name"], "alun-alun");
+    let m = request(addr, "GET", "/metrics", &[], b"");
+    assert!(m.body.contains("corong_emergency_active 1"), "{}", m.body);
+    assert!(
+        m.body.contains("corong_zone_on_air{zone=\"alun-alun\"} 1"),
+        "{}",
+        m.body
+    );
+    promtool(&m.body);
+
+    let a = post_json(addr, "/api/emergency/stop", &sri, "{}");
+    assert_eq!(a.status, 200, "{a:?}");
+    events.wait(Duration::from_secs(5), |v| {
+        v["zones"][0]["playing"].is_null()
+    });
+    // The as-run log names the account.
+    let (_, log, _) = st.client(&["log", "--json"]);
+    assert!(log.contains("emergency:web:sri"), "{log}");
+    eprintln!("emergency request to first non-silent packet: {loud:?}");
+    assert!(d.stop().success());
+}
+
+/// PCMU bytes far from silence (0xFF/0x7F): a tone swings well away.
+fn loudness(payload: &[u8]) -> usize {
+    payload.iter().filter(|&&b| (b & 0x7f) < 0x60).count()
+}
+
+/// `promtool check metrics` on `text`; fails the test on any complaint.
+fn promtool(text: &str) {
+    if !common::require_peer("promtool") {
+        return;
+    }
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {} {}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn accounts_are_managed_with_the_cli_and_tokens_authenticate_the_api() {
+    let port = free_port_pair();
+    let _rtp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let st = station(port);
+    let cfg = st.path("config.toml");
+    let user = |args: &[&str]| {
+        let out = common::station::corong()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("user")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No default account.
+    let (code, out, _) = user(&["list", "--json"]);
+    assert_eq!((code, out.trim()), (0, "[]"));
+    add_user(&st, "budi", "admin", PASSWORD);
+    let (code, _, err) = user(&["add", "budi", "--role", "viewer", "--password-stdin"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("exists"), "{err}");
+    let (code, _, err) = user(&["add", "x", "--role", "chief"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown role `chief`"), "{err}");
+    let (code, out, _) = user(&["list", "--json"]);
+    assert_eq!(code, 0);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["name"], "budi");
+    assert_eq!(list[0]["role"], "admin");
+    // The database holds a hash, not the password.
+    let db = std::fs::read(st.path("state/corong.db")).unwrap_or_default();
+    let wal = std::fs::read(st.path("state/corong.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes
+            .windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes()));
+    }
+
+    let d = st.start();
+    let addr = web_addr(&d);
+    let (code, token, _) = user(&["token", "budi"]);
+    assert_eq!(code, 0);
+    let token = token.trim();
+    assert_eq!(token.len(), 64);
+    let bearer = format!("Bearer {token}");
+    let a = request(
+        addr,
+        "GET",
+        "/api/status",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    // A token needs no Origin (a browser never sends one by itself).
+    let a = request(
+        addr,
+        "POST",
+        "/api/emergency/stop",
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        b"{}",
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = request(
+        addr,
+        "GET",
+        "/api/status",
+        &[("Authorization", "Bearer 00")],
+        b"",
+    );
+    assert_eq!(a.status, 401);
+
+    // A new password ends sessions; removal ends the account.
+    let session = http::login(addr, "budi", PASSWORD).cookie().unwrap();
+    assert_eq!(get(addr, "/api/status", &session).status, 200);
+    let passwd = common::station::corong()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["user", "passwd", "budi", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin("baru-sandi-42\n");
+    assert!(passwd.status.success());
+    assert_eq!(get(addr, "/api/status", &session).status, 401);
+    assert_eq!(http::login(addr, "budi", "baru-sandi-42").status, 303);
+    let (code, _, _) = user(&["remove", "budi"]);
+    assert_eq!(code, 0);
+    let a = request(
+        addr,
+        "GET",
+        "/api/status",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(a.status, 401);
+    assert!(d.stop().success());
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: &str) -> std::process::Output;
+}
+
+impl OutputWithStdin for std::process::Command {
+    fn output_with_stdin(&mut self, input: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}

@@ -1,0 +1,290 @@
+//! The web console in a real browser: Debian's headless chromium driven
+//! through chromedriver (W3C WebDriver, spoken here over plain HTTP on
+//! 127.0.0.1; nothing downloaded). Log in, see both zones, press the
+//! emergency button, confirm; the banner appears through server-sent
+//! events and RTP audio arrives on the zones; stop it. Screenshots of the
+//! board and of the confirmation go to `docs/`.
+//!
+//! Slow (a browser start): its own test binary.
+
+mod common;
+#[path = "web_support/http.rs"]
+mod http;
+
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::require_peer;
+use common::station::{free_port_pair, Station};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "kelud-siaga-3";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// chromedriver on a loopback port, killed when dropped.
+struct Driver {
+    child: Child,
+    addr: SocketAddr,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = http::request(
+            self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            &[],
+            b"",
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port_pair();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let end = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < end, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut d = Driver {
+            child,
+            addr,
+            session: String::new(),
+        };
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "pageLoadStrategy": "eager",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1100,800",
+                         "--no-first-run", "--disable-extensions",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--disable-default-apps", "--no-proxy-server",
+                         "--dns-prefetch-disable", "--disable-features=Translate,MediaRouter,OptimizationHints"]
+            }
+        }}});
+        let v = d.call("POST", "/session", Some(caps));
+        d.session = v["sessionId"].as_str().expect("a session").to_string();
+        d
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let a = http::request(
+            self.addr,
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        let v: Value = serde_json::from_str(&a.body)
+            .unwrap_or_else(|_| panic!("webdriver {path}: {} {}", a.status, a.body));
+        assert_eq!(a.status, 200, "webdriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    fn go(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({"url": url})));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            &self.s("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/click")),
+            Some(json!({})),
+        );
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn script(&self, js: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )
+    }
+
+    /// Poll `js` until it returns true.
+    fn wait_true(&self, js: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while self.script(js) != Value::Bool(true) {
+            assert!(Instant::now() < end, "timed out waiting for {js}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn screenshot(&self, path: &std::path::Path) {
+        let v = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64_decode(v.as_str().unwrap());
+        assert_eq!(&png[1..4], b"PNG");
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+/// Standard base64 (WebDriver's screenshots).
+fn base64_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// PCMU bytes far from silence (0xFF/0x7F).
+fn loudness(payload: &[u8]) -> usize {
+    payload.iter().filter(|&&b| (b & 0x7f) < 0x60).count()
+}
+
+// Not passing yet on the development VM: chromium takes about 2.5 minutes
+// to open a session and again to follow each navigation there, and in the
+// one run that got past the confirmation no RTP audio came within 15 s.
+// Run it with `cargo test --test web_browser -- --ignored`; see
+// docs/web.md, "Not yet".
+#[test]
+#[ignore = "not passing yet: see the comment above"]
+fn an_operator_starts_and_stops_an_emergency_in_a_real_browser() {
+    if !require_peer("chromium") || !require_peer("chromedriver") || !require_peer("espeak-ng") {
+        return;
+    }
+    let (p1, p2) = (free_port_pair(), free_port_pair());
+    let rtp = UdpSocket::bind(("127.0.0.1", p1)).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let _rtp2 = UdpSocket::bind(("127.0.0.1", p2)).unwrap();
+    let st = Station::new();
+    st.config(&format!(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{p1}\"]\ncodec = \"pcmu\"\n\n\
+         [[zones]]\nname = \"pasar-wlingi\"\nrtp = [\"127.0.0.1:{p2}\"]\ncodec = \"pcmu\"\n\n\
+         [web]\nlisten = \"127.0.0.1:0\"\n"
+    ));
+    http::add_user(&st, "sri", "operator", PASSWORD);
+    let d = st.start();
+    let web = http::web_addr(&d);
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+
+    let b = Driver::start();
+    b.go(&format!("http://{web}/login"));
+    b.type_into("#username", "sri");
+    b.type_into("#password", PASSWORD);
+    b.click("#login");
+    // The board, both zones, filled in by the first server-sent event.
+    b.wait_true(
+        "return document.querySelectorAll('#zones li.zone').length === 2 && \
+         document.querySelector('#zones .state').textContent !== '…'",
+        Duration::from_secs(10),
+    );
+    let names = b.script(
+        "return Array.from(document.querySelectorAll('#zones li h3')).map(e => e.textContent)",
+    );
+    assert_eq!(names, json!(["alun-alun", "pasar-wlingi"]));
+    assert_eq!(
+        b.script("return document.getElementById('banner').hidden"),
+        json!(true)
+    );
+
+    b.click("#emergency");
+    b.wait_true(
+        "return document.getElementById('confirm').open",
+        Duration::from_secs(5),
+    );
+    let named = b.script("return document.getElementById('confirm-zones').textContent");
+    assert_eq!(
+        named,
+        json!("alun-alun, pasar-wlingi"),
+        "the confirmation names the zones"
+    );
+    b.screenshot(&docs.join("web-confirm.png"));
+
+    // Silence before.
+    let mut buf = [0u8; 2048];
+    for _ in 0..5 {
+        if let Ok(n) = rtp.recv(&mut buf) {
+            assert_eq!(loudness(&buf[12..n]), 0, "loud before the emergency");
+        }
+    }
+    let clicked = Instant::now();
+    b.click("#confirm-yes");
+    let first_audio = loop {
+        assert!(
+            clicked.elapsed() < Duration::from_secs(15),
+            "no audio on the zone; daemon log:\n{}",
+            d.log_text()
+        );
+        if let Ok(n) = rtp.recv(&mut buf) {
+            if loudness(&buf[12..n]) > 20 {
+                break clicked.elapsed();
+            }
+        }
+    };
+    // The banner comes by the event stream (the page never polls).
+    b.wait_true(
+        "return document.getElementById('banner').hidden === false",
+        Duration::from_secs(5),
+    );
+    let banner = b.script("return document.getElementById('banner').textContent");
+    assert!(
+        banner.as_str().unwrap().contains("alun-alun"),
+        "banner names the zones: {banner}"
+    );
+    b.screenshot(&docs.join("web-board.png"));
+    eprintln!("click on confirm to the first non-silent RTP packet: {first_audio:?}");
+
+    b.click("#emergency-stop");
+    b.wait_true(
+        "return document.getElementById('banner').hidden === true",
+        Duration::from_secs(5),
+    );
+    let (_, log, _) = st.client(&["log", "--json"]);
+    assert!(log.contains("emergency:web:sri"), "{log}");
+    drop(b);
+    assert!(d.stop().success());
+}
