@@ -184,13 +184,7 @@ fn loudness(payload: &[u8]) -> usize {
     payload.iter().filter(|&&b| (b & 0x7f) < 0x60).count()
 }
 
-// Not passing yet on the development VM: chromium takes about 2.5 minutes
-// to open a session and again to follow each navigation there, and in the
-// one run that got past the confirmation no RTP audio came within 15 s.
-// Run it with `cargo test --test web_browser -- --ignored`; see
-// docs/web.md, "Not yet".
 #[test]
-#[ignore = "not passing yet: see the comment above"]
 fn an_operator_starts_and_stops_an_emergency_in_a_real_browser() {
     if !require_peer("chromium") || !require_peer("chromedriver") || !require_peer("espeak-ng") {
         return;

@@ -63,9 +63,31 @@ pub fn request(
     s.write_all(head.as_bytes()).unwrap();
     // The server may refuse before reading a large body.
     let _ = s.write_all(body);
+    parse(&read_answer(&mut s))
+}
+
+/// Read one answer: up to its `Content-Length` when it has one (a server
+/// may keep the connection open whatever the request said: chromedriver
+/// does), else to the end of the stream.
+fn read_answer(s: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    parse(&raw)
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| raw.len() >= end + 4 + n) {
+                return raw;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return raw,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 fn parse(raw: &[u8]) -> Answer {
