@@ -613,10 +613,15 @@ mod tests {
         };
         let out = status(&s, JAKARTA);
         assert!(
-            out.contains("! feed inatews (inatews): failing since 2024-05-02 04:01:00: connection refused\n"),
+            out.contains(
+                "! feed inatews (inatews): failing since 2024-05-02 04:01:00: connection refused\n"
+            ),
             "{out}"
         );
-        assert!(!out.contains("feed bmkg"), "a healthy feed is not news: {out}");
+        assert!(
+            !out.contains("feed bmkg"),
+            "a healthy feed is not news: {out}"
+        );
         assert!(
             out.contains("\nloudness: 3 files still to measure\n"),
             "{out}"
