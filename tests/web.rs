@@ -600,9 +600,82 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
     let a = post_json(addr, "/api/cancel", &sri, &format!(r#"{{"id":{id}}}"#));
     assert_eq!(a.status, 200, "{a:?}");
     assert!(queue_is_empty(&st));
+    // Skip and cancel from the web while it plays: both in the as-run log,
+    // with the account's name.
+    let now = [
+        Part {
+            name: "file",
+            file_name: Some("a.wav"),
+            bytes: &wav,
+        },
+        field("zones", "alun-alun"),
+        field("chime", "off"),
+    ];
+    let skipped = start_playing(addr, &sri, &own, &now);
+    let a = post_json(addr, "/api/skip", &sri, r#"{"zones":["alun-alun"]}"#);
+    assert_eq!(a.status, 200, "{a:?}");
+    let row = log_row(addr, &wati, skipped);
+    assert_eq!(
+        (row["how"].as_str(), row["reason"].as_str()),
+        (Some("skipped"), Some("skipped by web:sri")),
+        "{row}"
+    );
+    let cancelled = start_playing(addr, &sri, &own, &now);
+    let a = post_json(addr, "/api/cancel", &sri, &format!(r#"{{"id":{cancelled}}}"#));
+    assert_eq!(a.status, 200, "{a:?}");
+    let row = log_row(addr, &wati, cancelled);
+    assert_eq!(
+        (row["origin"].as_str(), row["how"].as_str(), row["reason"].as_str()),
+        (
+            Some("operator:web:sri"),
+            Some("cancelled"),
+            Some("cancelled by web:sri")
+        ),
+        "{row}"
+    );
     let a = post_json(addr, "/api/cancel", &sri, r#"{"id":"x"}"#);
     assert_eq!(a.status, 400, "{a:?}");
     assert!(d.stop().success());
+}
+
+/// Announce `parts` now and wait until the queue shows it playing; its id.
+fn start_playing(addr: std::net::SocketAddr, cookie: &str, origin: &str, parts: &[Part]) -> i64 {
+    let a = announce(addr, cookie, origin, parts);
+    assert_eq!(a.status, 200, "{a:?}");
+    let id = a.json()["id"].as_i64().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = get(addr, "/api/queue", cookie).json();
+        let playing = q["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"].as_i64() == Some(id) && j["state"] == "playing");
+        if playing {
+            return id;
+        }
+        assert!(Instant::now() < end, "job {id} never played: {q}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait for job `id`'s row in `/api/log` to say how it ended.
+fn log_row(addr: std::net::SocketAddr, cookie: &str, id: i64) -> serde_json::Value {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = get(addr, "/api/log?origin=web:sri", cookie).json();
+        let row = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["job"].as_i64() == Some(id) && r["how"] != "playing")
+            .cloned();
+        if let Some(row) = row {
+            return row;
+        }
+        assert!(Instant::now() < end, "job {id} did not end in the log: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `POST /api/announce` whose Content-Length claims 1 GiB; only the start

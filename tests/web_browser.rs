@@ -298,7 +298,7 @@ fn announce_through_the_page_and_export_the_log(
     rtp: &UdpSocket,
 ) {
     let tone = st.path("media/kabar.wav");
-    common::tone_wav(&tone, 880.0, 1.5);
+    common::tone_wav(&tone, 880.0, 1.0);
     b.type_into("#announce-file", tone.to_str().unwrap());
     b.click("#announce input[name=zones][value=\"alun-alun\"]");
     b.click("#announce-chime"); // untick: the tone alone
