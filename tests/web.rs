@@ -498,7 +498,11 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
 
     // A viewer may not announce, cancel or skip: 403, nothing stored.
     let a = announce(addr, &wati, &own, &good("tone.wav"));
-    assert_eq!((a.status, a.json()["code"].as_str()), (403, Some("denied")), "{a:?}");
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (403, Some("denied")),
+        "{a:?}"
+    );
     for (path, body) in [("/api/cancel", r#"{"id":1}"#), ("/api/skip", "{}")] {
         let a = post_json(addr, path, &wati, body);
         assert_eq!(a.status, 403, "{path}: {a:?}");
@@ -528,7 +532,10 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
     for name in ["../../evil.wav", "/tmp/evil.wav", "..\\\\evil.wav"] {
         let a = announce(addr, &sri, &own, &good(name));
         assert_eq!(a.status, 400, "{name}: {a:?}");
-        assert!(a.json()["error"].as_str().unwrap().contains("not a path"), "{a:?}");
+        assert!(
+            a.json()["error"].as_str().unwrap().contains("not a path"),
+            "{a:?}"
+        );
     }
     assert!(uploads(&st).is_empty(), "{:?}", uploads(&st));
     assert!(!st.path("evil.wav").exists() && !st.path("state/evil.wav").exists());
@@ -550,7 +557,10 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
     );
     assert_eq!(a.status, 413, "{}", a.status);
     let error = a.json()["error"].as_str().unwrap().to_string();
-    assert!(error.contains("32 MiB") && error.contains("nothing was stored"), "{error}");
+    assert!(
+        error.contains("32 MiB") && error.contains("nothing was stored"),
+        "{error}"
+    );
     assert!(uploads(&st).is_empty(), "{:?}", uploads(&st));
     // A body announced as far larger is refused before it is read.
     let a = claimed_huge(addr, &sri, &own);
@@ -589,8 +599,14 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
     let id = v["id"].as_i64().unwrap();
     let kept = uploads(&st);
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(kept[0].ends_with(".wav") && kept[0].len() == 64 + 4, "{kept:?}");
-    assert_eq!(std::fs::read(st.path("state/uploads").join(&kept[0])).unwrap(), wav);
+    assert!(
+        kept[0].ends_with(".wav") && kept[0].len() == 64 + 4,
+        "{kept:?}"
+    );
+    assert_eq!(
+        std::fs::read(st.path("state/uploads").join(&kept[0])).unwrap(),
+        wav
+    );
     let q = get(addr, "/api/queue", &wati);
     assert_eq!(q.status, 200, "a viewer sees the queue: {q:?}");
     let job = &q.json()["jobs"][0];
@@ -621,11 +637,20 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
         "{row}"
     );
     let cancelled = start_playing(addr, &sri, &own, &now);
-    let a = post_json(addr, "/api/cancel", &sri, &format!(r#"{{"id":{cancelled}}}"#));
+    let a = post_json(
+        addr,
+        "/api/cancel",
+        &sri,
+        &format!(r#"{{"id":{cancelled}}}"#),
+    );
     assert_eq!(a.status, 200, "{a:?}");
     let row = log_row(addr, &wati, cancelled);
     assert_eq!(
-        (row["origin"].as_str(), row["how"].as_str(), row["reason"].as_str()),
+        (
+            row["origin"].as_str(),
+            row["how"].as_str(),
+            row["reason"].as_str()
+        ),
         (
             Some("operator:web:sri"),
             Some("cancelled"),
@@ -673,7 +698,10 @@ fn log_row(addr: std::net::SocketAddr, cookie: &str, id: i64) -> serde_json::Val
         if let Some(row) = row {
             return row;
         }
-        assert!(Instant::now() < end, "job {id} did not end in the log: {log}");
+        assert!(
+            Instant::now() < end,
+            "job {id} did not end in the log: {log}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

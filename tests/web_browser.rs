@@ -303,9 +303,11 @@ fn announce_through_the_page_and_export_the_log(
     b.click("#announce input[name=zones][value=\"alun-alun\"]");
     b.click("#announce-chime"); // untick: the tone alone
     let mut buf = [0u8; 2048];
-    rtp.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
     while rtp.recv(&mut buf).is_ok() {} // what was sent before
-    rtp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     b.click("#announce-go");
     b.wait_true(
         "return document.getElementById('announce-result').className === 'ok'",
@@ -351,12 +353,21 @@ fn announce_through_the_page_and_export_the_log(
          .some(r => r.textContent.includes('operator:web:sri') && r.textContent.includes('completed'))",
         Duration::from_secs(5),
     );
+    // The whole console, announce to log, for docs/web.md.
+    b.call(
+        "POST",
+        &b.s("/window/rect"),
+        Some(json!({"width": 1100, "height": 2000})),
+    );
+    b.screenshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/web-console.png"));
     let csv = b.call(
         "POST",
         &b.s("/execute/async"),
-        Some(json!({"script": "const done = arguments[arguments.length - 1]; \
+        Some(
+            json!({"script": "const done = arguments[arguments.length - 1]; \
             fetch(document.getElementById('log-csv').href).then(r => r.text()).then(done);",
-            "args": []})),
+            "args": []}),
+        ),
     );
     let csv = csv.as_str().unwrap();
     let mut lines = csv.split("\r\n").filter(|l| !l.is_empty());

@@ -179,7 +179,9 @@ impl AnnounceFields {
         };
         let request = match (file, self.text) {
             (Some(_), Some(_)) => return Err("send a file or a text, not both".into()),
-            (None, None) => return Err("send a file (field `file`) or a text (field `text`)".into()),
+            (None, None) => {
+                return Err("send a file (field `file`) or a text (field `text`)".into())
+            }
             (Some(f), None) => Request::Announce {
                 files: vec![f],
                 delivery,
@@ -226,7 +228,10 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         let mut f = AnnounceFields::default();
-        assert!(f.field("priority", "urgent!").unwrap_err().contains("priority"));
+        assert!(f
+            .field("priority", "urgent!")
+            .unwrap_err()
+            .contains("priority"));
         assert!(f.field("path", "/etc").unwrap_err().contains("`path`"));
         assert!(f.field("repeat", "-1").unwrap_err().contains("repeat"));
         f.field("text", "x").unwrap();

@@ -223,7 +223,11 @@ mod tests {
     fn csv_quotes_and_defuses_cells() {
         let text = csv(&[
             row("operator:web:sri", "2026-12-06T19:00:00+07:00", None),
-            row("operator:web:sri", "2026-12-06T19:01:00+07:00", Some("=cmd|\"x\", y")),
+            row(
+                "operator:web:sri",
+                "2026-12-06T19:01:00+07:00",
+                Some("=cmd|\"x\", y"),
+            ),
         ]);
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], CSV_HEADER);
@@ -231,7 +235,11 @@ mod tests {
             lines[1],
             "alun-alun,7,operator:web:sri,/s/uploads/ab.wav,2026-12-06T19:00:00+07:00,,completed,"
         );
-        assert!(lines[2].ends_with(",completed,\"'=cmd|\"\"x\"\", y\""), "{}", lines[2]);
+        assert!(
+            lines[2].ends_with(",completed,\"'=cmd|\"\"x\"\", y\""),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]

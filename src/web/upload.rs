@@ -125,7 +125,15 @@ mod tests {
     fn a_path_in_the_name_is_refused() {
         assert!(plain_name("pengumuman pagi.wav"));
         assert!(plain_name("a..b.mp3"));
-        for bad in ["../x.wav", "..", "/etc/passwd", "a/b.wav", "..\\x.wav", "c:\\x.wav", ""] {
+        for bad in [
+            "../x.wav",
+            "..",
+            "/etc/passwd",
+            "a/b.wav",
+            "..\\x.wav",
+            "c:\\x.wav",
+            "",
+        ] {
             assert!(!plain_name(bad), "{bad}");
         }
     }

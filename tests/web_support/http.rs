@@ -286,7 +286,11 @@ pub fn announce(addr: SocketAddr, cookie: &str, origin: &str, parts: &[Part<'_>]
         addr,
         "POST",
         "/api/announce",
-        &[("Origin", origin), ("Cookie", cookie), ("Content-Type", &kind)],
+        &[
+            ("Origin", origin),
+            ("Cookie", cookie),
+            ("Content-Type", &kind),
+        ],
         &body,
     )
 }

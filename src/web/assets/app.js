@@ -48,6 +48,12 @@ function render(status) {
 
 const EN = document.documentElement.lang === "en";
 
+// A file's name for a table: uploads are named by their SHA-256, shortened.
+function base(path) {
+  const name = path.split("/").pop();
+  return /^[0-9a-f]{64}\./.test(name) ? name.slice(0, 10) + "…" + name.slice(64) : name;
+}
+
 // Replace the rows of tbody `id`; a cell is text or an element.
 function fill(id, rows) {
   const body = document.getElementById(id);
@@ -83,7 +89,7 @@ function renderQueue(queue) {
       }
     }
     return [j.id, j.kind, j.origin, j.priority, j.zones.join(", "), j.state,
-      j.files.map((f) => f.split("/").pop()).join(", "), (j.not_before || "").replace("T", " ").slice(0, 19), acts];
+      j.files.map(base).join(", "), (j.not_before || "").replace("T", " ").slice(0, 19), acts];
   }));
 }
 
@@ -112,7 +118,7 @@ function loadLog() {
   const q = logQuery();
   document.getElementById("log-csv").href = "/api/log.csv" + (q ? "?" + q : "");
   fetch("/api/log" + (q ? "?" + q : ""), { credentials: "same-origin" }).then((r) => r.json()).then((l) => {
-    fill("log", (l.entries || []).map((e) => [e.zone, e.job, e.origin, e.file.split("/").pop(),
+    fill("log", (l.entries || []).map((e) => [e.zone, e.job, e.origin, base(e.file),
       e.started_at.replace("T", " ").slice(0, 19), (e.ended_at || "").replace("T", " ").slice(0, 19), e.how, e.reason || ""]));
   });
 }
