@@ -658,6 +658,27 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
         ),
         "{row}"
     );
+    // Text to speak, as `corong say`, for tomorrow.
+    if common::require_peer("espeak-ng") {
+        let a = announce(
+            addr,
+            &sri,
+            &own,
+            &[
+                field("text", "Besok pagi kerja bakti di alun-alun."),
+                field("zones", "alun-alun"),
+                field("at", &tomorrow),
+            ],
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        let q = get(addr, "/api/queue", &wati).json();
+        let job = &q["jobs"][0];
+        assert_eq!(
+            (job["kind"].as_str(), job["origin"].as_str()),
+            (Some("say"), Some("operator:web:sri")),
+            "{q}"
+        );
+    }
     let a = post_json(addr, "/api/cancel", &sri, r#"{"id":"x"}"#);
     assert_eq!(a.status, 400, "{a:?}");
     assert!(d.stop().success());
