@@ -127,6 +127,20 @@ fn roles_origin_rate_limit_and_bounds_are_enforced_on_the_server() {
     assert_eq!(forged_login.status, 403);
     assert!(queue_is_empty(&st));
 
+    // JSON sent as a "simple" cross-site form would (text/plain): 415.
+    let a = request(
+        addr,
+        "POST",
+        "/api/emergency",
+        &[
+            ("Origin", &origin(addr)),
+            ("Cookie", &sri),
+            ("Content-Type", "text/plain"),
+        ],
+        br#"{"text":"banjir"}"#,
+    );
+    assert_eq!(a.status, 415, "{a:?}");
+    assert!(queue_is_empty(&st));
     // Bad JSON: a clear 400; an oversized body: 413; nothing queued.
     let a = post_json(addr, "/api/emergency", &sri, r#"{"text": "#);
     assert_eq!(a.status, 400, "{a:?}");

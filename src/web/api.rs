@@ -66,6 +66,31 @@ pub(crate) fn small_body(
     })
 }
 
+/// A small JSON body: as [`small_body`], and its `Content-Type` must say
+/// JSON (415 otherwise), so another site's page cannot send one as a
+/// "simple" form post without the browser asking first.
+pub(crate) fn json_body(
+    headers: &HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Response> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+            "expected Content-Type: application/json",
+        ));
+    }
+    small_body(bytes)
+}
+
 /// A daemon response as HTTP: the reply's JSON (as `--json` prints it), or
 /// the error with a fitting status.
 pub(crate) fn http(reply: Reply) -> Response {
@@ -212,7 +237,7 @@ pub async fn emergency(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let bytes = match small_body(bytes) {
+    let bytes = match json_body(&headers, bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -10,7 +10,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::api::{http, require, small_body};
+use super::api::{http, json_body, require};
 use super::body::{self, AnnounceFields};
 use super::guard::refuse;
 use super::upload::{self, UploadError, MAX_UPLOAD};
@@ -150,7 +150,7 @@ pub async fn cancel(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let bytes = match small_body(bytes) {
+    let bytes = match json_body(&headers, bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -171,7 +171,7 @@ pub async fn skip(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let bytes = match small_body(bytes) {
+    let bytes = match json_body(&headers, bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };
