@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::api::require;
+use super::sections::escape;
 use super::App;
 use crate::store::Role;
 
@@ -49,14 +50,6 @@ fn t(lang: Lang, id: &'static str, en: &'static str) -> &'static str {
         Lang::Id => id,
         Lang::En => en,
     }
-}
-
-pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn page(lang: Lang, title: &str, body: &str) -> Response {

@@ -3,7 +3,15 @@
 //! Their rows are filled by `assets/app.js` from the event stream and the
 //! JSON endpoints; the server writes the frames, labels and choices.
 
-use super::pages::escape;
+/// Text for HTML: the five characters that could close a tag or an
+/// attribute, as entities (every page uses it).
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
 
 /// Indonesian or English.
 fn t(en: bool, id: &'static str, english: &'static str) -> &'static str {
