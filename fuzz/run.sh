@@ -18,7 +18,7 @@ cd "$here"
 
 secs="${1:-60}"
 shift || true
-all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream)
+all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream web_body)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 sanitizer="${SANITIZER:-address}"
 # A nightly toolchain when rustup has one; otherwise the stable one with
@@ -85,6 +85,15 @@ seed_all() {
     if [ ! -d corpus/alerts ]; then
         mkdir -p corpus/alerts
         cp "$repo"/tests/data/alerts/*.xml corpus/alerts/
+    fi
+    if [ ! -d corpus/web_body ]; then
+        # First byte: 0 login, 1 emergency, 2 cancel, 3 skip, 4 announce fields.
+        printf '\x00username=sri&password=kelud%%203' | seed web_body login
+        printf '\x01{"text":"Awas lahar","zones":["alun-alun"]}' | seed web_body emergency
+        printf '\x02{"id":17}' | seed web_body cancel
+        printf '\x03{"zones":["pasar"]}' | seed web_body skip
+        printf '\x04zones=alun-alun\nzones=pasar,terminal\npriority=live\nat=2026-12-07T06:30\nfile=\n' | seed web_body announce
+        printf '\x04text=Selamat pagi\nzones=all\nrepeat=3\n' | seed web_body say
     fi
     if [ ! -d corpus/decode ]; then
         mkdir -p corpus/decode

@@ -82,7 +82,10 @@
 //!   TLS with rustls (`listen.rs`), accounts and sessions (`auth.rs`, kept
 //!   by `store/accounts.rs`), the Origin check and security headers
 //!   (`guard.rs`), the JSON API and server-sent events (`api.rs`), the
-//!   pages with their embedded assets (`pages.rs`, `assets/`) and
+//!   bodies it parses (`body.rs`, fuzzed), announce with its uploads,
+//!   queue, cancel and skip (`jobs.rs`, `upload.rs`), the as-run log with
+//!   its CSV and the schedules (`report.rs`), the pages with their
+//!   embedded assets (`pages.rs`, `sections.rs`, `assets/`) and
 //!   `/metrics` (`metrics.rs`). See `docs/web.md`.
 //! - [`daemon`]: the running kiosk. Every job enters through the job
 //!   ledger (`daemon/jobs/`), which decides and returns effects; the

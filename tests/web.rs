@@ -127,6 +127,20 @@ fn roles_origin_rate_limit_and_bounds_are_enforced_on_the_server() {
     assert_eq!(forged_login.status, 403);
     assert!(queue_is_empty(&st));
 
+    // JSON sent as a "simple" cross-site form would (text/plain): 415.
+    let a = request(
+        addr,
+        "POST",
+        "/api/emergency",
+        &[
+            ("Origin", &origin(addr)),
+            ("Cookie", &sri),
+            ("Content-Type", "text/plain"),
+        ],
+        br#"{"text":"banjir"}"#,
+    );
+    assert_eq!(a.status, 415, "{a:?}");
+    assert!(queue_is_empty(&st));
     // Bad JSON: a clear 400; an oversized body: 413; nothing queued.
     let a = post_json(addr, "/api/emergency", &sri, r#"{"text": "#);
     assert_eq!(a.status, 400, "{a:?}");
@@ -447,5 +461,310 @@ impl OutputWithStdin for std::process::Command {
             .write_all(input.as_bytes())
             .unwrap();
         child.wait_with_output().unwrap()
+    }
+}
+
+/// The files kept in the state directory's upload folder (leftovers of
+/// broken uploads included).
+fn uploads(st: &Station) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(st.path("state/uploads"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The web's bound on an uploaded file (`src/web/upload.rs`).
+const MAX_UPLOAD: usize = 32 << 20;
+
+#[test]
+fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
+    let port = free_port_pair();
+    let _rtp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let st = station(port);
+    add_user(&st, "wati", "viewer", PASSWORD);
+    add_user(&st, "sri", "operator", PASSWORD);
+    let wav_path = st.path("media/tone.wav");
+    common::tone_wav(&wav_path, 440.0, 1.0);
+    let wav = std::fs::read(&wav_path).unwrap();
+    let d = st.start();
+    let addr = web_addr(&d);
+    let own = origin(addr);
+    let wati = http::login(addr, "wati", PASSWORD).cookie().unwrap();
+    let sri = http::login(addr, "sri", PASSWORD).cookie().unwrap();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT12:00")
+        .to_string();
+    let good = |file_name| {
+        vec![
+            Part {
+                name: "file",
+                file_name: Some(file_name),
+                bytes: &wav,
+            },
+            field("zones", "alun-alun"),
+            field("at", &tomorrow),
+        ]
+    };
+
+    // A viewer may not announce, cancel or skip: 403, nothing stored.
+    let a = announce(addr, &wati, &own, &good("tone.wav"));
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (403, Some("denied")),
+        "{a:?}"
+    );
+    for (path, body) in [("/api/cancel", r#"{"id":1}"#), ("/api/skip", "{}")] {
+        let a = post_json(addr, path, &wati, body);
+        assert_eq!(a.status, 403, "{path}: {a:?}");
+    }
+    // A forged Origin is refused on every new endpoint, even an operator's.
+    let a = announce(addr, &sri, "http://evil.example", &good("tone.wav"));
+    assert_eq!(a.json()["code"], "forbidden_origin", "{a:?}");
+    for (path, body) in [("/api/cancel", r#"{"id":1}"#), ("/api/skip", "{}")] {
+        let a = request(
+            addr,
+            "POST",
+            path,
+            &[
+                ("Origin", "http://evil.example"),
+                ("Cookie", &sri),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        );
+        assert_eq!(a.status, 403, "{path}: {a:?}");
+        assert_eq!(a.json()["code"], "forbidden_origin");
+    }
+    assert!(uploads(&st).is_empty(), "{:?}", uploads(&st));
+    assert!(queue_is_empty(&st));
+
+    // A path in the file's name: refused, nothing stored anywhere.
+    for name in ["../../evil.wav", "/tmp/evil.wav", "..\\\\evil.wav"] {
+        let a = announce(addr, &sri, &own, &good(name));
+        assert_eq!(a.status, 400, "{name}: {a:?}");
+        assert!(
+            a.json()["error"].as_str().unwrap().contains("not a path"),
+            "{a:?}"
+        );
+    }
+    assert!(uploads(&st).is_empty(), "{:?}", uploads(&st));
+    assert!(!st.path("evil.wav").exists() && !st.path("state/evil.wav").exists());
+
+    // One byte over the bound: 413 with the reason, and no leftover.
+    let big = vec![0u8; MAX_UPLOAD + 1];
+    let a = announce(
+        addr,
+        &sri,
+        &own,
+        &[
+            Part {
+                name: "file",
+                file_name: Some("besar.wav"),
+                bytes: &big,
+            },
+            field("zones", "alun-alun"),
+        ],
+    );
+    assert_eq!(a.status, 413, "{}", a.status);
+    let error = a.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("32 MiB") && error.contains("nothing was stored"),
+        "{error}"
+    );
+    assert!(uploads(&st).is_empty(), "{:?}", uploads(&st));
+    // A body announced as far larger is refused before it is read.
+    let a = claimed_huge(addr, &sri, &own);
+    assert_eq!(a.status, 413, "{a:?}");
+    assert!(uploads(&st).is_empty());
+
+    // Not audio: the daemon's own check refuses it, and the copy goes.
+    let junk = b"ini bukan audio ".repeat(200);
+    let a = announce(
+        addr,
+        &sri,
+        &own,
+        &[
+            Part {
+                name: "file",
+                file_name: Some("rusak.wav"),
+                bytes: &junk,
+            },
+            field("zones", "alun-alun"),
+        ],
+    );
+    assert_eq!(a.status, 422, "{a:?}");
+    assert!(uploads(&st).is_empty(), "{:?}", uploads(&st));
+    // An unknown field is named.
+    let a = announce(addr, &sri, &own, &[field("path", "/etc/passwd")]);
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("`path`"), "{a:?}");
+    assert!(queue_is_empty(&st));
+
+    // A good file for tomorrow: kept under its content's hash, queued as
+    // the operator's, seen by `corong queue`; then cancelled from the web.
+    let a = announce(addr, &sri, &own, &good("Pengumuman Pagi.WAV"));
+    assert_eq!(a.status, 200, "{a:?}");
+    let v = a.json();
+    assert_eq!(v["type"], "announced");
+    let id = v["id"].as_i64().unwrap();
+    let kept = uploads(&st);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].ends_with(".wav") && kept[0].len() == 64 + 4,
+        "{kept:?}"
+    );
+    assert_eq!(
+        std::fs::read(st.path("state/uploads").join(&kept[0])).unwrap(),
+        wav
+    );
+    let q = get(addr, "/api/queue", &wati);
+    assert_eq!(q.status, 200, "a viewer sees the queue: {q:?}");
+    let job = &q.json()["jobs"][0];
+    assert_eq!(job["id"].as_i64(), Some(id));
+    assert_eq!(job["origin"], "operator:web:sri");
+    assert!(job["files"][0].as_str().unwrap().ends_with(&kept[0]));
+    let a = post_json(addr, "/api/cancel", &sri, &format!(r#"{{"id":{id}}}"#));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(queue_is_empty(&st));
+    // Skip and cancel from the web while it plays: both in the as-run log,
+    // with the account's name.
+    let now = [
+        Part {
+            name: "file",
+            file_name: Some("a.wav"),
+            bytes: &wav,
+        },
+        field("zones", "alun-alun"),
+        field("chime", "off"),
+    ];
+    let skipped = start_playing(addr, &sri, &own, &now);
+    let a = post_json(addr, "/api/skip", &sri, r#"{"zones":["alun-alun"]}"#);
+    assert_eq!(a.status, 200, "{a:?}");
+    let row = log_row(addr, &wati, skipped);
+    assert_eq!(
+        (row["how"].as_str(), row["reason"].as_str()),
+        (Some("skipped"), Some("skipped by web:sri")),
+        "{row}"
+    );
+    let cancelled = start_playing(addr, &sri, &own, &now);
+    let a = post_json(
+        addr,
+        "/api/cancel",
+        &sri,
+        &format!(r#"{{"id":{cancelled}}}"#),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    let row = log_row(addr, &wati, cancelled);
+    assert_eq!(
+        (
+            row["origin"].as_str(),
+            row["how"].as_str(),
+            row["reason"].as_str()
+        ),
+        (
+            Some("operator:web:sri"),
+            Some("cancelled"),
+            Some("cancelled by web:sri")
+        ),
+        "{row}"
+    );
+    // Text to speak, as `corong say`, for tomorrow.
+    if common::require_peer("espeak-ng") {
+        let a = announce(
+            addr,
+            &sri,
+            &own,
+            &[
+                field("text", "Besok pagi kerja bakti di alun-alun."),
+                field("zones", "alun-alun"),
+                field("at", &tomorrow),
+            ],
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        let q = get(addr, "/api/queue", &wati).json();
+        let job = &q["jobs"][0];
+        assert_eq!(
+            (job["kind"].as_str(), job["origin"].as_str()),
+            (Some("say"), Some("operator:web:sri")),
+            "{q}"
+        );
+    }
+    let a = post_json(addr, "/api/cancel", &sri, r#"{"id":"x"}"#);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(d.stop().success());
+}
+
+/// Announce `parts` now and wait until the queue shows it playing; its id.
+fn start_playing(addr: std::net::SocketAddr, cookie: &str, origin: &str, parts: &[Part]) -> i64 {
+    let a = announce(addr, cookie, origin, parts);
+    assert_eq!(a.status, 200, "{a:?}");
+    let id = a.json()["id"].as_i64().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = get(addr, "/api/queue", cookie).json();
+        let playing = q["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"].as_i64() == Some(id) && j["state"] == "playing");
+        if playing {
+            return id;
+        }
+        assert!(Instant::now() < end, "job {id} never played: {q}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait for job `id`'s row in `/api/log` to say how it ended.
+fn log_row(addr: std::net::SocketAddr, cookie: &str, id: i64) -> serde_json::Value {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = get(addr, "/api/log?origin=web:sri", cookie).json();
+        let row = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["job"].as_i64() == Some(id) && r["how"] != "playing")
+            .cloned();
+        if let Some(row) = row {
+            return row;
+        }
+        assert!(
+            Instant::now() < end,
+            "job {id} did not end in the log: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `POST /api/announce` whose Content-Length claims 1 GiB; only the start
+/// is sent.
+fn claimed_huge(addr: std::net::SocketAddr, cookie: &str, origin: &str) -> Answer {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST /api/announce HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\nConnection: close\r\n\r\n--b\r\n",
+        1u64 << 30
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {text:?}"));
+    let (_, body) = text.split_once("\r\n\r\n").unwrap_or(("", ""));
+    Answer {
+        status,
+        headers: Vec::new(),
+        body: body.to_string(),
     }
 }

@@ -2,8 +2,10 @@
 //! through chromedriver (W3C WebDriver, spoken here over plain HTTP on
 //! 127.0.0.1; nothing downloaded). Log in, see both zones, press the
 //! emergency button, confirm; the banner appears through server-sent
-//! events and RTP audio arrives on the zones; stop it. Screenshots of the
-//! board and of the confirmation go to `docs/`.
+//! events and RTP audio arrives on the zones; stop it. Then upload a WAV
+//! through the announce form (its tone arrives over RTP) and export the
+//! as-run log as CSV. Screenshots of the board and of the confirmation go
+//! to `docs/`.
 //!
 //! Slow (a browser start): its own test binary.
 
@@ -279,6 +281,126 @@ fn an_operator_starts_and_stops_an_emergency_in_a_real_browser() {
     );
     let (_, log, _) = st.client(&["log", "--json"]);
     assert!(log.contains("emergency:web:sri"), "{log}");
+
+    announce_through_the_page_and_export_the_log(&b, &st, &d, &rtp);
     drop(b);
     assert!(d.stop().success());
+}
+
+/// Upload a WAV through the announce form and queue it on one zone: it
+/// shows in the queue (event stream) and its tone arrives over RTP; then
+/// the as-run log's CSV export, fetched by the page's own link, holds the
+/// same rows as `corong log --json`, with the account's name.
+fn announce_through_the_page_and_export_the_log(
+    b: &Driver,
+    st: &Station,
+    d: &common::station::Daemon,
+    rtp: &UdpSocket,
+) {
+    let tone = st.path("media/kabar.wav");
+    common::tone_wav(&tone, 880.0, 1.0);
+    b.type_into("#announce-file", tone.to_str().unwrap());
+    b.click("#announce input[name=zones][value=\"alun-alun\"]");
+    b.click("#announce-chime"); // untick: the tone alone
+    let mut buf = [0u8; 2048];
+    rtp.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    while rtp.recv(&mut buf).is_ok() {} // what was sent before
+    rtp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    b.click("#announce-go");
+    b.wait_true(
+        "return document.getElementById('announce-result').className === 'ok'",
+        Duration::from_secs(10),
+    );
+    // Live in the queue section (the page never polls).
+    b.wait_true(
+        "return Array.from(document.querySelectorAll('#queue tr'))\
+         .some(r => r.textContent.includes('operator:web:sri'))",
+        Duration::from_secs(5),
+    );
+    // Its 880 Hz tone on the zone: 0.5 s of 20 ms windows near 880 Hz.
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    let mut near = 0;
+    while near < 25 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the uploaded tone did not arrive ({near} windows); daemon log:\n{}",
+            d.log_text()
+        );
+        if let Ok(n) = rtp.recv(&mut buf) {
+            let mut pcm = vec![0f32; n - 12];
+            corong::rtp::pcmu::decode_into(&buf[12..n], &mut pcm);
+            samples.extend_from_slice(&pcm);
+            near = common::count_near(&common::frequency_track(&samples, 8000, 160), 880.0, 0.06);
+        }
+    }
+    // Played out: gone from the queue, then in the log.
+    b.wait_true(
+        "return !Array.from(document.querySelectorAll('#queue tr'))\
+         .some(r => r.textContent.includes('operator:web:sri'))",
+        Duration::from_secs(10),
+    );
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    b.script(&format!(
+        "document.getElementById('log-date').value = '{today}'; \
+         document.getElementById('log-origin').value = 'web:sri';"
+    ));
+    b.click("#log-show");
+    b.wait_true(
+        "return Array.from(document.querySelectorAll('#log tr'))\
+         .some(r => r.textContent.includes('operator:web:sri') && r.textContent.includes('completed'))",
+        Duration::from_secs(5),
+    );
+    // The whole console, announce to log, for docs/web.md.
+    b.call(
+        "POST",
+        &b.s("/window/rect"),
+        Some(json!({"width": 1100, "height": 2000})),
+    );
+    b.screenshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/web-console.png"));
+    let csv = b.call(
+        "POST",
+        &b.s("/execute/async"),
+        Some(
+            json!({"script": "const done = arguments[arguments.length - 1]; \
+            fetch(document.getElementById('log-csv').href).then(r => r.text()).then(done);",
+            "args": []}),
+        ),
+    );
+    let csv = csv.as_str().unwrap();
+    let mut lines = csv.split("\r\n").filter(|l| !l.is_empty());
+    assert_eq!(
+        lines.next(),
+        Some("zone,job,origin,file,started_at,ended_at,how,reason")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // The same rows as the CLI's, filtered the same way.
+    let (_, log, _) = st.client(&["log", "--json"]);
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let expected: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["origin"].as_str().unwrap().contains("web:sri"))
+        .collect();
+    assert_eq!(rows.len(), expected.len(), "{csv}\n{log}");
+    for (row, e) in rows.iter().zip(&expected) {
+        assert_eq!(row[0], e["zone"]);
+        assert_eq!(row[1], e["job"].to_string());
+        assert_eq!(row[2], e["origin"]);
+        assert_eq!(row[3], e["file"]);
+        assert_eq!(row[4], e["started_at"]);
+        assert_eq!(row[6], e["how"]);
+    }
+    let played = rows
+        .iter()
+        .find(|r| r[2] == "operator:web:sri")
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert_eq!((played[0], played[6]), ("alun-alun", "completed"), "{csv}");
+    let kept = std::path::Path::new(played[3]);
+    assert_eq!(kept.parent().unwrap(), st.path("state/uploads"), "{csv}");
+    assert_eq!(std::fs::read(kept).unwrap(), std::fs::read(&tone).unwrap());
+    assert!(rows.iter().any(|r| r[2] == "emergency:web:sri"), "{csv}");
 }

@@ -44,6 +44,23 @@ pub fn extension(name: &str) -> String {
         .unwrap_or_else(|| "bin".into())
 }
 
+/// A new temporary name in `dir` for bytes still coming (`prune` deletes
+/// such leftovers after a day). The web console's uploads use it too.
+pub fn partial_path(dir: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    dir.join(format!(
+        ".incoming-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Where complete bytes are kept: `dir/SHA256.EXT`, `hash` their SHA-256
+/// in hex, the extension from the client's `name` (see [`extension`]).
+pub fn kept_path(dir: &Path, hash: &str, name: &str) -> PathBuf {
+    dir.join(format!("{hash}.{}", extension(name)))
+}
+
 /// Read exactly `size` bytes from `reader` into `dir`, each read within
 /// `stall`; the file is `dir/SHA256.EXT`.
 pub async fn receive<R: AsyncBufRead + Unpin>(
@@ -59,12 +76,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         source,
     };
     tokio::fs::create_dir_all(dir).await.map_err(store)?;
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let partial = dir.join(format!(
-        ".incoming-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let partial = partial_path(dir);
     let result = fill(reader, &partial, size, stall).await;
     let hash = match result {
         Ok(hash) => hash,
@@ -73,7 +85,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
             return Err(e);
         }
     };
-    let path = dir.join(format!("{hash}.{}", extension(name)));
+    let path = kept_path(dir, &hash, name);
     // Same content uploaded before: the same name, so this overwrites it
     // with identical bytes.
     if let Err(e) = tokio::fs::rename(&partial, &path).await {

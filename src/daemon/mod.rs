@@ -290,6 +290,7 @@ pub async fn run_on(
                 handler: handler.clone(),
                 changes: changes_rx,
                 heartbeat: Some(station.engine().heartbeat.clone()),
+                quiet_hours: config.quiet_hours.map(|q| (q.from, q.to)),
             };
             Some(tokio::spawn(crate::web::serve(bound, ctx, async move {
                 let _ = web_stopped.await;

@@ -195,7 +195,7 @@ impl Station {
             Request::Status => Ok(Some(self.status())),
             Request::Queue => self.queue().map(Some),
             Request::Cancel { id } => self.cancel(id, &peer).map(Some),
-            Request::Skip { zones } => self.skip(&zones).map(Some),
+            Request::Skip { zones } => self.skip(&zones, &peer).map(Some),
             Request::Stop { zones } => self.stop(&zones, &peer, &reply),
             Request::Zones => Ok(Some(self.zones_reply())),
             Request::Schedule { next } => self.schedule_reply(next).map(Some),
@@ -598,9 +598,9 @@ impl Station {
         }))
     }
 
-    fn skip(&mut self, zones: &[String]) -> Result<Reply, Refusal> {
+    fn skip(&mut self, zones: &[String], peer: &Peer) -> Result<Reply, Refusal> {
         let ids = self.resolve_zones(zones)?;
-        let effects = self.ledger.skip(&ids);
+        let effects = self.ledger.skip(&ids, &peer.user);
         self.apply(effects);
         Ok(Reply::Done(DoneResult {
             message: "skipping the item on air".into(),

@@ -6,17 +6,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use futures_util::Stream;
-use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::auth::{self, who};
+use super::body;
 use super::guard::refuse;
 use super::App;
 use crate::control::protocol::{ErrorCode, Request, Response as Reply};
@@ -49,9 +48,52 @@ pub(crate) async fn require(
     }
 }
 
+/// A small body (login form, JSON), or the one-line reason it was not
+/// read: over [`super::MAX_BODY`] is 413.
+pub(crate) fn small_body(
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Response> {
+    bytes.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("request body over {} bytes", super::MAX_BODY),
+            )
+        } else {
+            refuse(e.status(), "bad_request", &e.body_text())
+        }
+    })
+}
+
+/// A small JSON body: as [`small_body`], and its `Content-Type` must say
+/// JSON (415 otherwise), so another site's page cannot send one as a
+/// "simple" form post without the browser asking first.
+pub(crate) fn json_body(
+    headers: &HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Response> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+            "expected Content-Type: application/json",
+        ));
+    }
+    small_body(bytes)
+}
+
 /// A daemon response as HTTP: the reply's JSON (as `--json` prints it), or
 /// the error with a fitting status.
-fn http(reply: Reply) -> Response {
+pub(crate) fn http(reply: Reply) -> Response {
     match reply {
         Reply::Ok(r) => Json(r).into_response(),
         Reply::Err { code, error } => {
@@ -72,25 +114,20 @@ fn http(reply: Reply) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-pub struct LoginForm {
-    username: String,
-    password: String,
-}
-
 /// `POST /login`: a session cookie and a redirect to the board, or 401
 /// (wrong name or password) or 429 (too many failures: rate-limited).
 pub async fn login(
     State(app): State<Arc<App>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "expected form fields `username` and `password`",
-        );
+    let bytes = match small_body(bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let form = match body::login_form(&bytes) {
+        Ok(f) => f,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad_request", &e),
     };
     let name = form.username.trim().to_string();
     {
@@ -190,58 +227,24 @@ pub async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
     http(app.ask(Request::Status, &account.name).await)
 }
 
-/// `POST /api/emergency` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmergencyBody {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    file: Option<std::path::PathBuf>,
-    /// Zone and group names; absent = every zone.
-    #[serde(default)]
-    zones: Option<Vec<String>>,
-}
-
-/// The one-line reason a JSON body was refused.
-fn bad_json(e: JsonRejection) -> Response {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            &format!("request body over {} bytes", super::MAX_BODY),
-        );
-    }
-    refuse(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        &format!("bad JSON body: {}", e.body_text().replace('\n', " ")),
-    )
-}
-
 /// `POST /api/emergency`: as `corong emergency`. Operator.
 pub async fn emergency(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Result<Json<EmergencyBody>, JsonRejection>,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let account = match require(&app, &headers, Role::Operator).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let Json(body) = match body {
+    let bytes = match json_body(&headers, bytes) {
         Ok(b) => b,
-        Err(e) => return bad_json(e),
+        Err(r) => return r,
     };
-    let request = Request::Emergency {
-        file: body.file,
-        text: body.text,
-        zones: body
-            .zones
-            .unwrap_or_else(|| vec![crate::control::protocol::ALL_ZONES.to_string()]),
-        stop: false,
-    };
-    http(app.ask(request, &account.name).await)
+    match body::emergency(&bytes) {
+        Ok(request) => http(app.ask(request, &account.name).await),
+        Err(e) => refuse(StatusCode::BAD_REQUEST, "bad_request", &e),
+    }
 }
 
 /// `POST /api/emergency/stop`: as `corong emergency --stop`. Operator.
@@ -260,50 +263,64 @@ pub async fn emergency_stop(State(app): State<Arc<App>>, headers: HeaderMap) -> 
 }
 
 /// `GET /api/events`: server-sent events, one `status` event (the status
-/// reply's JSON) at once and after every change. Viewer.
+/// reply's JSON) and one `queue` event (the queue reply's) at once and
+/// after every change of either. Viewer.
 pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(r) = require(&app, &headers, Role::Viewer).await {
         return r;
     }
-    let mut rx = app.status.clone();
-    rx.mark_changed();
-    Sse::new(stream(rx))
+    let mut status = app.status.clone();
+    status.mark_changed();
+    let mut queue = app.queue.clone();
+    queue.mark_changed();
+    let both = futures_util::stream::select(stream(status, "status"), stream(queue, "queue"));
+    Sse::new(both)
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
-fn stream(rx: watch::Receiver<Arc<String>>) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(rx, |mut rx| async move {
+fn stream(
+    rx: watch::Receiver<Arc<String>>,
+    name: &'static str,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(rx, move |mut rx| async move {
         loop {
             rx.changed().await.ok()?;
             let json = rx.borrow_and_update().clone();
             if !json.is_empty() {
-                return Some((Ok(Event::default().event("status").data(json.as_str())), rx));
+                return Some((Ok(Event::default().event(name).data(json.as_str())), rx));
             }
         }
     })
 }
 
-/// Fetches the status once per change the daemon announces and hands it to
-/// every event stream: one request into the loop however many browsers
-/// watch.
+/// Replace `out`'s JSON with `reply`'s when it differs.
+fn publish(reply: Reply, out: &watch::Sender<Arc<String>>) {
+    if let Reply::Ok(reply) = reply {
+        if let Ok(json) = serde_json::to_string(&reply) {
+            out.send_if_modified(|old| {
+                let changed = **old != json;
+                if changed {
+                    *old = Arc::new(json);
+                }
+                changed
+            });
+        }
+    }
+}
+
+/// Fetches the status and the queue once per change the daemon announces
+/// and hands them to every event stream: two requests into the loop however
+/// many browsers watch.
 pub(crate) async fn status_hub(
     app: Arc<App>,
     mut changes: watch::Receiver<u64>,
-    out: watch::Sender<Arc<String>>,
+    status: watch::Sender<Arc<String>>,
+    queue: watch::Sender<Arc<String>>,
 ) {
     loop {
-        if let Reply::Ok(reply) = app.ask(Request::Status, "console").await {
-            if let Ok(json) = serde_json::to_string(&reply) {
-                out.send_if_modified(|old| {
-                    let changed = **old != json;
-                    if changed {
-                        *old = Arc::new(json);
-                    }
-                    changed
-                });
-            }
-        }
+        publish(app.ask(Request::Status, "console").await, &status);
+        publish(app.ask(Request::Queue, "console").await, &queue);
         if changes.changed().await.is_err() {
             return;
         }

@@ -8,16 +8,26 @@
 //! - `listen.rs`: binding, TLS (rustls) and the accept loop.
 //! - `auth.rs`: passwords (argon2id), tokens, sessions, login rate limits.
 //! - `guard.rs`: security headers, the Origin check, roles.
-//! - `api.rs`: the JSON endpoints and the server-sent events.
+//! - `api.rs`: the login, status, emergency and the server-sent events.
+//! - `body.rs`: parsing the bodies the web reads (fuzzed).
+//! - `jobs.rs`: announce (`upload.rs` keeps its file), queue, cancel, skip.
+//! - `report.rs`: the as-run log (JSON, CSV) and the schedules.
+//! - `sections.rs`: the board's announce, queue, schedules, receivers and
+//!   log sections.
 //! - `pages.rs`: the server-rendered pages and their embedded assets.
 //! - `metrics.rs`: `/metrics` in Prometheus text format.
 
 mod api;
 pub mod auth;
+pub mod body;
 mod guard;
+mod jobs;
 mod listen;
 mod metrics;
 mod pages;
+mod report;
+mod sections;
+mod upload;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -53,6 +63,9 @@ pub struct Context {
     pub changes: watch::Receiver<u64>,
     /// The engine's signs of life, for `/metrics`.
     pub heartbeat: Option<Arc<Heartbeat>>,
+    /// `[quiet_hours]` `from` and `to` as the daemon started (shown on the
+    /// schedules' section).
+    pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
 }
 
 /// The state every handler shares.
@@ -64,8 +77,13 @@ pub struct App {
     /// The latest status reply as JSON (`{"type":"status",..}`), for the
     /// event stream.
     pub status: watch::Receiver<Arc<String>>,
+    /// The latest queue reply as JSON, likewise.
+    pub queue: watch::Receiver<Arc<String>>,
     pub heartbeat: Option<Arc<Heartbeat>>,
     pub tls: bool,
+    /// Where `uploads/` is.
+    pub state_dir: std::path::PathBuf,
+    pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
 }
 
 impl App {
@@ -108,6 +126,18 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/emergency", post(api::emergency))
         .route("/api/emergency/stop", post(api::emergency_stop))
         .route("/api/events", get(api::events))
+        .route(
+            "/api/announce",
+            post(jobs::announce).layer(axum::extract::DefaultBodyLimit::max(
+                (upload::MAX_UPLOAD + jobs::FORM_SLACK) as usize,
+            )),
+        )
+        .route("/api/queue", get(jobs::queue))
+        .route("/api/cancel", post(jobs::cancel))
+        .route("/api/skip", post(jobs::skip))
+        .route("/api/log", get(report::log))
+        .route("/api/log.csv", get(report::log_csv))
+        .route("/api/schedule", get(report::schedule))
         .route("/metrics", get(metrics::metrics))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -127,6 +157,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let accounts = open_accounts(&ctx.state_dir)?;
     let (status_tx, status_rx) = watch::channel(Arc::new(String::new()));
+    let (queue_tx, queue_rx) = watch::channel(Arc::new(String::new()));
     let app = Arc::new(App {
         tls: bound.is_tls(),
         config: ctx.config,
@@ -134,9 +165,17 @@ pub async fn serve(
         handler: ctx.handler,
         limiter: Mutex::new(auth::Limiter::default()),
         status: status_rx,
+        queue: queue_rx,
         heartbeat: ctx.heartbeat,
+        state_dir: std::path::absolute(&ctx.state_dir).unwrap_or(ctx.state_dir.clone()),
+        quiet_hours: ctx.quiet_hours,
     });
-    let hub = tokio::spawn(api::status_hub(app.clone(), ctx.changes, status_tx));
+    let hub = tokio::spawn(api::status_hub(
+        app.clone(),
+        ctx.changes,
+        status_tx,
+        queue_tx,
+    ));
     let result = listen::run(bound, router(app), shutdown).await;
     hub.abort();
     result

@@ -1,6 +1,7 @@
 //! The server-rendered pages and their assets, embedded in the binary (no
 //! CDN; the console works with no internet). Bahasa Indonesia first;
-//! `?lang=en` switches to English (remembered in a cookie).
+//! `?lang=en` switches to English (remembered in a cookie). The board's
+//! sections below the zones are in `sections.rs`.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::api::require;
+use super::sections::escape;
 use super::App;
 use crate::store::Role;
 
@@ -48,14 +50,6 @@ fn t(lang: Lang, id: &'static str, en: &'static str) -> &'static str {
         Lang::Id => id,
         Lang::En => en,
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn page(lang: Lang, title: &str, body: &str) -> Response {
@@ -112,14 +106,17 @@ pub async fn board(
         Err(_) => return Redirect::to("/login").into_response(),
     };
     let l = lang(&q, &headers);
-    let zones = match app
-        .ask(crate::control::protocol::Request::Status, &account.name)
+    let (zones, groups) = match app
+        .ask(crate::control::protocol::Request::Zones, &account.name)
         .await
     {
-        crate::control::protocol::Response::Ok(crate::control::protocol::Reply::Status(s)) => {
-            s.zones.into_iter().map(|z| z.name).collect::<Vec<_>>()
+        crate::control::protocol::Response::Ok(crate::control::protocol::Reply::Zones(z)) => {
+            let groups: std::collections::BTreeSet<String> =
+                z.zones.iter().flat_map(|z| z.groups.clone()).collect();
+            let names = z.zones.into_iter().map(|z| z.name).collect::<Vec<_>>();
+            (names, groups.into_iter().collect::<Vec<_>>())
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), Vec::new()),
     };
     let rows: String = zones
         .iter()
@@ -170,7 +167,7 @@ pub async fn board(
          <form method=\"post\" action=\"/logout\"><button type=\"submit\">{logout}</button></form></header>\
          <div id=\"banner\" role=\"alert\" hidden><strong>{on_air}</strong> <span id=\"banner-zones\"></span> {stop}</div>\
          <main><section aria-labelledby=\"zones-title\"><h2 id=\"zones-title\">{zones_title}</h2>\
-         <ul id=\"zones\" data-idle=\"{idle}\">{rows}</ul></section>{emergency}</main>",
+         <ul id=\"zones\" data-idle=\"{idle}\">{rows}</ul></section>{emergency}{sections}</main>",
         name = escape(&account.name),
         role = account.role.as_str(),
         switch = switch(l),
@@ -178,6 +175,7 @@ pub async fn board(
         on_air = t(l, "SIARAN DARURAT BERLANGSUNG", "EMERGENCY ON AIR"),
         zones_title = t(l, "Zona", "Zones"),
         idle = t(l, "diam", "idle"),
+        sections = super::sections::render(l == Lang::En, operator, &zones, &groups),
     );
     page(l, t(l, "Papan zona", "Zone board"), &body)
 }

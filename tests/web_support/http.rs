@@ -241,3 +241,56 @@ impl Events {
         panic!("no matching event within {timeout:?}; seen {seen:?}");
     }
 }
+
+/// One part of a multipart form: a name, a file name for a file, bytes.
+pub struct Part<'a> {
+    pub name: &'a str,
+    pub file_name: Option<&'a str>,
+    pub bytes: &'a [u8],
+}
+
+/// A text field.
+pub fn field<'a>(name: &'a str, value: &'a str) -> Part<'a> {
+    Part {
+        name,
+        file_name: None,
+        bytes: value.as_bytes(),
+    }
+}
+
+/// `multipart/form-data` of `parts`: the Content-Type and the body.
+pub fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+    let boundary = "corong-test-boundary-7d1f3a";
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match p.file_name {
+            Some(f) => format!(
+                "Content-Disposition: form-data; name=\"{}\"; filename=\"{f}\"\r\nContent-Type: audio/wav\r\n\r\n",
+                p.name
+            ),
+            None => format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", p.name),
+        };
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(p.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// `POST /api/announce` with the session cookie and `origin`.
+pub fn announce(addr: SocketAddr, cookie: &str, origin: &str, parts: &[Part<'_>]) -> Answer {
+    let (kind, body) = multipart(parts);
+    request(
+        addr,
+        "POST",
+        "/api/announce",
+        &[
+            ("Origin", origin),
+            ("Cookie", cookie),
+            ("Content-Type", &kind),
+        ],
+        &body,
+    )
+}

@@ -113,7 +113,8 @@ impl Ledger {
             } => {
                 let id = job;
                 tracing::info!(zone = %self.zone_name(zone), job = %id, item, "skipped by an operator");
-                if let Some(row) = self.close_item(id, zone, at, How::Skipped) {
+                if let Some(mut row) = self.close_item(id, zone, at, How::Skipped) {
+                    row.reason = self.skipped_by.remove(&zone).or(row.reason);
                     self.record(&row);
                 }
             }

@@ -70,6 +70,9 @@ pub struct Ledger {
     zones: Vec<(ZoneId, String)>,
     /// Zones a reload removed (or replaced), with their names for the log.
     gone: HashMap<ZoneId, String>,
+    /// Who asked to skip the item on air on a zone ("skipped by web:sri"),
+    /// for its as-run row when the engine reports the skip.
+    skipped_by: HashMap<ZoneId, String>,
     /// What the current call asks the shell to do.
     effects: Vec<Effect>,
 }
@@ -101,6 +104,7 @@ impl Ledger {
             releases: Vec::new(),
             zones: Vec::new(),
             gone: HashMap::new(),
+            skipped_by: HashMap::new(),
             effects: Vec::new(),
         }
     }

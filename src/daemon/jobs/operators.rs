@@ -82,8 +82,11 @@ impl Ledger {
         (sounding, self.take_effects())
     }
 
-    /// Skip the item on air on `zones`.
-    pub fn skip(&mut self, zones: &[ZoneId]) -> Vec<Effect> {
+    /// Skip the item on air on `zones`, as `by` asked (for the as-run log).
+    pub fn skip(&mut self, zones: &[ZoneId], by: &str) -> Vec<Effect> {
+        for &zone in zones {
+            self.skipped_by.insert(zone, format!("skipped by {by}"));
+        }
         zones.iter().map(|&zone| Effect::Skip { zone }).collect()
     }
 

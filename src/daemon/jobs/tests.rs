@@ -442,7 +442,10 @@ fn a_skip_closes_the_item_as_skipped() {
     let mut b = bench("");
     let t0 = wib(10, 0, 0);
     let (id, _) = b.ledger.start_job(scheduled("pagi", &[PASAR]), t0).unwrap();
-    assert_eq!(b.ledger.skip(&[PASAR]), vec![Effect::Skip { zone: PASAR }]);
+    assert_eq!(
+        b.ledger.skip(&[PASAR], "budi"),
+        vec![Effect::Skip { zone: PASAR }]
+    );
     b.ledger
         .on_feed_event(opened(PASAR, id, 0, "/media/satu.mp3"), t0);
     b.ledger.on_engine_event(started(PASAR, id, 0), t0);

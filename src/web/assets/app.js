@@ -1,5 +1,6 @@
-// corong web console: live zone board (server-sent events), emergency
-// confirmation and banner. No inline script (the CSP forbids it).
+// corong web console: live zone board, queue and receivers (server-sent
+// events), emergency confirmation and banner, announce, schedules, as-run
+// log. No inline script (the CSP forbids it).
 "use strict";
 
 function post(path, body) {
@@ -33,12 +34,117 @@ function render(status) {
     banner.hidden = emergencyZones.length === 0;
     document.getElementById("banner-zones").textContent = emergencyZones.join(", ");
   }
+  const rx = [];
+  for (const z of status.zones) {
+    for (const r of z.receivers || []) {
+      rx.push([z.name, r.cname || r.address, r.state,
+        r.fraction_lost == null ? "" : (r.fraction_lost * 100).toFixed(1) + " %",
+        r.jitter_ms == null ? "" : r.jitter_ms.toFixed(1) + " ms",
+        r.last_heard.slice(11, 19) + " (" + Math.round(r.heard_s_ago) + " s)"]);
+    }
+  }
+  fill("receivers", rx);
+}
+
+const EN = document.documentElement.lang === "en";
+
+// A file's name for a table: uploads are named by their SHA-256, shortened.
+function base(path) {
+  const name = path.split("/").pop();
+  return /^[0-9a-f]{64}\./.test(name) ? name.slice(0, 10) + "…" + name.slice(64) : name;
+}
+
+// Replace the rows of tbody `id`; a cell is text or an element.
+function fill(id, rows) {
+  const body = document.getElementById(id);
+  if (!body) return;
+  body.replaceChildren(...rows.map((cells) => {
+    const tr = document.createElement("tr");
+    for (const c of cells) {
+      const td = document.createElement("td");
+      if (c instanceof Node) td.append(c); else td.textContent = c == null ? "" : String(c);
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+function button(label, cls, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.className = cls;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function renderQueue(queue) {
+  const operator = !!document.getElementById("announce");
+  fill("queue", queue.jobs.map((j) => {
+    const acts = document.createElement("span");
+    if (operator) {
+      acts.append(button(EN ? "Cancel" : "Batalkan", "cancel", () => post("/api/cancel", { id: j.id })));
+      if (j.state === "playing") {
+        acts.append(button(EN ? "Skip" : "Lewati", "skip", () => post("/api/skip", { zones: j.zones })));
+      }
+    }
+    return [j.id, j.kind, j.origin, j.priority, j.zones.join(", "), j.state,
+      j.files.map(base).join(", "), (j.not_before || "").replace("T", " ").slice(0, 19), acts];
+  }));
+}
+
+function loadSchedules() {
+  if (!document.getElementById("schedules")) return;
+  fetch("/api/schedule", { credentials: "same-origin" }).then((r) => r.json()).then((s) => {
+    const quiet = document.getElementById("quiet");
+    quiet.textContent = s.quiet_hours
+      ? quiet.dataset.label + ": " + s.quiet_hours.from + "–" + s.quiet_hours.to + " (" + s.timezone + ")"
+      : quiet.dataset.none;
+    fill("schedules", (s.schedules || []).map((x) => [x.name, x.cron, x.playlist, x.zones.join(", "),
+      x.next.map((t) => t.replace("T", " ").slice(0, 16)).join(" · ")]));
+  });
+}
+
+function logQuery() {
+  const q = new URLSearchParams();
+  for (const [k, id] of [["date", "log-date"], ["zone", "log-zone"], ["origin", "log-origin"]]) {
+    const v = document.getElementById(id).value.trim();
+    if (v) q.set(k, v);
+  }
+  return q.toString();
+}
+
+function loadLog() {
+  const q = logQuery();
+  document.getElementById("log-csv").href = "/api/log.csv" + (q ? "?" + q : "");
+  fetch("/api/log" + (q ? "?" + q : ""), { credentials: "same-origin" }).then((r) => r.json()).then((l) => {
+    fill("log", (l.entries || []).map((e) => [e.zone, e.job, e.origin, base(e.file),
+      e.started_at.replace("T", " ").slice(0, 19), (e.ended_at || "").replace("T", " ").slice(0, 19), e.how, e.reason || ""]));
+  });
+}
+
+function wireAnnounce() {
+  const form = document.getElementById("announce");
+  if (!form) return;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const out = document.getElementById("announce-result");
+    out.textContent = "…";
+    fetch("/api/announce", { method: "POST", credentials: "same-origin", body: new FormData(form) })
+      .then((r) => r.json())
+      .then((a) => {
+        out.textContent = a.ok === false ? a.error : (EN ? "Queued: job " : "Masuk antrean: #") + a.id;
+        out.className = a.ok === false ? "error" : "ok";
+        if (a.ok !== false) form.reset();
+      });
+  });
 }
 
 function listen() {
   if (!document.getElementById("zones")) return;
   const events = new EventSource("/api/events");
   events.addEventListener("status", (e) => render(JSON.parse(e.data)));
+  events.addEventListener("queue", (e) => renderQueue(JSON.parse(e.data)));
 }
 
 function wire() {
@@ -55,6 +161,17 @@ function wire() {
   }
   const stop = document.getElementById("emergency-stop");
   if (stop) stop.addEventListener("click", () => post("/api/emergency/stop"));
+  wireAnnounce();
+  const filter = document.getElementById("log-filter");
+  if (filter) {
+    filter.addEventListener("submit", (e) => { e.preventDefault(); loadLog(); });
+    filter.addEventListener("change", () => {
+      const q = logQuery();
+      document.getElementById("log-csv").href = "/api/log.csv" + (q ? "?" + q : "");
+    });
+    loadLog();
+  }
+  loadSchedules();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
