@@ -212,4 +212,77 @@ mod tests {
             assert!(err.contains(why), "{bad}: {err}");
         }
     }
+
+    fn load(zone_keys: &str, password: Option<&str>) -> (tempfile::TempDir, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        if let Some(p) = password {
+            std::fs::create_dir_all(dir.join("secrets")).unwrap();
+            std::fs::write(dir.join("secrets/icecast"), p).unwrap();
+        }
+        let path = dir.join("config.toml");
+        std::fs::write(
+            &path,
+            format!("[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:5004\"]\n{zone_keys}\n"),
+        )
+        .unwrap();
+        let text = match crate::config::load(&path) {
+            Ok(c) => format!("{:?}", c.zones[0].outputs),
+            Err(d) => d.to_string(),
+        };
+        (tmp, text)
+    }
+
+    #[test]
+    fn a_good_table_loads_with_its_password_and_never_prints_it() {
+        let (_, out) = load(
+            "icecast = { url = \"http://127.0.0.1:8000/pasar.ogg\", password_file = \"secrets/icecast\" }",
+            Some("s3cret-pw\nsecond line\n"),
+        );
+        assert!(out.contains("Icecast(IcecastOutput { url: \"http://127.0.0.1:8000/pasar.ogg\", host: \"127.0.0.1\", port: 8000, mount: \"/pasar.ogg\", user: \"source\", password: Secret(..), format: Opus })"), "{out}");
+        assert!(!out.contains("s3cret"), "{out}");
+    }
+
+    /// Each bad key is one line naming the file, the line and the key.
+    #[test]
+    fn bad_tables_are_one_line_each_naming_file_line_and_key() {
+        let url = "url = \"http://127.0.0.1:8000/a.ogg\"";
+        for (keys, password, want) in [
+            (
+                format!("icecast = {{ {url}, password_file = \"secrets/icecast\", format = \"mp3\" }}"),
+                Some("pw"),
+                "`icecast.format` \"mp3\": MP3 is not built into corong yet",
+            ),
+            (
+                format!("icecast = {{ {url}, password_file = \"secrets/none\" }}"),
+                Some("pw"),
+                "`icecast.password_file` ",
+            ),
+            (
+                format!("icecast = {{ {url}, password_file = \"secrets/icecast\" }}"),
+                Some("\n"),
+                "the file is empty",
+            ),
+            (
+                "icecast = { url = \"https://radio.example.org/a.ogg\", password_file = \"secrets/icecast\" }".to_string(),
+                Some("pw"),
+                "`icecast.url` `https://radio.example.org/a.ogg`: https is not built yet",
+            ),
+            (
+                format!("icecast = {{ {url} }}"),
+                None,
+                "password_file",
+            ),
+        ] {
+            let (dir, out) = load(&keys, password);
+            let path = dir.path().join("config.toml");
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 1, "{keys}: {out}");
+            assert!(
+                lines[0].starts_with(&format!("{}:4:", path.display())),
+                "{keys}: {out}"
+            );
+            assert!(lines[0].contains(want), "{keys}: {out}");
+        }
+    }
 }
