@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -141,9 +142,36 @@ fn station(rtp_port: u16, ice_port: u16, password: &str) -> Station {
     st.config(&format!(
         "[loudness]\nnormalize = false\n\n\
          [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{rtp_port}\"]\n\
-         icecast = {{ url = \"http://127.0.0.1:{ice_port}/pasar.ogg\", user = \"source\", password_file = \"secrets/icecast\", format = \"opus\" }}\n"
+         icecast = {{ url = \"http://127.0.0.1:{ice_port}/pasar.ogg\", user = \"source\", password_file = \"secrets/icecast\", format = \"opus\" }}\n\n\
+         [web]\nlisten = \"127.0.0.1:0\"\n"
     ));
     st
+}
+
+/// `/metrics` of the daemon's web console (loopback: no login).
+fn metrics(d: &Daemon) -> String {
+    let text = d.wait_log("web console ready", Duration::from_secs(10));
+    let line = text
+        .lines()
+        .find(|l| l.contains("web console ready"))
+        .unwrap();
+    let at = line.find("listen=").expect("listen= in the log line") + "listen=".len();
+    let addr = line[at..].split_whitespace().next().unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    sock.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of the sample of `family` in `metrics`.
+fn sample(metrics: &str, family: &str) -> f64 {
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{family}{{zone=\"pasar\"")))
+        .unwrap_or_else(|| panic!("no {family} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 /// ffmpeg reads `seconds` of the mount into a WAV; the tone it heard:
@@ -238,8 +266,13 @@ fn a_listener_hears_the_zone_and_a_restarted_server_is_fed_again() {
         },
         || status_text(&st),
     );
+    let m = metrics(&d);
+    assert_eq!(sample(&m, "corong_icecast_connected"), 0.0, "{m}");
     // The outage itself: the server stays down 5 s.
     std::thread::sleep(Duration::from_secs(5));
+    // Meanwhile the mount's audio was dropped, and counted: at least 4 s.
+    let dropped = sample(&metrics(&d), "corong_icecast_dropped_frames_total");
+    assert!(dropped >= 4.0 * 48000.0, "{dropped} frames dropped");
     let ice = Icecast::spawn(config, log, port);
     let text = d.wait_log("streaming to Icecast", Duration::from_secs(8));
     assert!(
@@ -254,6 +287,7 @@ fn a_listener_hears_the_zone_and_a_restarted_server_is_fed_again() {
         || !status_text(&st).contains("degraded"),
         || status_text(&st),
     );
+    assert_eq!(sample(&metrics(&d), "corong_icecast_connected"), 1.0);
 
     let (packets, gaps) = watcher.join().unwrap();
     assert_eq!(gaps, 0, "the RTP zone had gaps while Icecast was down");
