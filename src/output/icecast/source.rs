@@ -315,7 +315,7 @@ impl Source {
                 return Err(Failure {
                     kind: "401".into(),
                     message: format!(
-                        "Icecast {} refused the source password of user `{}` (401 Unauthorized): check the zone's icecast password_file against the server's <source-password>; retrying every 5 s",
+                        "Icecast {} refused the source password of user `{}` (401 Unauthorized): check the zone's icecast password_file against the server's <source-password>; retrying, at most every 5 s",
                         c.url, c.user
                     ),
                 })
