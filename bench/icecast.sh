@@ -115,7 +115,7 @@ def rtp():
 def ice():
     p = subprocess.Popen(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-i",
                           f"http://127.0.0.1:{ice_port}/pasar.ogg", "-ac", "1", "-ar", "48000",
-                          "-f", "s16le", "-"], stdout=subprocess.PIPE)
+                          "-f", "s16le", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     while True:
         block = p.stdout.read(480 * 2)
         if not block:
@@ -129,7 +129,7 @@ delays = []
 for _ in range(rounds):
     armed["rtp"] = armed["ice"] = True
     subprocess.run([corong, "--socket", f"{d}/a/run/corong.sock", "announce", f"{d}/beep.wav", "--no-chime"],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.monotonic() + 10
     while (armed["rtp"] or armed["ice"]) and time.monotonic() < end:
         time.sleep(0.01)
