@@ -57,7 +57,9 @@
 //! - [`output`]: a zone's outputs built from its config (`build.rs`) with
 //!   the typed endpoint list every reader names them by (`endpoint.rs`);
 //!   the RTP sender (`rtp.rs`, each packet to all of a zone's poles in one
-//!   `sendmmsg`: `fanout.rs`), SDP (`sdp.rs`), the WAV recorder (`wav.rs`;
+//!   `sendmmsg`: `fanout.rs`), SDP (`sdp.rs`), the Icecast source (Ogg
+//!   Opus over an HTTP PUT from its own thread: `icecast.rs`,
+//!   `icecast/source.rs`, the Ogg pages in `icecast/ogg.rs`), the WAV recorder (`wav.rs`;
 //!   its files' naming and pruning in `wav/files.rs`, the writer thread in
 //!   `wav/writer.rs`), and with the cargo feature `local-audio` the sound
 //!   card (`local.rs`, rodio).

@@ -53,6 +53,7 @@ pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
                 ZoneOutput::Local(l) => {
                     format!("local -> {}", l.device.as_deref().unwrap_or("default"))
                 }
+                ZoneOutput::Icecast(i) => format!("icecast ogg opus -> {}", i.url),
             })
             .collect();
         println!(

@@ -28,6 +28,7 @@ use super::schema::{self, ConfigFile, DaemonTable};
 
 mod alerts;
 mod daemon;
+mod icecast;
 mod loader;
 mod schedules;
 mod sections;

@@ -131,7 +131,7 @@ pub struct Zone {
     /// Gain applied to everything the zone plays, in dB. Default 0.
     pub gain_db: f32,
     /// Where its audio goes: at least one output, at most one of each kind,
-    /// in the order `rtp`, `wav`, `local` (whatever the order of the keys
+    /// in the order `rtp`, `wav`, `local`, `icecast` (whatever the order of the keys
     /// in the file).
     pub outputs: Vec<ZoneOutput>,
     /// The zone's own loudness target, LUFS; `None`: `[loudness] target_lufs`.
@@ -148,6 +148,9 @@ pub enum ZoneOutput {
     /// `local = true` or `local = "DEVICE"`: the kiosk's own sound card
     /// (cargo feature `local-audio`).
     Local(LocalOutput),
+    /// `icecast = { url, user, password_file, format }`: an Icecast source
+    /// connection for listeners' phones.
+    Icecast(IcecastOutput),
 }
 
 impl Zone {
@@ -171,6 +174,14 @@ impl Zone {
     pub fn local(&self) -> Option<&LocalOutput> {
         self.outputs.iter().find_map(|o| match o {
             ZoneOutput::Local(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// Its Icecast source, if it has one.
+    pub fn icecast(&self) -> Option<&IcecastOutput> {
+        self.outputs.iter().find_map(|o| match o {
+            ZoneOutput::Icecast(i) => Some(i),
             _ => None,
         })
     }
@@ -296,6 +307,40 @@ impl Default for LoudnessTarget {
 pub struct LocalOutput {
     /// ALSA device name; `None`: the default device.
     pub device: Option<String>,
+}
+
+/// A zone's Icecast source connection (`icecast` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcecastOutput {
+    /// As written: `http://127.0.0.1:8000/pasar.ogg`.
+    pub url: String,
+    /// The server's host (an IP address or `localhost`) and port.
+    pub host: String,
+    pub port: u16,
+    /// The mount point, `/pasar.ogg`.
+    pub mount: String,
+    /// The source user (default `source`).
+    pub user: String,
+    /// The password, read from `password_file` at load.
+    pub password: Secret,
+    pub format: IcecastFormat,
+}
+
+/// What an Icecast output encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcecastFormat {
+    /// Ogg Opus (RFC 7845), `audio/ogg`.
+    Opus,
+}
+
+/// A password: compared on reload, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// The RTP side of a zone.

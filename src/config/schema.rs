@@ -409,7 +409,29 @@ pub struct ZoneTable {
     /// District names and region codes the zone covers (CAP geocodes and
     /// area names, InaTEWS districts). Default: none.
     pub areas: Option<Spanned<Vec<Spanned<String>>>>,
+    /// An Icecast source: `{ url, user, password_file, format }`.
+    /// Default: none.
+    pub icecast: Option<Spanned<IcecastTable>>,
 }
+
+/// A zone's `icecast` table: where its audio goes for listeners' phones.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcecastTable {
+    /// `http://HOST:PORT/MOUNT` (only to a loopback host: no TLS yet).
+    /// Required.
+    pub url: Spanned<String>,
+    /// The source user. Default `"source"` (Icecast's own).
+    pub user: Option<Spanned<String>>,
+    /// A file holding the source password, relative to the config's
+    /// folder. Required.
+    pub password_file: Spanned<String>,
+    /// `"opus"` (Ogg Opus, the default) or `"mp3"` (not built yet).
+    pub format: Option<Spanned<String>>,
+}
+
+/// Default `icecast.user`.
+pub const DEFAULT_ICECAST_USER: &str = "source";
 
 /// The value of a zone's `local` key: `true`/`false`, or a device name.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,8 @@
 //! `log`, read from the ledger, the zones and the store. Nothing here
 //! changes anything.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 
 use super::refusal::{refuse, Refusal};
@@ -133,6 +135,7 @@ impl Station {
                     health: health.into(),
                     error,
                     since,
+                    dropped_frames: o.health.dropped_frames.load(Ordering::Relaxed),
                 }
             })
             .collect();

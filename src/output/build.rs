@@ -8,13 +8,15 @@
 //!
 //! An RTP socket or a recording that cannot be opened is an error (the
 //! zone cannot start); a sound card that cannot is not: its endpoint is
-//! listed with the fault, and the zone's other outputs play on.
+//! listed with the fault, and the zone's other outputs play on. Nor is an
+//! Icecast server that does not answer: its source keeps trying.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 use super::endpoint::Endpoint;
+use super::icecast::IcecastOutput;
 use super::rtp::RtpOutput;
 use super::wav::{Rotation, WavRecorder};
 use super::{Fault, Output, OutputHealth, ZoneFormat};
@@ -130,6 +132,23 @@ pub fn build(zone: &Zone, daemon: &Daemon) -> Result<Built, BuildError> {
                 let (endpoint, out) = open_local(&zone.name, local, format);
                 built.endpoints.push(endpoint);
                 built.outputs.extend(out);
+            }
+            ZoneOutput::Icecast(ice) => {
+                // Connecting happens on the output's own thread; a server
+                // that is not there is a fault that comes and goes.
+                let out = IcecastOutput::start(&zone.name, ice, format.rate, format.channels)
+                    .map_err(|cause| BuildError {
+                        what: format!("starting the Icecast source for {}", ice.url),
+                        cause,
+                    })?;
+                built.endpoints.push(BuiltEndpoint {
+                    endpoint: Endpoint::Icecast(ice.url.clone()),
+                    label: format!("icecast {}", ice.url),
+                    health: out.health(),
+                    fault: Some(out.fault()),
+                    logs_own_fault: true,
+                });
+                built.outputs.push(Box::new(out));
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Where a zone plays, as `status`, `zones`, the health checks and the CLI
 //! name it: one [`Endpoint`] per RTP destination, the WAV recording, the
-//! sound card.
+//! sound card, the Icecast mount.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,6 +17,8 @@ pub enum Endpoint {
     Wav(PathBuf),
     /// The sound card, `local:DEVICE` (`local:default` for ALSA's default).
     Local(Option<String>),
+    /// An Icecast mount, `icecast:URL` (`icecast:http://127.0.0.1:8000/pasar.ogg`).
+    Icecast(String),
 }
 
 impl Endpoint {
@@ -29,6 +31,7 @@ impl Endpoint {
                 ZoneOutput::Rtp(r) => out.extend(r.destinations.iter().map(|&d| Endpoint::Rtp(d))),
                 ZoneOutput::Wav(w) => out.push(Endpoint::Wav(w.path.clone())),
                 ZoneOutput::Local(l) => out.push(Endpoint::Local(l.device.clone())),
+                ZoneOutput::Icecast(i) => out.push(Endpoint::Icecast(i.url.clone())),
             }
         }
         out
@@ -49,6 +52,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Rtp(d) => write!(f, "rtp://{d}"),
             Endpoint::Wav(p) => write!(f, "wav:{}", p.display()),
             Endpoint::Local(d) => write!(f, "local:{}", d.as_deref().unwrap_or("default")),
+            Endpoint::Icecast(url) => write!(f, "icecast:{url}"),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - `icmp.rs`: ICMP port-unreachable reports for unicast destinations.
 //! - `sdp.rs`: the SDP a receiver needs for a zone.
 //! - `wav.rs`: the recorder zone: a WAV file of what the zone plays.
+//! - `icecast.rs`: an Icecast source: the zone as Ogg Opus over an HTTP
+//!   `PUT`, from its own thread (`icecast/source.rs`, `icecast/ogg.rs`).
 //! - `local.rs` (cargo feature `local-audio`): the kiosk's own sound card,
 //!   through rodio; also the sink of `corong receive --local`.
 //!
@@ -21,6 +23,7 @@ pub mod build;
 pub mod endpoint;
 pub mod fanout;
 pub mod health;
+pub mod icecast;
 pub mod icmp;
 #[cfg(feature = "local-audio")]
 pub mod local;

@@ -164,6 +164,42 @@ pub fn render(
             r.heard_s_ago
         );
     }
+    let icecast: Vec<_> = status
+        .zones
+        .iter()
+        .flat_map(|z| z.endpoint_health.iter().map(move |e| (z, e)))
+        .filter(|(_, e)| e.endpoint.starts_with("icecast:"))
+        .collect();
+    family(
+        &mut o,
+        "corong_icecast_connected",
+        "gauge",
+        "1 while a zone's Icecast source is connected to its server.",
+    );
+    for (z, e) in &icecast {
+        let _ = writeln!(
+            o,
+            "corong_icecast_connected{{zone=\"{}\",url=\"{}\"}} {}",
+            label(&z.name),
+            label(e.endpoint.trim_start_matches("icecast:")),
+            u8::from(e.health == "streaming")
+        );
+    }
+    family(
+        &mut o,
+        "corong_icecast_dropped_frames_total",
+        "counter",
+        "Audio frames a zone's Icecast source dropped (not connected, or the server too slow).",
+    );
+    for (z, e) in &icecast {
+        let _ = writeln!(
+            o,
+            "corong_icecast_dropped_frames_total{{zone=\"{}\",url=\"{}\"}} {}",
+            label(&z.name),
+            label(e.endpoint.trim_start_matches("icecast:")),
+            e.dropped_frames
+        );
+    }
     if let Some(h) = heartbeat {
         family(
             &mut o,

@@ -1,5 +1,5 @@
 //! `[[zones]]`: each zone's outputs (RTP destinations, recorder, sound
-//! card), codec, channels, gain and recorder retention.
+//! card, Icecast: `icecast.rs`), codec, channels, gain and recorder retention.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Range;
@@ -286,17 +286,25 @@ impl Loader<'_> {
             }
         }
 
+        // With an Icecast stream the zone mixes at the engine's rate
+        // (`Zone::mix_rate`: the codec's own rate only for RTP alone).
+        let icecast = raw
+            .icecast
+            .as_ref()
+            .and_then(|t| self.icecast(t, &name, daemon.sample_rate));
+
         let has_output_keys = raw.rtp.is_some()
             || raw.wav.is_some()
             || local.is_some()
+            || raw.icecast.is_some()
             || dropped
                 .iter()
-                .any(|k| k == "rtp" || k == "wav" || k == "local");
+                .any(|k| k == "rtp" || k == "wav" || k == "local" || k == "icecast");
         if !has_output_keys {
             self.error(
                 raw.name.span(),
                 format!(
-                    "zone `{name}` has no output: expected `rtp = [\"IP:port\", ...]`, `wav = \"recordings/{name}.wav\"`, `local = true` or several"
+                    "zone `{name}` has no output: expected `rtp = [\"IP:port\", ...]`, `wav = \"recordings/{name}.wav\"`, `local = true`, `icecast = {{ url = ..., password_file = ... }}` or several"
                 ),
             );
         }
@@ -342,6 +350,7 @@ impl Loader<'_> {
             }));
         }
         outputs.extend(local.map(ZoneOutput::Local));
+        outputs.extend(icecast.map(ZoneOutput::Icecast));
         let zone = Zone {
             name,
             channels: codec.fixed_channels().unwrap_or(channels),

@@ -252,6 +252,15 @@ pub struct EndpointHealth {
     /// RFC 3339: since when it is `unreachable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// Audio frames the output threw away because it could not keep up or
+    /// was not connected (a recording's stalled writer, an Icecast source
+    /// while its server is away); absent while none (added December 2026).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_frames: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A receiver of a zone, from its RTCP receiver reports.
