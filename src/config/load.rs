@@ -29,6 +29,7 @@ use super::schema::{self, ConfigFile, DaemonTable};
 mod alerts;
 mod daemon;
 mod loader;
+mod regency;
 mod schedules;
 mod sections;
 mod targets;
@@ -233,6 +234,7 @@ impl Loader<'_> {
             .filter_map(|z| Some((z.zone.name.clone(), z.place.clone()?)))
             .collect();
         let web = self.web(sections.get("web").copied());
+        let regency = self.regency(sections.get("site").copied(), sections.get("mqtt").copied());
         self.warn_unused_zones(&zones, &schedules, &targets);
 
         let group_map: BTreeMap<String, Vec<String>> = targets
@@ -258,6 +260,7 @@ impl Loader<'_> {
             alerts,
             volcanoes,
             web,
+            regency,
         })
     }
 }

@@ -247,6 +247,7 @@ impl Station {
             zones,
             next_events,
             loudness_pending: self.loudness_pending(),
+            broker: self.broker.as_ref().map(|b| b.link()),
         })
     }
 

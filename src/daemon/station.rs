@@ -87,6 +87,8 @@ pub struct Station {
     pub(super) started_at: DateTime<Utc>,
     /// Answers held until the commit behind them is on disk.
     held: Vec<HeldAnswer>,
+    /// With `[mqtt]`: the broker link `status` shows (set by the loop).
+    pub(super) broker: Option<crate::sites::LinkWatch>,
 }
 
 /// An answer that waits for the store's syncer.
@@ -185,6 +187,7 @@ impl Station {
             uploads_pruned: None,
             started_at: Utc::now(),
             held: Vec::new(),
+            broker: None,
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {
