@@ -379,6 +379,39 @@ fn three_kiosks_see_each_other_obey_and_survive_the_broker() {
     }
 }
 
+/// A kiosk that hangs (SIGSTOP: its connection open, no keep-alive) is
+/// declared offline by the broker within 1.5 keep-alives, and is online
+/// again once it runs.
+#[test]
+fn a_hung_kiosk_goes_offline_by_its_keep_alive_and_comes_back() {
+    let Some(exe) = peers() else { return };
+    let broker = Broker::start(exe, None);
+    let mut centre = Kiosk::new("centre", broker.port);
+    let mut desa = Kiosk::new("desa", broker.port);
+    centre.start();
+    desa.start();
+    wait_for("both online", Duration::from_secs(5), || {
+        centre.online(&["centre", "desa"])
+    });
+    let pid = desa.daemon().child.id() as i32;
+    // SAFETY: signals to a child this test spawned and still owns.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let hung = Instant::now();
+    wait_for("desa offline", Duration::from_secs(6), || {
+        centre.sites().iter().any(|(n, on)| n == "desa" && !on)
+    });
+    let took = hung.elapsed();
+    eprintln!("a hung kiosk offline after {took:?} (keep-alive 2 s)");
+    assert!(
+        took >= Duration::from_secs(2),
+        "offline before a keep-alive passed"
+    );
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_for("desa online again", Duration::from_secs(10), || {
+        centre.online(&["centre", "desa"])
+    });
+}
+
 /// A bare MQTT 3.1.1 client for the tests' own publishes (no second crate,
 /// no mosquitto_pub): CONNECT, PUBLISH at QoS 0, DISCONNECT.
 fn publish_raw(port: u16, user: &str, messages: &[(String, Vec<u8>)]) {

@@ -517,6 +517,7 @@ fn read_only(request: &crate::control::protocol::Request) -> bool {
         request,
         Request::Status
             | Request::Sites
+            | Request::Alerts
             | Request::Queue
             | Request::Zones
             | Request::Schedule { .. }
