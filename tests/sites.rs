@@ -540,6 +540,33 @@ fn an_order_plays_once_never_stale_and_a_later_stop_wins() {
         .log_lines(&["order carried out", "centre-3-cc"])
         .is_empty());
 
+    // The same in the order issued (an emergency, then its stop, queued
+    // together for a kiosk that was away): the stop right behind wins and
+    // the emergency never starts.
+    let now = now_ms();
+    let queued = order(
+        "centre-5-ee",
+        now,
+        Some(now + 60_000),
+        json!({"cmd": "emergency", "text": "Banjir!", "zones": ["all"]}),
+    );
+    let stop = order(
+        "centre-6-ff",
+        now + 1,
+        None,
+        json!({"cmd": "emergency", "stop": true, "zones": ["all"]}),
+    );
+    publish_raw(
+        broker.port,
+        "centre",
+        &[(to_all.clone(), queued), (to_all.clone(), stop)],
+    );
+    d.wait_log("centre-6-ff", Duration::from_secs(10));
+    d.wait_log_count("outranks it", 2, Duration::from_secs(10));
+    assert!(d
+        .log_lines(&["order carried out", "centre-5-ee"])
+        .is_empty());
+
     // Remembered across a restart: the first order again plays nothing.
     drop(k.daemon.take());
     k.start();

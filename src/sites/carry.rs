@@ -7,8 +7,10 @@
 //! loses the order rather than plays it twice: at most once); an emergency
 //! issued before the newest stop is not started (a stop that reaches a
 //! kiosk after a reconnect, behind an emergency the broker queued for it,
-//! wins). Then the request enters the loop as an operator's would.
+//! wins, and so does one waiting right behind it in the same burst). Then
+//! the request enters the loop as an operator's would.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,9 +55,31 @@ async fn worker(
         }
         Err(_) => None,
     };
-    while let Some(order) = orders.recv().await {
+    // Orders that arrived while one was being carried out, in order.
+    let mut waiting: VecDeque<Order> = VecDeque::new();
+    loop {
+        let order = match waiting.pop_front() {
+            Some(o) => o,
+            None => match orders.recv().await {
+                Some(o) => o,
+                None => return,
+            },
+        };
+        // What the broker queued for a kiosk that was away comes in one
+        // burst: a stop behind an emergency in it is seen before the
+        // emergency starts (looked for once the emergency is noted).
+        let mut stop_behind = || {
+            while let Ok(o) = orders.try_recv() {
+                waiting.push_back(o);
+            }
+            waiting
+                .iter()
+                .filter(|o| matches!(o.request, Request::Emergency { stop: true, .. }))
+                .map(|o| o.issued_ms)
+                .max()
+        };
         let origin = order.origin.clone();
-        let (b, ack) = carry(&site, book.take(), &*handler, order).await;
+        let (b, ack) = carry(&site, book.take(), &*handler, order, &mut stop_behind).await;
         book = b;
         if let Some(ack) = ack {
             let _ = acks.send((origin, ack));
@@ -64,11 +88,13 @@ async fn worker(
 }
 
 /// One order; `None` when there is nothing to answer (a duplicate).
+/// `stop_behind`: when the newest stop waiting behind it was issued.
 async fn carry(
     site: &str,
     book: Option<OrderBook>,
     handler: &dyn Handler,
     order: Order,
+    stop_behind: &mut (dyn FnMut() -> Option<i64> + Send),
 ) -> (Option<OrderBook>, Option<Ack>) {
     let refuse = |why: String| Ack {
         order: order.id.clone(),
@@ -122,7 +148,8 @@ async fn carry(
         }
     }
     if is_emergency {
-        if let Some(stop) = last_stop.ok().flatten().filter(|s| *s >= order.issued_ms) {
+        let newest_stop = last_stop.ok().flatten().max(stop_behind());
+        if let Some(stop) = newest_stop.filter(|s| *s >= order.issued_ms) {
             let why = format!(
                 "a stop issued {:.1} s after it outranks it",
                 (stop - order.issued_ms) as f64 / 1000.0
