@@ -141,3 +141,35 @@ wait(all_back, 60)
 print(f"broker restarted -> all {n} kiosks connected (online) again: {(time.monotonic() - t0) * 1000:.0f} ms (retries back off up to 5 s)")
 b.terminate()
 PY
+
+# At rest: the MQTT client's cost. Two more daemons, each one idle zone, one
+# with [mqtt] (a broker running) and one without; RSS after 10 s, then the
+# CPU time each uses over 30 s.
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
+start_broker
+for which in with without; do
+    k="$DIR/rest-$which"
+    mkdir -p "$k"
+    printf '[daemon]\ntimezone = "UTC"\ncontrol_socket = "run/corong.sock"\nstate_dir = "state"\n\n[[zones]]\nname = "z"\nrtp = ["127.0.0.1:%s"]\n' \
+        "$([ "$which" = with ] && echo $((BASE + 100)) || echo $((BASE + 102)))" >"$k/config.toml"
+    if [ "$which" = with ]; then
+        printf '\n[site]\nname = "rest"\n\n[mqtt]\nurl = "mqtt://127.0.0.1:%s"\ntopic_prefix = "bench"\n' "$BPORT" >>"$k/config.toml"
+    fi
+    "$BIN" daemon --config "$k/config.toml" 2>"$k/daemon.log" &
+    pids+=($!)
+done
+sleep 10
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A t0
+for p in "${pids[@]}"; do t0[$p]=$(ticks "$p"); done
+sleep 30
+hz=$(getconf CLK_TCK)
+for n in 0 1; do
+    p=${pids[$n]}
+    which=$([ "$n" = 0 ] && echo "with [mqtt]" || echo "without [mqtt]")
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$p/status")
+    cpu=$(python3 -c "print(f'{($(ticks "$p") - ${t0[$p]}) / $hz / 30 * 100:.2f}')")
+    echo "at rest, one idle zone, $which: RSS $((rss / 1024)) MiB, CPU ${cpu}% of one core over 30 s"
+done

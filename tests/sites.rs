@@ -567,6 +567,12 @@ fn an_order_plays_once_never_stale_and_a_later_stop_wins() {
         .log_lines(&["order carried out", "centre-5-ee"])
         .is_empty());
 
+    // Files do not travel yet: refused before anything is sent, and why.
+    let (code, _, err) =
+        k.st.client(&["emergency", "/tmp/peringatan.wav", "--sites", "all"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("files do not travel"), "{err}");
+
     // Remembered across a restart: the first order again plays nothing.
     drop(k.daemon.take());
     k.start();
