@@ -246,6 +246,16 @@ fn three_kiosks_see_each_other_obey_and_survive_the_broker() {
             .any(|s| s["name"] == "kanigoro" && s["zones"][0]["name"] == "kanigoro-alun-alun")
     });
 
+    let (code, table, err) = kiosks[0].st.client(&["sites"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("centre (this)"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("wlingi ") && l.contains("online")),
+        "{table}"
+    );
+
     // An emergency to all: every kiosk accepts, every zone sounds.
     for k in &kiosks {
         assert!(

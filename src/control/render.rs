@@ -433,6 +433,19 @@ pub fn sites(s: &SitesResult, tz: Tz) -> String {
                 .iter()
                 .filter_map(|z| Some(format!("{}: {}", z.name, z.playing.as_deref()?)))
                 .collect();
+            let unwell: Vec<String> = site
+                .zones
+                .iter()
+                .filter_map(|z| {
+                    let st = z.state.as_deref()?;
+                    (st != "streaming" && st != "idle").then(|| format!("{}: {st}", z.name))
+                })
+                .collect();
+            let health = if unwell.is_empty() {
+                "ok".to_string()
+            } else {
+                unwell.join("; ")
+            };
             let name = if site.name == s.this {
                 format!("{} (this)", site.name)
             } else {
@@ -442,6 +455,7 @@ pub fn sites(s: &SitesResult, tz: Tz) -> String {
                 name,
                 state,
                 site.zones.len().to_string(),
+                health,
                 site.pending_alerts.to_string(),
                 if playing.is_empty() {
                     "-".into()
@@ -459,7 +473,10 @@ pub fn sites(s: &SitesResult, tz: Tz) -> String {
     format!(
         "broker: {link} since {}\n{}",
         local_time(&s.link.since, tz),
-        table(&["SITE", "STATE", "ZONES", "ALERTS", "PLAYING"], &rows)
+        table(
+            &["SITE", "STATE", "ZONES", "HEALTH", "ALERTS", "PLAYING"],
+            &rows
+        )
     )
 }
 

@@ -183,7 +183,8 @@ async fn carry(
                 Reply::Announced(a) => Some(a.id),
                 _ => None,
             };
-            tracing::info!(order = %order.id, origin = %order.origin, user = %order.user, job = ?job, "regency: order carried out");
+            let job_text = job.map_or_else(|| "-".to_string(), |j| j.to_string());
+            tracing::info!(order = %order.id, origin = %order.origin, user = %order.user, job = %job_text, "regency: order carried out");
             Ack {
                 order: order.id.clone(),
                 site: site.to_string(),

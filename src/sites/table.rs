@@ -116,6 +116,7 @@ pub fn own_state(
                     .playing
                     .as_ref()
                     .map(|p| format!("job {} ({}, {})", p.job, p.origin, p.priority_name)),
+                state: Some(z.state.clone()),
             })
             .collect(),
         pending_alerts,

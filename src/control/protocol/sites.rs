@@ -49,6 +49,10 @@ pub struct SiteZone {
     /// What plays there (a job's title), if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playing: Option<String>,
+    /// Its outputs' health as `status` says it: `streaming`, `idle`,
+    /// `degraded`, `unreachable`, `down`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `--sites`: the order sent and what each kiosk answered in time.
