@@ -105,8 +105,10 @@ pub fn parse_order(payload: &[u8]) -> Result<Order, BadPayload> {
     if !ok_name(&order.id) || !ok_name(&order.origin) {
         return Err(BadPayload::Invalid("bad order id or origin".into()));
     }
-    if order.user.len() > 128 {
-        return Err(BadPayload::Invalid("user name too long".into()));
+    if order.user.len() > 128 || order.user.chars().any(char::is_control) {
+        return Err(BadPayload::Invalid(
+            "user name too long or with control characters".into(),
+        ));
     }
     match &order.request {
         Request::Say { .. }
