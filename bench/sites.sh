@@ -98,7 +98,7 @@ def drain():
                 s.recv(2048)
         except BlockingIOError:
             pass
-samples = []
+samples, cold = [], []
 for r in range(rounds):
     drain()
     t0 = time.monotonic()
@@ -118,13 +118,20 @@ for r in range(rounds):
                 pass
     out, _ = proc.communicate()
     accepted = sum(1 for a in json.loads(out)["acks"] if a["accepted"])
-    samples += [v * 1000 for v in first.values()]
+    # Round 1 renders the text with espeak-ng on every kiosk at once (cold
+    # speech cache); later rounds find it cached: reported apart.
+    (cold if r == 0 else samples).extend(v * 1000 for v in first.values())
     print(f"round {r + 1}: {accepted}/{n} accepted, sound on {len(first)}/{n}, slowest {max(first.values()) * 1000:.0f} ms")
     cli("emergency", "--stop", "--sites", "all")
     time.sleep(1.0)  # the zones fall silent before the next round
-samples.sort()
-p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
-print(f"emergency -> first non-silent RTP on each kiosk: n={len(samples)} p50 {p(0.5):.0f} ms  p99 {p(0.99):.0f} ms  max {samples[-1]:.0f} ms")
+def report(what, xs):
+    xs = sorted(xs)
+    if not xs:
+        return
+    p = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
+    print(f"emergency -> first non-silent RTP on each kiosk, {what}: n={len(xs)} p50 {p(0.5):.0f} ms  p99 {p(0.99):.0f} ms  max {xs[-1]:.0f} ms")
+report("round 1 (speech rendered on every kiosk)", cold)
+report("rounds 2.. (speech cached)", samples)
 # Broker down and up: until kiosk 0 lists all online again.
 os.kill(broker, 15)
 wait(lambda: json.loads(cli("status", "--json").stdout).get("broker", {}).get("connected") is False, 20)
