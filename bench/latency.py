@@ -11,46 +11,14 @@ daemon's send call. Between runs the zone is silenced again (`corong stop`,
 usage: latency.py CORONG SOCKET PORT FILE RUNS
 """
 import random
-import socket
-import struct
 import subprocess
 import sys
 import time
 
+from wire import Zone, summary
+
 corong, sock_path, port, media, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-
-# Linux's SO_TIMESTAMPNS (35, also SCM_TIMESTAMPNS); Python names it only
-# on some builds.
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-s.bind(("127.0.0.1", port))
-s.settimeout(2.0)
-
-
-def recv_stamped():
-    data, anc, _, _ = s.recvmsg(4096, 1024)
-    for level, kind, raw in anc:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            sec, nsec = struct.unpack("qq", raw[:16])
-            return data, sec + nsec / 1e9
-    raise RuntimeError("no kernel timestamp")
-
-
-def drain_until_silent():
-    """Read until a whole second of packets is silence (the zone is idle)."""
-    deadline = time.time() + 10
-    quiet_since = None
-    while time.time() < deadline:
-        data, at = recv_stamped()
-        if any(data[12:]):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = at
-        elif at - quiet_since > 0.3:
-            return
-    raise RuntimeError("the zone never went silent")
+zone = Zone(port)
 
 
 def client(*args):
@@ -60,20 +28,13 @@ def client(*args):
 def measure(command, stop):
     lat = []
     for _ in range(runs):
-        drain_until_silent()
+        zone.drain_until_silent()
         # Commands arrive at any phase of the engine's packet clock: start
         # at a random point, not right after the packet just read.
         time.sleep(random.uniform(0, 0.05))
         start = time.time()
         proc = subprocess.Popen([corong, "--socket", sock_path, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        end_by = start + 5
-        while True:
-            data, at = recv_stamped()
-            if at >= start and any(data[12:]):
-                lat.append((at - start) * 1000)
-                break
-            if time.time() > end_by:
-                raise RuntimeError("no sound within 5 s")
+        lat.append(zone.first_sound_after(start))
         proc.wait(timeout=10)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.read().decode())
@@ -83,15 +44,9 @@ def measure(command, stop):
     return lat
 
 
-def pct(values, p):
-    v = sorted(values)
-    k = min(len(v) - 1, max(0, round(p / 100 * (len(v) - 1))))
-    return v[k]
-
-
 for name, command, stop in [
     ("announce", ["announce", media, "--zones", "all"], ["stop"]),
     ("emergency", ["emergency", media], ["emergency", "--stop"]),
 ]:
     lat = measure(command, stop)
-    print(f"{name:10s} runs={len(lat)} p50={pct(lat, 50):.1f} ms p99={pct(lat, 99):.1f} ms max={max(lat):.1f} ms min={min(lat):.1f} ms")
+    print(summary(f"{name:10s}", lat))

@@ -18,10 +18,18 @@ cd "$here"
 
 secs="${1:-60}"
 shift || true
-all=(config playlist control_request upload_name rtp rtcp decode alerts sites_message)
+all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream sites_message)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 sanitizer="${SANITIZER:-address}"
-export RUSTC_BOOTSTRAP=1
+# A nightly toolchain when rustup has one; otherwise the stable one with
+# RUSTC_BOOTSTRAP=1 (which some cargo-fuzz versions do not pass on to the
+# rustc that cargo asks about the target: then install nightly).
+toolchain=()
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    toolchain=(+nightly)
+else
+    export RUSTC_BOOTSTRAP=1
+fi
 
 # --- seed corpora -----------------------------------------------------------
 
@@ -111,7 +119,7 @@ seed_all
 # --- build and run ----------------------------------------------------------
 
 # The daemon's release build has no debug assertions; neither do these.
-if ! cargo fuzz build -O --sanitizer "$sanitizer" >logs-build.txt 2>&1; then
+if ! cargo "${toolchain[@]}" fuzz build -O --sanitizer "$sanitizer" >logs-build.txt 2>&1; then
     tail -20 logs-build.txt >&2
     echo "build failed (try SANITIZER=none)" >&2
     exit 1
@@ -129,7 +137,7 @@ for t in "${targets[@]}"; do
     [ "$t" = alerts ] && maxlen=16384
     [ "$t" = sites_message ] && maxlen=20000
     set +e
-    cargo fuzz run -O --sanitizer "$sanitizer" "$t" "corpus/$t" -- \
+    cargo "${toolchain[@]}" fuzz run -O --sanitizer "$sanitizer" "$t" "corpus/$t" -- \
         -max_total_time="$secs" -max_len="$maxlen" -timeout=20 \
         -rss_limit_mb=2048 -print_final_stats=1 >"logs/$t.log" 2>&1
     set -e

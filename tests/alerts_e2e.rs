@@ -352,3 +352,94 @@ repeat_every_s = 10
     assert!(err.contains("unknown volcano `merapi`"), "{err}");
     daemon.stop();
 }
+
+fn status_json(station: &Station) -> serde_json::Value {
+    let (code, out, err) = station.client(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A feed whose server does not answer is shown failing in `status` (and
+/// logged once, not every poll); a reload that points it elsewhere
+/// restarts its poller, which then reads the new server.
+#[test]
+fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
+    let station = Station::new();
+    tone_wav(&station.path("media/hujan.wav"), 440.0, 0.5);
+    // A port with nothing listening: connection refused.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let port = free_port_pair();
+    let zone = format!(
+        "[[zones]]\nname = \"wlingi\"\nrtp = [\"127.0.0.1:{port}\"]\nlocation = [-8.08, 112.32]\n\n\
+         [[alerts.playbooks]]\nname = \"hujan\"\n\
+         when = {{ event = \"Hujan Lebat*\" }}\nfile = \"media/hujan.wav\"\n"
+    );
+    let feed = |url: &str| {
+        format!("{zone}\n[[alerts.feeds]]\nname = \"uji\"\nkind = \"cap\"\nurl = \"{url}\"\npoll_s = 1\n")
+    };
+    station.config(&feed(&format!("http://{dead}/nowcast.xml")));
+    let daemon = station.start();
+    let since = Instant::now();
+    let failing = loop {
+        let v = status_json(&station);
+        if v["feeds"][0]["state"] == "failing" {
+            break v["feeds"][0].clone();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the feed is not shown failing: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(failing["name"], "uji");
+    assert_eq!(failing["kind"], "cap");
+    assert!(failing["failing_since"].is_string(), "{failing}");
+    assert!(failing["last_ok"].is_null(), "{failing}");
+    assert!(!failing["error"].as_str().unwrap().is_empty(), "{failing}");
+    let (code, out, _) = station.client(&["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("! feed uji (cap): failing since "), "{out}");
+    // Several failed polls, one log line.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        daemon.log_text().matches("feed poll failed").count(),
+        1,
+        "{}",
+        daemon.log_text()
+    );
+
+    // Pointed at a server that answers, by a reload: the new poller reads
+    // it and the alert waits for an operator.
+    let nowcast = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/nowcast.xml"),
+    )
+    .unwrap();
+    let base = serve(Arc::new(Mutex::new(vec![(
+        "/nowcast.xml".to_string(),
+        nowcast,
+    )])));
+    station.config(&feed(&format!("{base}/nowcast.xml")));
+    let (code, out, err) = station.client(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    daemon.wait_log("the hazard feeds changed", Duration::from_secs(5));
+    let since = Instant::now();
+    loop {
+        let v = status_json(&station);
+        let alerts = alerts_json(&station);
+        if v["feeds"][0]["state"] == "ok" && alerts["alerts"][0]["state"] == "pending" {
+            assert_eq!(v["feeds"][0]["url"], format!("{base}/nowcast.xml"));
+            assert!(v["feeds"][0]["failing_since"].is_null(), "{v}");
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the repointed feed was not read: {v}\n{alerts}\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon.stop();
+}

@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::station::{corong, cron_in, free_port_pair, Station};
-use common::{active_span, ffmpeg_tone, read_wav_mono, require_peer, rms, tone_frequency};
+use common::{
+    active_span, ffmpeg_tone, read_wav_mono, require_peer, rms, tone_frequency, wait_success,
+};
 
 /// Each test runs a daemon and several receivers: one at a time, so that
 /// they do not starve each other on a small CI machine.
@@ -53,30 +55,6 @@ fn sdp(st: &Station, name: &str) -> PathBuf {
     let path = st.path(&format!("{name}.sdp"));
     std::fs::write(&path, out).unwrap();
     path
-}
-
-/// Wait for `child` to exit by itself, at most `limit`; it must succeed.
-fn wait(child: &mut Child, limit: Duration, log: &Path) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(
-                status.success(),
-                "{status}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            return;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "did not finish: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The tone in a recording: (frequency, rms level, seconds, rate), from
@@ -147,7 +125,7 @@ fn ffmpeg_hears_g722_and_opus_zones_as_it_hears_l16() {
     std::thread::sleep(Duration::from_secs(1));
     let d = st.start();
     for (child, log) in &mut ffmpegs {
-        wait(child, Duration::from_secs(30), log);
+        wait_success(child, Duration::from_secs(30), log);
     }
     drop(d);
     let (f0, l0, s0, r0) = tone_in(&st.path("l16.wav"));
@@ -222,7 +200,7 @@ fn gstreamer_plays_an_opus_zone_from_multicast_on_loopback() {
     // SAFETY: kill(2) on the child we spawned; SIGINT makes `-e` finish
     // the WAV's header.
     unsafe { libc::kill(gst.id() as i32, libc::SIGINT) };
-    wait(&mut gst, Duration::from_secs(10), &log);
+    wait_success(&mut gst, Duration::from_secs(10), &log);
     let (f, level, seconds, rate) = tone_in(&wav);
     assert_eq!(rate, 48_000);
     assert!(seconds > 3.5, "only {seconds:.2} s of tone");
@@ -267,8 +245,8 @@ fn corong_receive_plays_g722_and_opus_zones() {
     let mut rg = receiver(&format!("127.0.0.1:{pg}"), &wg, 12, &[]);
     let mut ro = receiver(&format!("127.0.0.1:{po}"), &wo, 12, &[]);
     let d = st.start();
-    wait(&mut rg, Duration::from_secs(30), &wg.with_extension("log"));
-    wait(&mut ro, Duration::from_secs(30), &wo.with_extension("log"));
+    wait_success(&mut rg, Duration::from_secs(30), &wg.with_extension("log"));
+    wait_success(&mut ro, Duration::from_secs(30), &wo.with_extension("log"));
     drop(d);
     let source = 0.5 / 2f64.sqrt();
     for (wav, codec, expected_rate) in [(&wg, "g722", 16_000), (&wo, "opus", 48_000)] {
@@ -358,7 +336,7 @@ fn speech_through_g722_and_opus_correlates_with_the_source() {
     std::thread::sleep(Duration::from_secs(1));
     let d = st.start();
     for (child, log) in &mut ffmpegs {
-        wait(child, Duration::from_secs(40), log);
+        wait_success(child, Duration::from_secs(40), log);
     }
     drop(d);
     let (source, rate) = read_wav_mono(&st.path("source16k.wav"));
@@ -459,7 +437,7 @@ fn corong_receive_survives_malformed_g722_and_opus_payloads() {
             sock.send_to(&packet[..HEADER_LEN + len], ("127.0.0.1", port))
                 .unwrap();
         }
-        wait(&mut rx, Duration::from_secs(20), &wav.with_extension("log"));
+        wait_success(&mut rx, Duration::from_secs(20), &wav.with_extension("log"));
         let mut side = wav.as_os_str().to_owned();
         side.push(".json");
         let meta: serde_json::Value =

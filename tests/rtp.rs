@@ -6,7 +6,7 @@ mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -484,31 +484,6 @@ fn zone(name: &str, port: u16, codec: Codec, dest: Ipv4Addr) -> Zone {
     }
 }
 
-/// Wait for `child` to exit by itself, at most `limit`; kill it and fail
-/// otherwise.
-fn wait_with_limit(child: &mut Child, limit: Duration, log: &Path) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(
-                status.success(),
-                "receiver failed ({status}): {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            return;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "receiver did not finish: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The received file holds a 1 kHz tone at the source level.
 fn check_received_tone(path: &Path) {
     let (samples, rate) = common::read_wav_mono(path);
@@ -555,7 +530,7 @@ fn ffmpeg_receives(codec: Codec) {
     std::thread::sleep(Duration::from_secs(1));
     let mut out = RtpOutput::new(&z.name, z.rtp().unwrap(), RATE, 1, FRAMES).unwrap();
     play(&mut [&mut out], 1, 1000.0, 200); // 4 s
-    wait_with_limit(&mut ffmpeg, Duration::from_secs(10), &log);
+    common::wait_success(&mut ffmpeg, Duration::from_secs(10), &log);
     check_received_tone(&wav);
 }
 
@@ -611,7 +586,7 @@ fn gstreamer_plays_pcmu_from_multicast() {
     play(&mut [&mut out], 1, 1000.0, 150); // 3 s
     std::thread::sleep(Duration::from_millis(500));
     common::run(Command::new("kill").args(["-INT", &gst.id().to_string()]));
-    wait_with_limit(&mut gst, Duration::from_secs(10), &log);
+    common::wait_success(&mut gst, Duration::from_secs(10), &log);
     check_received_tone(&wav);
 }
 

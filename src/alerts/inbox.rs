@@ -417,6 +417,30 @@ impl Inbox {
         Ok(Vec::new())
     }
 
+    /// Forget alerts that ended (cancelled, expired, ignored) and were
+    /// received before `cutoff`; returns how many. An identity stays in the
+    /// seen set unless its alert expired before `cutoff` too: a document
+    /// that carries no expiry (an InaTEWS bulletin can sit in its file for
+    /// months) must never be new again after a restart, while one long
+    /// expired would only be held as expired if it came back.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) -> usize {
+        let before = self.alerts.len();
+        let mut forget = Vec::new();
+        self.alerts.retain(|a| {
+            let old = !a.state.live() && a.received < cutoff;
+            if old && a.expires.is_some_and(|e| e < cutoff) {
+                forget.push(a.identity.clone());
+            }
+            !old
+        });
+        for identity in forget {
+            if !self.alerts.iter().any(|a| a.identity == identity) {
+                self.seen.remove(&identity);
+            }
+        }
+        before - self.alerts.len()
+    }
+
     /// Time passes: pending alerts past `expires` expire; alerts on air
     /// past it stop; confirmed alerts whose time came are on air.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Action> {

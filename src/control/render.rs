@@ -120,6 +120,21 @@ pub fn status(s: &StatusResult, tz: Tz) -> String {
         out.push('\n');
         out.push_str(&t);
     }
+    // Only failing feeds: a healthy one is not news on this screen
+    // (`status --json` lists them all).
+    for f in s.feeds.iter().filter(|f| f.state == "failing") {
+        let since = f
+            .failing_since
+            .as_deref()
+            .map(|t| format!(" since {}", local_time(t, tz)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "! feed {} ({}): failing{since}: {}\n",
+            f.name,
+            f.kind,
+            f.error.as_deref().unwrap_or("no answer")
+        ));
+    }
     if let Some(n) = s.loudness_pending.filter(|n| *n > 0) {
         // Not an error: items play on time at a provisional gain meanwhile.
         out.push_str(&format!(
@@ -672,8 +687,38 @@ mod tests {
             }],
             loudness_pending: Some(3),
             broker: None,
+            feeds: vec![
+                FeedStatus {
+                    name: "bmkg".into(),
+                    kind: "cap-rss".into(),
+                    url: "https://example.invalid/rss.xml".into(),
+                    state: "ok".into(),
+                    last_ok: Some("2024-05-01T22:59:00Z".into()),
+                    failing_since: None,
+                    error: None,
+                },
+                FeedStatus {
+                    name: "inatews".into(),
+                    kind: "inatews".into(),
+                    url: "https://example.invalid/warning.xml".into(),
+                    state: "failing".into(),
+                    last_ok: Some("2024-05-01T21:00:00Z".into()),
+                    failing_since: Some("2024-05-01T21:01:00Z".into()),
+                    error: Some("connection refused".into()),
+                },
+            ],
         };
         let out = status(&s, JAKARTA);
+        assert!(
+            out.contains(
+                "! feed inatews (inatews): failing since 2024-05-02 04:01:00: connection refused\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            !out.contains("feed bmkg"),
+            "a healthy feed is not news: {out}"
+        );
         assert!(
             out.contains("\nloudness: 3 files still to measure\n"),
             "{out}"

@@ -12,6 +12,13 @@
 //! file, synced, renamed) whenever they change: after a restart or a power
 //! cut nothing seen before starts again.
 //!
+//! Each feed's health (last good poll, failing since when, the error) is
+//! handed to the station for `status` and `/metrics`; a failing feed is
+//! logged at most once a minute. A reload that changes `[[alerts.feeds]]`
+//! restarts the pollers; one that does not leaves them polling. Alerts
+//! that ended longer ago than `[daemon] asrun_keep_days`, and their kept
+//! documents, are pruned once a day.
+//!
 //! Not yet: an Update's new words replace what plays by a new job on the
 //! same zones, not inside the old one.
 
@@ -28,8 +35,9 @@ use crate::alerts::feed::{self, FeedEvent};
 use crate::alerts::inbox::{Action, AlertId, Inbox};
 use crate::alerts::matching::{Decision, Spoken};
 use crate::alerts::Document;
+use crate::config::Feed;
 use crate::control::protocol::{
-    AlertRow, AlertsResult, DoneResult, ErrorCode, Reply, Request, Response,
+    AlertRow, AlertsResult, DoneResult, ErrorCode, FeedStatus, Reply, Request, Response,
 };
 use crate::hazard::VolcanoLevel;
 use crate::ids::JobId;
@@ -37,6 +45,8 @@ use crate::store::JobKind;
 
 /// A feed that keeps failing is logged at most this often.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+/// How often ended alerts and kept documents are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Plays of a repeating alert with no `expires`, at most.
 const MAX_PLAYS: u32 = 1000;
 
@@ -54,8 +64,13 @@ pub enum Input {
 pub struct Alerts {
     inbox: Inbox,
     tx: mpsc::UnboundedSender<Input>,
-    /// Dropping these stops the pollers.
-    _stops: Vec<std::sync::mpsc::Sender<()>>,
+    /// The feeds the pollers poll, and what stops them (dropping it).
+    polled: Vec<Feed>,
+    stops: Vec<std::sync::mpsc::Sender<()>>,
+    /// Each feed's health, in the config's order.
+    health: Vec<FeedHealth>,
+    /// When alerts and kept documents were last pruned.
+    pruned: Option<Instant>,
     speech: HashMap<AlertId, PathBuf>,
     /// Starts waiting for their speech.
     waiting: HashMap<AlertId, Action>,
@@ -68,6 +83,69 @@ pub struct Alerts {
     saved: String,
 }
 
+/// One feed's health as the loop keeps it.
+struct FeedHealth {
+    feed: Feed,
+    last_ok: Option<DateTime<Utc>>,
+    failing_since: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+impl FeedHealth {
+    fn status(&self) -> FeedStatus {
+        let state = match (&self.failing_since, &self.last_ok) {
+            (Some(_), _) => "failing",
+            (None, Some(_)) => "ok",
+            (None, None) => "waiting",
+        };
+        FeedStatus {
+            name: self.feed.name.clone(),
+            kind: self.feed.kind.as_str().to_string(),
+            url: self.feed.url.clone(),
+            state: state.to_string(),
+            last_ok: self.last_ok.map(|t| t.to_rfc3339()),
+            failing_since: self.failing_since.map(|t| t.to_rfc3339()),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// Start one poller thread per feed; dropping a returned sender stops it.
+fn start_pollers(
+    feeds: &[Feed],
+    tx: &mpsc::UnboundedSender<Input>,
+) -> Vec<std::sync::mpsc::Sender<()>> {
+    let mut stops = Vec::new();
+    for f in feeds {
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+        let out = tx.clone();
+        let feed = f.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("corong-feed-{}", f.name))
+            .spawn(move || feed::run(feed, stop_rx, move |e| drop(out.send(Input::Feed(e)))));
+        match spawned {
+            Ok(_) => {
+                tracing::info!(feed = %f.name, kind = f.kind.as_str(), url = %f.url, "polling feed");
+                stops.push(stop_tx);
+            }
+            Err(e) => tracing::error!(feed = %f.name, "cannot start the feed's poller: {e}"),
+        }
+    }
+    stops
+}
+
+fn health_of(feeds: &[Feed]) -> Vec<FeedHealth> {
+    feeds
+        .iter()
+        .map(|f| FeedHealth {
+            feed: f.clone(),
+            last_ok: None,
+            failing_since: None,
+            error: None,
+        })
+        .collect()
+}
+
 /// What survives a restart.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Kept {
@@ -78,25 +156,11 @@ struct Kept {
 impl Alerts {
     /// Start one poller per feed (none when `[alerts] mode = "off"` has no
     /// feeds to read either way: they are still read and listed).
-    pub fn start(station: &Station) -> (Alerts, mpsc::UnboundedReceiver<Input>) {
+    pub fn start(station: &mut Station) -> (Alerts, mpsc::UnboundedReceiver<Input>) {
         let config = station.config();
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut stops = Vec::new();
-        for f in &config.alerts.feeds {
-            let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-            let out = tx.clone();
-            let feed = f.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("corong-feed-{}", f.name))
-                .spawn(move || feed::run(feed, stop_rx, move |e| drop(out.send(Input::Feed(e)))));
-            match spawned {
-                Ok(_) => {
-                    tracing::info!(feed = %f.name, kind = f.kind.as_str(), url = %f.url, "polling feed");
-                    stops.push(stop_tx);
-                }
-                Err(e) => tracing::error!(feed = %f.name, "cannot start the feed's poller: {e}"),
-            }
-        }
+        let polled = config.alerts.feeds.clone();
+        let stops = start_pollers(&polled, &tx);
         let archive = config.daemon.state_dir.join("alerts");
         let path = archive.join("inbox.json");
         let (inbox, jobs, saved) = match std::fs::read_to_string(&path) {
@@ -119,7 +183,10 @@ impl Alerts {
         let alerts = Alerts {
             inbox,
             tx,
-            _stops: stops,
+            health: health_of(&polled),
+            polled,
+            stops,
+            pruned: None,
             speech: HashMap::new(),
             waiting: HashMap::new(),
             jobs,
@@ -128,7 +195,37 @@ impl Alerts {
             documents: 0,
             saved,
         };
+        alerts.publish(station);
         (alerts, rx)
+    }
+
+    /// After a reload: restart the pollers when `[[alerts.feeds]]` changed
+    /// (a feed's health starts again with it); otherwise leave them be.
+    pub fn on_reload(&mut self, station: &mut Station) {
+        let feeds = &station.config().alerts.feeds;
+        if *feeds == self.polled {
+            return;
+        }
+        tracing::info!(
+            feeds = feeds.len(),
+            "the hazard feeds changed: restarting their pollers"
+        );
+        // Dropping the senders stops the old pollers at their next wait.
+        self.stops.clear();
+        self.polled = feeds.clone();
+        self.stops = start_pollers(&self.polled, &self.tx);
+        self.health = health_of(&self.polled);
+        self.failing.clear();
+        self.publish(station);
+    }
+
+    /// Hand each feed's health to the station (`status`, `/metrics`).
+    fn publish(&self, station: &mut Station) {
+        station.feeds = self.health.iter().map(FeedHealth::status).collect();
+    }
+
+    fn health_mut(&mut self, feed: &str) -> Option<&mut FeedHealth> {
+        self.health.iter_mut().find(|h| h.feed.name == feed)
     }
 
     pub fn on_input(&mut self, input: Input, station: &mut Station) {
@@ -163,8 +260,19 @@ impl Alerts {
                 if self.failing.remove(&feed).is_some() {
                     tracing::info!(feed, "feed answers again");
                 }
+                if let Some(h) = self.health_mut(&feed) {
+                    h.last_ok = Some(Utc::now());
+                    h.failing_since = None;
+                    h.error = None;
+                }
+                self.publish(station);
             }
             Input::Feed(FeedEvent::Failed { feed, error }) => {
+                if let Some(h) = self.health_mut(&feed) {
+                    h.failing_since.get_or_insert_with(Utc::now);
+                    h.error = Some(error.clone());
+                }
+                self.publish(station);
                 let due = self
                     .failing
                     .get(&feed)
@@ -186,13 +294,44 @@ impl Alerts {
         }
     }
 
-    /// Time passes: expiries and delayed starts.
+    /// Time passes: expiries and delayed starts; once a day, pruning.
     pub fn tick(&mut self, station: &mut Station) {
-        let (actions, changed) = self.inbox.tick_changes(Utc::now());
-        if changed || !actions.is_empty() {
+        let (actions, mut changed) = self.inbox.tick_changes(Utc::now());
+        if !actions.is_empty() {
             self.act(actions, station);
+            changed = true;
+        }
+        if self.pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            self.pruned = Some(Instant::now());
+            if let Some(days) = station.config().daemon.asrun_keep_days {
+                changed |= self.prune(Utc::now() - chrono::Duration::days(i64::from(days)));
+            }
+        }
+        if changed {
             self.save();
         }
+    }
+
+    /// Forget alerts that ended before `cutoff`, and delete the documents
+    /// kept before it (beside the loop: a folder of years can be long).
+    fn prune(&mut self, cutoff: DateTime<Utc>) -> bool {
+        let removed = self.inbox.prune(cutoff);
+        let live: std::collections::HashSet<AlertId> =
+            self.inbox.alerts().iter().map(|a| a.id).collect();
+        self.jobs.retain(|a, _| live.contains(a));
+        self.speech.retain(|a, _| live.contains(a));
+        if removed > 0 {
+            tracing::info!(removed, "alerts that ended before {cutoff} pruned");
+        }
+        let folder = self.archive.clone();
+        let cutoff_time = std::time::SystemTime::from(cutoff);
+        tokio::task::spawn_blocking(move || {
+            let deleted = prune_documents(&folder, cutoff_time);
+            if deleted > 0 {
+                tracing::info!(deleted, folder = %folder.display(), "kept alert documents pruned");
+            }
+        });
+        removed > 0
     }
 
     /// Write the inbox when it changed: to a temporary file, synced, then
@@ -484,6 +623,30 @@ impl Alerts {
             Err(e) => tracing::debug!(alert, job = %job, "the alert's job had ended: {e}"),
         }
     }
+}
+
+/// Delete the kept documents (`*.xml`, `*.refused.txt`) last written
+/// before `cutoff`; the inbox itself stays. Returns how many.
+fn prune_documents(folder: &std::path::Path, cutoff: std::time::SystemTime) -> usize {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let mut deleted = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.ends_with(".xml") || name.ends_with(".refused.txt")) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < cutoff);
+        if old && std::fs::remove_file(entry.path()).is_ok() {
+            deleted += 1;
+        }
+    }
+    deleted
 }
 
 fn done(message: String, zones: Vec<String>) -> Reply {

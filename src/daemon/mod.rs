@@ -263,7 +263,7 @@ pub async fn run_on(
     let (durable_tx, mut durables) = mpsc::unbounded_channel();
     let mut station = Station::start(config, events_tx, wake_tx, durable_tx)?;
     let config = station.config().clone();
-    let (mut alerts, mut alert_inputs) = alerts::Alerts::start(&station);
+    let (mut alerts, mut alert_inputs) = alerts::Alerts::start(&mut station);
     // Before the scheduler's first look at the clock: what it will not see.
     // A clock not yet synchronized cannot say what was missed: with
     // `wait_for_clock_sync` nothing is caught up then.
@@ -381,6 +381,7 @@ pub async fn run_on(
                 } else if matches!(r.request, crate::control::protocol::Request::Reload) {
                     tracing::info!(user = %r.peer.user, "reload requested");
                     let reply = reload(&mut station, &schedules_tx).await;
+                    alerts.on_reload(&mut station);
                     let _ = r.reply.try_send(reply);
                 } else if let Err(refusal) = station.precheck(&r.request) {
                     tracing::warn!(user = %r.peer.user, "request refused: {}", refusal.message);
@@ -412,6 +413,7 @@ pub async fn run_on(
             Some(()) = hangups.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = reload(&mut station, &schedules_tx).await;
+                alerts.on_reload(&mut station);
             }
             Some(event) = events.recv() => {
                 station.on_event(event);

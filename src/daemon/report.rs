@@ -248,6 +248,7 @@ impl Station {
             next_events,
             loudness_pending: self.loudness_pending(),
             broker: self.broker.as_ref().map(|b| b.link()),
+            feeds: self.feeds.clone(),
         })
     }
 

@@ -89,6 +89,8 @@ pub struct Station {
     held: Vec<HeldAnswer>,
     /// With `[mqtt]`: the broker link `status` shows (set by the loop).
     pub(super) broker: Option<crate::sites::LinkWatch>,
+    /// The hazard feeds' health, as `daemon/alerts.rs` last set it.
+    pub(super) feeds: Vec<crate::control::protocol::FeedStatus>,
 }
 
 /// An answer that waits for the store's syncer.
@@ -188,6 +190,7 @@ impl Station {
             started_at: Utc::now(),
             held: Vec::new(),
             broker: None,
+            feeds: Vec::new(),
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {

@@ -145,6 +145,13 @@ fn parse_fmt(f: &[u8]) -> io::Result<WavFormat> {
     if channels == 0 {
         return Err(bad("the fmt chunk says 0 channels"));
     }
+    // A rate of 0 would divide by zero in the resampler; above 384 kHz no
+    // sound card or program that feeds a page records.
+    if !(1..=384_000).contains(&rate) {
+        return Err(bad(format!(
+            "the fmt chunk says {rate} Hz: only 1 to 384000 Hz is read"
+        )));
+    }
     Ok(WavFormat {
         rate,
         channels,
@@ -209,13 +216,18 @@ mod tests {
 
     #[test]
     fn what_is_not_a_wav_stream_is_one_clear_line() {
-        let cases: [(&[u8], &str); 4] = [
+        let cases: [(&[u8], &str); 6] = [
             (b"not a wav", "too short for a WAV header"),
             (b"RIFF\0\0\0\0AVI LIST", "no RIFF WAVE header"),
             (
                 &header(85, 1, 8000, 16, 0),
                 "format 85 with 16-bit samples: only PCM and 32-bit float are read",
             ),
+            (
+                &header(1, 1, 0, 16, 0),
+                "the fmt chunk says 0 Hz: only 1 to 384000 Hz is read",
+            ),
+            (&header(1, 0, 8000, 16, 0), "the fmt chunk says 0 channels"),
             (
                 b"RIFF\0\0\0\0WAVEdata\0\0\0\0",
                 "a data chunk before the fmt chunk",

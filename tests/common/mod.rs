@@ -57,6 +57,32 @@ pub fn run(cmd: &mut Command) {
     );
 }
 
+/// Wait for a peer program (a receiver: ffmpeg, GStreamer, `corong
+/// receive`) to exit by itself within `limit`; it must succeed. Otherwise
+/// kill it and fail with its log.
+pub fn wait_success(child: &mut std::process::Child, limit: std::time::Duration, log: &Path) {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "{status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            return;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "did not finish within {limit:?}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Generate a sine tone file with ffmpeg: `freq` Hz, `seconds` long, at
 /// `rate` Hz and `channels` channels, amplitude 0.5 (-6 dBFS) in every
 /// channel. Extra ffmpeg output options (codec, sample format) go in

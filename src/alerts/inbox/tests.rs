@@ -332,3 +332,34 @@ fn volcano_levels_raise_replace_and_lowering_to_one_stops() {
         .set_volcano(&config, "merapi", lvl(2), "x", t0())
         .is_err());
 }
+
+#[test]
+fn pruning_forgets_ended_alerts_but_nothing_replays() {
+    let config = config();
+    let mut inbox = Inbox::new();
+    let short = String::from_utf8(doc("nowcast.xml"))
+        .unwrap()
+        .replace("2099-12-06T17:00:00+07:00", "2026-12-06T17:00:00+07:00");
+    let short = cap::read(short.as_bytes()).unwrap();
+    inbox.receive_cap(&config, "bmkg", &short, t0());
+    inbox.tick(t0() + Duration::hours(3));
+    assert_eq!(state(&inbox, 1), State::Expired);
+    // A tsunami bulletin carries no expiry; it ends with its final one.
+    let tsunami = inatews::read(&doc("inatews.xml")).unwrap();
+    let first = inbox.receive_inatews(&config, "inatews", &tsunami, t0());
+    assert!(!first.is_empty());
+    let live = inbox.alerts().len();
+    // Nothing is old yet: nothing goes.
+    assert_eq!(inbox.prune(t0()), 0);
+    let later = t0() + Duration::days(100);
+    assert_eq!(inbox.prune(later), 1, "only the expired nowcast ended");
+    assert_eq!(inbox.alerts().len(), live - 1);
+    assert!(inbox.get(1).is_none());
+    // The long-expired document, seen again, is held as expired: it never
+    // plays late. The tsunami bulletin is still seen: nothing twice.
+    assert!(inbox.receive_cap(&config, "bmkg", &short, later).is_empty());
+    assert_eq!(inbox.alerts().last().unwrap().state, State::Expired);
+    assert!(inbox
+        .receive_inatews(&config, "inatews", &tsunami, later)
+        .is_empty());
+}

@@ -186,6 +186,29 @@ pub struct StatusResult {
     /// With `[mqtt]`: whether the regency's broker is reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<super::BrokerLink>,
+    /// Each hazard feed's health (`[[alerts.feeds]]`); absent with none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<FeedStatus>,
+}
+
+/// A hazard feed as its poller last found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    pub name: String,
+    /// `cap-rss`, `cap` or `inatews`.
+    pub kind: String,
+    pub url: String,
+    /// `ok`, `failing`, or `waiting` (not polled yet since the start).
+    pub state: String,
+    /// RFC 3339: the last poll that went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ok: Option<String>,
+    /// RFC 3339: the first failure of the current run of failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// The last failure, while failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
