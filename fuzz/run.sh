@@ -18,7 +18,7 @@ cd "$here"
 
 secs="${1:-60}"
 shift || true
-all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream web_body)
+all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream web_body sites_message)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 sanitizer="${SANITIZER:-address}"
 # A nightly toolchain when rustup has one; otherwise the stable one with
@@ -95,6 +95,12 @@ seed_all() {
         printf '\x04zones=alun-alun\nzones=pasar,terminal\npriority=live\nat=2026-12-07T06:30\nfile=\n' | seed web_body announce
         printf '\x04text=Selamat pagi\nzones=all\nrepeat=3\n' | seed web_body say
     fi
+    if [ ! -d corpus/sites_message ]; then
+        printf '%s' '{"id":"centre-1-ab","origin":"centre","user":"sri","issued_ms":1,"expires_ms":60001,"request":{"cmd":"emergency","text":"Banjir","zones":["all"]}}' | seed sites_message order.json
+        printf '%s' '{"id":"centre-2-cd","origin":"centre","user":"sri","issued_ms":2,"request":{"cmd":"say","text":"Halo","zones":["pasar"],"repeat":2}}' | seed sites_message say.json
+        printf '%s' '{"site":"wlingi","version":"0.1.0","at_ms":5,"zones":[{"name":"a","playing":"job 3"}],"pending_alerts":1}' | seed sites_message state.json
+        printf '%s' '{"order":"centre-1-ab","site":"wlingi","accepted":false,"reason":"expired"}' | seed sites_message ack.json
+    fi
     if [ ! -d corpus/decode ]; then
         mkdir -p corpus/decode
         if command -v ffmpeg >/dev/null; then
@@ -138,6 +144,7 @@ for t in "${targets[@]}"; do
     [ "$t" = decode ] && maxlen=65536
     [ "$t" = config ] && maxlen=16384
     [ "$t" = alerts ] && maxlen=16384
+    [ "$t" = sites_message ] && maxlen=20000
     set +e
     cargo "${toolchain[@]}" fuzz run -O --sanitizer "$sanitizer" "$t" "corpus/$t" -- \
         -max_total_time="$secs" -max_len="$maxlen" -timeout=20 \

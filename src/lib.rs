@@ -89,6 +89,14 @@
 //!   its CSV and the schedules (`report.rs`), the pages with their
 //!   embedded assets (`pages.rs`, `sections.rs`, `assets/`) and
 //!   `/metrics` (`metrics.rs`). See `docs/web.md`.
+//! - [`sites`]: the regency (`[site]`, `[mqtt]`): this kiosk joined to
+//!   the others through an MQTT broker (rumqttc on the control plane),
+//!   beside the control socket and the web console a way into the daemon's
+//!   loop: the wire and topics with their bounded parser (`message.rs`),
+//!   the client with its Last Will, reconnects, state out and orders sent
+//!   (`link.rs`), orders carried out at most once and never stale
+//!   (`carry.rs`, ids kept by `store/orders.rs`), and every kiosk's
+//!   presence for `corong sites` (`table.rs`). See `docs/regency.md`.
 //! - [`daemon`]: the running kiosk. Every job enters through the job
 //!   ledger (`daemon/jobs/`), which decides and returns effects; the
 //!   station (`daemon/station.rs`) is the shell that carries them out on
@@ -131,6 +139,7 @@ pub mod receive;
 pub mod ring;
 pub mod rtp;
 pub mod schedule;
+pub mod sites;
 pub mod store;
 pub mod suggest;
 pub mod web;

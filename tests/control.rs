@@ -45,6 +45,7 @@ fn status_result() -> StatusResult {
         }],
         next_events: vec![],
         loudness_pending: None,
+        broker: None,
         feeds: vec![],
     }
 }

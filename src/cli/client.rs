@@ -245,6 +245,8 @@ fn print_reply(target: &Target<'_>, reply: &Reply) {
         Reply::Done(d) => println!("{}", d.message),
         Reply::Uploaded(u) => println!("{}", u.path.display()),
         Reply::Alerts(a) => print!("{}", render::alerts(a, target.timezone())),
+        Reply::Sites(s) => print!("{}", render::sites(s, target.timezone())),
+        Reply::Ordered(o) => print!("{}", render::ordered(o)),
     }
 }
 

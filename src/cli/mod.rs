@@ -164,6 +164,28 @@ impl DeliveryArgs {
     }
 }
 
+/// `--sites`: send the request to other kiosks through the regency's
+/// broker instead of playing it here (see docs/regency.md).
+#[derive(Debug, Args)]
+pub struct SitesArg {
+    /// Kiosks, comma separated, or `all`; each plays it on its own zones.
+    #[arg(long, value_delimiter = ',', value_name = "all|NAME,..")]
+    sites: Option<Vec<String>>,
+}
+
+impl SitesArg {
+    /// `req` as it is, or as an order to the named kiosks.
+    fn wrap(self, req: Request) -> Request {
+        match self.sites {
+            Some(sites) => Request::Order {
+                sites,
+                request: Box::new(req),
+            },
+            None => req,
+        }
+    }
+}
+
 /// `--zones` (default every zone) and `--json`.
 #[derive(Debug, Args)]
 pub struct ZonesArgs {
@@ -215,6 +237,8 @@ pub enum Command {
         #[command(flatten)]
         delivery: DeliveryArgs,
         #[command(flatten)]
+        sites: SitesArg,
+        #[command(flatten)]
         place: Place,
     },
     /// A spoken announcement (text to speech, Indonesian by default).
@@ -226,6 +250,8 @@ pub enum Command {
         voice: Option<String>,
         #[command(flatten)]
         delivery: DeliveryArgs,
+        #[command(flatten)]
+        sites: SitesArg,
         #[command(flatten)]
         place: Place,
     },
@@ -244,6 +270,17 @@ pub enum Command {
         stop: bool,
         #[command(flatten)]
         zones: ZonesArgs,
+        #[command(flatten)]
+        sites: SitesArg,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Every kiosk of the regency (`[mqtt]`): online, or offline since
+    /// when, and what plays.
+    Sites {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         place: Place,
     },
@@ -456,29 +493,31 @@ pub fn main() -> ExitCode {
         Command::Announce {
             files,
             delivery,
+            sites,
             place,
         } => {
             let files = match client::absolute(&files) {
                 Ok(f) => f,
                 Err(code) => return code,
             };
-            let req = Request::Announce {
+            let req = sites.wrap(Request::Announce {
                 files,
                 delivery: delivery.delivery(),
-            };
+            });
             send(&target(&place.or(&outer), delivery.json), req)
         }
         Command::Say {
             text,
             voice,
             delivery,
+            sites,
             place,
         } => {
-            let req = Request::Say {
+            let req = sites.wrap(Request::Say {
                 text,
                 voice,
                 delivery: delivery.delivery(),
-            };
+            });
             send(&target(&place.or(&outer), delivery.json), req)
         }
         Command::Emergency {
@@ -486,20 +525,22 @@ pub fn main() -> ExitCode {
             text,
             stop,
             zones,
+            sites,
             place,
         } => {
             let file = match file.map(|f| client::absolute(&[f])).transpose() {
                 Ok(f) => f.and_then(|mut v| v.pop()),
                 Err(code) => return code,
             };
-            let req = Request::Emergency {
+            let req = sites.wrap(Request::Emergency {
                 file,
                 text,
                 zones: zones.zones,
                 stop,
-            };
+            });
             send(&target(&place.or(&outer), zones.json), req)
         }
+        Command::Sites { json, place } => send(&target(&place.or(&outer), json), Request::Sites),
         Command::Status { json, place } => send(&target(&place.or(&outer), json), Request::Status),
         Command::Queue { json, place } => send(&target(&place.or(&outer), json), Request::Queue),
         Command::Page { args, place } => {

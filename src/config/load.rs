@@ -30,6 +30,7 @@ mod alerts;
 mod daemon;
 mod icecast;
 mod loader;
+mod regency;
 mod schedules;
 mod sections;
 mod targets;
@@ -234,6 +235,7 @@ impl Loader<'_> {
             .filter_map(|z| Some((z.zone.name.clone(), z.place.clone()?)))
             .collect();
         let web = self.web(sections.get("web").copied());
+        let regency = self.regency(sections.get("site").copied(), sections.get("mqtt").copied());
         self.warn_unused_zones(&zones, &schedules, &targets);
 
         let group_map: BTreeMap<String, Vec<String>> = targets
@@ -259,6 +261,7 @@ impl Loader<'_> {
             alerts,
             volcanoes,
             web,
+            regency,
         })
     }
 }

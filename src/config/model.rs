@@ -42,6 +42,9 @@ pub struct Config {
     pub volcanoes: Vec<Volcano>,
     /// `[web]`: the web console; `None`: no web server.
     pub web: Option<Web>,
+    /// `[site]` with `[mqtt]`: this kiosk joined to the regency's broker;
+    /// `None`: a kiosk on its own.
+    pub regency: Option<Regency>,
 }
 
 impl Config {
@@ -627,4 +630,30 @@ pub struct Web {
 pub struct WebTls {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// `[site]` and `[mqtt]`: this kiosk in the regency (see `docs/regency.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regency {
+    /// `[site] name`: letters, digits, `-` and `_`.
+    pub site: String,
+    pub broker: Broker,
+    /// Every topic starts with it (no `/` at either end, no wildcards).
+    pub topic_prefix: String,
+    pub username: Option<String>,
+    /// Absolute; read (and checked readable) at load, read again at each
+    /// connection so that a changed password needs no restart.
+    pub password_file: Option<PathBuf>,
+    /// Extra PEM CA certificates for `mqtts://`, absolute.
+    pub ca_file: Option<PathBuf>,
+    pub keep_alive: Duration,
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://`: TLS (rustls).
+    pub tls: bool,
 }

@@ -109,6 +109,10 @@ pub struct ConfigFile {
     pub volcanoes: Option<Vec<VolcanoTable>>,
     /// `[web]`: the web console. Default: none (no web server).
     pub web: Option<WebTable>,
+    /// `[site]`: this kiosk's name in the regency. Default: none.
+    pub site: Option<SiteTable>,
+    /// `[mqtt]`: the regency's broker. Default: none (no other kiosks).
+    pub mqtt: Option<MqttTable>,
 }
 
 /// Default `[[alerts.feeds]] poll_s`.
@@ -221,6 +225,39 @@ pub struct WebTable {
     pub session_hours: Option<Spanned<i64>>,
     /// Serve `/metrics` on a non-loopback listen too. Default false.
     pub metrics_public: Option<bool>,
+}
+
+/// `[site]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteTable {
+    /// This kiosk's name: its topics and its broker account. Required.
+    pub name: Spanned<String>,
+}
+
+/// Default `[mqtt] keep_alive_s`: the broker declares a kiosk dead after
+/// 1.5 times this, so a killed kiosk shows offline within 15 s.
+pub const DEFAULT_KEEP_ALIVE_S: i64 = 10;
+/// Accepted `[mqtt] keep_alive_s`: at most 20, so that 1.5 times it stays
+/// within the 30 s the regency is promised.
+pub const KEEP_ALIVE_S_RANGE: std::ops::RangeInclusive<i64> = 1..=20;
+
+/// `[mqtt]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTable {
+    /// `mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]`. Required.
+    pub url: Spanned<String>,
+    /// Every topic starts with it, e.g. `corong/blitar`. Required.
+    pub topic_prefix: Spanned<String>,
+    /// The broker account. Default: none (anonymous).
+    pub username: Option<Spanned<String>>,
+    /// A file holding the account's password (its first line).
+    pub password_file: Option<Spanned<String>>,
+    /// PEM CA certificates to trust for `mqtts://` besides the system's.
+    pub ca_file: Option<Spanned<String>>,
+    /// MQTT keep-alive, seconds, 1..=20. Default 10.
+    pub keep_alive_s: Option<Spanned<i64>>,
 }
 
 /// Default `[loudness] target_lufs`, LUFS.
@@ -573,7 +610,9 @@ mod tests {
                 "loudness",
                 "alerts",
                 "volcanoes",
-                "web"
+                "web",
+                "site",
+                "mqtt"
             ]
         );
         assert!(field_names::<ZoneTable>().contains(&"multicast_interface"));

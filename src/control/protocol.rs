@@ -23,6 +23,8 @@
 //!   and the bounds a request is checked against.
 //! - `protocol/reply.rs`: what the daemon answers ([`Reply`] and the
 //!   result of each command).
+//! - `protocol/sites.rs`: the replies of `sites` and of an order sent to
+//!   other kiosks (`--sites`).
 //! - `protocol/response.rs`: one response line ([`Response`]): a reply, an
 //!   error or progress.
 //!
@@ -32,11 +34,13 @@ mod envelope;
 mod reply;
 mod request;
 mod response;
+mod sites;
 
 pub use envelope::*;
 pub use reply::*;
 pub use request::*;
 pub use response::*;
+pub use sites::*;
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,8 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 
 use super::protocol::{
-    AlertsResult, EndpointHealth, LogResult, Progress, QueueResult, ReceiverInfo, ScheduleResult,
-    StatusResult, ZonesResult,
+    AlertsResult, EndpointHealth, LogResult, OrderResult, Progress, QueueResult, ReceiverInfo,
+    ScheduleResult, SitesResult, StatusResult, ZonesResult,
 };
 use crate::priority::Priority;
 
@@ -140,6 +140,17 @@ pub fn status(s: &StatusResult, tz: Tz) -> String {
         out.push_str(&format!(
             "\nloudness: {n} file{} still to measure\n",
             if n == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(b) = &s.broker {
+        out.push_str(&format!(
+            "\nregency broker: {} since {}\n",
+            if b.connected {
+                "connected"
+            } else {
+                "NOT REACHED"
+            },
+            local_time(&b.since, tz)
         ));
     }
     out.push('\n');
@@ -421,6 +432,91 @@ impl<W: Write> ProgressPrinter<W> {
 }
 
 /// `corong alerts`: one row per alert, then each pending one's words.
+/// `corong sites`: one row per kiosk.
+pub fn sites(s: &SitesResult, tz: Tz) -> String {
+    let rows: Vec<Vec<String>> = s
+        .sites
+        .iter()
+        .map(|site| {
+            let state = match (&site.online, &site.since) {
+                (true, _) => "online".to_string(),
+                (false, Some(t)) => format!("offline since {}", local_time(t, tz)),
+                (false, None) => "offline".to_string(),
+            };
+            let playing: Vec<String> = site
+                .zones
+                .iter()
+                .filter_map(|z| Some(format!("{}: {}", z.name, z.playing.as_deref()?)))
+                .collect();
+            let unwell: Vec<String> = site
+                .zones
+                .iter()
+                .filter_map(|z| {
+                    let st = z.state.as_deref()?;
+                    (st != "streaming" && st != "idle").then(|| format!("{}: {st}", z.name))
+                })
+                .collect();
+            let health = if unwell.is_empty() {
+                "ok".to_string()
+            } else {
+                unwell.join("; ")
+            };
+            let name = if site.name == s.this {
+                format!("{} (this)", site.name)
+            } else {
+                site.name.clone()
+            };
+            vec![
+                name,
+                state,
+                site.zones.len().to_string(),
+                health,
+                site.pending_alerts.to_string(),
+                if playing.is_empty() {
+                    "-".into()
+                } else {
+                    playing.join("; ")
+                },
+            ]
+        })
+        .collect();
+    let link = if s.link.connected {
+        "connected"
+    } else {
+        "NOT REACHED"
+    };
+    format!(
+        "broker: {link} since {}\n{}",
+        local_time(&s.link.since, tz),
+        table(
+            &["SITE", "STATE", "ZONES", "HEALTH", "ALERTS", "PLAYING"],
+            &rows
+        )
+    )
+}
+
+/// An order sent with `--sites`: who accepted it.
+pub fn ordered(o: &OrderResult) -> String {
+    let mut out = format!("order {}\n", o.order);
+    for a in &o.acks {
+        match (a.accepted, a.job) {
+            (true, Some(job)) => out.push_str(&format!("{}: accepted, job {job}\n", a.site)),
+            (true, None) => out.push_str(&format!("{}: accepted\n", a.site)),
+            (false, _) => out.push_str(&format!(
+                "{}: refused: {}\n",
+                a.site,
+                a.reason.as_deref().unwrap_or("no reason given")
+            )),
+        }
+    }
+    for s in &o.silent {
+        out.push_str(&format!("{s}: no answer in time\n"));
+    }
+    let accepted = o.acks.iter().filter(|a| a.accepted).count();
+    out.push_str(&format!("{accepted} kiosk(s) accepted\n"));
+    out
+}
+
 pub fn alerts(a: &AlertsResult, tz: Tz) -> String {
     if a.alerts.is_empty() {
         return "no alerts received\n".to_string();
@@ -592,6 +688,7 @@ mod tests {
                 priority: 77,
             }],
             loudness_pending: Some(3),
+            broker: None,
             feeds: vec![
                 FeedStatus {
                     name: "bmkg".into(),
@@ -631,6 +728,7 @@ mod tests {
         let none = status(
             &StatusResult {
                 loudness_pending: Some(0),
+                broker: None,
                 ..s.clone()
             },
             JAKARTA,

@@ -298,6 +298,9 @@ pub async fn run_on(
         }
         None => None,
     };
+    // The regency (with `[mqtt]`): other kiosks' orders, the same loop.
+    let sites = crate::sites::start(&config, handler.clone(), changes_tx.subscribe());
+    station.broker = sites.as_ref().map(|s| s.link.clone());
     let serve_options = crate::control::ServeOptions {
         upload_dir: Some(config.daemon.state_dir.join("uploads")),
         ..Default::default()
@@ -372,7 +375,9 @@ pub async fn run_on(
                 if !read_only(&r.request) {
                     changed(&changes_tx);
                 }
-                if let Some(reply) = alerts.on_request(&r.request, &r.peer.user, &mut station) {
+                if crate::sites::takes(&r.request) {
+                    crate::sites::submit(sites.as_ref(), r.request, r.peer.user, r.reply);
+                } else if let Some(reply) = alerts.on_request(&r.request, &r.peer.user, &mut station) {
                     let _ = r.reply.try_send(reply);
                 } else if matches!(r.request, crate::control::protocol::Request::Reload) {
                     tracing::info!(user = %r.peer.user, "reload requested");
@@ -514,6 +519,8 @@ fn read_only(request: &crate::control::protocol::Request) -> bool {
     matches!(
         request,
         Request::Status
+            | Request::Sites
+            | Request::Alerts
             | Request::Queue
             | Request::Zones
             | Request::Schedule { .. }

@@ -250,6 +250,7 @@ impl Station {
             zones,
             next_events,
             loudness_pending: self.loudness_pending(),
+            broker: self.broker.as_ref().map(|b| b.link()),
             feeds: self.feeds.clone(),
         })
     }

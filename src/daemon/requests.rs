@@ -214,6 +214,11 @@ impl Station {
                 ErrorCode::Failed,
                 "alerts are handled by the daemon's loop",
             )),
+            // The regency's link answers these (`sites::submit`).
+            Request::Sites | Request::Order { .. } => Err(refuse(
+                ErrorCode::Failed,
+                "the regency is handled by the daemon's loop",
+            )),
             // The main loop carries out reloads (the scheduler is its).
             Request::Reload => Err(refuse(
                 ErrorCode::Failed,

@@ -87,6 +87,8 @@ pub struct Station {
     pub(super) started_at: DateTime<Utc>,
     /// Answers held until the commit behind them is on disk.
     held: Vec<HeldAnswer>,
+    /// With `[mqtt]`: the broker link `status` shows (set by the loop).
+    pub(super) broker: Option<crate::sites::LinkWatch>,
     /// The hazard feeds' health, as `daemon/alerts.rs` last set it.
     pub(super) feeds: Vec<crate::control::protocol::FeedStatus>,
 }
@@ -187,6 +189,7 @@ impl Station {
             uploads_pruned: None,
             started_at: Utc::now(),
             held: Vec::new(),
+            broker: None,
             feeds: Vec::new(),
             config: config.clone(),
         };

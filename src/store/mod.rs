@@ -68,6 +68,7 @@ mod error;
 mod lifecycle;
 mod loudness;
 mod model;
+mod orders;
 mod queue;
 mod schema;
 
@@ -87,6 +88,7 @@ pub use model::{
     AfterFinish, AsRunEntry, How, JobId, JobKind, Loudness, NewJob, StoredJob, ZoneEnd,
     ZoneProgress, ZoneState,
 };
+pub use orders::{OrderBook, OrderKind};
 pub use schema::SCHEMA_VERSION;
 
 use error::{classify, classify_io, Failure};

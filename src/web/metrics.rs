@@ -48,6 +48,19 @@ pub fn render(
         "corong_build_info{{version=\"{}\"}} 1",
         label(&status.daemon.version)
     );
+    if let Some(b) = &status.broker {
+        family(
+            &mut o,
+            "corong_regency_broker_connected",
+            "gauge",
+            "1 while the regency's MQTT broker is reached ([mqtt]).",
+        );
+        let _ = writeln!(
+            o,
+            "corong_regency_broker_connected {}",
+            u8::from(b.connected)
+        );
+    }
     family(
         &mut o,
         "corong_zone_on_air",

@@ -28,6 +28,10 @@ pub enum Reply {
     Uploaded(UploadResult),
     /// `alerts`: the hazard alerts, newest last.
     Alerts(AlertsResult),
+    /// `sites`: every kiosk of the regency.
+    Sites(super::SitesResult),
+    /// An order sent to other kiosks (`--sites`): who accepted it.
+    Ordered(super::OrderResult),
 }
 
 /// `corong alerts`.
@@ -179,6 +183,9 @@ pub struct StatusResult {
     /// daemons before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loudness_pending: Option<u64>,
+    /// With `[mqtt]`: whether the regency's broker is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<super::BrokerLink>,
     /// Each hazard feed's health (`[[alerts.feeds]]`); absent with none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedStatus>,

@@ -165,6 +165,16 @@ pub enum Request {
     /// `corong volcano NAME LEVEL`: an operator sets a volcano's alert
     /// level, 1..=4.
     Volcano { name: String, level: u8 },
+    /// `corong sites`: every kiosk of the regency (needs `[mqtt]`).
+    Sites,
+    /// `corong emergency|announce|say ... --sites all|NAME,..`: `request`
+    /// (one of those three) sent as an order through the broker to the
+    /// named kiosks (`["all"]`: every one), each carrying it out on its own
+    /// zones.
+    Order {
+        sites: Vec<String>,
+        request: Box<Request>,
+    },
 }
 
 /// What is wrong with a request that parsed. The daemon replies with it as a
@@ -195,6 +205,8 @@ impl Request {
             Request::AlertConfirm { .. } => "alert_confirm",
             Request::AlertDismiss { .. } => "alert_dismiss",
             Request::Volcano { .. } => "volcano",
+            Request::Sites => "sites",
+            Request::Order { .. } => "order",
         }
     }
 
@@ -318,6 +330,26 @@ impl Request {
                 }
                 Ok(())
             }
+            Request::Order { sites, request } => {
+                if sites.is_empty() || sites.len() > MAX_SITES {
+                    return bad(format!("--sites names 1..={MAX_SITES} kiosks"));
+                }
+                if let Some(s) = sites.iter().find(|s| !valid_site(s)) {
+                    return bad(format!(
+                        "--sites: `{s}` is not a kiosk name (letters, digits, `-`, `_`) or `all`"
+                    ));
+                }
+                match request.as_ref() {
+                    Request::Announce { .. } | Request::Emergency { file: Some(_), .. } => bad(
+                        "files do not travel to other kiosks yet: send text with `say` or \
+                         `emergency --text`"
+                            .into(),
+                    ),
+                    Request::Say { .. } | Request::Emergency { .. } => request.validate(),
+                    other => bad(format!("`{}` cannot be sent to other kiosks", other.name())),
+                }
+            }
+            Request::Sites => Ok(()),
             Request::Alerts | Request::AlertConfirm { .. } | Request::AlertDismiss { .. } => Ok(()),
             Request::Status
             | Request::Queue
@@ -366,6 +398,18 @@ impl Delivery {
         }
         Ok(())
     }
+}
+
+/// The most kiosks one order names (the regency's 22 kecamatan and its
+/// villages' kiosks fit).
+pub const MAX_SITES: usize = 512;
+
+/// A kiosk name as `[site] name` allows it, or `all`.
+fn valid_site(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn check_zones(zones: &[String]) -> Result<(), InvalidRequest> {
