@@ -22,6 +22,7 @@ mod client;
 mod extras;
 mod info;
 mod page;
+mod page_live;
 mod socket;
 mod user;
 

@@ -59,6 +59,10 @@ pub struct PageArgs {
     /// The page ends after this many seconds of input.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     max_s: u32,
+    /// A live page ends after this long without input (a shorter gap is
+    /// heard as silence).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    silence_s: f64,
     /// Read the audio from standard input.
     #[arg(long)]
     from_stdin: bool,
@@ -123,7 +127,7 @@ impl Recording {
 }
 
 /// Set by SIGINT: stop recording, keep what was recorded.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+pub(super) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
@@ -131,7 +135,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// Ctrl-C ends the recording, not the program. Without `SA_RESTART`, so
 /// that a read waiting for input returns and sees it.
-fn catch_ctrl_c() {
+pub(super) fn catch_ctrl_c() {
     // SAFETY: a zeroed sigaction with a handler that only stores an atomic
     // (async-signal-safe), installed for SIGINT.
     unsafe {
@@ -153,8 +157,51 @@ pub fn record<'a>(
     max_s: u32,
     mut progress: impl FnMut(f64, f32),
 ) -> Result<Recording, String> {
+    let (rate, channels, mut next) = open_input(input, format, rate, channels)?;
+    let max_s = max_s.min(MAX_PAGE_S);
+    let limit = max_s as usize * rate as usize * channels as usize;
+    let step = (rate as usize / 10).max(1) * channels as usize;
+    let mut samples = Vec::new();
+    let mut peak = 0f32;
+    while samples.len() < limit && !INTERRUPTED.load(Ordering::Relaxed) {
+        match next() {
+            None => break,
+            Some(Ok(s)) => {
+                peak = peak.max((s as f32 / 32768.0).abs());
+                samples.push(s);
+                if samples.len() % step == 0 {
+                    progress(samples.len() as f64 / (rate as f64 * channels as f64), peak);
+                    peak = 0.0;
+                }
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A stream whose header claimed more than came (a pipe's WAV
+            // header cannot know its length): the end.
+            Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Some(Err(e)) => return Err(format!("reading standard input: {e}")),
+        }
+    }
+    // Whole frames only.
+    samples.truncate(samples.len() / channels as usize * channels as usize);
+    if samples.is_empty() {
+        return Err("nothing was recorded: the input ended before any audio".into());
+    }
+    Ok(Recording {
+        samples,
+        rate,
+        channels,
+    })
+}
+
+/// The input's rate, channels and samples, checked. Errors are one line.
+pub(super) fn open_input<'a>(
+    input: impl Read + 'a,
+    format: Format,
+    rate: Option<u32>,
+    channels: Option<u16>,
+) -> Result<(u32, u16, Samples<'a>), String> {
     let mut input = io::BufReader::with_capacity(64 * 1024, input);
-    let (rate, channels, mut next): (u32, u16, Samples<'a>) = match format {
+    let (rate, channels, next): (u32, u16, Samples<'a>) = match format {
         Format::S16le => {
             let rate = rate.ok_or("--format s16le needs --rate (and --channels, default 1)")?;
             let channels = channels.unwrap_or(1);
@@ -197,49 +244,17 @@ pub fn record<'a>(
     if !(1..=8).contains(&channels) {
         return Err(format!("{channels} channels: expected 1..=8"));
     }
-    let max_s = max_s.min(MAX_PAGE_S);
-    let limit = max_s as usize * rate as usize * channels as usize;
-    let step = (rate as usize / 10).max(1) * channels as usize;
-    let mut samples = Vec::new();
-    let mut peak = 0f32;
-    while samples.len() < limit && !INTERRUPTED.load(Ordering::Relaxed) {
-        match next() {
-            None => break,
-            Some(Ok(s)) => {
-                peak = peak.max((s as f32 / 32768.0).abs());
-                samples.push(s);
-                if samples.len() % step == 0 {
-                    progress(samples.len() as f64 / (rate as f64 * channels as f64), peak);
-                    peak = 0.0;
-                }
-            }
-            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // A stream whose header claimed more than came (a pipe's WAV
-            // header cannot know its length): the end.
-            Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Some(Err(e)) => return Err(format!("reading standard input: {e}")),
-        }
-    }
-    // Whole frames only.
-    samples.truncate(samples.len() / channels as usize * channels as usize);
-    if samples.is_empty() {
-        return Err("nothing was recorded: the input ended before any audio".into());
-    }
-    Ok(Recording {
-        samples,
-        rate,
-        channels,
-    })
+    Ok((rate, channels, next))
 }
 
-type Samples<'a> = Box<dyn FnMut() -> Option<io::Result<i16>> + 'a>;
+pub(super) type Samples<'a> = Box<dyn FnMut() -> Option<io::Result<i16>> + 'a>;
 
 /// A level meter and the time on a terminal: `recording 3.2 s [#####   ]`.
-fn meter(seconds: f64, peak: f32) {
+pub(super) fn meter(what: &str, seconds: f64, peak: f32) {
     let db = 20.0 * peak.max(1e-6).log10();
     let filled = (((db + 60.0) / 60.0).clamp(0.0, 1.0) * 20.0).round() as usize;
     eprint!(
-        "\rrecording {seconds:5.1} s [{}{}]",
+        "\r{what} {seconds:5.1} s [{}{}]",
         "#".repeat(filled),
         " ".repeat(20 - filled)
     );
@@ -256,18 +271,21 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
         ExitCode::from(2)
     };
     if args.from_rtp.is_some() || args.codec.is_some() {
-        return usage("--from-rtp is not built yet: record the page with --from-stdin");
+        return usage("--from-rtp is not built yet: page with --from-stdin");
     }
     if args.from_mic {
-        return usage("--from-mic is not built yet: record the page with --from-stdin");
-    }
-    if args.mode == Mode::Live {
-        return usage("live pages are not built yet: record the page first with --mode record");
+        return usage("--from-mic is not built yet: page with --from-stdin");
     }
     if args.max_s == 0 || args.max_s > MAX_PAGE_S {
         return usage(&format!(
             "--max-s must be 1..={MAX_PAGE_S}, not {}",
             args.max_s
+        ));
+    }
+    if !(0.1..=600.0).contains(&args.silence_s) {
+        return usage(&format!(
+            "--silence-s must be 0.1..=600 seconds, not {}",
+            args.silence_s
         ));
     }
     let delivery = Delivery {
@@ -285,6 +303,23 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
     if let Err(e) = probe.validate() {
         return usage(&e.to_string());
     }
+    if args.mode == Mode::Live {
+        let (rate, channels, next) =
+            match open_input(io::stdin().lock(), args.format, args.rate, args.channels) {
+                Ok(x) => x,
+                Err(e) => return usage(&e),
+            };
+        let opts = super::page_live::LiveOptions {
+            delivery: Delivery {
+                wait: true,
+                ..delivery
+            },
+            max_s: args.max_s,
+            gap_ms: (args.silence_s * 1000.0).round() as u32,
+            source: "standard input",
+        };
+        return super::page_live::run(target, rate, channels, next, opts);
+    }
     catch_ctrl_c();
     let terminal = io::stderr().is_terminal() && !target.json;
     if terminal {
@@ -301,7 +336,7 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
         args.max_s,
         |s, peak| {
             if terminal {
-                meter(s, peak)
+                meter("recording", s, peak)
             }
         },
     );

@@ -87,6 +87,8 @@ pub struct Station {
     pub(super) started_at: DateTime<Utc>,
     /// Answers held until the commit behind them is on disk.
     held: Vec<HeldAnswer>,
+    /// Live pages and the zones they hold (`page_live.rs`).
+    pub(super) live: super::page_live::LivePages,
 }
 
 /// An answer that waits for the store's syncer.
@@ -185,6 +187,7 @@ impl Station {
             uploads_pruned: None,
             started_at: Utc::now(),
             held: Vec::new(),
+            live: Default::default(),
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {
@@ -463,6 +466,11 @@ impl Station {
         &self.engine
     }
 
+    /// Where feeds report the items they open (the as-run log's files).
+    pub(super) fn feed_events(&self) -> std::sync::mpsc::Sender<FeedEvent> {
+        self.feed_tx.clone()
+    }
+
     /// The one entrance for every job (see [`Ledger::start_job`]): kept,
     /// then played now or when due.
     pub fn start_job(&mut self, spec: JobSpec) -> Result<JobId, StartError> {
@@ -510,6 +518,10 @@ impl Station {
         files: Vec<PathBuf>,
         order: Order,
     ) {
+        if self.is_live(id) {
+            // Filled from the speaker's connection, not by a decoder.
+            return self.give_live_voices(id, zones, priority);
+        }
         let engine_rate = self.config.daemon.sample_rate;
         let spec = VoiceSpec {
             job: id,
