@@ -18,7 +18,7 @@ cd "$here"
 
 secs="${1:-60}"
 shift || true
-all=(config playlist control_request upload_name rtp rtcp decode alerts)
+all=(config playlist control_request upload_name rtp rtcp decode alerts live_frames)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 sanitizer="${SANITIZER:-address}"
 export RUSTC_BOOTSTRAP=1

@@ -203,7 +203,7 @@ fn a_live_tone_reaches_pcmu_and_l16_zones_at_once() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["job"].to_string() == id)
+        .filter(|r| r["job"].as_u64() == id.parse().ok())
         .collect();
     assert_eq!(rows.len(), 2, "{log}");
     for r in rows {
