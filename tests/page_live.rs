@@ -117,6 +117,28 @@ fn span_seconds(s: &[f32], rate: usize) -> (usize, usize, f64) {
     (a, b, (b - a) as f64 / rate as f64)
 }
 
+/// The longest stretch of audible packets in one piece.
+fn longest_run(s: &[f32], packet: usize) -> &[f32] {
+    let loud: Vec<bool> = s
+        .chunks(packet)
+        .map(|c| c.iter().any(|x| x.abs() > 0.05))
+        .collect();
+    let (mut best, mut from) = ((0, 0), None);
+    for (i, &l) in loud.iter().chain([&false]).enumerate() {
+        match (l, from) {
+            (true, None) => from = Some(i),
+            (false, Some(f)) => {
+                if i - f > best.1 - best.0 {
+                    best = (f, i);
+                }
+                from = None;
+            }
+            _ => {}
+        }
+    }
+    &s[best.0 * packet..(best.1 * packet).min(s.len())]
+}
+
 /// Decoded samples of a zone's packets, and when the first audible one came.
 fn decode(packets: &[(Duration, Vec<u8>)], l16: bool) -> (Vec<f32>, Option<Duration>) {
     let mut s = Vec::new();
@@ -452,5 +474,124 @@ fn a_broken_frame_ends_only_that_page() {
     let (code, _, err) = st.client(&["status"]);
     assert_eq!(code, 0, "{err}");
     let _ = UdpSocket::bind("127.0.0.1:0");
+    assert!(d.stop().success());
+}
+
+/// `corong page --from-rtp` with an RTP stream ffmpeg sends.
+fn rtp_page(st: &Station, port: u16, args: &[&str]) -> Child {
+    corong()
+        .arg("--socket")
+        .arg(st.socket())
+        .args(["page", "--from-rtp", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn ffmpeg_pcmu(port: u16, seconds: f32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-f", "lavfi"])
+        .args(["-i", &format!("sine=f=700:r=8000:d={seconds}")])
+        .args(["-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", "-f", "rtp"])
+        .arg(format!("rtp://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// ffmpeg sends PCMU to `--from-rtp`: the zone carries it; the page ends
+/// when the stream stops (`--silence-s`).
+#[test]
+fn an_rtp_stream_is_paged_live() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let (st, d) = wav_station("");
+    let port = free_port_pair();
+    let child = rtp_page(
+        &st,
+        port,
+        &[
+            "--codec",
+            "pcmu",
+            "--zones",
+            "pasar",
+            "--no-chime",
+            "--silence-s",
+            "0.5",
+        ],
+    );
+    d.wait_log("live page accepted", Duration::from_secs(5));
+    let mut ff = ffmpeg_pcmu(port, 1.5);
+    let (code, out, err) = finish(child);
+    let _ = ff.wait();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("no input for 0.5 s"), "{err}");
+    d.wait_log("how=completed", Duration::from_secs(5));
+    assert!(d.stop().success());
+    let (s, rate) = read_wav_mono(&st.path("rec.wav"));
+    // ffmpeg's sine is at 1/8 (-18 dBFS): above the threshold. Packets
+    // that came late are concealed with silence: all the audio is there.
+    let packet = rate as usize / 50;
+    let audible: Vec<f32> = s
+        .chunks(packet)
+        .filter(|c| c.iter().any(|x| x.abs() > 0.05))
+        .flatten()
+        .copied()
+        .collect();
+    let seconds = audible.len() as f64 / rate as f64;
+    let (_, _, span) = span_seconds(&s, rate as usize);
+    assert!(
+        (seconds - 1.5).abs() <= 0.065 && span < 1.8,
+        "{seconds} s of the stream over {span} s"
+    );
+    let run = longest_run(&s, packet);
+    assert!(
+        run.len() > rate as usize / 4,
+        "no stretch of 250 ms in one piece"
+    );
+    let f = tone_frequency(&run[packet..run.len() - packet], rate);
+    assert!((f - 700.0).abs() < 3.0, "{f} Hz");
+}
+
+/// A stream of another payload type than `--codec` says: one clear line;
+/// the daemon and the other zones go on.
+#[test]
+fn an_rtp_stream_of_the_wrong_payload_type_is_refused_clearly() {
+    if !require_peer("ffmpeg") {
+        return;
+    }
+    let (st, d) = wav_station("");
+    let port = free_port_pair();
+    let child = rtp_page(
+        &st,
+        port,
+        &[
+            "--codec",
+            "l16",
+            "--rate",
+            "8000",
+            "--zones",
+            "pasar",
+            "--no-chime",
+        ],
+    );
+    d.wait_log("live page accepted", Duration::from_secs(5));
+    let mut ff = ffmpeg_pcmu(port, 0.5);
+    let (code, out, err) = finish(child);
+    let _ = ff.wait();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "corong: reading the RTP stream: an RTP packet of payload type 0 came to 127.0.0.1:{port}: --codec l16 is payload type 96; the page ended"
+        )),
+        "{err}"
+    );
+    let (code, _, err) = st.client(&["status"]);
+    assert_eq!(code, 0, "{err}");
     assert!(d.stop().success());
 }

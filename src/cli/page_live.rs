@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::client::{print_error_json, print_json, Target};
-use super::page::{catch_ctrl_c, Samples, INTERRUPTED};
+use super::page_input::{catch_ctrl_c, Samples, INTERRUPTED};
 use crate::control::live::{encode_frame, END_FRAME, MAX_LIVE_RATE};
 use crate::control::protocol::{Delivery, ErrorCode, JobState, Progress, Reply, Request, Response};
 
@@ -179,6 +179,16 @@ pub fn run(
                     if INTERRUPTED.load(Ordering::Relaxed) {
                         break 'feed;
                     }
+                    // No input now: the daemon may have ended the page.
+                    while let Ok(said) = said_rx.try_recv() {
+                        match said {
+                            Said::Progress(p) => note(&p, &zones, &mut on_air, &mut ending, target),
+                            Said::Final(r) => {
+                                fin = Some(r);
+                                break 'feed;
+                            }
+                        }
+                    }
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break 'feed,
                 Some(Err(e)) => {
@@ -214,7 +224,7 @@ pub fn run(
         }
         if terminal && metered.elapsed() >= Duration::from_millis(100) {
             metered = Instant::now();
-            super::page::meter("on air", sent as f64 / rate as f64, peak);
+            super::page_input::meter("on air", sent as f64 / rate as f64, peak);
             peak = 0.0;
         }
     }

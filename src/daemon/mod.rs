@@ -39,6 +39,7 @@ mod fires;
 pub mod health;
 pub mod jobs;
 pub mod notify;
+mod page_book;
 mod page_feed;
 mod page_live;
 pub mod receivers;

@@ -4,13 +4,13 @@
 //! by a thread of its own (`page_feed.rs`) from the client's connection
 //! instead of by a decoder. One live page holds a zone at a time.
 
-use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::jobs::{JobSpec, Origin};
+use super::page_book::Holder;
 use super::page_feed::{self, FeedPlan, LiveGroup};
 use super::refusal::{refuse, Refusal};
 use super::station::{Station, BUFFER_SECONDS};
@@ -22,29 +22,6 @@ use crate::engine::{Command, ZoneId};
 use crate::ids::JobId;
 use crate::priority::Priority;
 use crate::store::JobKind;
-
-/// A live page the station knows of.
-struct Holder {
-    job: JobId,
-    user: String,
-    zones: Vec<ZoneId>,
-    /// Voices given to the job later (a zone that was full) go to its feed.
-    inputs: std_mpsc::Sender<LiveGroup>,
-}
-
-/// The live pages on air (or about to be).
-#[derive(Default)]
-pub(super) struct LivePages {
-    holders: Vec<Holder>,
-    /// The file of the page's pre-chime, per job, until its voices exist.
-    chimes: Vec<(JobId, Option<PathBuf>)>,
-}
-
-impl LivePages {
-    fn holder(&self, job: JobId) -> Option<&Holder> {
-        self.holders.iter().find(|h| h.job == job)
-    }
-}
 
 impl Station {
     /// A `page_live` request with its audio's connection. Refusals go to

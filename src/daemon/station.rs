@@ -88,7 +88,7 @@ pub struct Station {
     /// Answers held until the commit behind them is on disk.
     held: Vec<HeldAnswer>,
     /// Live pages and the zones they hold (`page_live.rs`).
-    pub(super) live: super::page_live::LivePages,
+    pub(super) live: super::page_book::LivePages,
 }
 
 /// An answer that waits for the store's syncer.
