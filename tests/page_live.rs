@@ -595,3 +595,62 @@ fn an_rtp_stream_of_the_wrong_payload_type_is_refused_clearly() {
     assert_eq!(code, 0, "{err}");
     assert!(d.stop().success());
 }
+
+/// A live page during a scheduled programme pauses it; the programme
+/// resumes where it was when the page ends: nothing of it lost.
+#[test]
+fn a_live_page_pauses_the_schedule_which_resumes_where_it_was() {
+    if !require_peer("sox") || !require_peer("ffmpeg") {
+        return;
+    }
+    let st = Station::new();
+    // 3 s at 200 Hz then 3 s at 400 Hz: where it stands can be read.
+    let expr = r"0.4*sin(2*PI*if(lt(t\,3)\,200\,400)*t)";
+    common::run(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("aevalsrc={expr}:s=48000:d=6"))
+            .arg(st.path("media/music.wav")),
+    );
+    st.playlist("musik", &["../media/music.wav"]);
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nwav = \"rec.wav\"\n\n\
+         [[schedules]]\nname = \"musik\"\ncron = \"{}\"\nplaylist = \"musik\"\nzones = [\"pasar\"]\n",
+        common::station::cron_in(2)
+    ));
+    let d = st.start();
+    d.wait_log("on air zone=pasar job=1", Duration::from_secs(6));
+    // A stretch of the first part on air before the page: what the
+    // recording's timeline is read against, not a wait for a condition.
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut child = live(&st, &["--zones", "pasar", "--no-chime"]);
+    speak(child.stdin.take().unwrap(), sox_tone(1.0), true);
+    let (code, out, err) = finish(child);
+    assert_eq!(code, 0, "{out}{err}");
+    d.wait_log(
+        "ended zone=pasar job=1 how=completed",
+        Duration::from_secs(10),
+    );
+    assert!(d
+        .log_text()
+        .contains("paused for a higher priority zone=pasar job=1"));
+    assert!(d.stop().success());
+    let (s, rate) = read_wav_mono(&st.path("rec.wav"));
+    let track = common::frequency_track(&s, rate, rate as usize / 20);
+    let secs = |t: &[f64], f: f64| common::count_near(t, f, 0.03) as f64 / 20.0;
+    assert!((secs(&track, 200.0) - 3.0).abs() < 0.2, "{track:?}");
+    assert!((secs(&track, 400.0) - 3.0).abs() < 0.2, "{track:?}");
+    assert!((secs(&track, 700.0) - 1.0).abs() < 0.15, "{track:?}");
+    let near = |f: f64| move |x: &f64| (x - f).abs() < f * 0.03;
+    let first = track.iter().position(near(700.0)).unwrap();
+    let last = track.iter().rposition(near(700.0)).unwrap();
+    // Music before and after the page, none under it.
+    assert!(track[..first].iter().any(near(200.0)), "{track:?}");
+    assert!(track[last + 1..].iter().any(near(200.0)), "{track:?}");
+    assert!(
+        !track[first..=last]
+            .iter()
+            .any(|f| near(200.0)(f) || near(400.0)(f)),
+        "music under the page: {track:?}"
+    );
+}
