@@ -1,5 +1,8 @@
 //! `corong page`: a person speaking to the zones.
 //!
+//! `--mode live` (the default) puts the speaker on air as the audio comes
+//! (`page_live.rs`; from RTP: `page_rtp.rs`).
+//!
 //! `--mode record` records the input first (bounded by `--max-s`), sends
 //! the recording to the daemon (an upload, as for a file the daemon cannot
 //! read) and queues it as one announcement of the `page` origin: chimed,
