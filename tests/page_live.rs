@@ -554,8 +554,11 @@ fn an_rtp_stream_is_paged_live() {
         run.len() > rate as usize / 4,
         "no stretch of 250 ms in one piece"
     );
+    // Within 2.5 %: ffmpeg sends in bursts, and a stretch may hold packets
+    // faded for a late one (fewer zero crossings); a wrong rate (8 kHz read
+    // as 16 kHz or 48 kHz) would be off by a factor.
     let f = tone_frequency(&run[packet..run.len() - packet], rate);
-    assert!((f - 700.0).abs() < 3.0, "{f} Hz");
+    assert!((f - 700.0).abs() < 17.5, "{f} Hz");
 }
 
 /// A stream of another payload type than `--codec` says: one clear line;
