@@ -18,7 +18,7 @@ cd "$here"
 
 secs="${1:-60}"
 shift || true
-all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream web_body sites_message)
+all=(config playlist control_request upload_name rtp rtcp decode alerts wav_stream web_body sites_message live_frames)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 sanitizer="${SANITIZER:-address}"
 # A nightly toolchain when rustup has one; otherwise the stable one with

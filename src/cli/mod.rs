@@ -22,6 +22,9 @@ mod client;
 mod extras;
 mod info;
 mod page;
+mod page_input;
+mod page_live;
+mod page_rtp;
 mod socket;
 mod user;
 

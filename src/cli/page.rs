@@ -1,5 +1,8 @@
 //! `corong page`: a person speaking to the zones.
 //!
+//! `--mode live` (the default) puts the speaker on air as the audio comes
+//! (`page_live.rs`; from RTP: `page_rtp.rs`).
+//!
 //! `--mode record` records the input first (bounded by `--max-s`), sends
 //! the recording to the daemon (an upload, as for a file the daemon cannot
 //! read) and queues it as one announcement of the `page` origin: chimed,
@@ -12,16 +15,17 @@
 //! `--channels`. It ends at the end of the input, at `--max-s`, or on
 //! Ctrl-C (what was recorded is still queued).
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 
 use super::client::{fail_as, print_error_json, Target};
+pub use super::page_input::Format;
+use super::page_input::{catch_ctrl_c, end_on_enter, meter, open_input, INTERRUPTED};
 use crate::control::protocol::{Delivery, ErrorCode, Reply, Request, Response, MAX_PAGE_S};
-use crate::media::wav_stream::WavStream;
 use crate::priority::Priority;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,14 +34,6 @@ pub enum Mode {
     Live,
     /// Recorded, then queued as one announcement.
     Record,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A WAV stream (its header gives rate and channels).
-    Wav,
-    /// Raw signed 16-bit little-endian samples (give --rate, --channels).
-    S16le,
 }
 
 /// `corong page`'s arguments.
@@ -59,6 +55,10 @@ pub struct PageArgs {
     /// The page ends after this many seconds of input.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     max_s: u32,
+    /// A live page ends after this long without input (a shorter gap is
+    /// heard as silence).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    silence_s: f64,
     /// Read the audio from standard input.
     #[arg(long)]
     from_stdin: bool,
@@ -122,26 +122,6 @@ impl Recording {
     }
 }
 
-/// Set by SIGINT: stop recording, keep what was recorded.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
-/// Ctrl-C ends the recording, not the program. Without `SA_RESTART`, so
-/// that a read waiting for input returns and sees it.
-fn catch_ctrl_c() {
-    // SAFETY: a zeroed sigaction with a handler that only stores an atomic
-    // (async-signal-safe), installed for SIGINT.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-    }
-}
-
 /// Read a page from `input` until it ends, `max_s` seconds of it, or
 /// Ctrl-C; `progress(seconds, peak)` is called about ten times a second of
 /// audio. Errors are one line.
@@ -153,50 +133,7 @@ pub fn record<'a>(
     max_s: u32,
     mut progress: impl FnMut(f64, f32),
 ) -> Result<Recording, String> {
-    let mut input = io::BufReader::with_capacity(64 * 1024, input);
-    let (rate, channels, mut next): (u32, u16, Samples<'a>) = match format {
-        Format::S16le => {
-            let rate = rate.ok_or("--format s16le needs --rate (and --channels, default 1)")?;
-            let channels = channels.unwrap_or(1);
-            let next = move || {
-                let mut b = [0u8; 2];
-                match input.read_exact(&mut b) {
-                    Ok(()) => Some(Ok(i16::from_le_bytes(b))),
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
-                    Err(e) => Some(Err(e)),
-                }
-            };
-            (rate, channels, Box::new(next))
-        }
-        Format::Wav => {
-            let mut stream = WavStream::open(input)
-                .map_err(|e| format!("standard input is not a WAV stream: {e}"))?;
-            let f = stream.format();
-            if rate.is_some_and(|r| r != f.rate) {
-                return Err(format!(
-                    "the WAV stream is {} Hz, not the {} Hz --rate says",
-                    f.rate,
-                    rate.unwrap_or_default()
-                ));
-            }
-            if channels.is_some_and(|c| c != f.channels) {
-                return Err(format!(
-                    "the WAV stream has {} channels, not the {} --channels says",
-                    f.channels,
-                    channels.unwrap_or_default()
-                ));
-            }
-            (f.rate, f.channels, Box::new(move || stream.next_sample()))
-        }
-    };
-    if !(1_000..=384_000).contains(&rate) {
-        return Err(format!(
-            "a sample rate of {rate} Hz is not audio: expected 1000..=384000"
-        ));
-    }
-    if !(1..=8).contains(&channels) {
-        return Err(format!("{channels} channels: expected 1..=8"));
-    }
+    let (rate, channels, mut next) = open_input(input, format, rate, channels)?;
     let max_s = max_s.min(MAX_PAGE_S);
     let limit = max_s as usize * rate as usize * channels as usize;
     let step = (rate as usize / 10).max(1) * channels as usize;
@@ -232,20 +169,6 @@ pub fn record<'a>(
     })
 }
 
-type Samples<'a> = Box<dyn FnMut() -> Option<io::Result<i16>> + 'a>;
-
-/// A level meter and the time on a terminal: `recording 3.2 s [#####   ]`.
-fn meter(seconds: f64, peak: f32) {
-    let db = 20.0 * peak.max(1e-6).log10();
-    let filled = (((db + 60.0) / 60.0).clamp(0.0, 1.0) * 20.0).round() as usize;
-    eprint!(
-        "\rrecording {seconds:5.1} s [{}{}]",
-        "#".repeat(filled),
-        " ".repeat(20 - filled)
-    );
-    let _ = io::stderr().flush();
-}
-
 /// Run `corong page`.
 pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
     let usage = |message: &str| {
@@ -255,19 +178,27 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
         eprintln!("corong: {message}");
         ExitCode::from(2)
     };
-    if args.from_rtp.is_some() || args.codec.is_some() {
-        return usage("--from-rtp is not built yet: record the page with --from-stdin");
+    if args.codec.is_some() && args.from_rtp.is_none() {
+        return usage("--codec goes with --from-rtp");
+    }
+    if args.from_rtp.is_some() && args.mode == Mode::Record {
+        return usage("--from-rtp pages are live: drop --mode record");
     }
     if args.from_mic {
-        return usage("--from-mic is not built yet: record the page with --from-stdin");
-    }
-    if args.mode == Mode::Live {
-        return usage("live pages are not built yet: record the page first with --mode record");
+        return usage(
+            "--from-mic is not built yet: page with --from-stdin (e.g. arecord -t wav | corong page --from-stdin)",
+        );
     }
     if args.max_s == 0 || args.max_s > MAX_PAGE_S {
         return usage(&format!(
             "--max-s must be 1..={MAX_PAGE_S}, not {}",
             args.max_s
+        ));
+    }
+    if !(0.1..=600.0).contains(&args.silence_s) {
+        return usage(&format!(
+            "--silence-s must be 0.1..=600 seconds, not {}",
+            args.silence_s
         ));
     }
     let delivery = Delivery {
@@ -285,6 +216,36 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
     if let Err(e) = probe.validate() {
         return usage(&e.to_string());
     }
+    if args.mode == Mode::Live {
+        let (opened, source) = match &args.from_rtp {
+            Some(addr) => {
+                let codec = args.codec.as_deref().unwrap_or("pcmu");
+                let opened = super::page_rtp::open(addr, codec, args.rate);
+                if opened.is_ok() && io::stdin().is_terminal() {
+                    end_on_enter();
+                }
+                (opened, "the RTP stream")
+            }
+            None => (
+                open_input(io::stdin().lock(), args.format, args.rate, args.channels),
+                "standard input",
+            ),
+        };
+        let (rate, channels, next) = match opened {
+            Ok(x) => x,
+            Err(e) => return usage(&e),
+        };
+        let opts = super::page_live::LiveOptions {
+            delivery: Delivery {
+                wait: true,
+                ..delivery
+            },
+            max_s: args.max_s,
+            gap_ms: (args.silence_s * 1000.0).round() as u32,
+            source,
+        };
+        return super::page_live::run(target, rate, channels, next, opts);
+    }
     catch_ctrl_c();
     let terminal = io::stderr().is_terminal() && !target.json;
     if terminal {
@@ -301,7 +262,7 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
         args.max_s,
         |s, peak| {
             if terminal {
-                meter(s, peak)
+                meter("recording", s, peak)
             }
         },
     );

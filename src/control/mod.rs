@@ -14,6 +14,7 @@
 //!   the client after an `upload` request and kept by content.
 
 pub mod client;
+pub mod live;
 pub mod protocol;
 pub mod render;
 pub mod server;

@@ -73,6 +73,33 @@ pub struct Peer {
 /// fails: stop working for it (the job itself goes on).
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request, peer: Peer, reply: mpsc::Sender<Response>);
+
+    /// A `page_live` request, with the connection its audio comes on (see
+    /// `control/live.rs`): the handler reads the audio from `socket` on a
+    /// thread of its own and answers through `reply` as `handle` does; the
+    /// exchange ends at its final response. Refused unless implemented.
+    fn handle_live(
+        &self,
+        req: Request,
+        peer: Peer,
+        socket: LiveSocket,
+        reply: mpsc::Sender<Response>,
+    ) {
+        let _ = (req, peer, socket);
+        let _ = reply.try_send(Response::error(
+            ErrorCode::Unavailable,
+            "live pages are not served here",
+        ));
+    }
+}
+
+/// The connection a live page's audio comes on: a second handle on the
+/// client's socket (non-blocking: poll it), and any bytes of the audio the
+/// server had already read with the request.
+#[derive(Debug)]
+pub struct LiveSocket {
+    pub stream: std::os::unix::net::UnixStream,
+    pub early: Vec<u8>,
 }
 
 /// Limits of the server. `Default` gives the documented values.
@@ -626,12 +653,44 @@ impl Connection {
                 }
                 continue;
             }
+            if matches!(req, Request::PageLive { .. }) {
+                // The audio follows on this connection: a thread of the
+                // handler's reads it; this task only forwards the replies,
+                // and the connection ends with the page.
+                let early = reader.buffer().to_vec();
+                let fd = std::os::fd::AsFd::as_fd(reader.get_ref().as_ref()).try_clone_to_owned();
+                let stream = match fd {
+                    Ok(fd) => std::os::unix::net::UnixStream::from(fd),
+                    Err(e) => {
+                        let resp = Response::error(ErrorCode::Failed, format!("live page: {e}"));
+                        let _ = write_response(&mut wr, &resp, self.opts.write_timeout).await;
+                        return;
+                    }
+                };
+                let socket = LiveSocket { stream, early };
+                self.exchange_live(req, &peer, &mut wr, socket).await;
+                return;
+            }
             let (go_on, next) = self.exchange(req, &peer, &mut wr, Some(&close)).await;
             if !go_on {
                 return;
             }
             entry = next;
         }
+    }
+
+    /// A live page: the handler takes the audio's socket; its replies are
+    /// forwarded until the final one.
+    async fn exchange_live<W: AsyncWrite + Unpin>(
+        &mut self,
+        req: Request,
+        peer: &Peer,
+        wr: &mut W,
+        socket: LiveSocket,
+    ) {
+        let (tx, mut rx) = mpsc::channel(16);
+        self.handler.handle_live(req, peer.clone(), socket, tx);
+        self.forward(&mut rx, peer, wr, None).await;
     }
 
     /// Run one request through the handler and forward its replies. Returns
@@ -649,6 +708,17 @@ impl Connection {
     ) -> (bool, Option<IdleEntry>) {
         let (tx, mut rx) = mpsc::channel(16);
         self.handler.handle(req, peer.clone(), tx);
+        self.forward(&mut rx, peer, wr, close).await
+    }
+
+    /// Write the handler's replies until the final one.
+    async fn forward<W: AsyncWrite + Unpin>(
+        &mut self,
+        rx: &mut mpsc::Receiver<Response>,
+        peer: &Peer,
+        wr: &mut W,
+        close: Option<&Arc<tokio::sync::Notify>>,
+    ) -> (bool, Option<IdleEntry>) {
         loop {
             let next = tokio::select! {
                 r = rx.recv() => r,

@@ -5,13 +5,15 @@
 use tokio::sync::mpsc;
 
 use crate::control::protocol::{ErrorCode, Request, Response};
-use crate::control::server::{Handler, Peer};
+use crate::control::server::{Handler, LiveSocket, Peer};
 
 /// One request on its way to the station.
 pub struct Incoming {
     pub request: Request,
     pub peer: Peer,
     pub reply: mpsc::Sender<Response>,
+    /// A live page's audio connection (`page_live` only).
+    pub live: Option<LiveSocket>,
 }
 
 /// Forwards every request into the station's loop.
@@ -21,11 +23,32 @@ pub struct Forward {
 
 impl Handler for Forward {
     fn handle(&self, request: Request, peer: Peer, reply: mpsc::Sender<Response>) {
-        let incoming = Incoming {
+        self.send(Incoming {
             request,
             peer,
             reply,
-        };
+            live: None,
+        });
+    }
+
+    fn handle_live(
+        &self,
+        request: Request,
+        peer: Peer,
+        socket: LiveSocket,
+        reply: mpsc::Sender<Response>,
+    ) {
+        self.send(Incoming {
+            request,
+            peer,
+            reply,
+            live: Some(socket),
+        });
+    }
+}
+
+impl Forward {
+    fn send(&self, incoming: Incoming) {
         if let Err(e) = self.tx.try_send(incoming) {
             let incoming = match e {
                 mpsc::error::TrySendError::Full(i) | mpsc::error::TrySendError::Closed(i) => i,

@@ -39,6 +39,9 @@ mod fires;
 pub mod health;
 pub mod jobs;
 pub mod notify;
+mod page_book;
+mod page_feed;
+mod page_live;
 pub mod receivers;
 mod refusal;
 mod report;
@@ -371,12 +374,15 @@ pub async fn run_on(
                 failed = Some(format!("the scheduler stopped ({})", task_end(r)));
                 break;
             }
-            Some(r) = requests.recv() => {
+            Some(mut r) = requests.recv() => {
                 if !read_only(&r.request) {
                     changed(&changes_tx);
                 }
                 if crate::sites::takes(&r.request) {
                     crate::sites::submit(sites.as_ref(), r.request, r.peer.user, r.reply);
+                } else if let Some(socket) = r.live.take() {
+                    // A live page: its audio goes to a thread of its own.
+                    station.page_live(r.request, r.peer, socket, r.reply);
                 } else if let Some(reply) = alerts.on_request(&r.request, &r.peer.user, &mut station) {
                     let _ = r.reply.try_send(reply);
                 } else if matches!(r.request, crate::control::protocol::Request::Reload) {

@@ -35,10 +35,10 @@ pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub const MEDIA_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An announcement's checked zones, priority and time.
-struct Admission {
-    zones: Vec<ZoneId>,
-    priority: Priority,
-    not_before: Option<DateTime<Utc>>,
+pub(super) struct Admission {
+    pub zones: Vec<ZoneId>,
+    pub priority: Priority,
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// What a request needs done before the station takes it, beside the
@@ -167,6 +167,11 @@ impl Station {
                     &reply,
                 )
             }
+            // Comes with its audio's connection (`page_live.rs`), never here.
+            Request::PageLive { .. } => Err(refuse(
+                ErrorCode::BadRequest,
+                "a live page needs its audio connection",
+            )),
             Request::Say { text, delivery, .. } => match prepared.speech {
                 Some(file) => self.announce(
                     JobKind::Say,
@@ -364,7 +369,7 @@ impl Station {
     }
 
     /// Zones, priority and time of an announcement, checked.
-    fn admission(&self, delivery: &Delivery) -> Result<Admission, Refusal> {
+    pub(super) fn admission(&self, delivery: &Delivery) -> Result<Admission, Refusal> {
         let zones = self.resolve_zones(&delivery.zones)?;
         let priority = delivery.priority.unwrap_or(Priority::ANNOUNCEMENT);
         if priority >= Priority::EMERGENCY {

@@ -91,6 +91,8 @@ pub struct Station {
     pub(super) broker: Option<crate::sites::LinkWatch>,
     /// The hazard feeds' health, as `daemon/alerts.rs` last set it.
     pub(super) feeds: Vec<crate::control::protocol::FeedStatus>,
+    /// Live pages and the zones they hold (`page_live.rs`).
+    pub(super) live: super::page_book::LivePages,
 }
 
 /// An answer that waits for the store's syncer.
@@ -191,6 +193,7 @@ impl Station {
             held: Vec::new(),
             broker: None,
             feeds: Vec::new(),
+            live: Default::default(),
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {
@@ -469,6 +472,11 @@ impl Station {
         &self.engine
     }
 
+    /// Where feeds report the items they open (the as-run log's files).
+    pub(super) fn feed_events(&self) -> std::sync::mpsc::Sender<FeedEvent> {
+        self.feed_tx.clone()
+    }
+
     /// The one entrance for every job (see [`Ledger::start_job`]): kept,
     /// then played now or when due.
     pub fn start_job(&mut self, spec: JobSpec) -> Result<JobId, StartError> {
@@ -516,6 +524,10 @@ impl Station {
         files: Vec<PathBuf>,
         order: Order,
     ) {
+        if self.is_live(id) {
+            // Filled from the speaker's connection, not by a decoder.
+            return self.give_live_voices(id, zones, priority);
+        }
         let engine_rate = self.config.daemon.sample_rate;
         let spec = VoiceSpec {
             job: id,

@@ -316,7 +316,12 @@ fn mix_voice(
     // rather than stop dead, wait silent, and fade back in once a packet and
     // a fade's worth are buffered again. An ending or a skip fades anyway.
     let in_ring = v.frames_available();
-    let fade_frames = (1.0 / fade).round() as usize;
+    // A live voice has no more than its input brings: a packet will do.
+    let fade_frames = if v.live {
+        0
+    } else {
+        (1.0 / fade).round() as usize
+    };
     let producer_done = v
         .shared
         .producer_done

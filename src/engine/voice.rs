@@ -59,6 +59,10 @@ pub struct Voice {
     /// The decoder fell behind: the voice faded out and waits, silent,
     /// until a packet and a fade's worth are buffered again.
     pub(crate) starved: bool,
+    /// Filled as a person speaks (a live page): it plays with a packet
+    /// buffered, not a packet and a fade's worth, so it goes on air with as
+    /// little delay as the input allows.
+    pub(crate) live: bool,
 }
 
 /// Where a voice is in its life on the zone.
@@ -117,8 +121,16 @@ pub fn voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, 
         ending: None,
         skip_to: None,
         starved: false,
+        live: false,
     };
     (voice, input)
+}
+
+/// A voice for a live page (see [`Voice::live`]).
+pub fn live_voice(spec: VoiceSpec, channels: u16, capacity_frames: usize) -> (Voice, VoiceInput) {
+    let (mut v, input) = voice(spec, channels, capacity_frames);
+    v.live = true;
+    (v, input)
 }
 
 impl std::fmt::Debug for Voice {

@@ -155,6 +155,21 @@ pub enum Request {
         #[serde(flatten)]
         delivery: Delivery,
     },
+    /// `corong page` live: once the daemon answers `queued`, the
+    /// connection carries the page's audio (see `control/live.rs`): mono
+    /// s16le at `rate`. The replies are progress lines (`playing` once the
+    /// first packet left) and the final one when the page ends.
+    PageLive {
+        /// Samples a second of the audio that follows.
+        rate: u32,
+        /// The page ends after this many seconds (fading out).
+        max_s: u32,
+        /// Milliseconds without input after which the page ends (a shorter
+        /// gap is silence).
+        gap_ms: u32,
+        #[serde(flatten)]
+        delivery: Delivery,
+    },
     /// `corong alerts`: the hazard alerts received and their states.
     Alerts,
     /// `corong alerts confirm ID`: an operator puts a pending alert on air.
@@ -201,6 +216,7 @@ impl Request {
             Request::Reload => "reload",
             Request::Upload { .. } => "upload",
             Request::Page { .. } => "page",
+            Request::PageLive { .. } => "page_live",
             Request::Alerts => "alerts",
             Request::AlertConfirm { .. } => "alert_confirm",
             Request::AlertDismiss { .. } => "alert_dismiss",
@@ -217,6 +233,7 @@ impl Request {
             Request::Announce { delivery, .. }
             | Request::Say { delivery, .. }
             | Request::Page { delivery, .. } => delivery.wait,
+            Request::PageLive { .. } => true,
             _ => false,
         }
     }
@@ -305,6 +322,28 @@ impl Request {
                     return bad(format!(
                         "a page is at most {MAX_PAGE_S} s, not {} s",
                         recorded_ms / 1000
+                    ));
+                }
+                delivery.validate()
+            }
+            Request::PageLive {
+                rate,
+                max_s,
+                gap_ms,
+                delivery,
+            } => {
+                if !(1_000..=crate::control::live::MAX_LIVE_RATE).contains(rate) {
+                    return bad(format!(
+                        "a live page's rate must be 1000..={} Hz, not {rate}",
+                        crate::control::live::MAX_LIVE_RATE
+                    ));
+                }
+                if *max_s == 0 || *max_s > MAX_PAGE_S {
+                    return bad(format!("a page is 1..={MAX_PAGE_S} s, not {max_s} s"));
+                }
+                if !(100..=600_000).contains(gap_ms) {
+                    return bad(format!(
+                        "the silence that ends a page must be 100..=600000 ms, not {gap_ms}"
                     ));
                 }
                 delivery.validate()

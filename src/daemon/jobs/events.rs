@@ -278,7 +278,9 @@ impl Ledger {
                 } else {
                     JobState::Done
                 };
-                self.finish(id, state, None);
+                // A page's speaker is told a higher priority cut it short.
+                let reason = (how == How::Preempted).then(|| "preempted".to_string());
+                self.finish(id, state, reason);
             }
         }
     }

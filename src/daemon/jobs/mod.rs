@@ -328,6 +328,14 @@ impl Ledger {
                 }
                 continue;
             }
+            // A live page (no files: its audio came from its speaker) cannot
+            // be played again.
+            if job.job.files.is_empty() && job.job.origin.starts_with("page:") {
+                if let Some(store) = self.store.as_mut() {
+                    let _ = store.cancel_job(job.id, now, Some("live page cut off by a restart"));
+                }
+                continue;
+            }
             tracing::info!(job = %job.id, origin = %job.job.origin, "restoring an unfinished job");
             self.resume_stored(&job, now);
             restored += 1;
