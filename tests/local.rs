@@ -268,3 +268,93 @@ fn the_receiver_plays_the_zone_through_the_sound_card() {
         "rms {level:.4}, expected {want:.4} ({db:+.2} dB)"
     );
 }
+
+/// `corong page --from-mic`: the default capture device is ALSA's file
+/// plugin reading a raw 700 Hz tone as if it were a microphone (PEERS.md);
+/// the page carries it to the zone, at its pitch. The plugin is not paced
+/// (it gives its file as fast as it is read), so this checks the content,
+/// not the timing.
+#[test]
+fn a_page_from_the_microphone_reaches_the_zone() {
+    let st = Station::new();
+    let port = common::station::free_port_pair();
+    let rx = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Two seconds of 700 Hz at half scale, 48 kHz mono S16_LE.
+    let raw = st.path("mic.raw");
+    let tone: Vec<u8> = (0..2 * RATE)
+        .flat_map(|i| {
+            let s = 0.5 * (2.0 * std::f64::consts::PI * 700.0 * i as f64 / RATE as f64).sin();
+            ((s * 32767.0) as i16).to_le_bytes()
+        })
+        .collect();
+    fs::write(&raw, tone).unwrap();
+    let conf = st.path("asound.conf");
+    fs::write(
+        &conf,
+        format!(
+            "pcm.!default {{ type plug slave {{ pcm \"mic\" format S16_LE rate 48000 channels 1 }} }}\n\
+             pcm.mic {{ type file slave.pcm \"null\" file \"/dev/null\" infile \"{}\" format \"raw\" }}\n",
+            raw.display()
+        ),
+    )
+    .unwrap();
+    let mut alsa = OsString::from("/usr/share/alsa/alsa.conf:");
+    alsa.push(conf.as_os_str());
+    st.config(&format!(
+        "[loudness]\nnormalize = false\n\n[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{port}\"]\n"
+    ));
+    let d = st.start();
+    let heard = std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < end {
+            if let Ok(n) = rx.recv(&mut buf) {
+                samples.extend(
+                    buf[12..n]
+                        .chunks_exact(2)
+                        .map(|b| i16::from_be_bytes([b[0], b[1]]) as f32 / 32768.0),
+                );
+            }
+        }
+        samples
+    });
+    let out = common::station::corong()
+        .arg("--socket")
+        .arg(st.socket())
+        .args([
+            "page",
+            "--from-mic",
+            "--zones",
+            "pasar",
+            "--no-chime",
+            "--max-s",
+            "3",
+        ])
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run corong page");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let samples = heard.join().unwrap();
+    let log = d.log_text();
+    assert!(d.stop().success(), "{log}");
+    let (a, b) = common::active_span(&samples, 0.1)
+        .unwrap_or_else(|| panic!("no sound on the zone:\n{stderr}\n{log}"));
+    assert!(
+        b - a > RATE as usize / 2,
+        "only {} ms of sound on the zone:\n{stderr}",
+        (b - a) * 1000 / RATE as usize
+    );
+    let freq = common::tone_frequency(&samples[a..b], RATE);
+    assert!(
+        (freq - 700.0).abs() < 7.0,
+        "pitch {freq:.1} Hz on the zone, 700 Hz spoken:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("on air in pasar"),
+        "the operator was not told: {stderr}"
+    );
+}

@@ -24,6 +24,8 @@ mod info;
 mod page;
 mod page_input;
 mod page_live;
+#[cfg(feature = "local-audio")]
+mod page_mic;
 mod page_rtp;
 mod socket;
 mod user;

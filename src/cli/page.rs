@@ -131,9 +131,20 @@ pub fn record<'a>(
     rate: Option<u32>,
     channels: Option<u16>,
     max_s: u32,
+    progress: impl FnMut(f64, f32),
+) -> Result<Recording, String> {
+    let (rate, channels, next) = open_input(input, format, rate, channels)?;
+    record_from(rate, channels, next, max_s, progress)
+}
+
+/// [`record`] from samples already opened (a microphone, a stream).
+pub fn record_from(
+    rate: u32,
+    channels: u16,
+    mut next: super::page_input::Samples<'_>,
+    max_s: u32,
     mut progress: impl FnMut(f64, f32),
 ) -> Result<Recording, String> {
-    let (rate, channels, mut next) = open_input(input, format, rate, channels)?;
     let max_s = max_s.min(MAX_PAGE_S);
     let limit = max_s as usize * rate as usize * channels as usize;
     let step = (rate as usize / 10).max(1) * channels as usize;
@@ -169,6 +180,22 @@ pub fn record<'a>(
     })
 }
 
+/// The microphone's rate, channels and samples; Enter on the terminal
+/// ends the page. Without `local-audio` this is refused before it is
+/// called.
+fn open_mic() -> Result<(u32, u16, super::page_input::Samples<'static>), String> {
+    #[cfg(feature = "local-audio")]
+    {
+        let opened = super::page_mic::open();
+        if opened.is_ok() && io::stdin().is_terminal() {
+            end_on_enter();
+        }
+        opened
+    }
+    #[cfg(not(feature = "local-audio"))]
+    Err("--from-mic needs the cargo feature local-audio".into())
+}
+
 /// Run `corong page`.
 pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
     let usage = |message: &str| {
@@ -184,9 +211,9 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
     if args.from_rtp.is_some() && args.mode == Mode::Record {
         return usage("--from-rtp pages are live: drop --mode record");
     }
-    if args.from_mic {
+    if args.from_mic && cfg!(not(feature = "local-audio")) {
         return usage(
-            "--from-mic is not built yet: page with --from-stdin (e.g. arecord -t wav | corong page --from-stdin)",
+            "--from-mic needs corong built with the cargo feature local-audio; or page with --from-stdin (e.g. arecord -t wav | corong page --from-stdin)",
         );
     }
     if args.max_s == 0 || args.max_s > MAX_PAGE_S {
@@ -218,6 +245,7 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
     }
     if args.mode == Mode::Live {
         let (opened, source) = match &args.from_rtp {
+            None if args.from_mic => (open_mic(), "the microphone"),
             Some(addr) => {
                 let codec = args.codec.as_deref().unwrap_or("pcmu");
                 let opened = super::page_rtp::open(addr, codec, args.rate);
@@ -254,18 +282,25 @@ pub fn run(target: &Target<'_>, args: PageArgs) -> ExitCode {
             args.max_s
         );
     }
-    let recorded = record(
-        io::stdin().lock(),
-        args.format,
-        args.rate,
-        args.channels,
-        args.max_s,
-        |s, peak| {
-            if terminal {
-                meter("recording", s, peak)
-            }
-        },
-    );
+    let progress = |s, peak| {
+        if terminal {
+            meter("recording", s, peak)
+        }
+    };
+    let recorded = if args.from_mic {
+        open_mic().and_then(|(rate, channels, next)| {
+            record_from(rate, channels, next, args.max_s, progress)
+        })
+    } else {
+        record(
+            io::stdin().lock(),
+            args.format,
+            args.rate,
+            args.channels,
+            args.max_s,
+            progress,
+        )
+    };
     if terminal {
         eprintln!();
     }
