@@ -56,8 +56,11 @@ while not json.loads(client("alerts", "--json"))["alerts"]:
     time.sleep(0.05)
 known = len(json.loads(client("alerts", "--json"))["alerts"])
 for n in range(runs):
-    # Documents appear at any phase of the poller's second.
-    time.sleep(random.uniform(0, 1.0))
+    # Documents appear at any phase of the poller's second, each in a later
+    # wall-clock second than the one before: the test server's
+    # Last-Modified has whole seconds, so a document rewritten within the
+    # second of the last fetch would be answered "304 Not Modified".
+    time.sleep(1.0 - time.time() % 1.0 + random.uniform(0, 0.95))
     published = time.time()
     publish(n)
     while True:
