@@ -138,7 +138,8 @@ mkdir -p logs
 printf '%-16s %8s %12s %8s %8s\n' target seconds executions crashes corpus
 total_crashes=0
 for t in "${targets[@]}"; do
-    mkdir -p "artifacts/$t"
+    # A target without seeds starts from an empty corpus.
+    mkdir -p "artifacts/$t" "corpus/$t"
     before=$(find "artifacts/$t" -type f | wc -l)
     maxlen=4096
     [ "$t" = decode ] && maxlen=65536
