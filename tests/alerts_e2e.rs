@@ -353,6 +353,20 @@ repeat_every_s = 10
     daemon.stop();
 }
 
+/// `GET /metrics` from the console on `web`, as text.
+fn metrics(web: std::net::SocketAddr) -> String {
+    let mut s = std::net::TcpStream::connect(web).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
 fn status_json(station: &Station) -> serde_json::Value {
     let (code, out, err) = station.client(&["status", "--json"]);
     assert_eq!(code, 0, "{err}");
@@ -372,8 +386,12 @@ fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
         .local_addr()
         .unwrap();
     let port = free_port_pair();
+    let web = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let zone = format!(
-        "[[zones]]\nname = \"wlingi\"\nrtp = [\"127.0.0.1:{port}\"]\nlocation = [-8.08, 112.32]\n\n\
+        "[web]\nlisten = \"{web}\"\n\n[[zones]]\nname = \"wlingi\"\nrtp = [\"127.0.0.1:{port}\"]\nlocation = [-8.08, 112.32]\n\n\
          [[alerts.playbooks]]\nname = \"hujan\"\n\
          when = {{ event = \"Hujan Lebat*\" }}\nfile = \"media/hujan.wav\"\n"
     );
@@ -402,6 +420,15 @@ fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
     let (code, out, _) = station.client(&["status"]);
     assert_eq!(code, 0);
     assert!(out.contains("! feed uji (cap): failing since "), "{out}");
+    let m = metrics(web);
+    assert!(
+        m.contains("\ncorong_alert_feed_up{feed=\"uji\",kind=\"cap\"} 0\n"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("corong_alert_feed_last_ok_timestamp_seconds{"),
+        "{m}"
+    );
     // Several failed polls, one log line.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
@@ -432,6 +459,17 @@ fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
         if v["feeds"][0]["state"] == "ok" && alerts["alerts"][0]["state"] == "pending" {
             assert_eq!(v["feeds"][0]["url"], format!("{base}/nowcast.xml"));
             assert!(v["feeds"][0]["failing_since"].is_null(), "{v}");
+            let m = metrics(web);
+            assert!(
+                m.contains("\ncorong_alert_feed_up{feed=\"uji\",kind=\"cap\"} 1\n"),
+                "{m}"
+            );
+            assert!(
+                m.contains(
+                    "\ncorong_alert_feed_last_ok_timestamp_seconds{feed=\"uji\",kind=\"cap\"} "
+                ),
+                "{m}"
+            );
             break;
         }
         assert!(

@@ -213,6 +213,44 @@ pub fn render(
             e.dropped_frames
         );
     }
+    if !status.feeds.is_empty() {
+        family(
+            &mut o,
+            "corong_alert_feed_up",
+            "gauge",
+            "1 while a hazard feed's last poll went through, 0 while it fails (absent until its first poll).",
+        );
+        for f in status.feeds.iter().filter(|f| f.state != "waiting") {
+            let _ = writeln!(
+                o,
+                "corong_alert_feed_up{{feed=\"{}\",kind=\"{}\"}} {}",
+                label(&f.name),
+                label(&f.kind),
+                u8::from(f.state == "ok")
+            );
+        }
+        family(
+            &mut o,
+            "corong_alert_feed_last_ok_timestamp_seconds",
+            "gauge",
+            "Unix time of a hazard feed's last poll that went through.",
+        );
+        for f in &status.feeds {
+            let last = f
+                .last_ok
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            if let Some(t) = last {
+                let _ = writeln!(
+                    o,
+                    "corong_alert_feed_last_ok_timestamp_seconds{{feed=\"{}\",kind=\"{}\"}} {}",
+                    label(&f.name),
+                    label(&f.kind),
+                    t.timestamp()
+                );
+            }
+        }
+    }
     if let Some(h) = heartbeat {
         family(
             &mut o,
