@@ -78,7 +78,8 @@
 //!   rendering of replies, a zone's `zones` entry from its config
 //!   (`zones.rs`: one JSON shape, daemon running or not), and the bytes of
 //!   files an operator sends because the daemon's user cannot read them
-//!   (`upload.rs`).
+//!   (`upload.rs`), and the frames of a live page's audio that follow its
+//!   request on the same connection (`live.rs`).
 //! - [`web`]: the web console (`[web]`), beside the control socket and
 //!   like it a way into the daemon's loop: axum on the control plane,
 //!   TLS with rustls (`listen.rs`), accounts and sessions (`auth.rs`, kept
@@ -106,7 +107,11 @@
 //!   (`fires.rs`), `--at`/`--since` times (`when.rs`); systemd's ready and
 //!   watchdog (`notify.rs`); the receivers that report back
 //!   (`receivers.rs`); hazard feeds and the alerts' inbox (`alerts.rs`);
-//!   places on each zone's mixer, emergencies first (`slots.rs`); as-run pruning (`retention.rs`). See
+//!   live pages: which zones each holds (`page_book.rs`), the job and its
+//!   voices (`page_live.rs`) and the OS thread per page that reads the
+//!   speaker's frames into them (`page_feed.rs`); places on each zone's
+//!   mixer, emergencies first (`slots.rs`); as-run pruning
+//!   (`retention.rs`). See
 //!   `docs/architecture.md` for the road a job takes and where to add a
 //!   trigger, an output, a codec or a page.
 //! - [`logging`]: tracing to the journal or to stderr.
@@ -115,7 +120,11 @@
 //!   FEC; `decode.rs`), playout in step with the sender's clock, receiver
 //!   reports (the wire itself is [`rtp`]'s).
 //! - [`cli`]: the command line (`corong daemon|check|zones|schedule|...`);
-//!   it finds the control socket itself (`cli/socket.rs`).
+//!   it finds the control socket itself (`cli/socket.rs`). `corong page`
+//!   reads every source on the client side (`page.rs`; the inputs in
+//!   `page_input.rs`, RTP in `page_rtp.rs`, the microphone in
+//!   `page_mic.rs`) and streams it live (`page_live.rs`) or uploads the
+//!   recording.
 //!
 //! Two worlds: tokio runs the control plane (scheduler, control socket,
 //! signals); audio runs on plain OS threads. tokio never paces audio.
