@@ -17,6 +17,18 @@ use common::tone_wav;
 
 const RATE: u32 = 48_000;
 
+/// The tests that time a sound card, and the microphone test, run one at
+/// a time: ALSA's file device is not paced, so the microphone test's
+/// capture reads as fast as the CPU allows, and a card's output paced
+/// against the clock on the same loaded cores loses its timing.
+static ONE_CARD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_card_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CARD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// An ALSA config whose default device is `default_pcm`, and a `tofile`
 /// device writing a 48 kHz stereo S16_LE WAV to `capture`. Returns the
 /// value for `ALSA_CONFIG_PATH`.
@@ -92,6 +104,7 @@ fn zone<'a>(zones: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 /// tone, at 1 kHz, at the recorder's level, and without a gap.
 #[test]
 fn a_local_zone_plays_the_scheduled_tone_through_the_sound_card() {
+    let _card = one_card_at_a_time();
     let st = Station::new();
     tone_wav(&st.path("media/tone.wav"), 1000.0, 2.0);
     st.playlist("tone", &["../media/tone.wav"]);
@@ -213,6 +226,7 @@ fn without_a_sound_card_the_local_zone_is_degraded_and_the_others_play() {
 /// peak), without a gap.
 #[test]
 fn the_receiver_plays_the_zone_through_the_sound_card() {
+    let _card = one_card_at_a_time();
     let st = Station::new();
     let port = common::station::free_port_pair();
     tone_wav(&st.path("media/tone.wav"), 1000.0, 1.0);
@@ -276,6 +290,7 @@ fn the_receiver_plays_the_zone_through_the_sound_card() {
 /// not the timing.
 #[test]
 fn a_page_from_the_microphone_reaches_the_zone() {
+    let _card = one_card_at_a_time();
     let st = Station::new();
     let port = common::station::free_port_pair();
     let rx = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
