@@ -363,10 +363,25 @@ fn a_page_from_the_microphone_reaches_the_zone() {
         "only {} ms of sound on the zone:\n{stderr}",
         (b - a) * 1000 / RATE as usize
     );
-    let freq = common::tone_frequency(&samples[a..b], RATE);
+    // The unpaced capture outruns the page, which drops whole blocks (and
+    // says so): the tone is checked window by window, 200 ms each, so a
+    // block boundary's phase jump costs one window a crossing at most.
+    let mut track: Vec<f64> = common::frequency_track(&samples[a..b], RATE, RATE as usize / 5)
+        .into_iter()
+        .filter(|f| *f > 0.0)
+        .collect();
+    track.sort_by(f64::total_cmp);
+    assert!(!track.is_empty(), "no tone windows:\n{stderr}");
+    let median = track[track.len() / 2];
     assert!(
-        (freq - 700.0).abs() < 7.0,
-        "pitch {freq:.1} Hz on the zone, 700 Hz spoken:\n{stderr}"
+        (median - 700.0).abs() <= 7.0,
+        "pitch {median:.1} Hz on the zone (median of {track:?}), 700 Hz spoken:\n{stderr}"
+    );
+    let near = common::count_near(&track, 700.0, 0.02);
+    assert!(
+        near * 4 >= track.len() * 3,
+        "only {near} of {} windows near 700 Hz: {track:?}\n{stderr}",
+        track.len()
     );
     assert!(
         stderr.contains("on air in pasar"),
