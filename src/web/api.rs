@@ -233,15 +233,27 @@ pub async fn emergency(
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let account = match require(&app, &headers, Role::Operator).await {
+    operator_json(&app, &headers, bytes, body::emergency).await
+}
+
+/// An operator's JSON request: the session and role, the body's type and
+/// bounds, then `parse` (from `body.rs`) into the request the daemon is
+/// asked, answered as the control socket's reply.
+pub(super) async fn operator_json(
+    app: &App,
+    headers: &HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    parse: fn(&[u8]) -> Result<Request, String>,
+) -> Response {
+    let account = match require(app, headers, Role::Operator).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let bytes = match json_body(&headers, bytes) {
+    let bytes = match json_body(headers, bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match body::emergency(&bytes) {
+    match parse(&bytes) {
         Ok(request) => http(app.ask(request, &account.name).await),
         Err(e) => refuse(StatusCode::BAD_REQUEST, "bad_request", &e),
     }

@@ -10,7 +10,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::api::{http, json_body, require};
+use super::api::{http, operator_json, require};
 use super::body::{self, AnnounceFields};
 use super::guard::refuse;
 use super::upload::{self, UploadError, MAX_UPLOAD};
@@ -146,18 +146,7 @@ pub async fn cancel(
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let account = match require(&app, &headers, Role::Operator).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let bytes = match json_body(&headers, bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match body::cancel(&bytes) {
-        Ok(r) => http(app.ask(r, &account.name).await),
-        Err(e) => bad(&e),
-    }
+    operator_json(&app, &headers, bytes, body::cancel).await
 }
 
 /// `POST /api/skip` (JSON `{"zones": [..]}`, absent = every zone): as
@@ -167,16 +156,5 @@ pub async fn skip(
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let account = match require(&app, &headers, Role::Operator).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let bytes = match json_body(&headers, bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match body::skip(&bytes) {
-        Ok(r) => http(app.ask(r, &account.name).await),
-        Err(e) => bad(&e),
-    }
+    operator_json(&app, &headers, bytes, body::skip).await
 }
