@@ -190,6 +190,18 @@ fn two_receivers_of_a_multicast_zone_play_in_step() {
     assert_eq!(meta_b["summary"]["timing"], "sender-reports", "{meta_b}");
 }
 
+/// Packets with sound that the lossy relay passes before it starts losing.
+const ONSET_SPARED: u32 = 10;
+
+/// Whether an RTP packet's L16 payload is louder than silence.
+fn carries_sound(p: &[u8]) -> bool {
+    let start = 12 + 4 * (p[0] & 0x0f) as usize;
+    p.get(start..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .any(|b| i16::from_be_bytes([b[0], b[1]]).unsigned_abs() > 64)
+}
+
 /// What the relay did to the stream.
 #[derive(Default)]
 struct RelayLog {
@@ -209,7 +221,12 @@ struct RelayLog {
 /// `input + 1` to `output + 1` untouched, and the receiver's reports that
 /// come back collected and passed on to the daemon (from `input + 1`, as a
 /// receiver listening on `input` would send them). Deterministic (a fixed
-/// xorshift seed).
+/// xorshift seed), and the first [`ONSET_SPARED`] packets carrying sound pass
+/// untouched: how many silent packets precede the tone varies from run to
+/// run, and a loss within a sound's first periods is the concealer's onset
+/// case, whose looser bound its own unit test holds
+/// (`a_hole_soon_after_a_sound_begins_does_not_click`); this test holds the
+/// strict one.
 fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<RelayLog>>) {
     let rtp_in = UdpSocket::bind(("127.0.0.1", input)).unwrap();
     let rtcp_in = UdpSocket::bind(("127.0.0.1", input + 1)).unwrap();
@@ -228,6 +245,7 @@ fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<Re
     };
     let mut held: Option<Vec<u8>> = None;
     let mut dropped_in_a_row = 0;
+    let mut sounding = 0;
     let mut buf = [0u8; 2048];
     let mut daemon: Option<SocketAddr> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -239,7 +257,11 @@ fn lossy_relay(input: u16, output: u16, stop: Arc<AtomicBool>, log: Arc<Mutex<Re
             let mut l = log.lock().unwrap();
             l.ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
             l.max_seq = u16::from_be_bytes([p[2], p[3]]);
-            let r = next();
+            let mut r = next();
+            if sounding < ONSET_SPARED && carries_sound(&p) {
+                sounding += 1;
+                r = 500;
+            }
             if r < 50 && dropped_in_a_row < 2 {
                 l.dropped += 1;
                 dropped_in_a_row += 1;
