@@ -481,3 +481,66 @@ fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
     }
     daemon.stop();
 }
+
+/// An Exercise (a drill) from a feed plays only on the zones marked
+/// `drill = true` among those it covers; a zone it covers that is not
+/// marked stays silent.
+#[test]
+fn an_exercise_plays_on_the_drill_zones_only() {
+    let station = Station::new();
+    tone_wav(&station.path("media/latihan.wav"), 440.0, 1.0);
+    let exercise = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/exercise.xml"),
+    )
+    .unwrap();
+    let pages = Arc::new(Mutex::new(vec![("/latihan.xml".to_string(), exercise)]));
+    let base = serve(pages);
+    let (p_drill, p_other) = (free_port_pair(), free_port_pair());
+    let drill = UdpSocket::bind(("127.0.0.1", p_drill)).unwrap();
+    let other = UdpSocket::bind(("127.0.0.1", p_other)).unwrap();
+    // Both zones are in the drill's district; only one takes part.
+    station.config(&format!(
+        r#"
+[[zones]]
+name = "pantai"
+rtp = ["127.0.0.1:{p_drill}"]
+areas = ["PANGGUNGREJO"]
+drill = true
+
+[[zones]]
+name = "pasar"
+rtp = ["127.0.0.1:{p_other}"]
+areas = ["PANGGUNGREJO"]
+
+[[alerts.feeds]]
+name = "latihan"
+kind = "cap"
+url = "{base}/latihan.xml"
+poll_s = 1
+
+[[alerts.playbooks]]
+name = "evakuasi"
+when = {{ event = "*Tsunami*" }}
+file = "media/latihan.wav"
+mode = "auto"
+"#
+    ));
+    let daemon = station.start();
+    let other_thread = std::thread::spawn(move || count_loud(&other, Duration::from_secs(5)));
+    let heard = count_loud(&drill, Duration::from_secs(5));
+    assert!(
+        heard > 10,
+        "only {heard} loud packets on the drill zone:\n{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        other_thread.join().unwrap(),
+        0,
+        "the drill played on a zone not marked for drills"
+    );
+    let v = alerts_json(&station);
+    let a = &v["alerts"][0];
+    assert_eq!(a["zones"], serde_json::json!(["pantai"]), "{v}");
+    assert_eq!(a["state"], "on-air", "{v}");
+    daemon.stop();
+}

@@ -128,7 +128,19 @@ fn info_zones(config: &Config, info: &cap::Info) -> Vec<String> {
         .collect()
 }
 
-/// Why a CAP alert starts nothing at `now`, if so.
+/// Words spoken before a drill's text, so that nobody takes it for a real
+/// warning.
+pub const DRILL_OPENING: &str = "Perhatian, ini latihan. Ini hanya latihan.";
+/// Words spoken after a drill's text.
+pub const DRILL_CLOSING: &str = "Sekali lagi, ini hanya latihan.";
+/// The highest priority a drill plays at: below `emergency`, so that a real
+/// warning always takes the zone from a drill (equal priorities wait their
+/// turn).
+pub const DRILL_PRIORITY: Priority = Priority(Priority::EMERGENCY.0 - 1);
+
+/// Why a CAP alert starts nothing at `now`, if so. An `Exercise` is held
+/// here only if it is otherwise unfit; where it may play is
+/// [`as_drill`]'s.
 pub fn held(alert: &cap::Alert, now: DateTime<FixedOffset>) -> Option<String> {
     match alert.msg_type {
         MsgType::Cancel => return Some("a Cancel: it stops the alerts it references".into()),
@@ -140,9 +152,9 @@ pub fn held(alert: &cap::Alert, now: DateTime<FixedOffset>) -> Option<String> {
         }
         MsgType::Alert | MsgType::Update => {}
     }
-    if alert.status != Status::Actual {
+    if !matches!(alert.status, Status::Actual | Status::Exercise) {
         return Some(format!(
-            "status {:?}: only Actual alerts are broadcast",
+            "status {:?}: only Actual alerts are broadcast (and Exercise ones to zones with `drill = true`)",
             alert.status
         ));
     }
@@ -198,11 +210,36 @@ pub fn match_cap(
             }
         }
     }
+    let mut held = held(alert, now);
+    if held.is_none() && alert.status == Status::Exercise {
+        held = as_drill(config, &mut decisions);
+    }
     Outcome {
         covered: in_config_order(config, &covered),
         decisions,
-        held: held(alert, now),
+        held,
     }
+}
+
+/// Turn the decisions of an `Exercise` alert into a drill: only the zones
+/// marked `drill = true` among them, a text framed by [`DRILL_OPENING`] and
+/// [`DRILL_CLOSING`] (a file plays as recorded: the town records its drill
+/// file as one), at most [`DRILL_PRIORITY`]. Why it plays nowhere, if so.
+pub fn as_drill(config: &Config, decisions: &mut Vec<Decision>) -> Option<String> {
+    if decisions.is_empty() {
+        return None;
+    }
+    for d in decisions.iter_mut() {
+        d.zones.retain(|z| config.place(z).drill);
+        if let Spoken::Text(t) = &d.message {
+            d.message = Spoken::Text(format!("{DRILL_OPENING} {t} {DRILL_CLOSING}"));
+        }
+        d.priority = d.priority.min(DRILL_PRIORITY);
+    }
+    decisions.retain(|d| !d.zones.is_empty());
+    decisions.is_empty().then(|| {
+        "status Exercise: a drill, and no zone it reaches is marked `drill = true`".to_string()
+    })
 }
 
 /// What an InaTEWS bulletin from `feed` would do.

@@ -23,6 +23,9 @@ pub struct Place {
     /// upper-cased (CAP geocodes, area names and InaTEWS districts are
     /// compared without case).
     pub areas: Vec<String>,
+    /// `drill = true`: CAP alerts of status `Exercise` may play here (to
+    /// the zones they cover among these); nowhere else.
+    pub drill: bool,
 }
 
 /// `[alerts] mode` and a playbook's `mode`.

@@ -446,6 +446,9 @@ pub struct ZoneTable {
     /// District names and region codes the zone covers (CAP geocodes and
     /// area names, InaTEWS districts). Default: none.
     pub areas: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `true`: CAP alerts of status `Exercise` (drills) may play here.
+    /// Default: false (a drill plays nowhere).
+    pub drill: Option<Spanned<bool>>,
     /// An Icecast source: `{ url, user, password_file, format }`.
     /// Default: none.
     pub icecast: Option<Spanned<IcecastTable>>,

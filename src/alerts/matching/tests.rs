@@ -193,6 +193,58 @@ fn geocodes_and_circles_match_and_exercises_are_held() {
     assert_eq!(out.covered, ["kanigoro", "panggungrejo"]);
 }
 
+/// An Exercise plays only on the zones marked `drill = true` among those
+/// it covers, framed as a drill and below a real warning's priority.
+#[test]
+fn an_exercise_is_a_drill_on_the_drill_zones_only() {
+    let text = CONFIG
+        .replace(" {missing_is_not_allowed}", "")
+        .replace(
+            "areas = [\"PANTAI-BLITAR\", \"panggungrejo\"]",
+            "areas = [\"PANTAI-BLITAR\", \"panggungrejo\"]\ndrill = true",
+        )
+        .replace(
+            "location = [-8.08, 112.32]",
+            "location = [-8.08, 112.32]\ndrill = true",
+        );
+    let config = load_str(&text, Path::new("/tmp/corong-test/config.toml")).unwrap();
+    assert!(config.place("wlingi").drill && !config.place("kanigoro").drill);
+    let wide = String::from_utf8(doc("exercise.xml"))
+        .unwrap()
+        .replace("-8.33,112.21 8", "-8.33,112.21 25");
+    let out = match_cap(&config, &cap::read(wide.as_bytes()).unwrap(), None, now());
+    // Covered: kanigoro and panggungrejo; marked: wlingi and panggungrejo.
+    assert_eq!(out.covered, ["kanigoro", "panggungrejo"]);
+    assert_eq!(out.held, None);
+    assert_eq!(out.decisions.len(), 1);
+    let d = &out.decisions[0];
+    assert_eq!(d.zones, ["panggungrejo"]);
+    assert_eq!(
+        d.message,
+        Spoken::Text(format!(
+            "{DRILL_OPENING} Latihan Evakuasi Tsunami {DRILL_CLOSING}"
+        ))
+    );
+    assert!(d.priority < Priority::EMERGENCY, "{}", d.priority);
+    // The same drill covering no marked zone plays nowhere.
+    let narrow = wide.replace("-8.33,112.21 25", "-8.13,112.22 1").replace(
+        "<geocode><valueName>kecamatan</valueName><value>PANGGUNGREJO</value></geocode>",
+        "",
+    );
+    let out = match_cap(&config, &cap::read(narrow.as_bytes()).unwrap(), None, now());
+    assert_eq!(out.covered, ["kanigoro"]);
+    assert!(out.decisions.is_empty());
+    assert!(out.held.unwrap().contains("drill = true"));
+    // An Actual alert is not framed, and keeps its zones and priority.
+    let actual = wide.replace("<status>Exercise</status>", "<status>Actual</status>");
+    let out = match_cap(&config, &cap::read(actual.as_bytes()).unwrap(), None, now());
+    assert_eq!(out.decisions[0].zones, ["kanigoro", "panggungrejo"]);
+    assert_eq!(
+        out.decisions[0].message,
+        Spoken::Text("Latihan Evakuasi Tsunami".into())
+    );
+}
+
 #[test]
 fn an_alert_without_geometry_or_codes_covers_every_zone() {
     let config = config();
@@ -223,6 +275,7 @@ fn a_tsunami_bulletin_starts_each_level_on_its_own_zones() {
         Place {
             location: None,
             areas: vec!["PANTAI-MALANG".into()],
+            drill: false,
         },
     );
     let b = inatews::read(&doc("inatews.xml")).unwrap();

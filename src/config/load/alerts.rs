@@ -36,7 +36,12 @@ impl Loader<'_> {
                 }
             }
         }
-        (location.is_some() || !areas.is_empty()).then_some(Place { location, areas })
+        let drill = raw.drill.as_ref().is_some_and(|d| *d.get_ref());
+        (location.is_some() || !areas.is_empty() || drill).then_some(Place {
+            location,
+            areas,
+            drill,
+        })
     }
 
     /// `[lat, lon]`.
