@@ -363,10 +363,12 @@ fn a_page_from_the_microphone_reaches_the_zone() {
         "only {} ms of sound on the zone:\n{stderr}",
         (b - a) * 1000 / RATE as usize
     );
-    // The unpaced capture outruns the page, which drops whole blocks (and
-    // says so): the tone is checked window by window, 200 ms each, so a
-    // block boundary's phase jump costs a window a crossing or two (CI's
-    // rehearsal dropped 54 blocks: 10 of 14 windows within 2%).
+    // The unpaced capture is held to the page's pace (a full queue waits a
+    // moment for room), but on a loaded machine a block may still be
+    // dropped (and said so): the tone is checked window by window, 200 ms
+    // each, so a block boundary's phase jump costs a window a crossing or
+    // two (before the wait, CI's rehearsal dropped 54 blocks: 10 of 14
+    // windows within 2%).
     let mut track: Vec<f64> = common::frequency_track(&samples[a..b], RATE, RATE as usize / 5)
         .into_iter()
         .filter(|f| *f > 0.0)

@@ -2,15 +2,19 @@
 //! sound card input, the default ALSA capture device, through cpal (the
 //! library under rodio, which plays the `local` zones). The capture
 //! callback runs on cpal's thread: it only converts to 16-bit and hands
-//! the block over a bounded channel (a block that finds it full is dropped
-//! and counted, never waited for); the page reads the samples as from any
-//! other input.
+//! the block over a bounded channel; the page reads the samples as from any
+//! other input. A block that finds the channel full waits for room up to
+//! [`ROOM_WAIT`], then is dropped and counted. A real microphone's channel
+//! is full only when the page fell seconds behind (and a short wait then
+//! costs no more than the drop would); a capture that runs faster than real
+//! time (ALSA's `file` plugin, which CI uses as a microphone) is so held to
+//! the page's pace instead of losing whole blocks.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rodio::cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use rodio::cpal::{self, SampleFormat};
@@ -23,6 +27,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// Blocks of captured sound waiting to be read (a few seconds at the
 /// usual period sizes); more are dropped.
 const QUEUED_BLOCKS: usize = 256;
+/// How long a captured block waits for room in a full channel.
+const ROOM_WAIT: Duration = Duration::from_millis(100);
+/// How often it looks for room meanwhile.
+const ROOM_POLL: Duration = Duration::from_millis(2);
 
 enum Captured {
     Sound(Vec<i16>),
@@ -109,10 +117,21 @@ fn start(
     let on_error = move |e: cpal::Error| {
         let _ = failed.try_send(Captured::Failed(e.to_string()));
     };
-    let hand_over = move |block: Vec<i16>| match tx.try_send(Captured::Sound(block)) {
-        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-        Err(TrySendError::Full(_)) => {
-            dropped.fetch_add(1, Ordering::Relaxed);
+    let hand_over = move |block: Vec<i16>| {
+        let deadline = Instant::now() + ROOM_WAIT;
+        let mut captured = Captured::Sound(block);
+        loop {
+            match tx.try_send(captured) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    captured = back;
+                    std::thread::sleep(ROOM_POLL);
+                }
+                Err(TrySendError::Full(_)) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
         }
     };
     let stream = match supported.sample_format() {
