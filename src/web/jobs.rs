@@ -80,6 +80,13 @@ pub async fn announce(
                 match upload::keep(field, &dir, MAX_UPLOAD).await {
                     Ok(k) => kept = Some(k),
                     Err(e @ UploadError::TooLarge) => return Err(too_large(&e)),
+                    Err(e @ UploadError::TooSlow) => {
+                        return Err(refuse(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "timeout",
+                            &e.to_string(),
+                        ))
+                    }
                     Err(e @ UploadError::Store { .. }) => {
                         return Err(refuse(
                             StatusCode::INTERNAL_SERVER_ERROR,

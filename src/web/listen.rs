@@ -1,18 +1,27 @@
 //! Binding the console's address, TLS with rustls, and the accept loop:
 //! one task per connection, HTTP/1.1, each request told its client's
 //! address (for the login rate limit and `/metrics`).
+//!
+//! Bounded, so that clients that open connections and send nothing, or
+//! dribble a request, cannot take the daemon's file descriptors (which it
+//! needs to open an emergency's file) or its memory: at most
+//! [`MAX_CONNECTIONS`] at once (more are closed as they come, and logged
+//! at most once a minute), and a request's headers must arrive within
+//! [`HEADER_TIMEOUT`]. Uploads bound their bodies' time themselves
+//! (`upload.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -25,6 +34,17 @@ pub const DRAIN: Duration = Duration::from_millis(100);
 
 /// How long a client has for its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections open at once, at most: a command centre's browsers use a
+/// few each (an event stream and a request or two).
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// How long a request's headers may take to arrive (and an idle
+/// keep-alive connection may wait for its next request's).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A refused connection is logged at most this often.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A bound listener, with TLS when configured.
 pub struct Bound {
@@ -97,6 +117,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut refused = 0u64;
+    let mut refusal_logged: Option<Instant> = None;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
@@ -112,6 +138,18 @@ pub async fn run(
                 }
             },
         };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            drop(tcp);
+            refused += 1;
+            if refusal_logged.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY) {
+                tracing::warn!(
+                    "web console: {MAX_CONNECTIONS} connections open: {refused} more refused (the latest from {addr})"
+                );
+                refusal_logged = Some(Instant::now());
+                refused = 0;
+            }
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
@@ -120,22 +158,25 @@ pub async fn run(
         });
         match &bound.tls {
             None => {
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(tcp), service);
+                let conn = http.serve_connection(TokioIo::new(tcp), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(permit);
                 });
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
+                let http = http.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let tls =
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                             Ok(Ok(s)) => s,
                             _ => return,
                         };
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+                    let conn = http.serve_connection(TokioIo::new(tls), service);
                     let _ = watcher.watch(conn).await;
                 });
             }

@@ -3,10 +3,13 @@
 //! name in the state directory's `uploads/` folder, then renamed to the
 //! SHA-256 of its content with only a plain extension kept from the
 //! uploader's name, so no name an uploader sends reaches outside the
-//! folder. Bounded: past [`MAX_UPLOAD`] bytes the partial file is deleted
-//! and nothing is kept.
+//! folder. Bounded: past [`MAX_UPLOAD`] bytes, or when the sender stalls
+//! for [`STALL`] or takes longer than [`MAX_TIME`] in all, the partial file
+//! is deleted and nothing is kept (a client dribbling bytes cannot hold a
+//! connection and a file open for ever).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::extract::multipart::Field;
 use sha2::{Digest, Sha256};
@@ -17,6 +20,11 @@ use crate::control::upload::{kept_path, partial_path};
 /// The largest file the console takes (several minutes of WAV; the
 /// control socket takes larger files from the kiosk's own users).
 pub const MAX_UPLOAD: u64 = 32 << 20;
+/// The longest wait for the next part of an upload.
+pub const STALL: Duration = Duration::from_secs(30);
+/// The longest an upload may take in all (32 MiB at 1 Mbit/s takes about
+/// 270 s).
+pub const MAX_TIME: Duration = Duration::from_secs(600);
 
 /// Why an upload was not kept.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +37,8 @@ pub enum UploadError {
     Empty,
     #[error("the upload broke off: {0}")]
     Body(String),
+    #[error("the upload stalled or took too long (nothing for {} s, or over {} s in all); nothing was stored", STALL.as_secs(), MAX_TIME.as_secs())]
+    TooSlow,
     #[error("cannot keep the upload in {}: {source}", dir.display())]
     Store {
         dir: PathBuf,
@@ -60,8 +70,13 @@ pub async fn keep(mut field: Field<'_>, dir: &Path, limit: u64) -> Result<Kept, 
         let mut file = tokio::fs::File::create(&partial).await.map_err(store)?;
         let mut hash = Sha256::new();
         let mut got = 0u64;
+        let end = tokio::time::Instant::now() + MAX_TIME;
         loop {
-            let chunk = match field.chunk().await {
+            let wait = STALL.min(end.saturating_duration_since(tokio::time::Instant::now()));
+            let Ok(next) = tokio::time::timeout(wait, field.chunk()).await else {
+                return Err(UploadError::TooSlow);
+            };
+            let chunk = match next {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {

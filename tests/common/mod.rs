@@ -339,3 +339,13 @@ pub fn schedule(name: &str, cron: &str, zones: &[&str]) -> corong::config::Sched
         active_until: None,
     }
 }
+
+/// Wait up to `limit` for `ok`, looking every 20 ms; panics naming `what`.
+#[allow(dead_code)]
+pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
