@@ -12,6 +12,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::station::{free_port_pair, Daemon, Station};
@@ -631,6 +633,94 @@ fn malformed_and_oversized_payloads_are_refused_and_change_nothing() {
     assert_eq!(k.json(&["sites", "--json"])["sites"], before);
     let q = k.json(&["queue", "--json"]);
     assert!(q["jobs"].as_array().is_none_or(|j| j.is_empty()), "{q}");
+}
+
+/// A peer gone wrong floods the broker with payloads that do not read:
+/// the kiosk's own emergency is on the air at once all the same, its log
+/// takes a bounded number of lines, and a good order after the flood is
+/// carried out.
+#[test]
+fn a_flood_on_the_broker_keeps_no_emergency_off_the_air() {
+    let Some(exe) = peers() else { return };
+    let broker = Broker::start(exe, None);
+    let mut k = Kiosk::new("wlingi", broker.port);
+    common::tone_wav(&k.st.path("media/banjir.wav"), 500.0, 2.0);
+    k.start();
+    wait_for("online", Duration::from_secs(5), || k.online(&["wlingi"]));
+    let port = broker.port;
+    let flooding = Arc::new(AtomicBool::new(true));
+    let go_on = flooding.clone();
+    let flood = std::thread::spawn(move || {
+        let junk: Vec<(String, Vec<u8>)> = (0..2_000)
+            .map(|i| match i % 3 {
+                0 => (format!("{PREFIX}/orders/all"), b"{not json".to_vec()),
+                1 => (format!("{PREFIX}/orders/wlingi"), vec![b'['; 4_000]),
+                _ => (format!("{PREFIX}/sites/ghost/state"), b"[1,2,3]".to_vec()),
+            })
+            .collect();
+        // Until the test has heard the emergency (20 000 messages at least).
+        let mut sent = 0;
+        while go_on.load(Ordering::Relaxed) || sent < 20_000 {
+            publish_raw(port, "rogue", &junk);
+            sent += junk.len();
+        }
+    });
+    let d = k.daemon();
+    let refused = || {
+        k.json(&["sites", "--json"])["link"]["refused"]
+            .as_u64()
+            .unwrap()
+    };
+    wait_for("the flood arriving", Duration::from_secs(10), || {
+        refused() > 100
+    });
+    k.drain();
+    let file = k.st.path("media/banjir.wav");
+    let asked = Instant::now();
+    let at_ask = refused();
+    let (code, out, err) = k.st.client(&["emergency", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        k.hears_sound(Duration::from_secs(2)),
+        "no sound 2 s after the emergency, under the flood"
+    );
+    let on_air = asked.elapsed();
+    let at_sound = refused();
+    flooding.store(false, Ordering::Relaxed);
+    flood.join().unwrap();
+    eprintln!(
+        "emergency to sound under the flood: {on_air:?} (refused {at_ask} when asked, {at_sound} at the sound)"
+    );
+    // The emergency was asked and heard while the flood went on.
+    assert!(
+        at_sound > at_ask,
+        "no refusal between the ask and the sound: the flood was over"
+    );
+    // The broker passes on what its queues hold of 20 000 (mosquitto drops
+    // QoS 0 beyond them): thousands, each refused and counted.
+    wait_for("thousands refused", Duration::from_secs(10), || {
+        refused() > 2_000
+    });
+    let (code, _, err) = k.st.client(&["emergency", "--stop"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A good order after the flood is carried out.
+    let now = now_ms();
+    let good = order(
+        "centre-9-99",
+        now,
+        Some(now + 60_000),
+        json!({"cmd": "say", "text": "Banjir sudah surut.", "zones": ["all"]}),
+    );
+    publish_raw(port, "centre", &[(format!("{PREFIX}/orders/all"), good)]);
+    d.wait_log("centre-9-99", Duration::from_secs(10));
+    d.wait_log_count("order carried out", 1, Duration::from_secs(10));
+    // Thousands of refusals, at most 20 lines of them this minute.
+    let lines = d.log_lines(&["regency:", "refused"]).len();
+    assert!(
+        (1..=20).contains(&lines),
+        "{lines} refusal lines for the flood"
+    );
 }
 
 /// The ACL block of docs/regency.md, as the docs give it.

@@ -36,6 +36,55 @@ const STATE_EVERY: Duration = Duration::from_millis(500);
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MOST: Duration = Duration::from_secs(5);
 
+/// Refused payloads logged one by one in a minute, at most; the rest are
+/// counted and said in one line (a kiosk or a broker gone wrong that
+/// floods a topic must not fill the disk with the log).
+const REFUSALS_LOGGED: u32 = 20;
+const REFUSALS_WINDOW: Duration = Duration::from_secs(60);
+
+/// How many refusals this minute has logged and hushed.
+struct Refusals {
+    since: Instant,
+    logged: u32,
+    hushed: u64,
+}
+
+impl Refusals {
+    fn new() -> Refusals {
+        Refusals {
+            since: Instant::now(),
+            logged: 0,
+            hushed: 0,
+        }
+    }
+
+    /// Count one more refusal; whether to log it.
+    fn log(&mut self) -> bool {
+        self.roll();
+        if self.logged < REFUSALS_LOGGED {
+            self.logged += 1;
+            true
+        } else {
+            self.hushed += 1;
+            false
+        }
+    }
+
+    /// At the minute's end, say how many were not logged.
+    fn roll(&mut self) {
+        if self.since.elapsed() < REFUSALS_WINDOW {
+            return;
+        }
+        if self.hushed > 0 {
+            tracing::warn!(
+                "regency: {} more payloads refused in the last minute (not logged one by one)",
+                self.hushed
+            );
+        }
+        *self = Refusals::new();
+    }
+}
+
 /// What the link's helpers report back.
 enum Back {
     /// This kiosk's state, from the loop's own replies.
@@ -133,6 +182,7 @@ struct Link {
     /// The last state published (zones and alerts; not the time).
     published: Option<message::State>,
     asking_state: bool,
+    refusals: Refusals,
 }
 
 /// The task: runs until the runtime stops.
@@ -174,6 +224,7 @@ pub(super) async fn run(
         back: back_tx,
         published: None,
         asking_state: false,
+        refusals: Refusals::new(),
     };
     tracing::info!(
         broker = %format!("{}:{}", regency.broker.host, regency.broker.port),
@@ -218,6 +269,7 @@ pub(super) async fn run(
             Some(ask) = asks.recv() => l.on_ask(ask),
             Ok(()) = changes.changed() => dirty = true,
             _ = state_timer.tick() => {
+                l.refusals.roll();
                 if dirty && l.connected && !l.asking_state {
                     dirty = false;
                     l.ask_state();
@@ -244,9 +296,9 @@ impl Link {
     fn set_connected(&mut self, connected: bool) {
         if self.connected != connected {
             self.connected = connected;
-            self.link.send_replace(BrokerLink {
-                connected,
-                since: chrono::Utc::now().to_rfc3339(),
+            self.link.send_modify(|b| {
+                b.connected = connected;
+                b.since = chrono::Utc::now().to_rfc3339();
             });
         }
     }
@@ -282,6 +334,13 @@ impl Link {
         self.published = None;
     }
 
+    /// One more payload refused: counted for `sites --json` and
+    /// `/metrics`; whether to log it.
+    fn refused(&mut self) -> bool {
+        self.link.send_modify(|b| b.refused += 1);
+        self.refusals.log()
+    }
+
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
         if let Err(e) = self
             .client
@@ -300,24 +359,36 @@ impl Link {
         let now = now_ms();
         match heard {
             Heard::Online(name) | Heard::State(name) if !ok_site(name) => {
-                tracing::warn!(topic, "regency: refused: not a kiosk name");
+                if self.refused() {
+                    tracing::warn!(topic, "regency: refused: not a kiosk name");
+                }
             }
             Heard::Online(name) => match message::parse::<Presence>(payload) {
                 // A retained message cleared (empty payload) is no kiosk.
                 _ if payload.is_empty() => {}
                 Ok(p) => self.table.presence(name, &p, now),
-                Err(e) => tracing::warn!(topic, "regency: presence refused: {e}"),
+                Err(e) => {
+                    if self.refused() {
+                        tracing::warn!(topic, "regency: presence refused: {e}")
+                    }
+                }
             },
             Heard::State(name) => match message::parse_state(payload) {
                 _ if payload.is_empty() => {}
                 Ok(s) => self.table.state(name, s),
-                Err(e) => tracing::warn!(topic, "regency: state refused: {e}"),
+                Err(e) => {
+                    if self.refused() {
+                        tracing::warn!(topic, "regency: state refused: {e}")
+                    }
+                }
             },
             Heard::Order => match message::parse_order(payload) {
                 Ok(order) => {
                     let (id, origin) = (order.id.clone(), order.origin.clone());
                     if let Err(e) = self.orders.try_send(order) {
-                        tracing::warn!(order = %id, origin = %origin, "regency: order refused: too many waiting ({e})");
+                        if self.refused() {
+                            tracing::warn!(order = %id, origin = %origin, "regency: order refused: too many waiting ({e})");
+                        }
                         self.send_ack(
                             &origin,
                             Ack {
@@ -330,11 +401,19 @@ impl Link {
                         );
                     }
                 }
-                Err(e) => tracing::warn!(topic, "regency: order refused: {e}"),
+                Err(e) => {
+                    if self.refused() {
+                        tracing::warn!(topic, "regency: order refused: {e}")
+                    }
+                }
             },
             Heard::Ack => match message::parse::<Ack>(payload) {
                 Ok(ack) => self.on_ack(ack),
-                Err(e) => tracing::warn!(topic, "regency: ack refused: {e}"),
+                Err(e) => {
+                    if self.refused() {
+                        tracing::warn!(topic, "regency: ack refused: {e}")
+                    }
+                }
             },
         }
     }

@@ -68,6 +68,7 @@ pub fn start(
     let (link_tx, link_rx) = watch::channel(BrokerLink {
         connected: false,
         since: now,
+        refused: 0,
     });
     let state_dir = config.daemon.state_dir.clone();
     tokio::spawn(link::run(

@@ -60,6 +60,13 @@ pub fn render(
             "corong_regency_broker_connected {}",
             u8::from(b.connected)
         );
+        family(
+            &mut o,
+            "corong_regency_refused_total",
+            "counter",
+            "Payloads from the broker refused (unreadable, over the bounds, too many orders waiting).",
+        );
+        let _ = writeln!(o, "corong_regency_refused_total {}", b.refused);
     }
     family(
         &mut o,

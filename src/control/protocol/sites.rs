@@ -23,6 +23,10 @@ pub struct BrokerLink {
     pub connected: bool,
     /// RFC 3339: since when connected, or since when not.
     pub since: String,
+    /// Payloads from the broker refused since the daemon started (not
+    /// JSON, over the bounds, not a kiosk's name, too many orders waiting).
+    #[serde(default)]
+    pub refused: u64,
 }
 
 /// One kiosk of the regency.
