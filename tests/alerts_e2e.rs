@@ -201,6 +201,24 @@ file = "media/hujan.wav"
     let v = alerts_json(&station);
     assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["alerts"][0]["state"], "on-air");
+    // The inbox is in SQLite: the alert's row says it is on air, with its
+    // job; its identity is among those seen.
+    let db = rusqlite::Connection::open_with_flags(
+        station.path("state/corong.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (state, job): (String, Option<i64>) = db
+        .query_row("SELECT state, job FROM alerts WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(state, "on-air");
+    assert_eq!(job, v["alerts"][0]["job"].as_i64(), "{v}");
+    let seen: i64 = db
+        .query_row("SELECT COUNT(*) FROM alerts_seen", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(seen, 1);
     daemon.stop();
 }
 

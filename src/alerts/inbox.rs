@@ -145,6 +145,22 @@ impl Inbox {
         &self.alerts
     }
 
+    /// Every identity seen, and the number the next alert gets: with
+    /// [`Inbox::alerts`], all there is to keep across a restart.
+    pub fn seen_and_next(&self) -> (&HashSet<String>, AlertId) {
+        (&self.seen, self.next_id)
+    }
+
+    /// An inbox as it was kept.
+    pub fn from_parts(alerts: Vec<Alert>, seen: HashSet<String>, next_id: AlertId) -> Inbox {
+        let next_id = next_id.max(alerts.iter().map(|a| a.id + 1).max().unwrap_or(1));
+        Inbox {
+            alerts,
+            seen,
+            next_id,
+        }
+    }
+
     pub fn get(&self, id: AlertId) -> Option<&Alert> {
         self.alerts.iter().find(|a| a.id == id)
     }

@@ -8,9 +8,10 @@
 //! here.
 //!
 //! The inbox (every alert, every identity seen) and which job plays which
-//! alert are kept in `state/alerts/inbox.json`, written (to a temporary
-//! file, synced, renamed) whenever they change: after a restart or a power
-//! cut nothing seen before starts again.
+//! alert are kept in SQLite (`corong.db`, `store::AlertBook`, synced before
+//! the save returns) whenever they change, before what changed is acted
+//! on: after a restart or a power cut nothing seen before starts again. An
+//! `inbox.json` left by an older corong is moved in at the first start.
 //!
 //! Each feed's health (last good poll, failing since when, the error) is
 //! handed to the station for `status` and `/metrics`; a failing feed is
@@ -32,7 +33,7 @@ use tokio::sync::mpsc;
 use super::jobs::{JobSpec, Origin};
 use super::Station;
 use crate::alerts::feed::{self, FeedEvent};
-use crate::alerts::inbox::{Action, AlertId, Inbox};
+use crate::alerts::inbox::{Action, Alert, AlertId, Inbox};
 use crate::alerts::matching::{Decision, Spoken};
 use crate::alerts::Document;
 use crate::config::Feed;
@@ -41,7 +42,7 @@ use crate::control::protocol::{
 };
 use crate::hazard::VolcanoLevel;
 use crate::ids::JobId;
-use crate::store::JobKind;
+use crate::store::{AlertBook, JobKind, KeptAlert, KeptAlerts};
 
 /// A feed that keeps failing is logged at most this often.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -79,8 +80,9 @@ pub struct Alerts {
     failing: HashMap<String, Instant>,
     archive: PathBuf,
     documents: u64,
-    /// What `inbox.json` holds now.
-    saved: String,
+    /// Where the inbox is kept; `None` when `corong.db` cannot be opened
+    /// (alerts then work, and are not kept: said at start).
+    book: Option<AlertBook>,
 }
 
 /// One feed's health as the loop keeps it.
@@ -146,11 +148,102 @@ fn health_of(feeds: &[Feed]) -> Vec<FeedHealth> {
         .collect()
 }
 
-/// What survives a restart.
+/// What an older corong kept in `state/alerts/inbox.json`.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Kept {
+struct OldKept {
     inbox: Inbox,
     jobs: Vec<(AlertId, JobId)>,
+}
+
+/// The inbox as the book keeps it.
+fn kept_of(inbox: &Inbox, jobs: &HashMap<AlertId, JobId>) -> KeptAlerts {
+    let (seen, next_id) = inbox.seen_and_next();
+    KeptAlerts {
+        alerts: inbox
+            .alerts()
+            .iter()
+            .map(|a| KeptAlert {
+                id: a.id,
+                identity: a.identity.clone(),
+                state: a.state.as_str().to_string(),
+                job: jobs.get(&a.id).map(|j| j.0 as u64),
+                body: serde_json::to_string(a).expect("an alert serializes"),
+            })
+            .collect(),
+        seen: seen.clone(),
+        next_id,
+    }
+}
+
+/// The inbox and the jobs from what the book kept. A row that does not
+/// read is left out of the list, and said (its identity is still seen:
+/// it does not start again).
+fn inbox_of(kept: KeptAlerts) -> (Inbox, HashMap<AlertId, JobId>) {
+    let mut alerts = Vec::new();
+    let mut jobs = HashMap::new();
+    for row in kept.alerts {
+        match serde_json::from_str::<Alert>(&row.body) {
+            Ok(a) => {
+                if let Some(j) = row.job {
+                    jobs.insert(a.id, JobId(j as i64));
+                }
+                alerts.push(a);
+            }
+            Err(e) => {
+                tracing::error!(
+                    alert = row.id,
+                    "an alert kept in corong.db does not read ({e}): left out of the list"
+                )
+            }
+        }
+    }
+    (Inbox::from_parts(alerts, kept.seen, kept.next_id), jobs)
+}
+
+/// Open the book and read the inbox from it, moving in an `inbox.json`
+/// an older corong left.
+fn open_book(
+    state_dir: &std::path::Path,
+    archive: &std::path::Path,
+) -> (Option<AlertBook>, Inbox, HashMap<AlertId, JobId>) {
+    let mut book = match AlertBook::open(state_dir) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("the alerts' inbox cannot be kept ({e}): alerts are read and played, but a restart forgets them");
+            return (None, Inbox::new(), HashMap::new());
+        }
+    };
+    let old = archive.join("inbox.json");
+    if book.is_empty() {
+        if let Ok(text) = std::fs::read_to_string(&old) {
+            match serde_json::from_str::<OldKept>(&text) {
+                Ok(o) => {
+                    let jobs: HashMap<AlertId, JobId> = o.jobs.into_iter().collect();
+                    match book.save(&kept_of(&o.inbox, &jobs)) {
+                        Ok(()) => {
+                            let moved = old.with_extension("json.imported");
+                            let _ = std::fs::rename(&old, &moved);
+                            tracing::info!(alerts = o.inbox.alerts().len(), from = %old.display(), "the alerts' inbox moved into corong.db");
+                        }
+                        Err(e) => tracing::error!("the alerts' inbox could not be moved into corong.db ({e}): read from {} this time", old.display()),
+                    }
+                    tracing::info!(alerts = o.inbox.alerts().len(), "alerts restored");
+                    return (Some(book), o.inbox, jobs);
+                }
+                Err(e) => {
+                    // Kept aside, not lost; the inbox starts empty (and the
+                    // feeds' documents will be new to it: said loudly).
+                    let aside = old.with_extension("json.unreadable");
+                    let _ = std::fs::rename(&old, &aside);
+                    tracing::error!(file = %aside.display(), "the alerts' inbox could not be read ({e}): starting empty; documents still in the feeds will be seen as new");
+                }
+            }
+        }
+        return (Some(book), Inbox::new(), HashMap::new());
+    }
+    let (inbox, jobs) = inbox_of(book.kept());
+    tracing::info!(alerts = inbox.alerts().len(), "alerts restored");
+    (Some(book), inbox, jobs)
 }
 
 impl Alerts {
@@ -162,24 +255,7 @@ impl Alerts {
         let polled = config.alerts.feeds.clone();
         let stops = start_pollers(&polled, &tx);
         let archive = config.daemon.state_dir.join("alerts");
-        let path = archive.join("inbox.json");
-        let (inbox, jobs, saved) = match std::fs::read_to_string(&path) {
-            Ok(text) => match serde_json::from_str::<Kept>(&text) {
-                Ok(kept) => {
-                    tracing::info!(alerts = kept.inbox.alerts().len(), "alerts restored");
-                    (kept.inbox, kept.jobs.into_iter().collect(), text)
-                }
-                Err(e) => {
-                    // Kept aside, not lost; the inbox starts empty (and the
-                    // feeds' documents will be new to it: said loudly).
-                    let aside = path.with_extension("json.unreadable");
-                    let _ = std::fs::rename(&path, &aside);
-                    tracing::error!(file = %aside.display(), "the alerts' inbox could not be read ({e}): starting empty; documents still in the feeds will be seen as new");
-                    (Inbox::new(), HashMap::new(), String::new())
-                }
-            },
-            Err(_) => (Inbox::new(), HashMap::new(), String::new()),
-        };
+        let (book, inbox, jobs) = open_book(&config.daemon.state_dir, &archive);
         let alerts = Alerts {
             inbox,
             tx,
@@ -193,7 +269,7 @@ impl Alerts {
             failing: HashMap::new(),
             archive,
             documents: 0,
-            saved,
+            book,
         };
         alerts.publish(station);
         (alerts, rx)
@@ -334,32 +410,14 @@ impl Alerts {
         removed > 0
     }
 
-    /// Write the inbox when it changed: to a temporary file, synced, then
-    /// renamed over the old one, so a power cut leaves one or the other.
+    /// Keep the inbox (only what changed is written; on disk when this
+    /// returns).
     fn save(&mut self) {
-        let mut jobs: Vec<(AlertId, JobId)> = self.jobs.iter().map(|(a, j)| (*a, *j)).collect();
-        jobs.sort();
-        let kept = Kept {
-            inbox: std::mem::take(&mut self.inbox),
-            jobs,
-        };
-        let text = serde_json::to_string(&kept).expect("the inbox serializes");
-        self.inbox = kept.inbox;
-        if text == self.saved {
+        let Some(book) = self.book.as_mut() else {
             return;
-        }
-        let path = self.archive.join("inbox.json");
-        let tmp = self.archive.join("inbox.json.tmp");
-        let written = std::fs::create_dir_all(&self.archive).and_then(|_| {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(&self.archive)?.sync_all()
-        });
-        match written {
-            Ok(()) => self.saved = text,
-            Err(e) => tracing::error!(file = %path.display(), "cannot keep the alerts' inbox: {e}"),
+        };
+        if let Err(e) = book.save(&kept_of(&self.inbox, &self.jobs)) {
+            tracing::error!("cannot keep the alerts' inbox: {e}");
         }
     }
 
@@ -468,7 +526,13 @@ impl Alerts {
         path.display().to_string()
     }
 
+    /// Carry out the inbox's actions. The inbox is kept first: a power cut while a job starts then leaves
+    /// the alert seen (its job, if the store took it, is restored as any
+    /// job is), never new again and started twice.
     fn act(&mut self, actions: Vec<Action>, station: &mut Station) {
+        if !actions.is_empty() {
+            self.save();
+        }
         for action in actions {
             match action {
                 Action::Notify { alert } => {
@@ -651,4 +715,62 @@ fn prune_documents(folder: &std::path::Path, cutoff: std::time::SystemTime) -> u
 
 fn done(message: String, zones: Vec<String>) -> Reply {
     Reply::Done(DoneResult { message, zones })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::inbox::State;
+
+    fn alert(id: AlertId, state: State) -> Alert {
+        Alert {
+            id,
+            identity: format!("bpbd@blitar,uji-{id},2026-12-06T09:00:00+07:00"),
+            source: "bmkg".into(),
+            event: "Hujan Lebat".into(),
+            level: "Severe".into(),
+            covered: vec!["wlingi".into()],
+            decision: None,
+            state,
+            reason: None,
+            received: Utc::now(),
+            starts: None,
+            expires: None,
+            by: Some("sri".into()),
+        }
+    }
+
+    /// An `inbox.json` an older corong left is moved into `corong.db` once:
+    /// the same alerts, identities and jobs; the file renamed aside.
+    #[test]
+    fn an_older_inbox_json_is_moved_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("alerts");
+        std::fs::create_dir_all(&archive).unwrap();
+        let alerts = vec![alert(1, State::OnAir), alert(2, State::Pending)];
+        let seen = alerts.iter().map(|a| a.identity.clone()).collect();
+        let old = OldKept {
+            inbox: Inbox::from_parts(alerts.clone(), seen, 3),
+            jobs: vec![(1, JobId(41))],
+        };
+        std::fs::write(
+            archive.join("inbox.json"),
+            serde_json::to_string(&old).unwrap(),
+        )
+        .unwrap();
+
+        let (book, inbox, jobs) = open_book(dir.path(), &archive);
+        assert!(book.is_some());
+        assert_eq!(inbox.alerts(), &alerts[..]);
+        assert_eq!(jobs.get(&1), Some(&JobId(41)));
+        assert!(!archive.join("inbox.json").exists());
+        assert!(archive.join("inbox.json.imported").exists());
+        drop(book);
+
+        // Started again: read from the database, the same.
+        let (_, again, jobs) = open_book(dir.path(), &archive);
+        assert_eq!(again.alerts(), &alerts[..]);
+        assert_eq!(again.seen_and_next(), inbox.seen_and_next());
+        assert_eq!(jobs.get(&1), Some(&JobId(41)));
+    }
 }

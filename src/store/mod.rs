@@ -61,6 +61,7 @@
 //!   connection of their own.
 
 mod accounts;
+mod alert_book;
 mod asrun;
 mod backup;
 pub mod durable;
@@ -80,6 +81,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use accounts::{Account, Accounts, Role};
+pub use alert_book::{AlertBook, AlertRow as KeptAlert, Kept as KeptAlerts};
 pub use asrun::{Pruned, PRUNED_ZONE};
 pub use backup::{backup, BackupSummary};
 pub use error::{filesystem_full, StoreError};
