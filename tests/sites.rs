@@ -122,13 +122,20 @@ struct Kiosk {
 
 impl Kiosk {
     fn new(name: &str, broker: u16) -> Kiosk {
+        Kiosk::with(name, broker, None, "")
+    }
+
+    /// With a second pole at `pole` on its zone, and `extra` at the top of
+    /// its config (daemon keys and tables).
+    fn with(name: &str, broker: u16, pole: Option<u16>, extra: &str) -> Kiosk {
         let st = Station::new();
         let port = free_port_pair();
         let zone = UdpSocket::bind(("127.0.0.1", port)).unwrap();
         std::fs::create_dir_all(st.path("secrets")).unwrap();
         std::fs::write(st.path("secrets/mqtt"), "rahasia\n").unwrap();
+        let pole = pole.map_or(String::new(), |p| format!(", \"127.0.0.1:{p}\""));
         st.config(&format!(
-            "[[zones]]\nname = \"{name}-alun-alun\"\nrtp = [\"127.0.0.1:{port}\"]\n\n\
+            "{extra}\n[[zones]]\nname = \"{name}-alun-alun\"\nrtp = [\"127.0.0.1:{port}\"{pole}]\n\n\
              [site]\nname = \"{name}\"\n\n\
              [mqtt]\nurl = \"mqtt://127.0.0.1:{broker}\"\ntopic_prefix = \"{PREFIX}\"\n\
              username = \"{name}\"\npassword_file = \"secrets/mqtt\"\nkeep_alive_s = 2\n"
@@ -721,6 +728,75 @@ fn a_flood_on_the_broker_keeps_no_emergency_off_the_air() {
         (1..=20).contains(&lines),
         "{lines} refusal lines for the flood"
     );
+}
+
+/// Another kiosk's poles and feeds are seen from here: how many of its
+/// receivers report and how many went silent, and which of its hazard
+/// feeds fail, in `sites --json` and in `corong sites`.
+#[test]
+fn another_kiosks_poles_and_failing_feeds_are_seen() {
+    let Some(exe) = peers() else { return };
+    let broker = Broker::start(exe, None);
+    let pole = free_port_pair();
+    let dead = free_port_pair();
+    let mut wlingi = Kiosk::with(
+        "wlingi",
+        broker.port,
+        Some(pole),
+        &format!(
+            "receiver_timeout_s = 3\n\n[[alerts.feeds]]\nname = \"bmkg\"\nkind = \"cap\"\n\
+             url = \"http://127.0.0.1:{dead}/nowcast.xml\"\npoll_s = 1\n"
+        ),
+    );
+    let mut centre = Kiosk::new("centre", broker.port);
+    wlingi.start();
+    centre.start();
+    let wav = wlingi.st.path("pole.wav");
+    let mut receiver = common::station::corong()
+        .args([
+            "receive",
+            "--listen",
+            &format!("127.0.0.1:{pole}"),
+            "--codec",
+            "l16",
+            "--wav",
+        ])
+        .arg(&wav)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start corong receive");
+    let seen = |want: &dyn Fn(&Value) -> bool| {
+        let v = centre.json(&["sites", "--json"]);
+        v["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "wlingi")
+            .is_some_and(want)
+    };
+    wait_for(
+        "wlingi's pole and failing feed seen",
+        Duration::from_secs(15),
+        || {
+            seen(&|s| {
+                s["zones"][0]["receivers"] == 1
+                    && s["zones"][0]["receivers_silent"].is_null()
+                    && s["feeds_failing"][0]["name"] == "bmkg"
+            })
+        },
+    );
+    // The pole dies without a word: silent after 3 s, and said so here.
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    wait_for("wlingi's pole silent", Duration::from_secs(15), || {
+        seen(&|s| s["zones"][0]["receivers_silent"] == 1)
+    });
+    let (code, out, err) = centre.st.client(&["sites"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 of 1 poles silent"), "{out}");
+    assert!(out.contains("feed bmkg failing"), "{out}");
 }
 
 /// The ACL block of docs/regency.md, as the docs give it.

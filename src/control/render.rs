@@ -448,7 +448,7 @@ pub fn sites(s: &SitesResult, tz: Tz) -> String {
                 .iter()
                 .filter_map(|z| Some(format!("{}: {}", z.name, z.playing.as_deref()?)))
                 .collect();
-            let unwell: Vec<String> = site
+            let mut unwell: Vec<String> = site
                 .zones
                 .iter()
                 .filter_map(|z| {
@@ -456,6 +456,22 @@ pub fn sites(s: &SitesResult, tz: Tz) -> String {
                     (st != "streaming" && st != "idle").then(|| format!("{}: {st}", z.name))
                 })
                 .collect();
+            unwell.extend(
+                site.zones
+                    .iter()
+                    .filter(|z| z.receivers_silent > 0)
+                    .map(|z| {
+                        format!(
+                            "{}: {} of {} poles silent",
+                            z.name, z.receivers_silent, z.receivers
+                        )
+                    }),
+            );
+            unwell.extend(
+                site.feeds_failing
+                    .iter()
+                    .map(|f| format!("feed {} failing", f.name)),
+            );
             let health = if unwell.is_empty() {
                 "ok".to_string()
             } else {

@@ -459,7 +459,9 @@ pub async fn run_on(
                 systemd.on_watchdog_timer(ticks);
             }
             _ = health_timer.tick() => {
-                station.check_health();
+                if station.check_health() {
+                    changed(&changes_tx);
+                }
                 alerts.tick(&mut station);
                 systemd.set_status(status_line(&station));
                 // A bounded batch: the loop is not held long.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use super::bridge::{AudioEvent, Bridge};
-use super::health::OutputWatch;
+use super::health::{OutputWatch, Report};
 use super::jobs::{Effect, JobSpec, Ledger, StartError, Wrapping};
 use super::receivers::{self, Listener, ReceiverTable};
 use super::sounds::{self, Sounds};
@@ -679,8 +679,10 @@ impl Station {
     }
 
     /// Log output errors, at most once a minute per output; note every ten
-    /// seconds that the daemon is alive.
-    pub fn check_health(&mut self) {
+    /// seconds that the daemon is alive. Whether a zone's health changed
+    /// (an output failing or recovering, a receiver joining, leaving or
+    /// going silent): the board and the regency's state then look again.
+    pub fn check_health(&mut self) -> bool {
         self.ledger.released(None, Instant::now());
         if self
             .uploads_pruned
@@ -699,9 +701,10 @@ impl Station {
         self.log_clock_events();
         let now = Instant::now();
         let timeout = self.config.daemon.receiver_timeout;
+        let mut changed = false;
         for z in &mut self.zones {
             for o in &mut z.outputs {
-                let _ = o.check(now);
+                changed |= !matches!(o.check(now), Report::Quiet);
             }
             if let Some(table) = &z.receivers {
                 let changes = table
@@ -709,8 +712,10 @@ impl Station {
                     .unwrap_or_else(|e| e.into_inner())
                     .check(now, timeout);
                 receivers::log_changes(&z.name, &changes);
+                changed |= !changes.is_empty();
             }
         }
+        changed
     }
 
     /// Say when the engine re-anchored its packet clock or followed a step

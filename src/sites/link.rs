@@ -569,6 +569,7 @@ impl Link {
                     at_ms: now_ms(),
                     zones: vec![],
                     pending_alerts: pending,
+                    feeds_failing: vec![],
                 }));
             }
         });

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! PREFIX/sites/NAME/online   retained  {"online":true,"at_ms":..}; the Last Will {"online":false}
-//! PREFIX/sites/NAME/state    retained  {"site":..,"version":..,"at_ms":..,"zones":[..],"pending_alerts":n}
+//! PREFIX/sites/NAME/state    retained  {"site":..,"version":..,"at_ms":..,"zones":[..],"pending_alerts":n,"feeds_failing":[..]}
 //! PREFIX/orders/all          QoS 1     an Order to every kiosk
 //! PREFIX/orders/NAME         QoS 1     an Order to one kiosk
 //! PREFIX/acks/NAME           QoS 1     an Ack to the kiosk NAME that sent the order
@@ -14,11 +14,14 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::control::protocol::{Request, SiteZone};
+use crate::control::protocol::{Request, SiteFeed, SiteZone};
 use crate::ids::JobId;
 
 /// The largest payload read (an order carries at most 4 KiB of text).
 pub const MAX_PAYLOAD: usize = 16 * 1024;
+/// The largest state read: a kiosk of [`MAX_ZONES`] zones at about 100
+/// bytes each.
+pub const MAX_STATE_PAYLOAD: usize = 256 * 1024;
 /// The most zones a state lists (more are cut).
 pub const MAX_ZONES: usize = 2048;
 
@@ -42,6 +45,8 @@ pub struct State {
     pub zones: Vec<SiteZone>,
     #[serde(default)]
     pub pending_alerts: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feeds_failing: Vec<SiteFeed>,
 }
 
 /// An order: a request another kiosk carries out on its own zones.
@@ -76,7 +81,7 @@ pub struct Ack {
 /// Why a payload was not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadPayload {
-    #[error("{0} bytes (at most {max})", max = MAX_PAYLOAD)]
+    #[error("{0} bytes: too large")]
     TooLarge(usize),
     #[error("not JSON of the expected shape: {0}")]
     Shape(String),
@@ -138,7 +143,11 @@ pub fn parse_order(payload: &[u8]) -> Result<Order, BadPayload> {
 
 /// A state, its zone list bounded.
 pub fn parse_state(payload: &[u8]) -> Result<State, BadPayload> {
-    let mut state: State = parse(payload)?;
+    if payload.len() > MAX_STATE_PAYLOAD {
+        return Err(BadPayload::TooLarge(payload.len()));
+    }
+    let mut state: State =
+        serde_json::from_slice(payload).map_err(|e| BadPayload::Shape(cut(&e.to_string())))?;
     state.zones.truncate(MAX_ZONES);
     Ok(state)
 }
@@ -235,6 +244,33 @@ mod tests {
         assert!(matches!(parse_order(file), Err(BadPayload::Invalid(_))));
         let bad_id = br#"{"id":"a/#","origin":"b","user":"c","issued_ms":1,"request":{"cmd":"emergency","stop":true,"zones":["all"]}}"#;
         assert!(matches!(parse_order(bad_id), Err(BadPayload::Invalid(_))));
+    }
+
+    /// A kiosk of a thousand zones is read (its state is far over the
+    /// orders' bound); past the states' own bound it is refused.
+    #[test]
+    fn a_large_kiosks_state_is_read_and_a_huge_one_refused() {
+        let zone = |i: usize| SiteZone {
+            name: format!("desa-{i:04}-tiang-utama"),
+            playing: Some(format!("job {i} (schedule:pagi, program)")),
+            state: Some("streaming".into()),
+            receivers: 3,
+            receivers_silent: 0,
+        };
+        let mut state = State {
+            site: "wlingi".into(),
+            version: "0.1.0".into(),
+            at_ms: 1,
+            zones: (0..1000).map(zone).collect(),
+            pending_alerts: 0,
+            feeds_failing: vec![],
+        };
+        let bytes = serde_json::to_vec(&state).unwrap();
+        assert!(bytes.len() > MAX_PAYLOAD && bytes.len() < MAX_STATE_PAYLOAD);
+        assert_eq!(parse_state(&bytes).unwrap(), state);
+        state.zones = (0..4000).map(zone).collect();
+        let bytes = serde_json::to_vec(&state).unwrap();
+        assert!(matches!(parse_state(&bytes), Err(BadPayload::TooLarge(_))));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::message::{Presence, State};
-use crate::control::protocol::{SiteRow, SiteZone};
+use super::message::{Presence, State, MAX_ZONES};
+use crate::control::protocol::{SiteFeed, SiteRow, SiteZone};
 
 /// The most kiosks kept: a hostile account inventing names cannot grow it
 /// without end.
@@ -91,6 +91,11 @@ impl Table {
                     .map(|st| st.zones.clone())
                     .unwrap_or_default(),
                 pending_alerts: s.state.as_ref().map_or(0, |st| st.pending_alerts),
+                feeds_failing: s
+                    .state
+                    .as_ref()
+                    .map(|st| st.feeds_failing.clone())
+                    .unwrap_or_default(),
             })
             .collect()
     }
@@ -117,9 +122,22 @@ pub fn own_state(
                     .as_ref()
                     .map(|p| format!("job {} ({}, {})", p.job, p.origin, p.priority_name)),
                 state: Some(z.state.clone()),
+                receivers: z.receivers.len().min(u32::MAX as usize) as u32,
+                receivers_silent: z.receivers.iter().filter(|r| r.state == "silent").count() as u32,
             })
+            .take(MAX_ZONES)
             .collect(),
         pending_alerts,
+        feeds_failing: status
+            .feeds
+            .iter()
+            .filter(|f| f.state == "failing")
+            .map(|f| SiteFeed {
+                name: f.name.clone(),
+                since: f.failing_since.clone(),
+                error: f.error.as_deref().map(|e| e.chars().take(200).collect()),
+            })
+            .collect(),
     }
 }
 
@@ -167,6 +185,7 @@ mod tests {
                 at_ms: 7_000,
                 zones: vec![],
                 pending_alerts: 0,
+                feeds_failing: vec![],
             },
         );
         assert_eq!(t.rows()[1].since, rfc3339(7_000));

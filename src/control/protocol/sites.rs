@@ -44,6 +44,22 @@ pub struct SiteRow {
     pub zones: Vec<SiteZone>,
     #[serde(default)]
     pub pending_alerts: u64,
+    /// Its hazard feeds that are failing (absent from kiosks before
+    /// December 2026).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feeds_failing: Vec<SiteFeed>,
+}
+
+/// A failing hazard feed of a kiosk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteFeed {
+    pub name: String,
+    /// RFC 3339: failing since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The error, cut to 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A zone of another kiosk.
@@ -57,6 +73,16 @@ pub struct SiteZone {
     /// `degraded`, `unreachable`, `down`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// The poles' receivers that report back, and how many of them went
+    /// silent (absent from kiosks before December 2026, and while none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub receivers: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub receivers_silent: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// `--sites`: the order sent and what each kiosk answered in time.
