@@ -586,11 +586,16 @@ fn an_order_plays_once_never_stale_and_a_later_stop_wins() {
         .log_lines(&["order carried out", "centre-5-ee"])
         .is_empty());
 
-    // Files do not travel yet: refused before anything is sent, and why.
-    let (code, _, err) =
-        k.st.client(&["emergency", "/tmp/peringatan.wav", "--sites", "all"]);
+    // A file the operator names that is not there: refused before anything
+    // is sent, naming it.
+    let (code, _, err) = k.st.client(&[
+        "emergency",
+        "/tmp/corong-tidak-ada/peringatan.wav",
+        "--sites",
+        "all",
+    ]);
     assert_ne!(code, 0);
-    assert!(err.contains("files do not travel"), "{err}");
+    assert!(err.contains("peringatan.wav"), "{err}");
 
     // Remembered across a restart: the first order again plays nothing.
     drop(k.daemon.take());
@@ -797,6 +802,67 @@ fn another_kiosks_poles_and_failing_feeds_are_seen() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 of 1 poles silent"), "{out}");
     assert!(out.contains("feed bmkg failing"), "{out}");
+}
+
+/// A file ordered to every kiosk travels by reference: each plays its own
+/// copy, found by content whatever its name; the kiosk that sent it has
+/// one (the command copies it there); a kiosk without it refuses, saying
+/// which file and where to put it.
+#[test]
+fn a_file_is_ordered_by_its_content_and_each_kiosk_plays_its_own_copy() {
+    let Some(exe) = peers() else { return };
+    let broker = Broker::start(exe, None);
+    let mut centre = Kiosk::new("centre", broker.port);
+    let mut wlingi = Kiosk::new("wlingi", broker.port);
+    let mut kanigoro = Kiosk::new("kanigoro", broker.port);
+    // The operator's file, outside any kiosk's folders.
+    let outside = tempfile::tempdir().unwrap();
+    let file = outside.path().join("peringatan-banjir.wav");
+    common::tone_wav(&file, 660.0, 2.0);
+    // wlingi has the same content under another name in its media folder.
+    std::fs::create_dir_all(wlingi.st.path("media/arsip")).unwrap();
+    std::fs::copy(&file, wlingi.st.path("media/arsip/banjir-2026.wav")).unwrap();
+    for k in [&mut centre, &mut wlingi, &mut kanigoro] {
+        k.start();
+    }
+    wait_for("all online", Duration::from_secs(10), || {
+        centre.online(&["centre", "wlingi", "kanigoro"])
+    });
+    let v = centre.json(&[
+        "announce",
+        file.to_str().unwrap(),
+        "--sites",
+        "all",
+        "--no-chime",
+        "--json",
+    ]);
+    let ack = |site: &str| {
+        v["acks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["site"] == site)
+            .cloned()
+            .unwrap_or_else(|| panic!("no answer from {site}: {v}"))
+    };
+    assert_eq!(ack("centre")["accepted"], true, "{v}");
+    assert_eq!(ack("wlingi")["accepted"], true, "{v}");
+    let refused = ack("kanigoro");
+    assert_eq!(refused["accepted"], false, "{v}");
+    let why = refused["reason"].as_str().unwrap();
+    assert!(
+        why.contains("peringatan-banjir.wav") && why.contains("is not on this kiosk"),
+        "{why}"
+    );
+    assert!(centre.hears_sound(Duration::from_secs(5)), "centre silent");
+    assert!(wlingi.hears_sound(Duration::from_secs(5)), "wlingi silent");
+    assert!(
+        !kanigoro.hears_sound(Duration::from_secs(1)),
+        "kanigoro played a file it does not have"
+    );
+    // wlingi played its own copy.
+    let log = wlingi.daemon().log_text();
+    assert!(log.contains("banjir-2026.wav"), "{log}");
 }
 
 /// The ACL block of docs/regency.md, as the docs give it.

@@ -21,6 +21,7 @@ mod check;
 mod client;
 mod extras;
 mod info;
+mod order_files;
 mod page;
 mod page_input;
 mod page_live;
@@ -185,6 +186,7 @@ impl SitesArg {
             Some(sites) => Request::Order {
                 sites,
                 request: Box::new(req),
+                files: Vec::new(),
             },
             None => req,
         }
@@ -509,7 +511,12 @@ pub fn main() -> ExitCode {
                 files,
                 delivery: delivery.delivery(),
             });
-            send(&target(&place.or(&outer), delivery.json), req)
+            let place = place.or(&outer);
+            let target = target(&place, delivery.json);
+            match order_files::by_content(&target, req) {
+                Ok(req) => send(&target, req),
+                Err(code) => code,
+            }
         }
         Command::Say {
             text,
@@ -543,7 +550,12 @@ pub fn main() -> ExitCode {
                 zones: zones.zones,
                 stop,
             });
-            send(&target(&place.or(&outer), zones.json), req)
+            let place = place.or(&outer);
+            let target = target(&place, zones.json);
+            match order_files::by_content(&target, req) {
+                Ok(req) => send(&target, req),
+                Err(code) => code,
+            }
         }
         Command::Sites { json, place } => send(&target(&place.or(&outer), json), Request::Sites),
         Command::Status { json, place } => send(&target(&place.or(&outer), json), Request::Status),

@@ -31,17 +31,19 @@ const ANSWER_WAIT: Duration = Duration::from_secs(30);
 pub(super) fn start(
     site: String,
     state_dir: PathBuf,
+    search: Vec<PathBuf>,
     handler: Arc<dyn Handler>,
     acks: mpsc::UnboundedSender<(String, Ack)>,
 ) -> mpsc::Sender<Order> {
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(worker(site, state_dir, handler, rx, acks));
+    tokio::spawn(worker(site, state_dir, search, handler, rx, acks));
     tx
 }
 
 async fn worker(
     site: String,
     state_dir: PathBuf,
+    search: Vec<PathBuf>,
     handler: Arc<dyn Handler>,
     mut orders: mpsc::Receiver<Order>,
     acks: mpsc::UnboundedSender<(String, Ack)>,
@@ -79,7 +81,15 @@ async fn worker(
                 .max()
         };
         let origin = order.origin.clone();
-        let (b, ack) = carry(&site, book.take(), &*handler, order, &mut stop_behind).await;
+        let (b, ack) = carry(
+            &site,
+            book.take(),
+            &search,
+            &*handler,
+            order,
+            &mut stop_behind,
+        )
+        .await;
         book = b;
         if let Some(ack) = ack {
             let _ = acks.send((origin, ack));
@@ -92,6 +102,7 @@ async fn worker(
 async fn carry(
     site: &str,
     book: Option<OrderBook>,
+    search: &[PathBuf],
     handler: &dyn Handler,
     order: Order,
     stop_behind: &mut (dyn FnMut() -> Option<i64> + Send),
@@ -158,6 +169,24 @@ async fn carry(
             return (Some(book), Some(refuse(why)));
         }
     }
+    // Files named by content: this kiosk's own copies (hashing files runs
+    // beside the loop).
+    let request = if order.files.is_empty() {
+        order.request.clone()
+    } else {
+        let (dirs, request, refs) = (search.to_vec(), order.request.clone(), order.files.clone());
+        let found =
+            tokio::task::spawn_blocking(move || super::files::resolve(&dirs, request, &refs))
+                .await
+                .unwrap_or_else(|_| Err("the file search stopped".into()));
+        match found {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::warn!(order = %order.id, origin = %order.origin, "regency: order refused: {why}");
+                return (Some(book), Some(refuse(why)));
+            }
+        }
+    };
     let peer = Peer {
         uid: u32::MAX,
         gid: u32::MAX,
@@ -165,7 +194,7 @@ async fn carry(
         user: format!("{}@{}", order.user, order.origin),
     };
     let (tx, mut rx) = mpsc::channel(16);
-    handler.handle(order.request.clone(), peer, tx);
+    handler.handle(request, peer, tx);
     let answer = tokio::time::timeout(ANSWER_WAIT, async {
         while let Some(r) = rx.recv().await {
             if r.is_final() {

@@ -23,7 +23,7 @@ use super::table::{self, Table};
 use super::{carry, now_ms, Ask};
 use crate::config::Regency;
 use crate::control::protocol::{
-    BrokerLink, ErrorCode, OrderResult, Reply, Request, Response, SiteAck, SitesResult,
+    BrokerLink, ErrorCode, FileRef, OrderResult, Reply, Request, Response, SiteAck, SitesResult,
 };
 use crate::control::server::{Handler, Peer};
 
@@ -189,6 +189,7 @@ struct Link {
 pub(super) async fn run(
     regency: Regency,
     state_dir: PathBuf,
+    search: Vec<PathBuf>,
     handler: Arc<dyn Handler>,
     mut changes: watch::Receiver<u64>,
     mut asks: mpsc::Receiver<Ask>,
@@ -210,7 +211,13 @@ pub(super) async fn run(
     let (client, mut events) = AsyncClient::new(options, 256);
     let (back_tx, mut back) = mpsc::unbounded_channel();
     let (acks_tx, mut acks) = mpsc::unbounded_channel();
-    let orders = carry::start(regency.site.clone(), state_dir, handler.clone(), acks_tx);
+    let orders = carry::start(
+        regency.site.clone(),
+        state_dir,
+        search,
+        handler.clone(),
+        acks_tx,
+    );
     let mut l = Link {
         site: regency.site.clone(),
         topics,
@@ -428,9 +435,11 @@ impl Link {
                     sites: self.table.rows(),
                 })));
             }
-            Request::Order { sites, request } => {
-                self.send_order(sites, *request, ask.user, ask.reply)
-            }
+            Request::Order {
+                sites,
+                request,
+                files,
+            } => self.send_order(sites, *request, files, ask.user, ask.reply),
             other => {
                 let _ = ask.reply.try_send(Response::error(
                     ErrorCode::BadRequest,
@@ -444,6 +453,7 @@ impl Link {
         &mut self,
         sites: Vec<String>,
         request: Request,
+        files: Vec<FileRef>,
         user: String,
         reply: mpsc::Sender<Response>,
     ) {
@@ -464,6 +474,7 @@ impl Link {
             issued_ms: now,
             expires_ms: (!stop).then(|| now + ORDER_EXPIRY.as_millis() as i64),
             request,
+            files,
         };
         let payload = serde_json::to_vec(&order).expect("orders serialize");
         let all = sites.iter().any(|s| s == "all");

@@ -14,7 +14,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::control::protocol::{Request, SiteFeed, SiteZone};
+use crate::control::protocol::{check_file_refs, FileRef, Request, SiteFeed, SiteZone};
 use crate::ids::JobId;
 
 /// The largest payload read (an order carries at most 4 KiB of text).
@@ -62,8 +62,11 @@ pub struct Order {
     /// Not carried out after this; absent for `emergency --stop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_ms: Option<i64>,
-    /// `say` or `emergency` (text, or `stop`).
+    /// `say`, `announce` or `emergency` (text, a file, or `stop`).
     pub request: Request,
+    /// The files the request names by content (`sha256:HEX`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
 }
 
 /// A kiosk's answer to an order.
@@ -115,7 +118,12 @@ pub fn parse_order(payload: &[u8]) -> Result<Order, BadPayload> {
             "user name too long or with control characters".into(),
         ));
     }
+    let refs = |r: Result<(), String>| r.map_err(BadPayload::Invalid);
     match &order.request {
+        Request::Announce { files, .. } => refs(check_file_refs(files.iter(), &order.files))?,
+        Request::Emergency { file: Some(f), .. } => {
+            refs(check_file_refs(std::iter::once(f), &order.files))?
+        }
         Request::Say { .. }
         | Request::Emergency {
             file: None,
@@ -126,7 +134,7 @@ pub fn parse_order(payload: &[u8]) -> Result<Order, BadPayload> {
             file: None,
             stop: true,
             ..
-        } => {}
+        } if order.files.is_empty() => {}
         other => {
             return Err(BadPayload::Invalid(format!(
                 "`{}` is not an order a kiosk carries out",
@@ -136,7 +144,7 @@ pub fn parse_order(payload: &[u8]) -> Result<Order, BadPayload> {
     }
     order
         .request
-        .validate()
+        .validate_by_content()
         .map_err(|e| BadPayload::Invalid(e.0))?;
     Ok(order)
 }
@@ -224,6 +232,7 @@ mod tests {
                 voice: None,
                 delivery: Default::default(),
             },
+            files: vec![],
         })
         .unwrap()
     }
@@ -244,6 +253,42 @@ mod tests {
         assert!(matches!(parse_order(file), Err(BadPayload::Invalid(_))));
         let bad_id = br#"{"id":"a/#","origin":"b","user":"c","issued_ms":1,"request":{"cmd":"emergency","stop":true,"zones":["all"]}}"#;
         assert!(matches!(parse_order(bad_id), Err(BadPayload::Invalid(_))));
+    }
+
+    /// Files are named by content only: a path, a hash without its size
+    /// and name, a name with a path in it, or refs on a text order are
+    /// refused.
+    #[test]
+    fn an_order_names_files_by_content_only() {
+        let hex = "ab".repeat(32);
+        let order = |path: &str, files: &str| {
+            format!(
+                r#"{{"id":"a","origin":"b","user":"c","issued_ms":1,"request":{{"cmd":"announce","files":["{path}"],"zones":["all"]}},"files":{files}}}"#
+            )
+        };
+        let good_ref = format!(r#"[{{"sha256":"{hex}","size":10,"name":"banjir.wav"}}]"#);
+        let o = parse_order(order(&format!("sha256:{hex}"), &good_ref).as_bytes()).unwrap();
+        assert_eq!(o.files[0].name, "banjir.wav");
+        for (path, files) in [
+            ("/etc/passwd".to_string(), good_ref.clone()),
+            (format!("sha256:{hex}"), "[]".to_string()),
+            (format!("sha256:{}", "cd".repeat(32)), good_ref.clone()),
+            (format!("sha256:{}", &hex[..60]), good_ref.clone()),
+            (
+                format!("sha256:{hex}"),
+                format!(r#"[{{"sha256":"{hex}","size":10,"name":"../x.wav"}}]"#),
+            ),
+        ] {
+            let bytes = order(&path, &files);
+            assert!(
+                matches!(parse_order(bytes.as_bytes()), Err(BadPayload::Invalid(_))),
+                "{bytes}"
+            );
+        }
+        let say = format!(
+            r#"{{"id":"a","origin":"b","user":"c","issued_ms":1,"request":{{"cmd":"say","text":"x","zones":["all"]}},"files":{good_ref}}}"#
+        );
+        assert!(parse_order(say.as_bytes()).is_err());
     }
 
     /// A kiosk of a thousand zones is read (its state is far over the

@@ -12,6 +12,8 @@
 //! - `carry.rs`: carrying out an order that arrives: expiry, at most once
 //!   (ids in the store's [`crate::store::OrderBook`]), a stop outranks
 //!   older emergencies, then the request into the loop and the ack out.
+//! - `files.rs`: this kiosk's copy of a file an order names by its
+//!   content.
 //! - `table.rs`: every kiosk the broker tells of, for `corong sites`.
 //!
 //! Without its broker a kiosk goes on as one: schedules, local operators
@@ -19,6 +21,7 @@
 //! shown in `status` and `/metrics`.
 
 mod carry;
+pub mod files;
 mod link;
 pub mod message;
 mod table;
@@ -71,8 +74,12 @@ pub fn start(
         refused: 0,
     });
     let state_dir = config.daemon.state_dir.clone();
+    // Where an order's files are looked for: what was uploaded here, then
+    // the config's media folder (which the regency may keep in step on
+    // every kiosk).
+    let search = vec![state_dir.join("uploads"), config.base_dir.join("media")];
     tokio::spawn(link::run(
-        regency, state_dir, handler, changes, asks, link_tx,
+        regency, state_dir, search, handler, changes, asks, link_tx,
     ));
     Some(Handle {
         asks: asks_tx,

@@ -186,9 +186,14 @@ pub enum Request {
     /// (one of those three) sent as an order through the broker to the
     /// named kiosks (`["all"]`: every one), each carrying it out on its own
     /// zones.
+    /// A file is referred to by its content: its path in `request` is
+    /// `sha256:HEX`, and `files` says its size and name; each kiosk plays
+    /// its own copy of it (see docs/regency.md).
     Order {
         sites: Vec<String>,
         request: Box<Request>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<super::FileRef>,
     },
 }
 
@@ -199,6 +204,38 @@ pub enum Request {
 pub struct InvalidRequest(pub String);
 
 impl Request {
+    /// [`Request::validate`] for an order's request, whose files are
+    /// `sha256:HEX` (checked by `check_file_refs`), not absolute paths.
+    pub fn validate_by_content(&self) -> Result<(), InvalidRequest> {
+        let placed = |p: &std::path::PathBuf| {
+            if super::file_ref_hash(p).is_some() {
+                std::path::Path::new("/").join(p)
+            } else {
+                p.clone()
+            }
+        };
+        match self {
+            Request::Announce { files, delivery } => Request::Announce {
+                files: files.iter().map(placed).collect(),
+                delivery: delivery.clone(),
+            }
+            .validate(),
+            Request::Emergency {
+                file: Some(f),
+                text,
+                zones,
+                stop,
+            } => Request::Emergency {
+                file: Some(placed(f)),
+                text: text.clone(),
+                zones: zones.clone(),
+                stop: *stop,
+            }
+            .validate(),
+            other => other.validate(),
+        }
+    }
+
     /// The command's name as on the wire (`"announce"`, ...).
     pub fn name(&self) -> &'static str {
         match self {
@@ -369,7 +406,11 @@ impl Request {
                 }
                 Ok(())
             }
-            Request::Order { sites, request } => {
+            Request::Order {
+                sites,
+                request,
+                files,
+            } => {
                 if sites.is_empty() || sites.len() > MAX_SITES {
                     return bad(format!("--sites names 1..={MAX_SITES} kiosks"));
                 }
@@ -379,12 +420,21 @@ impl Request {
                     ));
                 }
                 match request.as_ref() {
-                    Request::Announce { .. } | Request::Emergency { file: Some(_), .. } => bad(
-                        "files do not travel to other kiosks yet: send text with `say` or \
-                         `emergency --text`"
-                            .into(),
-                    ),
-                    Request::Say { .. } | Request::Emergency { .. } => request.validate(),
+                    Request::Announce { files: paths, .. } => {
+                        super::check_file_refs(paths.iter(), files).map_err(InvalidRequest)?;
+                        request.validate_by_content()
+                    }
+                    Request::Emergency { file: Some(f), .. } => {
+                        super::check_file_refs(std::iter::once(f), files)
+                            .map_err(InvalidRequest)?;
+                        request.validate_by_content()
+                    }
+                    Request::Say { .. } | Request::Emergency { .. } if files.is_empty() => {
+                        request.validate()
+                    }
+                    Request::Say { .. } | Request::Emergency { .. } => {
+                        bad("an order of text names no files".into())
+                    }
                     other => bad(format!("`{}` cannot be sent to other kiosks", other.name())),
                 }
             }

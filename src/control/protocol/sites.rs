@@ -110,3 +110,69 @@ pub struct SiteAck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// A file an order refers to by its content (`sha256:HEX` in the order's
+/// request): each kiosk plays its own copy, found by this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// SHA-256 of the content, 64 lower-case hex digits.
+    pub sha256: String,
+    pub size: u64,
+    /// Its name where the order was sent (a plain name, for the logs).
+    pub name: String,
+}
+
+/// The most files an order refers to.
+pub const MAX_ORDER_FILES: usize = 16;
+
+/// The path an order's request gives a file it refers to by content.
+pub fn file_ref_path(sha256: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("sha256:{sha256}"))
+}
+
+/// The hash in a `sha256:HEX` path, if it is one.
+pub fn file_ref_hash(path: &std::path::Path) -> Option<&str> {
+    let hex = path.to_str()?.strip_prefix("sha256:")?;
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(hex)
+}
+
+/// Whether every path of an order's request is `sha256:HEX` with its
+/// [`FileRef`] in `refs`, and the refs are few, plain and distinct.
+pub fn check_file_refs<'a>(
+    paths: impl Iterator<Item = &'a std::path::PathBuf>,
+    refs: &[FileRef],
+) -> Result<(), String> {
+    if refs.is_empty() || refs.len() > MAX_ORDER_FILES {
+        return Err(format!(
+            "an order of files refers to 1..={MAX_ORDER_FILES} files by their content"
+        ));
+    }
+    for r in refs {
+        if file_ref_hash(&file_ref_path(&r.sha256)).is_none() {
+            return Err(format!("`{}` is not a SHA-256 in hex", r.sha256));
+        }
+        let plain = !r.name.is_empty()
+            && r.name.len() <= 255
+            && !r.name.contains(['/', '\\'])
+            && !r.name.chars().any(char::is_control);
+        if !plain {
+            return Err("a file's name must be a plain name".into());
+        }
+    }
+    for p in paths {
+        let Some(hash) = file_ref_hash(p) else {
+            return Err(format!(
+                "`{}`: an order names files by content (sha256:HEX), not by path",
+                p.display()
+            ));
+        };
+        if !refs.iter().any(|r| r.sha256 == hash) {
+            return Err(format!("sha256:{hash} has no size and name in the order"));
+        }
+    }
+    Ok(())
+}
