@@ -562,3 +562,159 @@ mode = "auto"
     assert_eq!(a["state"], "on-air", "{v}");
     daemon.stop();
 }
+
+/// The CAP lifecycle over HTTP: the same nowcast from two feeds is one
+/// alert; its Update takes its place (the zone the update no longer covers
+/// falls silent, the other plays the new words); the Cancel stops it.
+#[test]
+fn two_feeds_one_alert_an_update_replaces_and_a_cancel_stops() {
+    let station = Station::new();
+    tone_wav(&station.path("media/hujan.wav"), 440.0, 30.0);
+    let read = |name: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/alerts")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let index = |base: &str, items: &[(&str, &str)]| {
+        let items: String = items
+            .iter()
+            .map(|(doc, guid)| {
+                format!(
+                    "<item><title>Hujan</title><link>{base}/{doc}</link><guid>{guid}</guid></item>"
+                )
+            })
+            .collect();
+        format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+    };
+    let pages = Arc::new(Mutex::new(vec![
+        ("/rss.xml".to_string(), String::new()),
+        ("/nowcast.xml".to_string(), read("nowcast.xml")),
+        ("/update.xml".to_string(), read("nowcast-update.xml")),
+        ("/cancel.xml".to_string(), read("nowcast-cancel.xml")),
+    ]));
+    let base = serve(pages.clone());
+    pages.lock().unwrap()[0].1 = index(&base, &[("nowcast.xml", "n1")]);
+    let (p_wlingi, p_kanigoro) = (free_port_pair(), free_port_pair());
+    let wlingi = UdpSocket::bind(("127.0.0.1", p_wlingi)).unwrap();
+    let kanigoro = UdpSocket::bind(("127.0.0.1", p_kanigoro)).unwrap();
+    station.config(&format!(
+        r#"
+[[zones]]
+name = "wlingi"
+rtp = ["127.0.0.1:{p_wlingi}"]
+location = [-8.08, 112.32]
+
+[[zones]]
+name = "kanigoro"
+rtp = ["127.0.0.1:{p_kanigoro}"]
+location = [-8.13, 112.22]
+
+[[alerts.feeds]]
+name = "bmkg-rss"
+kind = "cap-rss"
+url = "{base}/rss.xml"
+poll_s = 1
+
+[[alerts.feeds]]
+name = "bmkg-cap"
+kind = "cap"
+url = "{base}/nowcast.xml"
+poll_s = 1
+
+[[alerts.playbooks]]
+name = "hujan"
+when = {{ event = "Hujan Lebat*" }}
+file = "media/hujan.wav"
+mode = "auto"
+"#
+    ));
+    let daemon = station.start();
+    // Both feeds read it (each keeps what it read): one alert, on both
+    // zones.
+    let kept = |feed: &str| {
+        std::fs::read_dir(station.path("state/alerts"))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .ends_with(&format!("-{feed}.xml"))
+                })
+            })
+            .unwrap_or(false)
+    };
+    let start = Instant::now();
+    while !(kept("bmkg-rss") && kept("bmkg-cap")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not read by both feeds:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v = alerts_json(&station);
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["alerts"][0]["state"], "on-air", "{v}");
+    assert_eq!(
+        v["alerts"][0]["zones"],
+        serde_json::json!(["wlingi", "kanigoro"])
+    );
+    let k = kanigoro.try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&k, Duration::from_secs(1)));
+    assert!(count_loud(&wlingi, Duration::from_secs(1)) > 10);
+    assert!(other.join().unwrap() > 10);
+
+    // The Update (wlingi only) takes its place.
+    pages.lock().unwrap()[0].1 = index(&base, &[("nowcast.xml", "n1"), ("update.xml", "n2")]);
+    let start = Instant::now();
+    let v = loop {
+        let v = alerts_json(&station);
+        if v["alerts"].as_array().unwrap().len() == 2 {
+            break v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no update: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(v["alerts"][0]["state"], "cancelled", "{v}");
+    assert_eq!(v["alerts"][1]["state"], "on-air", "{v}");
+    assert_eq!(v["alerts"][1]["zones"], serde_json::json!(["wlingi"]));
+    // What was in flight drains, then kanigoro is silent and wlingi plays.
+    let _ = count_loud(&kanigoro, Duration::from_millis(500));
+    let k = kanigoro.try_clone().unwrap();
+    let other = std::thread::spawn(move || count_loud(&k, Duration::from_secs(2)));
+    assert!(count_loud(&wlingi, Duration::from_secs(2)) > 10);
+    assert_eq!(
+        other.join().unwrap(),
+        0,
+        "the update's lost zone still plays"
+    );
+
+    // The Cancel stops it.
+    pages.lock().unwrap()[0].1 = index(
+        &base,
+        &[
+            ("nowcast.xml", "n1"),
+            ("update.xml", "n2"),
+            ("cancel.xml", "n3"),
+        ],
+    );
+    let start = Instant::now();
+    loop {
+        let v = alerts_json(&station);
+        if v["alerts"][1]["state"] == "cancelled" {
+            assert_eq!(v["alerts"][2]["state"], "ignored", "{v}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no cancel: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = count_loud(&wlingi, Duration::from_millis(500));
+    assert_eq!(
+        count_loud(&wlingi, Duration::from_secs(2)),
+        0,
+        "still on air after the Cancel"
+    );
+    daemon.stop();
+}
