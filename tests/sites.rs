@@ -7,6 +7,8 @@
 //! ordering anyone.
 
 mod common;
+#[path = "web_support/http.rs"]
+mod http;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -863,6 +865,74 @@ fn a_file_is_ordered_by_its_content_and_each_kiosk_plays_its_own_copy() {
     // wlingi played its own copy.
     let log = wlingi.daemon().log_text();
     assert!(log.contains("banjir-2026.wav"), "{log}");
+}
+
+/// The web console shows the regency: `/api/sites` answers as `corong
+/// sites --json`, and the event stream brings a kiosk that comes online
+/// and one that goes away.
+#[test]
+fn the_console_shows_the_kiosks_and_follows_them() {
+    let Some(exe) = peers() else { return };
+    let broker = Broker::start(exe, None);
+    let mut centre = Kiosk::with(
+        "centre",
+        broker.port,
+        None,
+        "[web]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    http::add_user(&centre.st, "sri", "viewer", "kelud-siaga-3");
+    centre.start();
+    let addr = http::web_addr(centre.daemon());
+    let cookie = http::login(addr, "sri", "kelud-siaga-3").cookie().unwrap();
+    let mut events = http::Events::open(addr, &cookie);
+    events.wait(Duration::from_secs(10), |v| {
+        v["type"] == "sites" && v["this"] == "centre" && v["link"]["connected"] == true
+    });
+
+    let mut wlingi = Kiosk::new("wlingi", broker.port);
+    wlingi.start();
+    let v = events.wait(Duration::from_secs(10), |v| {
+        v["type"] == "sites"
+            && v["sites"].as_array().is_some_and(|s| {
+                s.iter().any(|k| {
+                    k["name"] == "wlingi" && k["online"] == true && k["zones"][0].is_object()
+                })
+            })
+    });
+    let wl = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "wlingi")
+        .unwrap()
+        .clone();
+    let a = http::get(addr, "/api/sites", &cookie);
+    assert_eq!(a.status, 200, "{a:?}");
+    let api = a.json();
+    assert!(
+        api["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "wlingi" && k["zones"][0]["name"] == "wlingi-alun-alun"),
+        "{api}"
+    );
+    assert_eq!(wl["zones"][0]["name"], "wlingi-alun-alun", "{wl}");
+
+    // wlingi dies: its Last Will reaches the board.
+    let mut d = wlingi.daemon.take().unwrap();
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    std::mem::forget(d);
+    events.wait(Duration::from_secs(15), |v| {
+        v["type"] == "sites"
+            && v["sites"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|k| k["name"] == "wlingi" && k["online"] == false)
+            })
+    });
+    // No session: refused.
+    assert_eq!(http::get(addr, "/api/sites", "").status, 401);
 }
 
 /// The ACL block of docs/regency.md, as the docs give it.

@@ -282,6 +282,9 @@ pub async fn run_on(
     let handler = Arc::new(control::Forward { tx: requests_tx });
     // The web console (with `[web]`): the same requests, the same loop.
     let (changes_tx, changes_rx) = tokio::sync::watch::channel(0u64);
+    // The regency (with `[mqtt]`): other kiosks' orders, the same loop.
+    let sites = crate::sites::start(&config, handler.clone(), changes_tx.subscribe());
+    station.broker = sites.as_ref().map(|s| s.link.clone());
     let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
     let web_task = match &config.web {
         Some(web) => {
@@ -293,6 +296,7 @@ pub async fn run_on(
                 handler: handler.clone(),
                 changes: changes_rx,
                 heartbeat: Some(station.engine().heartbeat.clone()),
+                sites: sites.as_ref().map(|s| s.link.watch()),
                 quiet_hours: config.quiet_hours.map(|q| (q.from, q.to)),
             };
             Some(tokio::spawn(crate::web::serve(bound, ctx, async move {
@@ -301,9 +305,6 @@ pub async fn run_on(
         }
         None => None,
     };
-    // The regency (with `[mqtt]`): other kiosks' orders, the same loop.
-    let sites = crate::sites::start(&config, handler.clone(), changes_tx.subscribe());
-    station.broker = sites.as_ref().map(|s| s.link.clone());
     let serve_options = crate::control::ServeOptions {
         upload_dir: Some(config.daemon.state_dir.join("uploads")),
         ..Default::default()

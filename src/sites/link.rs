@@ -373,7 +373,10 @@ impl Link {
             Heard::Online(name) => match message::parse::<Presence>(payload) {
                 // A retained message cleared (empty payload) is no kiosk.
                 _ if payload.is_empty() => {}
-                Ok(p) => self.table.presence(name, &p, now),
+                Ok(p) => {
+                    self.table.presence(name, &p, now);
+                    self.link.send_modify(|b| b.heard += 1);
+                }
                 Err(e) => {
                     if self.refused() {
                         tracing::warn!(topic, "regency: presence refused: {e}")
@@ -382,7 +385,10 @@ impl Link {
             },
             Heard::State(name) => match message::parse_state(payload) {
                 _ if payload.is_empty() => {}
-                Ok(s) => self.table.state(name, s),
+                Ok(s) => {
+                    self.table.state(name, s);
+                    self.link.send_modify(|b| b.heard += 1);
+                }
                 Err(e) => {
                     if self.refused() {
                         tracing::warn!(topic, "regency: state refused: {e}")

@@ -42,6 +42,11 @@ impl LinkWatch {
     pub fn link(&self) -> BrokerLink {
         self.0.borrow().clone()
     }
+
+    /// Changes when the link or what it heard of the other kiosks does.
+    pub fn watch(&self) -> watch::Receiver<BrokerLink> {
+        self.0.clone()
+    }
 }
 
 /// A request for the link's task: `sites`, or an order to send.
@@ -72,6 +77,7 @@ pub fn start(
         connected: false,
         since: now,
         refused: 0,
+        heard: 0,
     });
     let state_dir = config.daemon.state_dir.clone();
     // Where an order's files are looked for: what was uploaded here, then

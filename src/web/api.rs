@@ -285,8 +285,13 @@ pub async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
     status.mark_changed();
     let mut queue = app.queue.clone();
     queue.mark_changed();
-    let both = futures_util::stream::select(stream(status, "status"), stream(queue, "queue"));
-    Sse::new(both)
+    let mut sites = app.sites.clone();
+    sites.mark_changed();
+    let all = futures_util::stream::select(
+        futures_util::stream::select(stream(status, "status"), stream(queue, "queue")),
+        stream(sites, "sites"),
+    );
+    Sse::new(all)
         .keep_alive(KeepAlive::default())
         .into_response()
 }
@@ -321,20 +326,45 @@ fn publish(reply: Reply, out: &watch::Sender<Arc<String>>) {
     }
 }
 
-/// Fetches the status and the queue once per change the daemon announces
-/// and hands them to every event stream: two requests into the loop however
-/// many browsers watch.
-pub(crate) async fn status_hub(
-    app: Arc<App>,
-    mut changes: watch::Receiver<u64>,
-    status: watch::Sender<Arc<String>>,
-    queue: watch::Sender<Arc<String>>,
-) {
+/// What the hub watches and where it publishes.
+pub(crate) struct Hub {
+    /// The daemon's loop: a zone or the queue may have changed.
+    pub changes: watch::Receiver<u64>,
+    /// The regency's link (with `[mqtt]`): the other kiosks may have.
+    pub sites_changes: Option<watch::Receiver<crate::control::protocol::BrokerLink>>,
+    pub status: watch::Sender<Arc<String>>,
+    pub queue: watch::Sender<Arc<String>>,
+    pub sites: watch::Sender<Arc<String>>,
+}
+
+/// Fetches the status and the queue (and the sites, with `[mqtt]`) once
+/// per change the daemon or the regency's link announces and hands them to
+/// every event stream: a few requests into the loop however many browsers
+/// watch.
+pub(crate) async fn status_hub(app: Arc<App>, mut hub: Hub) {
     loop {
-        publish(app.ask(Request::Status, "console").await, &status);
-        publish(app.ask(Request::Queue, "console").await, &queue);
-        if changes.changed().await.is_err() {
-            return;
+        publish(app.ask(Request::Status, "console").await, &hub.status);
+        publish(app.ask(Request::Queue, "console").await, &hub.queue);
+        if hub.sites_changes.is_some() {
+            publish(app.ask(Request::Sites, "console").await, &hub.sites);
         }
+        let sites_changed = async {
+            match hub.sites_changes.as_mut() {
+                Some(rx) => rx.changed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = hub.changes.changed() => if r.is_err() { return },
+            r = sites_changed => if r.is_err() { hub.sites_changes = None },
+        }
+    }
+}
+
+/// `GET /api/sites`: as `corong sites --json` (needs `[mqtt]`). Viewer.
+pub async fn sites(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    match require(&app, &headers, Role::Viewer).await {
+        Ok(a) => http(app.ask(Request::Sites, &a.name).await),
+        Err(r) => r,
     }
 }

@@ -63,6 +63,9 @@ pub struct Context {
     pub changes: watch::Receiver<u64>,
     /// The engine's signs of life, for `/metrics`.
     pub heartbeat: Option<Arc<Heartbeat>>,
+    /// With `[mqtt]`: changes when the regency's link or what it heard of
+    /// the other kiosks does (the sites' section follows it).
+    pub sites: Option<watch::Receiver<crate::control::protocol::BrokerLink>>,
     /// `[quiet_hours]` `from` and `to` as the daemon started (shown on the
     /// schedules' section).
     pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
@@ -79,6 +82,8 @@ pub struct App {
     pub status: watch::Receiver<Arc<String>>,
     /// The latest queue reply as JSON, likewise.
     pub queue: watch::Receiver<Arc<String>>,
+    /// The latest `sites` reply as JSON (with `[mqtt]` only), likewise.
+    pub sites: watch::Receiver<Arc<String>>,
     pub heartbeat: Option<Arc<Heartbeat>>,
     pub tls: bool,
     /// Where `uploads/` is.
@@ -133,6 +138,7 @@ fn router(app: Arc<App>) -> Router {
             )),
         )
         .route("/api/queue", get(jobs::queue))
+        .route("/api/sites", get(api::sites))
         .route("/api/cancel", post(jobs::cancel))
         .route("/api/skip", post(jobs::skip))
         .route("/api/log", get(report::log))
@@ -158,6 +164,7 @@ pub async fn serve(
     let accounts = open_accounts(&ctx.state_dir)?;
     let (status_tx, status_rx) = watch::channel(Arc::new(String::new()));
     let (queue_tx, queue_rx) = watch::channel(Arc::new(String::new()));
+    let (sites_tx, sites_rx) = watch::channel(Arc::new(String::new()));
     let app = Arc::new(App {
         tls: bound.is_tls(),
         config: ctx.config,
@@ -166,15 +173,20 @@ pub async fn serve(
         limiter: Mutex::new(auth::Limiter::default()),
         status: status_rx,
         queue: queue_rx,
+        sites: sites_rx,
         heartbeat: ctx.heartbeat,
         state_dir: std::path::absolute(&ctx.state_dir).unwrap_or(ctx.state_dir.clone()),
         quiet_hours: ctx.quiet_hours,
     });
     let hub = tokio::spawn(api::status_hub(
         app.clone(),
-        ctx.changes,
-        status_tx,
-        queue_tx,
+        api::Hub {
+            changes: ctx.changes,
+            sites_changes: ctx.sites,
+            status: status_tx,
+            queue: queue_tx,
+            sites: sites_tx,
+        },
     ));
     let result = listen::run(bound, router(app), shutdown).await;
     hub.abort();

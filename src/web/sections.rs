@@ -1,5 +1,6 @@
 //! The board's sections below the zones: announce (operators), the queue,
-//! the schedules with the quiet hours, the receivers and the as-run log.
+//! the schedules with the quiet hours, the receivers, the regency's kiosks
+//! (with `[mqtt]`) and the as-run log.
 //! Their rows are filled by `assets/app.js` from the event stream and the
 //! JSON endpoints; the server writes the frames, labels and choices.
 
@@ -92,8 +93,39 @@ pub fn render(en: bool, operator: bool, zones: &[String], groups: &[String]) -> 
             ]
         ),
     ));
+    out.push_str(&sites(en));
     out.push_str(&log(en, zones));
     out
+}
+
+/// The regency's kiosks (`corong sites`), hidden until the event stream
+/// brings them (a kiosk without `[mqtt]` has none).
+fn sites(en: bool) -> String {
+    format!(
+        "<section id=\"sites-section\" aria-labelledby=\"sites-title\" hidden \
+         data-online=\"{online}\" data-offline=\"{offline}\" data-since=\"{since}\" \
+         data-this=\"{this}\" data-ok=\"{ok}\" data-broker=\"{broker}\" data-lost=\"{lost}\">\
+         <h2 id=\"sites-title\">{title}</h2><p id=\"sites-broker\"></p>{table}</section>",
+        title = t(en, "Kios (kecamatan)", "Kiosks (sites)"),
+        online = t(en, "daring", "online"),
+        offline = t(en, "luring", "offline"),
+        since = t(en, "sejak", "since"),
+        this = t(en, "kios ini", "this kiosk"),
+        ok = t(en, "baik", "ok"),
+        broker = t(en, "Broker terhubung", "Broker connected"),
+        lost = t(en, "Broker TIDAK TERJANGKAU", "Broker NOT REACHED"),
+        table = table(
+            "sites",
+            &[
+                t(en, "Kios", "Kiosk"),
+                t(en, "Status", "State"),
+                t(en, "Zona", "Zones"),
+                t(en, "Kesehatan", "Health"),
+                t(en, "Peringatan tertunda", "Pending alerts"),
+                t(en, "Yang diputar", "Playing"),
+            ]
+        ),
+    )
 }
 
 fn checkboxes(names: &[String], class: &str) -> String {

@@ -27,6 +27,10 @@ pub struct BrokerLink {
     /// JSON, over the bounds, not a kiosk's name, too many orders waiting).
     #[serde(default)]
     pub refused: u64,
+    /// Bumped whenever what this kiosk knows of the others changes (for
+    /// the web console's event stream; not on the wire).
+    #[serde(skip)]
+    pub heard: u64,
 }
 
 /// One kiosk of the regency.

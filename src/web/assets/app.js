@@ -145,6 +145,35 @@ function listen() {
   const events = new EventSource("/api/events");
   events.addEventListener("status", (e) => render(JSON.parse(e.data)));
   events.addEventListener("queue", (e) => renderQueue(JSON.parse(e.data)));
+  events.addEventListener("sites", (e) => renderSites(JSON.parse(e.data)));
+}
+
+// The regency's kiosks, as `corong sites` lists them.
+function renderSites(reply) {
+  const section = document.getElementById("sites-section");
+  if (!section) return;
+  const d = section.dataset;
+  section.hidden = false;
+  const link = reply.link;
+  document.getElementById("sites-broker").textContent =
+    (link.connected ? d.broker : d.lost) + " " + d.since + " " + link.since.slice(0, 19).replace("T", " ");
+  fill("sites", reply.sites.map((s) => {
+    const unwell = [];
+    for (const z of s.zones) {
+      if (z.state && z.state !== "streaming" && z.state !== "idle") unwell.push(z.name + ": " + z.state);
+      if (z.receivers_silent) unwell.push(z.name + ": " + z.receivers_silent + "/" + z.receivers + " silent");
+    }
+    for (const f of s.feeds_failing || []) unwell.push("feed " + f.name + " !");
+    const playing = s.zones.filter((z) => z.playing).map((z) => z.name + ": " + z.playing);
+    return [
+      s.name === reply.this ? s.name + " (" + d.this + ")" : s.name,
+      s.online ? d.online : d.offline + (s.since ? " " + d.since + " " + s.since.slice(11, 19) : ""),
+      s.zones.length,
+      unwell.length ? unwell.join("; ") : d.ok,
+      s.pending_alerts,
+      playing.join("; "),
+    ];
+  }));
 }
 
 function wire() {
