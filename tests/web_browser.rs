@@ -297,9 +297,25 @@ fn announce_through_the_page_and_export_the_log(
     d: &common::station::Daemon,
     rtp: &UdpSocket,
 ) {
+    // "Listen first": the daemon's speech of a text plays in the page
+    // (a blob the CSP lets the <audio> element load).
+    b.type_into("#announce-text", "Selamat pagi");
+    b.click("#announce-listen");
+    b.wait_true(
+        "const a = document.getElementById('announce-preview'); \
+         return !a.hidden && a.src.startsWith('blob:') && a.duration > 0.3",
+        Duration::from_secs(10),
+    );
+    b.script("document.getElementById('announce-text').value = ''");
     let tone = st.path("media/kabar.wav");
     common::tone_wav(&tone, 880.0, 1.0);
     b.type_into("#announce-file", tone.to_str().unwrap());
+    // The chosen file plays from the browser's own copy: its whole second.
+    b.wait_true(
+        "const a = document.getElementById('announce-preview'); \
+         return a.src.startsWith('blob:') && Math.abs(a.duration - 1.0) < 0.05",
+        Duration::from_secs(5),
+    );
     b.click("#announce input[name=zones][value=\"alun-alun\"]");
     b.click("#announce-chime"); // untick: the tone alone
     let mut buf = [0u8; 2048];
