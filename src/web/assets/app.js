@@ -113,9 +113,20 @@ function loadSchedules() {
           ? button(EN ? "Resume" : "Lanjutkan", "resume", () => pauseSchedule("resume", x.name))
           : button(EN ? "Pause" : "Jeda", "pause", () => pauseSchedule("pause", x.name)));
       }
+      // One fire time, one holiday a line: the table stays narrow.
+      const lines = (items) => {
+        const cell = document.createElement("span");
+        for (const i of items) {
+          const line = document.createElement("span");
+          line.className = "line";
+          line.textContent = i;
+          cell.append(line);
+        }
+        return cell;
+      };
       return [x.name, x.cron, x.playlist, x.zones.join(", "),
-        x.next.map((t) => t.replace("T", " ").slice(0, 16)).join(" · "),
-        (x.except_dates || []).join(", "), state, acts];
+        lines(x.next.map((t) => t.replace("T", " ").slice(0, 16))),
+        lines(x.except_dates || []), state, acts];
     }));
   });
 }
