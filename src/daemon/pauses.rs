@@ -3,10 +3,8 @@
 //! each logged and written to the as-run log as `skipped`, "paused by
 //! USER". A run already playing when it is paused plays on: pausing stops
 //! the next fires, it is not `stop`. The pauses are kept in SQLite
-//! (`store::PauseBook`) by name, so a restart or a reload keeps them.
-
-use std::collections::BTreeMap;
-use std::path::Path;
+//! (`store::PauseBook`, held by `pause_book.rs`) by name, so a restart or
+//! a reload keeps them.
 
 use chrono::{DateTime, Utc};
 
@@ -16,45 +14,7 @@ use super::station::Station;
 use crate::control::protocol::{DoneResult, ErrorCode, Paused, Reply};
 use crate::control::server::Peer;
 use crate::schedule::Fire;
-use crate::store::{AsRunEntry, How, Pause, PauseBook};
-
-/// The paused schedules, as the book keeps them.
-pub(super) struct SchedulePauses {
-    /// `None`: the database could not be opened; pauses then last until
-    /// the daemon stops (said in the log and in the answer).
-    book: Option<PauseBook>,
-    paused: BTreeMap<String, Pause>,
-}
-
-impl SchedulePauses {
-    /// The pauses kept in `state_dir/corong.db`.
-    pub(super) fn open(state_dir: &Path) -> SchedulePauses {
-        let opened = PauseBook::open(state_dir).and_then(|b| b.all().map(|all| (b, all)));
-        match opened {
-            Ok((book, paused)) => {
-                for (name, p) in &paused {
-                    tracing::info!(schedule = %name, by = %p.by, "schedule is paused");
-                }
-                SchedulePauses {
-                    book: Some(book),
-                    paused,
-                }
-            }
-            Err(e) => {
-                tracing::error!("schedule pauses cannot be kept: {e}");
-                SchedulePauses {
-                    book: None,
-                    paused: BTreeMap::new(),
-                }
-            }
-        }
-    }
-
-    /// Who paused `name`, if it is paused.
-    pub(super) fn get(&self, name: &str) -> Option<&Pause> {
-        self.paused.get(name)
-    }
-}
+use crate::store::{AsRunEntry, How, Pause};
 
 impl Station {
     /// `schedule_pause NAME`: kept before the answer.
@@ -73,16 +33,9 @@ impl Station {
         };
         // One small row, synced: an admin's action is rare, and the answer
         // must not say "paused" for a pause a power cut would forget.
-        let Some(book) = self.pauses.book.as_mut() else {
-            return Err(refuse(
-                ErrorCode::Failed,
-                "pause not kept: the state database could not be opened (see the log)",
-            ));
-        };
-        on_disk(|| book.pause(name, &pause))
+        on_disk(|| self.pauses.pause(name, pause))
             .map_err(|e| refuse(ErrorCode::Failed, format!("pause not kept: {e}")))?;
         tracing::warn!(schedule = %name, user = %peer.user, "schedule paused: its fires are skipped until resumed");
-        self.pauses.paused.insert(name.to_string(), pause);
         Ok(done(format!(
             "paused schedule `{name}`: its fires are skipped until `corong schedule resume {name}` \
              (a run playing now plays on)"
@@ -95,11 +48,8 @@ impl Station {
             self.known_schedule(name)?;
             return Ok(done(format!("schedule `{name}` was not paused")));
         }
-        if let Some(book) = self.pauses.book.as_mut() {
-            on_disk(|| book.resume(name))
-                .map_err(|e| refuse(ErrorCode::Failed, format!("resume not kept: {e}")))?;
-        }
-        let was = self.pauses.paused.remove(name);
+        let was = on_disk(|| self.pauses.resume(name))
+            .map_err(|e| refuse(ErrorCode::Failed, format!("resume not kept: {e}")))?;
         tracing::warn!(schedule = %name, user = %peer.user,
             paused_by = %was.map(|p| p.by).unwrap_or_default(), "schedule resumed");
         Ok(done(format!(
@@ -107,8 +57,8 @@ impl Station {
         )))
     }
 
-    /// `name` is a schedule of the config, or a paused one (removed from
-    /// the config since: it may still be resumed); else "did you mean".
+    /// `name` is a schedule of the config; else "did you mean". (A paused
+    /// schedule removed from the config since may still be resumed.)
     fn known_schedule(&self, name: &str) -> Result<(), Refusal> {
         if self.config.schedules.iter().any(|s| s.name == name) {
             return Ok(());
