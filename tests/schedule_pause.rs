@@ -1,7 +1,8 @@
 //! Pausing a schedule against a real daemon: a paused schedule puts
 //! nothing on its zone's RTP when its times pass, the log and the as-run
 //! log say why and who; the pause outlives `reload` and a restart; resume
-//! lets the next fire play. Over HTTP only an admin may pause or resume,
+//! lets the next fire play; a run on air when paused plays to its end.
+//! Over HTTP only an admin may pause or resume,
 //! and the console's schedules show who paused. Only 127.0.0.1.
 
 mod common;
@@ -217,5 +218,45 @@ fn only_an_admin_pauses_from_the_console_and_the_board_shows_who() {
     assert!(get(addr, "/api/schedule", &ana).json()["schedules"][0]
         .get("paused")
         .is_none());
+    assert!(d.stop().success());
+}
+
+/// Pausing stops the next fires, not the run on air: a 2 s run paused
+/// half-way plays to its end and is logged `completed`.
+#[test]
+fn a_run_playing_when_paused_plays_to_its_end() {
+    let port = free_port_pair();
+    let rtp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let st = Station::new();
+    tone_wav(&st.path("media/long.wav"), 1000.0, 2.0);
+    st.playlist("sore", &["../media/long.wav"]);
+    let cron = common::station::cron_in(3);
+    st.config(&format!(
+        "[[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{port}\"]\ncodec = \"pcmu\"\n\n\
+         [[schedules]]\nname = \"sore\"\ncron = \"{cron}\"\nplaylist = \"sore\"\nzones = [\"pasar\"]\n\n\
+         [loudness]\nnormalize = false\n"
+    ));
+    let d = st.start();
+    assert!(sound_within(&rtp, Duration::from_secs(10)), "never fired");
+    let (code, out, err) = st.client(&["schedule", "pause", "sore"]);
+    assert_eq!(code, 0, "{out} {err}");
+    // Half a second after the pause it is still on the zone.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        sound_within(&rtp, Duration::from_millis(300)),
+        "the pause cut the run"
+    );
+    d.wait_log("how=completed", Duration::from_secs(5));
+    let (_, log, _) = st.client(&["log", "--json"]);
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let hows: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["how"].as_str().unwrap())
+        .collect();
+    assert_eq!(hows, ["completed"], "{log}");
     assert!(d.stop().success());
 }
