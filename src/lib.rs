@@ -70,7 +70,7 @@
 //! - [`store`]: the SQLite state store: announcement queue, as-run log,
 //!   loudness cache, and beside it on connections of their own the web
 //!   accounts (`accounts.rs`), the hazard alerts' inbox (`alert_book.rs`)
-//!   and the regency's orders (`orders.rs`); durable before a client gets its answer (the daemon's
+//!   the regency's orders (`orders.rs`) and the paused schedules (`pauses.rs`); durable before a client gets its answer (the daemon's
 //!   commits are made durable by the store's syncer thread, `durable.rs`,
 //!   and answers wait for it, the loop does not); checkpointed at a clean
 //!   stop; `corong backup` copies it online.

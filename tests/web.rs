@@ -766,5 +766,6 @@ fn claimed_huge(addr: std::net::SocketAddr, cookie: &str, origin: &str) -> Answe
         status,
         headers: Vec::new(),
         body: body.to_string(),
+        raw: body.as_bytes().to_vec(),
     }
 }

@@ -200,9 +200,14 @@ fn an_operator_starts_and_stops_an_emergency_in_a_real_browser() {
     st.config(&format!(
         "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{p1}\"]\ncodec = \"pcmu\"\n\n\
          [[zones]]\nname = \"pasar-wlingi\"\nrtp = [\"127.0.0.1:{p2}\"]\ncodec = \"pcmu\"\n\n\
+         [[schedules]]\nname = \"tahun-baru\"\ncron = \"0 0 3 1 1 *\"\nplaylist = \"tahun-baru\"\n\
+         zones = [\"pasar-wlingi\"]\nexcept_dates = [\"2099-01-01\"]\n\n\
          [web]\nlisten = \"127.0.0.1:0\"\n"
     ));
+    common::tone_wav(&st.path("media/tahun-baru.wav"), 440.0, 0.5);
+    st.playlist("tahun-baru", &["../media/tahun-baru.wav"]);
     http::add_user(&st, "sri", "operator", PASSWORD);
+    http::add_user(&st, "ana", "admin", PASSWORD);
     let d = st.start();
     let web = http::web_addr(&d);
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
@@ -283,6 +288,7 @@ fn an_operator_starts_and_stops_an_emergency_in_a_real_browser() {
     assert!(log.contains("emergency:web:sri"), "{log}");
 
     announce_through_the_page_and_export_the_log(&b, &st, &d, &rtp);
+    pause_and_resume_a_schedule_as_an_admin(&b, &st);
     drop(b);
     assert!(d.stop().success());
 }
@@ -297,9 +303,25 @@ fn announce_through_the_page_and_export_the_log(
     d: &common::station::Daemon,
     rtp: &UdpSocket,
 ) {
+    // "Listen first": the daemon's speech of a text plays in the page
+    // (a blob the CSP lets the <audio> element load).
+    b.type_into("#announce-text", "Selamat pagi");
+    b.click("#announce-listen");
+    b.wait_true(
+        "const a = document.getElementById('announce-preview'); \
+         return !a.hidden && a.src.startsWith('blob:') && a.duration > 0.3",
+        Duration::from_secs(10),
+    );
+    b.script("document.getElementById('announce-text').value = ''");
     let tone = st.path("media/kabar.wav");
     common::tone_wav(&tone, 880.0, 1.0);
     b.type_into("#announce-file", tone.to_str().unwrap());
+    // The chosen file plays from the browser's own copy: its whole second.
+    b.wait_true(
+        "const a = document.getElementById('announce-preview'); \
+         return a.src.startsWith('blob:') && Math.abs(a.duration - 1.0) < 0.05",
+        Duration::from_secs(5),
+    );
     b.click("#announce input[name=zones][value=\"alun-alun\"]");
     b.click("#announce-chime"); // untick: the tone alone
     let mut buf = [0u8; 2048];
@@ -403,4 +425,59 @@ fn announce_through_the_page_and_export_the_log(
     assert_eq!(kept.parent().unwrap(), st.path("state/uploads"), "{csv}");
     assert_eq!(std::fs::read(kept).unwrap(), std::fs::read(&tone).unwrap());
     assert!(rows.iter().any(|r| r[2] == "emergency:web:sri"), "{csv}");
+}
+
+/// An operator's schedules table has no buttons; an admin's has Jeda
+/// (pause): pressed, the row says who paused it and offers Lanjutkan
+/// (resume), and the daemon agrees. The holiday shows in its column.
+fn pause_and_resume_a_schedule_as_an_admin(b: &Driver, st: &Station) {
+    b.wait_true(
+        "return document.querySelectorAll('#schedules tr').length === 1",
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        b.script("return document.querySelectorAll('#schedules button').length"),
+        json!(0),
+        "an operator cannot pause"
+    );
+    b.click("header form button");
+    b.wait_true(
+        "return !!document.getElementById('username')",
+        Duration::from_secs(5),
+    );
+    b.type_into("#username", "ana");
+    b.type_into("#password", PASSWORD);
+    b.click("#login");
+    b.wait_true(
+        "return !!document.querySelector('#schedules button.pause')",
+        Duration::from_secs(10),
+    );
+    let row = b.script("return document.querySelector('#schedules tr').textContent");
+    assert!(row.as_str().unwrap().contains("2099-01-01"), "{row}");
+    b.click("#schedules button.pause");
+    b.wait_true(
+        "return document.querySelector('#schedules tr').textContent.includes('dijeda oleh web:ana sejak') \
+         && !!document.querySelector('#schedules button.resume')",
+        Duration::from_secs(5),
+    );
+    let (_, out, _) = st.client(&["schedule", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schedules"][0]["paused"]["by"], "web:ana", "{v}");
+    b.call(
+        "POST",
+        &b.s("/window/rect"),
+        Some(json!({"width": 1400, "height": 700})),
+    );
+    b.script(
+        "document.querySelector('#schedules').closest('.scroll').scrollLeft = 0; \
+         document.getElementById('schedules-title').scrollIntoView()",
+    );
+    b.screenshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/web-schedules.png"));
+    b.click("#schedules button.resume");
+    b.wait_true(
+        "return document.querySelector('#schedules tr').textContent.includes('aktif')",
+        Duration::from_secs(5),
+    );
+    let (_, out, _) = st.client(&["schedule", "--json"]);
+    assert!(!out.contains("paused"), "{out}");
 }

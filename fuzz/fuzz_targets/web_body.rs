@@ -1,6 +1,7 @@
 //! The bodies the web console reads, through the same functions the server
 //! calls (`corong::web::body`): the first byte picks the login form, the
-//! emergency's JSON, cancel/skip JSON, or the announce form's fields (the
+//! emergency's JSON, cancel/skip JSON, schedule pause/resume and speech
+//! preview JSON, or the announce form's fields (the
 //! rest as `name=value` lines). Nothing may panic; whatever parses must be
 //! a request the control protocol's own checks accept.
 #![no_main]
@@ -12,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let parsed = match pick % 5 {
+    let parsed = match pick % 8 {
         0 => {
             let _ = body::login_form(rest);
             return;
@@ -20,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
         1 => body::emergency(rest),
         2 => body::cancel(rest),
         3 => body::skip(rest),
+        4 => body::schedule_pause(rest),
+        5 => body::schedule_resume(rest),
+        6 => body::say_preview(rest),
         _ => {
             let text = String::from_utf8_lossy(rest);
             let mut fields = AnnounceFields::default();

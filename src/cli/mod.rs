@@ -351,8 +351,12 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
-    /// The next fire times of every schedule, in local time.
+    /// The next fire times of every schedule, in local time, and which are
+    /// paused. `schedule pause|resume NAME` stops or restarts a schedule's
+    /// fires.
     Schedule {
+        #[command(subcommand)]
+        action: Option<ScheduleAction>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -424,6 +428,33 @@ pub enum Command {
     },
     /// Print the man page, corong(1), on stdout (roff).
     Manpage,
+}
+
+/// `corong schedule pause|resume NAME`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// Stop a schedule firing until resumed: its fires are skipped (logged,
+    /// and in the as-run log as skipped, "paused by USER"). A run playing
+    /// now plays on. Kept across restarts and reloads.
+    Pause {
+        /// The schedule's name in the config (`[[schedules]] name`).
+        name: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Let a paused schedule fire again: its next fire time plays.
+    Resume {
+        /// The schedule's name, as `corong schedule` lists it.
+        name: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
 }
 
 /// `corong alerts ...`.
@@ -590,7 +621,29 @@ pub fn main() -> ExitCode {
                 }),
             }
         }
-        Command::Schedule { json, next, place } => {
+        Command::Schedule {
+            action: Some(action),
+            json: outer_json,
+            place: outer_place,
+            ..
+        } => {
+            let outer = outer_place.or(&outer);
+            let (request, json, place) = match action {
+                ScheduleAction::Pause { name, json, place } => {
+                    (Request::SchedulePause { name }, json, place)
+                }
+                ScheduleAction::Resume { name, json, place } => {
+                    (Request::ScheduleResume { name }, json, place)
+                }
+            };
+            send(&target(&place.or(&outer), json || outer_json), request)
+        }
+        Command::Schedule {
+            action: None,
+            json,
+            next,
+            place,
+        } => {
             let place = place.or(&outer);
             let cfg = place.config.as_deref();
             client::ask_or_config(&target(&place, json), Request::Schedule { next }, || {

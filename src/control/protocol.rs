@@ -157,6 +157,16 @@ mod tests {
         assert!(stop.validate().is_ok());
         assert!(Request::Skip { zones: vec![] }.validate().is_err());
         assert!(Request::Schedule { next: 0 }.validate().is_err());
+        let pause = Request::SchedulePause { name: "".into() };
+        assert!(pause.validate().is_err());
+        let pause = Request::SchedulePause {
+            name: "pagi".into(),
+        };
+        assert_eq!(
+            Request::from_line(pause.to_line().as_bytes()).unwrap(),
+            pause
+        );
+        assert!(pause.to_line().contains(r#""cmd":"schedule_pause""#));
         // An interval that overflowed the time arithmetic into "at once".
         let endless = Request::Announce {
             files: vec!["/a.wav".into()],

@@ -354,6 +354,16 @@ pub fn schedule(s: &ScheduleResult, tz: Tz) -> String {
             join(&sch.zones),
             priority(sch.priority)
         ));
+        if let Some(p) = &sch.paused {
+            out.push_str(&format!(
+                "  PAUSED by {} since {}: these fires are skipped\n",
+                p.by,
+                local_time(&p.since, tz)
+            ));
+        }
+        if !sch.except_dates.is_empty() {
+            out.push_str(&format!("  not on {}\n", sch.except_dates.join(", ")));
+        }
         if sch.next.is_empty() {
             out.push_str("  never fires\n");
         }

@@ -30,6 +30,9 @@ impl Station {
             .cloned()?;
         // Fires up to here are handled: a restart must not catch them up.
         self.mark_alive(fire.at);
+        if self.skip_if_paused(fire) {
+            return None;
+        }
         let tz = self.config.daemon.timezone;
         let zones = self.ledger.fire_zones(&sched, fire.at)?;
         let files: Vec<PathBuf> = if let Some(text) = &sched.text {

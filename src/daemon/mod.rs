@@ -42,6 +42,8 @@ pub mod notify;
 mod page_book;
 mod page_feed;
 mod page_live;
+mod pause_book;
+mod pauses;
 pub mod receivers;
 mod refusal;
 mod report;
@@ -533,6 +535,7 @@ fn read_only(request: &crate::control::protocol::Request) -> bool {
             | Request::Queue
             | Request::Zones
             | Request::Schedule { .. }
+            | Request::SayPreview { .. }
             | Request::Log { .. }
     )
 }

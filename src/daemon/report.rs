@@ -314,6 +314,7 @@ impl Station {
 
     pub(super) fn schedule_reply(&self, next: usize) -> Result<Reply, Refusal> {
         let tz = self.config.daemon.timezone;
+        let today = Utc::now().with_timezone(&tz).date_naive();
         let upcoming = schedule::upcoming(
             &self.config.schedules,
             tz,
@@ -331,6 +332,12 @@ impl Station {
                 zones: u.zones,
                 priority: u.priority.0,
                 next: u.next.iter().map(|t| t.to_rfc3339()).collect(),
+                paused: self.paused_info(&s.name),
+                except_dates: s
+                    .except_dates
+                    .range(today..)
+                    .map(|d| d.to_string())
+                    .collect(),
             })
             .collect();
         Ok(Reply::Schedule(ScheduleResult {

@@ -18,6 +18,7 @@ use super::station::Station;
 use super::when::{parse_at, tomorrow_warning};
 use crate::control::protocol::{
     AnnounceResult, Delivery, DoneResult, ErrorCode, JobState, Progress, Reply, Request, Response,
+    UploadResult,
 };
 use crate::control::server::Peer;
 use crate::engine::ZoneId;
@@ -204,6 +205,15 @@ impl Station {
             Request::Stop { zones } => self.stop(&zones, &peer, &reply),
             Request::Zones => Ok(Some(self.zones_reply())),
             Request::Schedule { next } => self.schedule_reply(next).map(Some),
+            Request::SchedulePause { name } => self.schedule_pause(&name, &peer).map(Some),
+            Request::ScheduleResume { name } => self.schedule_resume(&name, &peer).map(Some),
+            Request::SayPreview { .. } => match prepared.speech {
+                Some(path) => {
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    Ok(Some(Reply::Uploaded(UploadResult { path, size })))
+                }
+                None => Err(refuse(ErrorCode::Failed, "the speech was not rendered")),
+            },
             Request::Log { since, zone, limit } => self.log(since, zone, limit).map(Some),
             // The control server takes uploads itself (the bytes follow
             // the request on its connection).
@@ -301,6 +311,10 @@ impl Station {
                 self.admission(delivery).map(|_| ())
             }
             Request::Emergency { zones, .. } => self.resolve_zones(zones).map(|_| ()),
+            Request::SayPreview { voice: Some(v), .. } => match &self.voices {
+                Some(known) => known.check(v).map_err(|e| refuse(ErrorCode::BadRequest, e)),
+                None => Ok(()),
+            },
             Request::Say {
                 voice, delivery, ..
             } => {
@@ -339,7 +353,7 @@ impl Station {
                 check_speech: false,
                 rate,
             },
-            Request::Say { text, voice, .. } => Preparation {
+            Request::Say { text, voice, .. } | Request::SayPreview { text, voice } => Preparation {
                 files: Vec::new(),
                 speech: Some((
                     text.clone(),

@@ -93,6 +93,8 @@ pub struct Station {
     pub(super) feeds: Vec<crate::control::protocol::FeedStatus>,
     /// Live pages and the zones they hold (`page_live.rs`).
     pub(super) live: super::page_book::LivePages,
+    /// Schedules an admin paused (`pause_book.rs`), kept across restarts.
+    pub(super) pauses: super::pause_book::SchedulePauses,
 }
 
 /// An answer that waits for the store's syncer.
@@ -194,6 +196,7 @@ impl Station {
             broker: None,
             feeds: Vec::new(),
             live: Default::default(),
+            pauses: super::pause_book::SchedulePauses::open(&d.state_dir),
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {

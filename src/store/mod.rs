@@ -59,6 +59,8 @@
 //! - `backup.rs`: `corong backup`, an online copy.
 //! - `accounts.rs`: the web console's accounts and sessions, on a
 //!   connection of their own.
+//! - `pauses.rs`: the schedules an admin paused, on a connection of their
+//!   own.
 
 mod accounts;
 mod alert_book;
@@ -70,6 +72,7 @@ mod lifecycle;
 mod loudness;
 mod model;
 mod orders;
+mod pauses;
 mod queue;
 mod schema;
 
@@ -91,6 +94,7 @@ pub use model::{
     ZoneProgress, ZoneState,
 };
 pub use orders::{OrderBook, OrderKind};
+pub use pauses::{Pause, PauseBook};
 pub use schema::SCHEMA_VERSION;
 
 use error::{classify, classify_io, Failure};

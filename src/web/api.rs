@@ -233,29 +233,39 @@ pub async fn emergency(
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    operator_json(&app, &headers, bytes, body::emergency).await
+    json_request(&app, &headers, bytes, Role::Operator, body::emergency).await
 }
 
-/// An operator's JSON request: the session and role, the body's type and
-/// bounds, then `parse` (from `body.rs`) into the request the daemon is
-/// asked, answered as the control socket's reply.
-pub(super) async fn operator_json(
+/// A JSON request that needs at least `role`: the session and role, the
+/// body's type and bounds, then `parse` (from `body.rs`) into the request
+/// the daemon is asked, answered as the control socket's reply.
+pub(super) async fn json_request(
     app: &App,
     headers: &HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    role: Role,
     parse: fn(&[u8]) -> Result<Request, String>,
 ) -> Response {
-    let account = match require(app, headers, Role::Operator).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let bytes = match json_body(headers, bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    match json_ask(app, headers, bytes, role, parse).await {
+        Ok(reply) => http(reply),
+        Err(r) => r,
+    }
+}
+
+/// As [`json_request`], the daemon's response left to the caller (an
+/// endpoint that answers with something other than the reply's JSON).
+pub(super) async fn json_ask(
+    app: &App,
+    headers: &HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    role: Role,
+    parse: fn(&[u8]) -> Result<Request, String>,
+) -> Result<Reply, Response> {
+    let account = require(app, headers, role).await?;
+    let bytes = json_body(headers, bytes)?;
     match parse(&bytes) {
-        Ok(request) => http(app.ask(request, &account.name).await),
-        Err(e) => refuse(StatusCode::BAD_REQUEST, "bad_request", &e),
+        Ok(request) => Ok(app.ask(request, &account.name).await),
+        Err(e) => Err(refuse(StatusCode::BAD_REQUEST, "bad_request", &e)),
     }
 }
 

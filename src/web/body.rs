@@ -91,6 +91,50 @@ pub fn skip(bytes: &[u8]) -> Result<Request, String> {
     Ok(request)
 }
 
+/// `POST /api/schedules/pause` body: `{"name": "pagi"}`.
+pub fn schedule_pause(bytes: &[u8]) -> Result<Request, String> {
+    let name = schedule_name(bytes)?;
+    let request = Request::SchedulePause { name };
+    request.validate().map_err(|e| e.0)?;
+    Ok(request)
+}
+
+/// `POST /api/schedules/resume` body: `{"name": "pagi"}`.
+pub fn schedule_resume(bytes: &[u8]) -> Result<Request, String> {
+    let name = schedule_name(bytes)?;
+    let request = Request::ScheduleResume { name };
+    request.validate().map_err(|e| e.0)?;
+    Ok(request)
+}
+
+fn schedule_name(bytes: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        name: String,
+    }
+    let b: Body = serde_json::from_slice(bytes).map_err(|e| format!("bad JSON body: {e}"))?;
+    Ok(b.name)
+}
+
+/// `POST /api/say/preview` body: `{"text": "..."}`, bounded as `say`'s.
+pub fn say_preview(bytes: &[u8]) -> Result<Request, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        text: String,
+        #[serde(default)]
+        voice: Option<String>,
+    }
+    let b: Body = serde_json::from_slice(bytes).map_err(|e| format!("bad JSON body: {e}"))?;
+    let request = Request::SayPreview {
+        text: b.text.trim().to_string(),
+        voice: b.voice,
+    };
+    request.validate().map_err(|e| e.0)?;
+    Ok(request)
+}
+
 /// The announce form's text fields, gathered one by one as the multipart
 /// body brings them (the `file` part is stored separately).
 #[derive(Debug, Default)]
@@ -223,6 +267,34 @@ mod tests {
         f.field("text", "Selamat pagi").unwrap();
         f.field("zones", "all").unwrap();
         assert!(matches!(f.request(None).unwrap(), Request::Say { .. }));
+    }
+
+    #[test]
+    fn pause_resume_and_preview_bodies_become_the_sockets_requests() {
+        assert_eq!(
+            schedule_pause(br#"{"name":"pagi"}"#).unwrap(),
+            Request::SchedulePause {
+                name: "pagi".into()
+            }
+        );
+        assert_eq!(
+            schedule_resume(br#"{"name":"pagi"}"#).unwrap(),
+            Request::ScheduleResume {
+                name: "pagi".into()
+            }
+        );
+        assert!(schedule_pause(br#"{"name":" "}"#).is_err());
+        assert!(schedule_pause(br#"{"name":"pagi","all":true}"#).is_err());
+        assert_eq!(
+            say_preview(br#"{"text":" Selamat pagi "}"#).unwrap(),
+            Request::SayPreview {
+                text: "Selamat pagi".into(),
+                voice: None
+            }
+        );
+        let long = format!(r#"{{"text":"{}"}}"#, "a".repeat(4097));
+        assert!(say_preview(long.as_bytes()).unwrap_err().contains("4096"));
+        assert!(say_preview(br#"{"text":""}"#).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The endpoints that make and unmake jobs: `/api/announce` (a file or a
-//! text, as `corong announce` / `say`), `/api/queue`, `/api/cancel` and
-//! `/api/skip`. Each is the control socket's request, sent into the same
+//! text, as `corong announce` / `say`), `/api/say/preview` (the text's
+//! speech, played nowhere), `/api/queue`, `/api/cancel` and `/api/skip`. Each is the control socket's request, sent into the same
 //! loop as `web:ACCOUNT`.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::api::{http, operator_json, require};
+use super::api::{http, json_ask, json_request, require};
 use super::body::{self, AnnounceFields};
 use super::guard::refuse;
 use super::upload::{self, UploadError, MAX_UPLOAD};
@@ -153,7 +153,40 @@ pub async fn cancel(
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    operator_json(&app, &headers, bytes, body::cancel).await
+    json_request(&app, &headers, bytes, Role::Operator, body::cancel).await
+}
+
+/// `POST /api/say/preview` (JSON `{"text": ".."}`): "listen first". The
+/// daemon renders the text as `say` would (espeak-ng, beside its loop, the
+/// same speech cache) and plays it nowhere; the answer is the WAV.
+/// Operator.
+pub async fn say_preview(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    use axum::response::IntoResponse;
+    match json_ask(&app, &headers, bytes, Role::Operator, body::say_preview).await {
+        Ok(Reply::Ok(crate::control::protocol::Reply::Uploaded(u))) => {
+            match tokio::fs::read(&u.path).await {
+                Ok(wav) => (
+                    [
+                        (header::CONTENT_TYPE, "audio/wav"),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    wav,
+                )
+                    .into_response(),
+                Err(e) => refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "failed",
+                    &format!("the rendered speech could not be read: {e}"),
+                ),
+            }
+        }
+        Ok(other) => http(other),
+        Err(r) => r,
+    }
 }
 
 /// `POST /api/skip` (JSON `{"zones": [..]}`, absent = every zone): as
@@ -163,5 +196,5 @@ pub async fn skip(
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    operator_json(&app, &headers, bytes, body::skip).await
+    json_request(&app, &headers, bytes, Role::Operator, body::skip).await
 }

@@ -10,8 +10,10 @@
 //! - `guard.rs`: security headers, the Origin check, roles.
 //! - `api.rs`: the login, status, emergency and the server-sent events.
 //! - `body.rs`: parsing the bodies the web reads (fuzzed).
-//! - `jobs.rs`: announce (`upload.rs` keeps its file), queue, cancel, skip.
-//! - `report.rs`: the as-run log (JSON, CSV) and the schedules.
+//! - `jobs.rs`: announce (`upload.rs` keeps its file), the speech preview,
+//!   queue, cancel, skip.
+//! - `report.rs`: the as-run log (JSON, CSV) and the schedules (pause and
+//!   resume).
 //! - `sections.rs`: the board's announce, queue, schedules, receivers and
 //!   log sections.
 //! - `pages.rs`: the server-rendered pages and their embedded assets.
@@ -144,6 +146,9 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/log", get(report::log))
         .route("/api/log.csv", get(report::log_csv))
         .route("/api/schedule", get(report::schedule))
+        .route("/api/schedules/pause", post(report::schedule_pause))
+        .route("/api/schedules/resume", post(report::schedule_resume))
+        .route("/api/say/preview", post(jobs::say_preview))
         .route("/metrics", get(metrics::metrics))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

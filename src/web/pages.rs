@@ -175,7 +175,13 @@ pub async fn board(
         on_air = t(l, "SIARAN DARURAT BERLANGSUNG", "EMERGENCY ON AIR"),
         zones_title = t(l, "Zona", "Zones"),
         idle = t(l, "diam", "idle"),
-        sections = super::sections::render(l == Lang::En, operator, &zones, &groups),
+        sections = super::sections::render(
+            l == Lang::En,
+            operator,
+            account.role >= Role::Admin,
+            &zones,
+            &groups
+        ),
     );
     page(l, t(l, "Papan zona", "Zone board"), &body)
 }

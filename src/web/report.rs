@@ -1,6 +1,7 @@
 //! The reports: the as-run log (`/api/log`, and `/api/log.csv`, the proof
 //! of play) filtered by date, zone and origin, and the schedules' next fire
-//! times with the quiet hours (`/api/schedule`). The rows are the control
+//! times with the quiet hours (`/api/schedule`), and an admin's pause and
+//! resume of a schedule (`/api/schedules/pause`, `/resume`). The rows are the control
 //! socket's `log` reply, the same as `corong log --json`.
 
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::api::{http, require};
+use super::api::{http, json_request, require};
+use super::body;
 use super::guard::refuse;
 use super::App;
 use crate::control::protocol::{AsRunRow, Reply, Request, Response as Answer};
@@ -199,6 +201,26 @@ pub async fn schedule(
         }
         other => http(other),
     }
+}
+
+/// `POST /api/schedules/pause` (JSON `{"name": ".."}`): as `corong
+/// schedule pause NAME`. Admin.
+pub async fn schedule_pause(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    json_request(&app, &headers, bytes, Role::Admin, body::schedule_pause).await
+}
+
+/// `POST /api/schedules/resume` (JSON `{"name": ".."}`): as `corong
+/// schedule resume NAME`. Admin.
+pub async fn schedule_resume(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    bytes: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    json_request(&app, &headers, bytes, Role::Admin, body::schedule_resume).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! The board's sections below the zones: announce (operators), the queue,
-//! the schedules with the quiet hours, the receivers, the regency's kiosks
-//! (with `[mqtt]`) and the as-run log.
+//! The board's sections below the zones: announce (operators; with a
+//! preview of the file or the speech before it is queued), the queue, the
+//! schedules with the quiet hours, holidays and pauses (an admin pauses
+//! and resumes), the receivers, the regency's kiosks (with `[mqtt]`) and
+//! the as-run log.
 //! Their rows are filled by `assets/app.js` from the event stream and the
 //! JSON endpoints; the server writes the frames, labels and choices.
 
@@ -32,8 +34,14 @@ fn table(id: &str, heads: &[&str]) -> String {
     format!("<div class=\"scroll\"><table><thead><tr>{th}</tr></thead><tbody id=\"{id}\"></tbody></table></div>")
 }
 
-/// The HTML of every section, for an operator or a viewer.
-pub fn render(en: bool, operator: bool, zones: &[String], groups: &[String]) -> String {
+/// The HTML of every section, for an admin, an operator or a viewer.
+pub fn render(
+    en: bool,
+    operator: bool,
+    admin: bool,
+    zones: &[String],
+    groups: &[String],
+) -> String {
     let mut out = String::new();
     if operator {
         out.push_str(&announce(en, zones, groups));
@@ -61,23 +69,7 @@ pub fn render(en: bool, operator: bool, zones: &[String], groups: &[String]) -> 
             ]
         ),
     ));
-    out.push_str(&format!(
-        "<section aria-labelledby=\"schedules-title\"><h2 id=\"schedules-title\">{title}</h2>\
-         <p id=\"quiet\" data-none=\"{none}\" data-label=\"{quiet}\"></p>{table}</section>",
-        title = t(en, "Jadwal", "Schedules"),
-        none = t(en, "Tanpa jam tenang", "No quiet hours"),
-        quiet = t(en, "Jam tenang", "Quiet hours"),
-        table = table(
-            "schedules",
-            &[
-                t(en, "Nama", "Name"),
-                "cron",
-                t(en, "Daftar putar", "Playlist"),
-                t(en, "Zona", "Zones"),
-                t(en, "Berikutnya", "Next"),
-            ]
-        ),
-    ));
+    out.push_str(&schedules(en, admin));
     out.push_str(&format!(
         "<section aria-labelledby=\"receivers-title\"><h2 id=\"receivers-title\">{title}</h2>{table}</section>",
         title = t(en, "Penerima (tiang)", "Receivers (poles)"),
@@ -128,6 +120,38 @@ fn sites(en: bool) -> String {
     )
 }
 
+/// The schedules with their next fires, holidays and pauses; an admin's
+/// rows get a pause or resume button (`data-admin`, read by `app.js`).
+fn schedules(en: bool, admin: bool) -> String {
+    let act = if admin {
+        t(en, "Tindakan", "Actions")
+    } else {
+        ""
+    };
+    format!(
+        "<section id=\"schedules-section\" data-admin=\"{admin}\" aria-labelledby=\"schedules-title\">\
+         <h2 id=\"schedules-title\">{title}</h2>\
+         <p id=\"quiet\" data-none=\"{none}\" data-label=\"{quiet}\"></p>{table}\
+         <p id=\"schedules-result\" role=\"status\" aria-live=\"polite\"></p></section>",
+        title = t(en, "Jadwal", "Schedules"),
+        none = t(en, "Tanpa jam tenang", "No quiet hours"),
+        quiet = t(en, "Jam tenang", "Quiet hours"),
+        table = table(
+            "schedules",
+            &[
+                t(en, "Nama", "Name"),
+                "cron",
+                t(en, "Daftar putar", "Playlist"),
+                t(en, "Zona", "Zones"),
+                t(en, "Berikutnya", "Next"),
+                t(en, "Libur (tidak berbunyi)", "Holidays (does not fire)"),
+                t(en, "Status", "State"),
+                act,
+            ]
+        ),
+    )
+}
+
 fn checkboxes(names: &[String], class: &str) -> String {
     names
         .iter()
@@ -155,6 +179,8 @@ fn announce(en: bool, zones: &[String], groups: &[String]) -> String {
          <input id=\"announce-file\" name=\"file\" type=\"file\" accept=\"audio/*\">\
          <label for=\"announce-text\">{text}</label>\
          <textarea id=\"announce-text\" name=\"text\" rows=\"2\"></textarea>\
+         <div class=\"row\"><button id=\"announce-listen\" type=\"button\">{listen}</button>\
+         <audio id=\"announce-preview\" controls hidden aria-label=\"{preview}\"></audio></div>\
          <fieldset><legend>{where_}</legend>{zone_boxes}{group_boxes}</fieldset>\
          <label for=\"announce-priority\">{prio}</label>\
          <select id=\"announce-priority\" name=\"priority\">{priorities}</select>\
@@ -173,6 +199,8 @@ fn announce(en: bool, zones: &[String], groups: &[String]) -> String {
         prio = t(en, "Prioritas", "Priority"),
         at = t(en, "Waktu (kosong: sekarang)", "Time (empty: now)"),
         go = t(en, "Masukkan antrean", "Queue it"),
+        listen = t(en, "Dengar dulu", "Listen first"),
+        preview = t(en, "Pratinjau", "Preview"),
         chime = t(en, "Bunyi tanda sebelumnya", "Chime before"),
     )
 }

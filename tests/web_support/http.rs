@@ -15,6 +15,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body's bytes as they came (a WAV).
+    pub raw: Vec<u8>,
 }
 
 impl Answer {
@@ -103,10 +105,16 @@ fn parse(raw: &[u8]) -> Answer {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
+    let raw = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|end| raw[end + 4..].to_vec())
+        .unwrap_or_default();
     Answer {
         status,
         headers,
         body: body.to_string(),
+        raw,
     }
 }
 

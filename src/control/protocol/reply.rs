@@ -410,8 +410,25 @@ pub struct ScheduleInfo {
     pub playlist: String,
     pub zones: Vec<String>,
     pub priority: u8,
-    /// RFC 3339, soonest first.
+    /// RFC 3339, soonest first (a paused schedule's too: they are when it
+    /// would fire).
     pub next: Vec<String>,
+    /// Set while an admin has it paused (`schedule pause`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Paused>,
+    /// Local dates it does not fire on (`except_dates`, `except_file`:
+    /// holidays), `YYYY-MM-DD`, from today on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except_dates: Vec<String>,
+}
+
+/// Who paused a schedule and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    /// The Unix user on the socket, `web:ACCOUNT` from the console.
+    pub by: String,
+    /// RFC 3339, the daemon's time zone.
+    pub since: String,
 }
 
 /// `log`: the as-run log, oldest first.

@@ -121,6 +121,19 @@ pub enum Request {
         #[serde(default = "five")]
         next: usize,
     },
+    /// `corong schedule pause NAME`: the schedule stops firing (its fires
+    /// are logged as skipped) until resumed; a run already playing is not
+    /// cut. Kept across restarts and reloads.
+    SchedulePause { name: String },
+    /// `corong schedule resume NAME`: its next fire plays.
+    ScheduleResume { name: String },
+    /// The web console's "listen first": `text` rendered to speech as `say`
+    /// would, played nowhere. Answered `uploaded`, naming the WAV file.
+    SayPreview {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voice: Option<String>,
+    },
     /// `corong log [--since T] [--zone Z]`.
     Log {
         /// As typed (same forms as `Delivery::at`); absent = the daemon's
@@ -249,6 +262,9 @@ impl Request {
             Request::Stop { .. } => "stop",
             Request::Zones => "zones",
             Request::Schedule { .. } => "schedule",
+            Request::SchedulePause { .. } => "schedule_pause",
+            Request::ScheduleResume { .. } => "schedule_resume",
+            Request::SayPreview { .. } => "say_preview",
             Request::Log { .. } => "log",
             Request::Reload => "reload",
             Request::Upload { .. } => "upload",
@@ -335,6 +351,19 @@ impl Request {
             Request::Schedule { next } => {
                 if *next == 0 || *next > MAX_NEXT {
                     return bad(format!("--next must be 1..={MAX_NEXT}, not {next}"));
+                }
+                Ok(())
+            }
+            Request::SchedulePause { name } | Request::ScheduleResume { name } => {
+                if name.trim().is_empty() || name.len() > 256 {
+                    return bad("a schedule's name is 1..=256 bytes".into());
+                }
+                Ok(())
+            }
+            Request::SayPreview { text, voice } => {
+                check_text(text)?;
+                if voice.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    return bad("voice id is empty".into());
                 }
                 Ok(())
             }

@@ -82,7 +82,7 @@ pub struct Ledger {
 /// (its syncer thread makes them durable), so this waits for the page cache
 /// and SQLite's lock at most; a store that syncs every write (it could not
 /// start its syncer) waits for the disk here.
-fn on_disk<T>(f: impl FnOnce() -> T) -> T {
+pub(in crate::daemon) fn on_disk<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

@@ -100,8 +100,44 @@ function loadSchedules() {
     quiet.textContent = s.quiet_hours
       ? quiet.dataset.label + ": " + s.quiet_hours.from + "–" + s.quiet_hours.to + " (" + s.timezone + ")"
       : quiet.dataset.none;
-    fill("schedules", (s.schedules || []).map((x) => [x.name, x.cron, x.playlist, x.zones.join(", "),
-      x.next.map((t) => t.replace("T", " ").slice(0, 16)).join(" · ")]));
+    const section = document.getElementById("schedules-section");
+    const admin = section && section.dataset.admin === "true";
+    fill("schedules", (s.schedules || []).map((x) => {
+      const p = x.paused;
+      const state = p
+        ? (EN ? "paused by " : "dijeda oleh ") + p.by + (EN ? " since " : " sejak ") + p.since.replace("T", " ").slice(0, 16)
+        : (EN ? "active" : "aktif");
+      const acts = document.createElement("span");
+      if (admin) {
+        acts.append(p
+          ? button(EN ? "Resume" : "Lanjutkan", "resume", () => pauseSchedule("resume", x.name))
+          : button(EN ? "Pause" : "Jeda", "pause", () => pauseSchedule("pause", x.name)));
+      }
+      // One fire time, one holiday a line: the table stays narrow.
+      const lines = (items) => {
+        const cell = document.createElement("span");
+        for (const i of items) {
+          const line = document.createElement("span");
+          line.className = "line";
+          line.textContent = i;
+          cell.append(line);
+        }
+        return cell;
+      };
+      return [x.name, x.cron, x.playlist, x.zones.join(", "),
+        lines(x.next.map((t) => t.replace("T", " ").slice(0, 16))),
+        lines(x.except_dates || []), state, acts];
+    }));
+  });
+}
+
+// An admin's pause or resume of schedule `name`; the table is fetched again.
+function pauseSchedule(action, name) {
+  const out = document.getElementById("schedules-result");
+  post("/api/schedules/" + action, { name: name }).then((r) => r.json()).then((a) => {
+    out.textContent = a.ok === false ? a.error : a.message;
+    out.className = a.ok === false ? "error" : "ok";
+    loadSchedules();
   });
 }
 
@@ -123,9 +159,46 @@ function loadLog() {
   });
 }
 
+// The announcement heard before it is queued: a chosen file plays from the
+// browser's own copy (an object URL, nothing sent); a text is rendered by
+// the daemon (POST /api/say/preview) and played here, on no zone.
+function wirePreview(form) {
+  const audio = document.getElementById("announce-preview");
+  const file = document.getElementById("announce-file");
+  const listen = document.getElementById("announce-listen");
+  const out = document.getElementById("announce-result");
+  if (!audio || !file || !listen) return;
+  let url = null;
+  const play = (blob) => {
+    if (url) URL.revokeObjectURL(url);
+    url = URL.createObjectURL(blob);
+    audio.src = url;
+    audio.hidden = false;
+  };
+  file.addEventListener("change", () => {
+    if (file.files.length > 0) play(file.files[0]);
+  });
+  listen.addEventListener("click", () => {
+    const text = document.getElementById("announce-text").value.trim();
+    if (!text) return;
+    out.textContent = "…";
+    post("/api/say/preview", { text: text }).then((r) => {
+      if (!r.ok) return r.json().then((a) => { out.textContent = a.error; out.className = "error"; });
+      return r.blob().then((b) => { out.textContent = ""; play(b); audio.play().catch(() => {}); });
+    });
+  });
+  form.addEventListener("reset", () => {
+    if (url) URL.revokeObjectURL(url);
+    url = null;
+    audio.removeAttribute("src");
+    audio.hidden = true;
+  });
+}
+
 function wireAnnounce() {
   const form = document.getElementById("announce");
   if (!form) return;
+  wirePreview(form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const out = document.getElementById("announce-result");
