@@ -141,24 +141,7 @@ fn with_uploads(target: &Target<'_>, req: Request) -> Result<Request, ExitCode> 
             .map(|r| r.path)
             .map_err(|e| fail_as(target, &e))
     };
-    Ok(match req {
-        Request::Announce { files, delivery } => Request::Announce {
-            files: files.into_iter().map(&mut send).collect::<Result<_, _>>()?,
-            delivery,
-        },
-        Request::Emergency {
-            file: Some(f),
-            text,
-            zones,
-            stop,
-        } => Request::Emergency {
-            file: Some(send(f)?),
-            text,
-            zones,
-            stop,
-        },
-        other => other,
-    })
+    req.try_map_files(&mut send)
 }
 
 /// `--wait`: progress until the job has played everywhere; exit 0 only if

@@ -39,24 +39,7 @@ pub fn by_content(target: &Target<'_>, req: Request) -> Result<Request, ExitCode
         }
         Ok(p)
     };
-    let request = match *request {
-        Request::Announce { files, delivery } => Request::Announce {
-            files: files.into_iter().map(&mut name).collect::<Result<_, _>>()?,
-            delivery,
-        },
-        Request::Emergency {
-            file: Some(f),
-            text,
-            zones,
-            stop,
-        } => Request::Emergency {
-            file: Some(name(f)?),
-            text,
-            zones,
-            stop,
-        },
-        other => other,
-    };
+    let request = request.try_map_files(&mut name)?;
     Ok(Request::Order {
         sites,
         request: Box::new(request),

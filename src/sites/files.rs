@@ -40,24 +40,7 @@ pub fn resolve(dirs: &[PathBuf], request: Request, refs: &[FileRef]) -> Result<R
             )
         })
     };
-    Ok(match request {
-        Request::Announce { files, delivery } => Request::Announce {
-            files: files.into_iter().map(&mut here).collect::<Result<_, _>>()?,
-            delivery,
-        },
-        Request::Emergency {
-            file: Some(f),
-            text,
-            zones,
-            stop,
-        } => Request::Emergency {
-            file: Some(here(f)?),
-            text,
-            zones,
-            stop,
-        },
-        other => other,
-    })
+    request.try_map_files(&mut here)
 }
 
 /// The first file under `dirs` of `r`'s size and content.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::error::{classify, classify_io};
-use super::{schema, StoreError, DB_FILE};
+use super::error::classify;
+use super::{schema, StoreError};
 
 /// What an account may do (see `docs/web.md`): each role can do all the one
 /// before it can.
@@ -82,12 +82,7 @@ fn account(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
 impl Accounts {
     /// Opens `state_dir/corong.db` (creating it and its schema if need be).
     pub fn open(state_dir: &Path) -> Result<Accounts, StoreError> {
-        let path = state_dir.join(DB_FILE);
-        std::fs::create_dir_all(state_dir).map_err(|e| classify_io(state_dir, &path, e))?;
-        let mut conn = Connection::open(&path).map_err(|e| classify(&path, e))?;
-        super::configure(&conn).map_err(|e| classify(&path, e))?;
-        conn.pragma_update(None, "journal_mode", "wal")
-            .map_err(|e| classify(&path, e))?;
+        let (mut conn, path) = super::open_beside(state_dir)?;
         schema::migrate(&mut conn, &path).map_err(|e| e.into_store_error(&path))?;
         Ok(Accounts { conn, path })
     }

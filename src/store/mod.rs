@@ -416,6 +416,19 @@ impl Drop for Store {
 /// SQLite's page cache per connection, KiB.
 const PAGE_CACHE_KIB: u32 = 256;
 
+/// A connection of its own to `state_dir/corong.db` (configured, WAL),
+/// beside the daemon's store: for the books that keep a table of their own
+/// there (accounts, orders, alerts, pauses). The folder is made if missing.
+pub(crate) fn open_beside(state_dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
+    let path = state_dir.join(DB_FILE);
+    std::fs::create_dir_all(state_dir).map_err(|e| error::classify_io(state_dir, &path, e))?;
+    let conn = Connection::open(&path).map_err(|e| error::classify(&path, e))?;
+    configure(&conn).map_err(|e| error::classify(&path, e))?;
+    conn.pragma_update(None, "journal_mode", "wal")
+        .map_err(|e| error::classify(&path, e))?;
+    Ok((conn, path))
+}
+
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", true)?;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection};
 
-use super::error::{classify, classify_io};
-use super::{StoreError, DB_FILE};
+use super::error::classify;
+use super::StoreError;
 
 /// How long an order's id is kept: far past any order's expiry.
 const KEEP_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -32,12 +32,7 @@ pub struct OrderBook {
 impl OrderBook {
     /// Opens `state_dir/corong.db` (WAL, shared with the daemon's store).
     pub fn open(state_dir: &Path) -> Result<OrderBook, StoreError> {
-        let path = state_dir.join(DB_FILE);
-        std::fs::create_dir_all(state_dir).map_err(|e| classify_io(state_dir, &path, e))?;
-        let conn = Connection::open(&path).map_err(|e| classify(&path, e))?;
-        super::configure(&conn).map_err(|e| classify(&path, e))?;
-        conn.pragma_update(None, "journal_mode", "wal")
-            .map_err(|e| classify(&path, e))?;
+        let (conn, path) = super::open_beside(state_dir)?;
         Self::with(conn, path)
     }
 

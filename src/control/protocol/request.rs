@@ -217,36 +217,46 @@ pub enum Request {
 pub struct InvalidRequest(pub String);
 
 impl Request {
-    /// [`Request::validate`] for an order's request, whose files are
-    /// `sha256:HEX` (checked by `check_file_refs`), not absolute paths.
-    pub fn validate_by_content(&self) -> Result<(), InvalidRequest> {
-        let placed = |p: &std::path::PathBuf| {
-            if super::file_ref_hash(p).is_some() {
-                std::path::Path::new("/").join(p)
-            } else {
-                p.clone()
-            }
-        };
-        match self {
+    /// `self` with each file it names (an announcement's, an emergency's)
+    /// passed through `f`; a request that names none as it is.
+    pub fn try_map_files<E>(
+        self,
+        mut f: impl FnMut(PathBuf) -> Result<PathBuf, E>,
+    ) -> Result<Request, E> {
+        Ok(match self {
             Request::Announce { files, delivery } => Request::Announce {
-                files: files.iter().map(placed).collect(),
-                delivery: delivery.clone(),
-            }
-            .validate(),
+                files: files.into_iter().map(&mut f).collect::<Result<_, _>>()?,
+                delivery,
+            },
             Request::Emergency {
-                file: Some(f),
+                file: Some(file),
                 text,
                 zones,
                 stop,
             } => Request::Emergency {
-                file: Some(placed(f)),
-                text: text.clone(),
-                zones: zones.clone(),
-                stop: *stop,
-            }
-            .validate(),
-            other => other.validate(),
-        }
+                file: Some(f(file)?),
+                text,
+                zones,
+                stop,
+            },
+            other => other,
+        })
+    }
+
+    /// [`Request::validate`] for an order's request, whose files are
+    /// `sha256:HEX` (checked by `check_file_refs`), not absolute paths.
+    pub fn validate_by_content(&self) -> Result<(), InvalidRequest> {
+        let placed = self
+            .clone()
+            .try_map_files(|p| {
+                Ok::<_, std::convert::Infallible>(if super::file_ref_hash(&p).is_some() {
+                    std::path::Path::new("/").join(p)
+                } else {
+                    p
+                })
+            })
+            .unwrap_or_else(|never| match never {});
+        placed.validate()
     }
 
     /// The command's name as on the wire (`"announce"`, ...).
