@@ -649,7 +649,20 @@ impl Station {
     /// Something happened in the audio world.
     pub fn on_event(&mut self, event: AudioEvent) {
         match event {
-            AudioEvent::Feed(e) => self.ledger.on_feed_event(e, Utc::now()),
+            AudioEvent::Feed(e) => {
+                let opened = match &e {
+                    FeedEvent::ItemOpened {
+                        zone, job, item, ..
+                    } => Some((*zone, *job, *item)),
+                    _ => None,
+                };
+                self.ledger.on_feed_event(e, Utc::now());
+                if let Some((zone, job, item)) = opened {
+                    if let Some(title) = self.ledger.title_if_on_air(job, zone, item) {
+                        self.set_title(zone, &title);
+                    }
+                }
+            }
             AudioEvent::Engine(e) => {
                 let at = wall(e.at().unwrap_or_else(Instant::now));
                 let on_air = match e {
@@ -670,15 +683,15 @@ impl Station {
     /// Tell the zone's titled outputs what `job` plays on it now (the
     /// control plane's side: the engine never sees titles).
     fn show_title(&self, zone: ZoneId, job: JobId) {
-        let Some(entry) = self.zones.iter().find(|z| z.id == zone) else {
-            return;
-        };
-        if entry.titles.is_empty() {
-            return;
-        }
         if let Some(title) = self.ledger.title_on(job, zone) {
+            self.set_title(zone, &title);
+        }
+    }
+
+    fn set_title(&self, zone: ZoneId, title: &str) {
+        if let Some(entry) = self.zones.iter().find(|z| z.id == zone) {
             for t in &entry.titles {
-                t.set(&title);
+                t.set(title);
             }
         }
     }

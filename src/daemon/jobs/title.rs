@@ -29,6 +29,18 @@ impl Ledger {
         let alert = j.origin.starts_with("alert:");
         item_title(j.kind, alert, j.text.as_deref(), path.map(|p| p.as_path()))
     }
+
+    /// The title of item `item` of `job` on `zone` if that item is on air
+    /// now: a decoder's word that it opened the item can come after the
+    /// engine's that the item went on air, and only then is its file
+    /// known.
+    pub fn title_if_on_air(&self, job: JobId, zone: ZoneId, item: u32) -> Option<String> {
+        let on_air = self.jobs.get(&job)?.current.get(&zone)?.0;
+        if on_air != item {
+            return None;
+        }
+        self.title_on(job, zone)
+    }
 }
 
 /// See the module docs.

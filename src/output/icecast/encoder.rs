@@ -55,7 +55,7 @@ impl IcecastEncoder {
         Ok(match format {
             IcecastFormat::Opus => {
                 let mut e = OggOpus::new(rate, channels)?;
-                e.begin(title, out);
+                e.begin(title, out)?;
                 IcecastEncoder::OggOpus(Box::new(e))
             }
             IcecastFormat::Mp3 => {
@@ -65,12 +65,24 @@ impl IcecastEncoder {
     }
 
     /// Encode one 20 ms frame (interleaved), appending what is complete.
-    /// The title is the one the stream started with: an MP3 mount's
-    /// title goes to the server beside the stream (`metadata.rs`).
     pub fn encode(&mut self, frame: &[f32], out: &mut Vec<u8>) {
         match self {
             IcecastEncoder::OggOpus(e) => e.encode(frame, out),
             IcecastEncoder::Mp3(e) => e.encode(frame, out),
+        }
+    }
+
+    /// A new title at an item boundary. Ogg: the stream ends and a new
+    /// one (chained, RFC 3533 4) starts with the title in its `OpusTags`.
+    /// MP3 carries no title in the stream: the metadata thread tells the
+    /// server instead (`metadata.rs`).
+    pub fn retitle(&mut self, title: &str, out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            IcecastEncoder::OggOpus(e) => {
+                e.end(out);
+                e.begin(title, out)
+            }
+            IcecastEncoder::Mp3(_) => Ok(()),
         }
     }
 
@@ -94,12 +106,7 @@ pub fn check(format: IcecastFormat, rate: u32, channels: u16) -> Result<(), Stri
 }
 
 /// Ogg Opus: 20 ms Opus packets gathered into pages, one logical stream
-/// per connection, its title in its `OpusTags`.
-///
-/// A new title mid-stream would need a new chained logical stream, and
-/// players do not follow one: ffmpeg (and so VLC and many apps) kept
-/// decoding nothing after the chain boundary when this was tried. So an
-/// Ogg stream's title is set per connection.
+/// per title (chained).
 pub struct OggOpus {
     rate: u32,
     channels: u16,
@@ -121,9 +128,13 @@ impl OggOpus {
         })
     }
 
-    /// Start the logical stream: `OpusHead`, then `OpusTags` with
-    /// `title`, each on its own page.
-    fn begin(&mut self, title: &str, out: &mut Vec<u8>) {
+    /// Start a logical stream: `OpusHead`, then `OpusTags` with `title`,
+    /// each on its own page. A chained stream starts with a fresh encoder
+    /// state, as its decoder will.
+    fn begin(&mut self, title: &str, out: &mut Vec<u8>) -> Result<(), String> {
+        if self.granule > 0 {
+            self.encoder = opus_encoder(self.rate, self.channels)?;
+        }
         let lookahead = self.encoder.lookahead().unwrap_or(0) as u64;
         let pre_skip = (lookahead * 48_000 / self.rate as u64) as u16;
         self.ogg = OggStream::new(rand::random());
@@ -137,6 +148,7 @@ impl OggOpus {
         );
         self.ogg.add_packet(&tags, 0, out);
         self.ogg.flush(0, false, out);
+        Ok(())
     }
 
     fn encode(&mut self, frame: &[f32], out: &mut Vec<u8>) {

@@ -52,8 +52,9 @@ pub(super) struct Source {
     health: Arc<OutputHealth>,
     fault: Arc<Fault>,
     now_playing: Arc<NowPlaying>,
-    /// The title an Ogg stream starts with (read at each connection).
+    /// The title the stream carries, and its version.
     title: String,
+    title_version: u64,
     /// One 20 ms frame being gathered, interleaved.
     frame: Vec<f32>,
     frame_len: usize,
@@ -95,6 +96,7 @@ impl Source {
             fault: shared.fault,
             now_playing: shared.now_playing,
             title: String::with_capacity(super::title::TITLE_MAX),
+            title_version: 0,
             frame: Vec::with_capacity(frame_len),
             frame_len,
             out: Vec::with_capacity(16 * 1024),
@@ -236,6 +238,18 @@ impl Source {
         if n == 0 {
             return Ok(0);
         }
+        // A new title in an Ogg stream: a new chained stream from here.
+        if self.config.format == IcecastFormat::Opus
+            && self.now_playing.version() != self.title_version
+            && self.frame.is_empty()
+        {
+            if let Some(v) = self.now_playing.try_read(&mut self.title) {
+                self.title_version = v;
+                if let Err(e) = s.encoder.retitle(&self.title, &mut self.out) {
+                    return Err(io::Error::other(e));
+                }
+            }
+        }
         let chunk = self.ring.read_chunk(n).expect("slots are available");
         let (a, b) = chunk.as_slices();
         for &x in a.iter().chain(b) {
@@ -337,9 +351,13 @@ impl Source {
         }
         // The title of what plays now; the zone's name until something
         // has played.
-        if !matches!(self.now_playing.try_read(&mut self.title), Some(v) if v > 0) {
-            self.title.clear();
-            self.title.push_str(&self.zone);
+        match self.now_playing.try_read(&mut self.title) {
+            Some(v) if v > 0 => self.title_version = v,
+            _ => {
+                self.title_version = self.now_playing.version();
+                self.title.clear();
+                self.title.push_str(&self.zone);
+            }
         }
         let encoder = IcecastEncoder::start(
             c.format,
