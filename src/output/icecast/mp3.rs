@@ -134,6 +134,25 @@ mod tests {
         assert!(frames >= 41, "{frames} frames");
     }
 
+    /// A stereo zone: interleaved frames in, 128 kbit/s joint stereo out
+    /// (MPEG-1 at 44.1 kHz: 417 or 418 bytes a frame, with padding).
+    #[test]
+    fn a_stereo_zone_at_44k1_is_joint_stereo_at_128k() {
+        let mut e = Mp3::new(44100, 2, 128).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..50 {
+            e.encode(&[0.25f32; 882 * 2], &mut out);
+        }
+        e.finish(&mut out);
+        let h = &out[..4];
+        assert_eq!((h[0], h[1] & 0xfe), (0xff, 0xfa));
+        assert_eq!(h[2] >> 4, 0b1001, "128 kbit/s");
+        assert_eq!((h[2] >> 2) & 3, 0, "44.1 kHz");
+        assert_eq!(h[3] >> 6, 1, "joint stereo");
+        // About a second at 16000 bytes a second.
+        assert!((14000..=19000).contains(&out.len()), "{} bytes", out.len());
+    }
+
     #[test]
     fn a_rate_mp3_does_not_take_is_refused() {
         let err = Mp3::new(96000, 1, 64).err().unwrap();
