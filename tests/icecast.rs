@@ -224,6 +224,11 @@ fn status_json(port: u16) -> Option<String> {
     Some(text[text.find("\r\n\r\n")? + 4..].to_string())
 }
 
+/// Listeners on `mount` now, as Icecast counts them.
+fn listeners(port: u16, mount: &str) -> u64 {
+    mount_status(port, mount).map_or(0, |m| m["listeners"].as_u64().unwrap_or(0))
+}
+
 /// The title Icecast's `/status-json.xsl` shows for `mount`, if any.
 fn status_title(port: u16, mount: &str) -> Option<String> {
     mount_status(port, mount)?["title"]
@@ -412,7 +417,9 @@ fn ogg_title(url: &str) -> String {
 /// the item's title ("tone", its file name) on the MP3 mount (through the
 /// admin metadata update), and a player reading the Ogg mount finds it in
 /// the chained stream's `OpusTags` (read by ffprobe as a player would:
-/// Icecast 2.4 shows no Opus titles on its status page).
+/// Icecast 2.4 shows no Opus titles on its status page), while a listener
+/// on the Ogg mount from before the item started hears the tone after
+/// the chain boundary.
 #[test]
 fn an_mp3_mount_carries_the_tone_and_both_mounts_carry_the_title() {
     if !require_peer("icecast2") || !require_peer("ffmpeg") || !require_peer("ffprobe") {
@@ -440,6 +447,16 @@ fn an_mp3_mount_carries_the_tone_and_both_mounts_carry_the_title() {
     // and the MP3 mount has none.
     assert_eq!(ogg_title(&ogg), "pasar");
     assert_eq!(status_title(ice_port, "/alun.mp3"), None);
+    // A listener on the Ogg mount from before the title changes (8 s: the
+    // server's burst, the silence before the tone, then the tone).
+    let (ogg_url, ogg_wav) = (ogg.clone(), st.path("ogg.wav"));
+    let early = std::thread::spawn(move || listen(&ogg_url, &ogg_wav, 8));
+    wait_for(
+        "the Ogg listener",
+        Duration::from_secs(5),
+        || listeners(ice_port, "/pasar.ogg") == 1,
+        || format!("{:?}", status_json(ice_port)),
+    );
     let (code, _, err) = st.client(&["announce", "media/tone.wav", "--no-chime"]);
     assert_eq!(code, 0, "{err}");
     d.wait_log("on air zone=alun", Duration::from_secs(5));
@@ -447,6 +464,8 @@ fn an_mp3_mount_carries_the_tone_and_both_mounts_carry_the_title() {
     let url = format!("http://127.0.0.1:{ice_port}/alun.mp3");
     let (f, level) = listen(&url, &st.path("mp3.wav"), 2);
     assert_tone_within(f, level, 3.0);
+    let (f, level) = early.join().unwrap();
+    assert_tone(f, level);
 
     wait_for(
         "the title on /alun.mp3",
