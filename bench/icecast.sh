@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Icecast figures (issue 18), in one run:
 #
-# 1. CPU of one Ogg Opus mount: two daemons side by side play the same 1 kHz
-#    tone on one L16 RTP zone each; one of them also feeds an Icecast mount
-#    (Debian's icecast2 on 127.0.0.1). Each daemon's user + system CPU over
-#    SECONDS (from /proc/PID/stat), and the difference: what the mount costs.
+# 1. CPU of one Ogg Opus mount and of one MP3 mount: three daemons side by
+#    side play the same 1 kHz tone on one L16 RTP zone each; one of them
+#    also feeds an Ogg Opus mount, another an MP3 mount (Debian's icecast2
+#    on 127.0.0.1). Each daemon's user + system CPU over SECONDS (from
+#    /proc/PID/stat), and the differences: what each mount costs.
 # 2. Listening delay: ffmpeg reads the mount (as a listener would) while the
 #    daemon announces a tone ROUNDS times; the delay is from the tone's
 #    first loud RTP packet arriving to its first loud sample coming out of
@@ -52,13 +53,15 @@ for _ in $(seq 100); do
 done
 
 make_tone $((SECS + 20))
-mkdir -p "$DIR/a/secrets" "$DIR/b"
-for f in a b; do ln -s "$DIR/playlists" "$DIR/media" "$DIR/$f/"; done
+mkdir -p "$DIR/a/secrets" "$DIR/b" "$DIR/c/secrets"
+for f in a b c; do ln -s "$DIR/playlists" "$DIR/media" "$DIR/$f/"; done
 echo "$PASS" > "$DIR/a/secrets/icecast"
+echo "$PASS" > "$DIR/c/secrets/icecast"
 RTP_A=$(free_port)
 RTP_B=$((RTP_A + 2))
-# Daemon A: RTP and the mount; daemon B: RTP only. Both play the tone from
-# 3 s on.
+RTP_C=$((RTP_A + 4))
+# Daemon A: RTP and an Ogg Opus mount; daemon C: RTP and an MP3 mount;
+# daemon B: RTP only. All play the tone from 3 s on.
 daemon_config() { # folder, rtp port, extra zone line
     local cron
     cron=$(date -u -d '+3 sec' '+%-S %-M %-H')
@@ -68,28 +71,35 @@ daemon_config() { # folder, rtp port, extra zone line
 }
 daemon_config "$DIR/a" "$RTP_A" "icecast = { url = \"http://127.0.0.1:$ICE_PORT/pasar.ogg\", password_file = \"secrets/icecast\" }"
 daemon_config "$DIR/b" "$RTP_B" ""
+daemon_config "$DIR/c" "$RTP_C" "icecast = { url = \"http://127.0.0.1:$ICE_PORT/pasar.mp3\", password_file = \"secrets/icecast\", format = \"mp3\" }"
 "$CORONG" daemon --config "$DIR/a/config.toml" 2> "$DIR/a.log" &
 A=$!
 PIDS+=($!)
 "$CORONG" daemon --config "$DIR/b/config.toml" 2> "$DIR/b.log" &
 B=$!
 PIDS+=($!)
+"$CORONG" daemon --config "$DIR/c/config.toml" 2> "$DIR/c.log" &
+C=$!
+PIDS+=($!)
 sleep 6
 grep -q "streaming Ogg Opus to Icecast" "$DIR/a.log" || { echo "daemon A is not streaming:"; cat "$DIR/a.log"; exit 1; }
+grep -q "streaming MP3 to Icecast" "$DIR/c.log" || { echo "daemon C is not streaming:"; cat "$DIR/c.log"; exit 1; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-a0=$(ticks $A); b0=$(ticks $B)
+a0=$(ticks $A); b0=$(ticks $B); c0=$(ticks $C)
 sleep "$SECS"
-a1=$(ticks $A); b1=$(ticks $B)
-python3 - "$a0" "$a1" "$b0" "$b1" "$SECS" "$(getconf CLK_TCK)" <<'EOF'
+a1=$(ticks $A); b1=$(ticks $B); c1=$(ticks $C)
+python3 - "$a0" "$a1" "$b0" "$b1" "$c0" "$c1" "$SECS" "$(getconf CLK_TCK)" <<'EOF'
 import sys
-a0, a1, b0, b1, secs, hz = map(float, sys.argv[1:])
+a0, a1, b0, b1, c0, c1, secs, hz = map(float, sys.argv[1:])
 a = (a1 - a0) / hz / secs * 100
 b = (b1 - b0) / hz / secs * 100
-print(f"cpu: daemon with RTP + Icecast mount {a:.2f}% of a core; with RTP only {b:.2f}%; the mount {a - b:.2f}%")
+c = (c1 - c0) / hz / secs * 100
+print(f"cpu: daemon with RTP + Ogg Opus mount {a:.2f}% of a core; with RTP + MP3 mount {c:.2f}%; with RTP only {b:.2f}%")
+print(f"cpu: the Ogg Opus mount (48 kbit/s mono) {a - b:.2f}%; the MP3 mount (64 kbit/s mono) {c - b:.2f}%")
 EOF
-kill "$A" "$B"
-wait "$A" "$B" 2>/dev/null || true
+kill "$A" "$B" "$C"
+wait "$A" "$B" "$C" 2>/dev/null || true
 
 # The delay: a fresh daemon A, idle, then tones announced one by one.
 printf '[daemon]\ntimezone = "UTC"\ncontrol_socket = "run/corong.sock"\nstate_dir = "state"\n[loudness]\nnormalize = false\n[[zones]]\nname = "pasar"\nrtp = ["127.0.0.1:%s"]\nicecast = { url = "http://127.0.0.1:%s/pasar.ogg", password_file = "secrets/icecast" }\n' \

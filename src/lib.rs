@@ -58,8 +58,10 @@
 //!   the typed endpoint list every reader names them by (`endpoint.rs`);
 //!   the RTP sender (`rtp.rs`, each packet to all of a zone's poles in one
 //!   `sendmmsg`: `fanout.rs`), SDP (`sdp.rs`), the Icecast source (Ogg
-//!   Opus over an HTTP PUT from its own thread: `icecast.rs`,
-//!   `icecast/source.rs`, the Ogg pages in `icecast/ogg.rs`), the WAV recorder (`wav.rs`;
+//!   Opus or MP3 over an HTTP PUT from its own thread: `icecast.rs`,
+//!   `icecast/source.rs`, the formats in `icecast/encoder.rs`, the Ogg
+//!   pages in `icecast/ogg.rs`, LAME in `icecast/mp3.rs`, the title in
+//!   `icecast/title.rs` and, for MP3, `icecast/metadata.rs`), the WAV recorder (`wav.rs`;
 //!   its files' naming and pruning in `wav/files.rs`, the writer thread in
 //!   `wav/writer.rs`), and with the cargo feature `local-audio` the sound
 //!   card (`local.rs`, rodio).

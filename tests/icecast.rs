@@ -1,9 +1,10 @@
 //! The Icecast source end to end: Debian's `icecast2` on 127.0.0.1 with a
-//! config this test writes, the real daemon feeding it a zone as Ogg Opus,
-//! and ffmpeg listening on the mount as a resident's phone would. The
-//! server is killed and started again: corong reconnects by itself while
-//! the zone's RTP stream goes on without a gap. A wrong password is said
-//! once in the log, however often it is retried.
+//! config this test writes, the real daemon feeding it a zone as Ogg Opus
+//! (and another as MP3), and ffmpeg listening on the mount as a resident's
+//! phone would. The server is killed and started again: corong reconnects
+//! by itself while the zone's RTP stream goes on without a gap. A wrong
+//! password is said once in the log, however often it is retried. The
+//! server's own status page shows the title of what plays on each mount.
 
 mod common;
 
@@ -197,13 +198,56 @@ fn listen(url: &str, out: &Path, seconds: u32) -> (f64, f64) {
 }
 
 fn assert_tone(f: f64, level: f64) {
+    assert_tone_within(f, level, 1.0);
+}
+
+/// The tone at 1000 Hz within 1%, its level within `db_max` dB.
+fn assert_tone_within(f: f64, level: f64, db_max: f64) {
     assert!((f - 1000.0).abs() <= 10.0, "tone at {f} Hz, not 1000 Hz");
     let want = AMPLITUDE / std::f64::consts::SQRT_2;
     let db = 20.0 * (level / want).log10();
     assert!(
-        db.abs() <= 1.0,
+        db.abs() <= db_max,
         "level {level:.4} is {db:.2} dB from {want:.4}"
     );
+}
+
+/// Icecast's `/status-json.xsl`, its body.
+fn status_json(port: u16) -> Option<String> {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    sock.write_all(
+        b"GET /status-json.xsl HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .ok()?;
+    let mut text = String::new();
+    sock.read_to_string(&mut text).ok()?;
+    Some(text[text.find("\r\n\r\n")? + 4..].to_string())
+}
+
+/// Listeners on `mount` now, as Icecast counts them.
+fn listeners(port: u16, mount: &str) -> u64 {
+    mount_status(port, mount).map_or(0, |m| m["listeners"].as_u64().unwrap_or(0))
+}
+
+/// The title Icecast's `/status-json.xsl` shows for `mount`, if any.
+fn status_title(port: u16, mount: &str) -> Option<String> {
+    mount_status(port, mount)?["title"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// What `/status-json.xsl` says of `mount`.
+fn mount_status(port: u16, mount: &str) -> Option<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_str(&status_json(port)?).ok()?;
+    // One source is an object, more are an array.
+    let sources = match &json["icestats"]["source"] {
+        serde_json::Value::Array(a) => a.clone(),
+        serde_json::Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    };
+    sources
+        .into_iter()
+        .find(|s| s["listenurl"].as_str().is_some_and(|u| u.ends_with(mount)))
 }
 
 /// Wait until `cond` holds; on timeout, panic with `logs()`.
@@ -232,10 +276,11 @@ fn status_text(st: &Station) -> String {
 
 /// ffmpeg hears the tone on the mount; the server is killed for 5 s and
 /// started again; corong reconnects by itself and ffmpeg hears the tone
-/// again, while the zone's RTP stream had no gap.
+/// again (the new Ogg stream titled with the item playing), while the
+/// zone's RTP stream had no gap.
 #[test]
 fn a_listener_hears_the_zone_and_a_restarted_server_is_fed_again() {
-    if !require_peer("icecast2") || !require_peer("ffmpeg") {
+    if !require_peer("icecast2") || !require_peer("ffmpeg") || !require_peer("ffprobe") {
         return;
     }
     let rtp_port = free_port_pair();
@@ -281,6 +326,8 @@ fn a_listener_hears_the_zone_and_a_restarted_server_is_fed_again() {
     );
     let (f, level) = listen(&url, &st.path("after.wav"), 2);
     assert_tone(f, level);
+    // The new connection's Ogg stream carries the title of what plays.
+    assert_eq!(ogg_title(&url), "tone");
     wait_for(
         "status to say streaming",
         Duration::from_secs(5),
@@ -344,4 +391,99 @@ fn a_wrong_password_is_said_once_not_at_every_retry() {
     let mut buf = [0u8; 2048];
     rtp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     assert!(rtp.recv(&mut buf).is_ok(), "the RTP zone still sends");
+}
+
+/// The title a listener's player reads from an Ogg mount: ffprobe's view
+/// of the stream's `OpusTags` (as it is when ffprobe connects).
+fn ogg_title(url: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "5000000", "-i", url])
+        .args(["-show_entries", "stream_tags=title:format_tags=title"])
+        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Two zones on one server: `pasar` as Ogg Opus, `alun` as MP3. A tone
+/// announced on both: ffmpeg hears it on the MP3 mount (1000 Hz within
+/// 1%, level within 3 dB: MP3 at 64 kbit/s), Icecast's status page shows
+/// the item's title ("tone", its file name) on the MP3 mount (through the
+/// admin metadata update), and a player reading the Ogg mount finds it in
+/// the chained stream's `OpusTags` (read by ffprobe as a player would:
+/// Icecast 2.4 shows no Opus titles on its status page), while a listener
+/// on the Ogg mount from before the item started hears the tone after
+/// the chain boundary.
+#[test]
+fn an_mp3_mount_carries_the_tone_and_both_mounts_carry_the_title() {
+    if !require_peer("icecast2") || !require_peer("ffmpeg") || !require_peer("ffprobe") {
+        return;
+    }
+    let (rtp_a, rtp_b) = (free_port_pair(), free_port_pair());
+    let ice_port = free_tcp_port();
+    let st = Station::new();
+    std::fs::create_dir_all(st.path("secrets")).unwrap();
+    std::fs::write(st.path("secrets/icecast"), format!("{PASSWORD}\n")).unwrap();
+    tone_wav(&st.path("media/tone.wav"), 1000.0, 20.0);
+    st.config(&format!(
+        "[loudness]\nnormalize = false\n\n\
+         [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{rtp_a}\"]\n\
+         icecast = {{ url = \"http://127.0.0.1:{ice_port}/pasar.ogg\", password_file = \"secrets/icecast\" }}\n\n\
+         [[zones]]\nname = \"alun\"\nrtp = [\"127.0.0.1:{rtp_b}\"]\n\
+         icecast = {{ url = \"http://127.0.0.1:{ice_port}/alun.mp3\", password_file = \"secrets/icecast\", format = \"mp3\" }}\n"
+    ));
+    let ice = Icecast::start(st.dir.path(), ice_port);
+    let d: Daemon = st.start();
+    d.wait_log("streaming MP3 to Icecast", Duration::from_secs(10));
+    d.wait_log("streaming Ogg Opus to Icecast", Duration::from_secs(10));
+    let ogg = format!("http://127.0.0.1:{ice_port}/pasar.ogg");
+    // Before anything plays the Ogg stream's title is the zone's name,
+    // and the MP3 mount has none.
+    assert_eq!(ogg_title(&ogg), "pasar");
+    assert_eq!(status_title(ice_port, "/alun.mp3"), None);
+    // A listener on the Ogg mount from before the title changes (8 s: the
+    // server's burst, the silence before the tone, then the tone).
+    let (ogg_url, ogg_wav) = (ogg.clone(), st.path("ogg.wav"));
+    let early = std::thread::spawn(move || listen(&ogg_url, &ogg_wav, 8));
+    wait_for(
+        "the Ogg listener",
+        Duration::from_secs(5),
+        || listeners(ice_port, "/pasar.ogg") == 1,
+        || format!("{:?}", status_json(ice_port)),
+    );
+    let (code, _, err) = st.client(&["announce", "media/tone.wav", "--no-chime"]);
+    assert_eq!(code, 0, "{err}");
+    d.wait_log("on air zone=alun", Duration::from_secs(5));
+
+    let url = format!("http://127.0.0.1:{ice_port}/alun.mp3");
+    let (f, level) = listen(&url, &st.path("mp3.wav"), 2);
+    assert_tone_within(f, level, 3.0);
+    let (f, level) = early.join().unwrap();
+    assert_tone(f, level);
+
+    wait_for(
+        "the title on /alun.mp3",
+        Duration::from_secs(5),
+        || status_title(ice_port, "/alun.mp3").as_deref() == Some("tone"),
+        || {
+            format!(
+                "status {:?}\nicecast:\n{}\ncorong:\n{}",
+                status_json(ice_port),
+                ice.log_text(),
+                d.log_text()
+            )
+        },
+    );
+    assert_eq!(ogg_title(&ogg), "tone");
+    assert!(
+        d.log_lines(&["cannot set the title"]).is_empty(),
+        "{}",
+        d.log_text()
+    );
 }

@@ -53,7 +53,14 @@ pub fn zones(config: &Config, json: bool, sdp_zone: Option<&str>) -> ExitCode {
                 ZoneOutput::Local(l) => {
                     format!("local -> {}", l.device.as_deref().unwrap_or("default"))
                 }
-                ZoneOutput::Icecast(i) => format!("icecast ogg opus -> {}", i.url),
+                ZoneOutput::Icecast(i) => format!(
+                    "icecast {} -> {}",
+                    match i.format {
+                        crate::config::IcecastFormat::Opus => "ogg opus",
+                        crate::config::IcecastFormat::Mp3 => "mp3",
+                    },
+                    i.url
+                ),
             })
             .collect();
         println!(

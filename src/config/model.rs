@@ -334,6 +334,8 @@ pub struct IcecastOutput {
 pub enum IcecastFormat {
     /// Ogg Opus (RFC 7845), `audio/ogg`.
     Opus,
+    /// MP3 (MPEG-1/2 Layer III, LAME), `audio/mpeg`.
+    Mp3,
 }
 
 /// A password: compared on reload, never printed.

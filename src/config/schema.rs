@@ -466,7 +466,7 @@ pub struct IcecastTable {
     /// A file holding the source password, relative to the config's
     /// folder. Required.
     pub password_file: Spanned<String>,
-    /// `"opus"` (Ogg Opus, the default) or `"mp3"` (not built yet).
+    /// `"opus"` (Ogg Opus, the default) or `"mp3"` (64 kbit/s a channel).
     pub format: Option<Spanned<String>>,
 }
 

@@ -19,7 +19,7 @@ use super::sounds::{self, Sounds};
 use crate::config::{self, Config};
 use crate::control::protocol::Response;
 use crate::engine::voice::{self, EndReason, VoiceInput, VoiceSpec, Yield};
-use crate::engine::{Command, Engine, EngineConfig, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
+use crate::engine::{Command, Engine, EngineConfig, Event, Ramps, ZoneId, ZoneMixer, ZoneRuntime};
 use crate::ids::JobId;
 use crate::media::loudness::{LoudnessCache, NoPersist, Persist, Target};
 use crate::media::prefetch::{self, Feed, FeedEvent, Order, Prefetcher};
@@ -48,6 +48,8 @@ pub(super) struct ZoneEntry {
     pub _listener: Option<Listener>,
     /// The zone's config, to tell on reload whether it changed.
     pub config: config::Zone,
+    /// Its outputs that show the title of what plays (Icecast).
+    pub titles: Vec<Arc<crate::output::icecast::NowPlaying>>,
 }
 
 /// A group of zones that play the same audio (same rate, channels and
@@ -239,6 +241,7 @@ impl Station {
         let (rate, frames) = (format.rate, format.frames_per_packet);
         let built = crate::output::build(zone, d)?;
         let outputs = built.outputs;
+        let titles = built.titles;
         let watches = built
             .endpoints
             .into_iter()
@@ -280,6 +283,7 @@ impl Station {
             receivers,
             _listener: listener,
             config: zone.clone(),
+            titles,
         });
         self.ledger.zone_added(id, &zone.name);
         Ok(())
@@ -648,11 +652,49 @@ impl Station {
     /// Something happened in the audio world.
     pub fn on_event(&mut self, event: AudioEvent) {
         match event {
-            AudioEvent::Feed(e) => self.ledger.on_feed_event(e, Utc::now()),
+            AudioEvent::Feed(e) => {
+                let opened = match &e {
+                    FeedEvent::ItemOpened {
+                        zone, job, item, ..
+                    } => Some((*zone, *job, *item)),
+                    _ => None,
+                };
+                self.ledger.on_feed_event(e, Utc::now());
+                if let Some((zone, job, item)) = opened {
+                    if let Some(title) = self.ledger.title_if_on_air(job, zone, item) {
+                        self.set_title(zone, &title);
+                    }
+                }
+            }
             AudioEvent::Engine(e) => {
                 let at = wall(e.at().unwrap_or_else(Instant::now));
+                let on_air = match e {
+                    Event::ItemStarted { zone, job, .. } | Event::Resumed { zone, job, .. } => {
+                        Some((zone, job))
+                    }
+                    _ => None,
+                };
                 let effects = self.ledger.on_engine_event(e, at);
+                if let Some((zone, job)) = on_air {
+                    self.show_title(zone, job);
+                }
                 self.apply(effects);
+            }
+        }
+    }
+
+    /// Tell the zone's titled outputs what `job` plays on it now (the
+    /// control plane's side: the engine never sees titles).
+    fn show_title(&self, zone: ZoneId, job: JobId) {
+        if let Some(title) = self.ledger.title_on(job, zone) {
+            self.set_title(zone, &title);
+        }
+    }
+
+    fn set_title(&self, zone: ZoneId, title: &str) {
+        if let Some(entry) = self.zones.iter().find(|z| z.id == zone) {
+            for t in &entry.titles {
+                t.set(title);
             }
         }
     }

@@ -16,7 +16,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 use super::endpoint::Endpoint;
-use super::icecast::IcecastOutput;
+use super::icecast::{IcecastOutput, NowPlaying};
 use super::rtp::RtpOutput;
 use super::wav::{Rotation, WavRecorder};
 use super::{Fault, Output, OutputHealth, ZoneFormat};
@@ -30,6 +30,9 @@ pub struct Built {
     pub endpoints: Vec<BuiltEndpoint>,
     /// Where the zone's receivers report back, when it sends RTP.
     pub rtp: Option<RtpReturn>,
+    /// Where the daemon says what plays on the zone, for its outputs that
+    /// carry a title (Icecast).
+    pub titles: Vec<Arc<NowPlaying>>,
 }
 
 /// An endpoint with what tells its health.
@@ -76,6 +79,7 @@ pub fn build(zone: &Zone, daemon: &Daemon) -> Result<Built, BuildError> {
         outputs: Vec::new(),
         endpoints: Vec::new(),
         rtp: None,
+        titles: Vec::new(),
     };
     for output in &zone.outputs {
         match output {
@@ -148,6 +152,7 @@ pub fn build(zone: &Zone, daemon: &Daemon) -> Result<Built, BuildError> {
                     fault: Some(out.fault()),
                     logs_own_fault: true,
                 });
+                built.titles.push(out.now_playing());
                 built.outputs.push(Box::new(out));
             }
         }

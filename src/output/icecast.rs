@@ -1,13 +1,15 @@
-//! The Icecast source: the zone's audio as Ogg Opus, sent to an Icecast
-//! 2.4 server for listeners' phones and browsers (zone key `icecast`).
+//! The Icecast source: the zone's audio as Ogg Opus or MP3, sent to an
+//! Icecast 2.4 server for listeners' phones and browsers (zone key
+//! `icecast`, `format = "opus"` or `"mp3"`).
 //!
 //! The engine thread only copies each packet into a lock-free ring
 //! ([`rtrb`], [`RING_SECONDS`] of audio) while the source is connected;
-//! the source thread (`icecast/source.rs`) encodes 20 ms Opus frames,
-//! gathers them into Ogg pages (`icecast/ogg.rs`) and writes them to the
-//! server over an HTTP `PUT` (Basic auth, `Content-Type: audio/ogg`,
-//! `ice-public: 0`, `ice-name` and `ice-description` from the zone). A
-//! slow or dead server never reaches the engine:
+//! the source thread (`icecast/source.rs`) encodes 20 ms frames
+//! (`icecast/encoder.rs`: Opus gathered into Ogg pages, `icecast/ogg.rs`,
+//! or MP3 through LAME, `icecast/mp3.rs`) and writes them to the server
+//! over an HTTP `PUT` (Basic auth, `Content-Type: audio/ogg` or
+//! `audio/mpeg`, `ice-public: 0`, `ice-name` and `ice-description` from
+//! the zone). A slow or dead server never reaches the engine:
 //!
 //! - While the source is not connected the engine drops each packet and
 //!   counts it ([`OutputHealth::dropped_frames`]): nothing piles up, and
@@ -16,30 +18,40 @@
 //! - A failed connection is tried again after [`RETRY_FIRST`], then twice
 //!   as late each time up to [`RETRY_MAX`] (5 s), so a restarted server is
 //!   fed again within seconds.
-//! - Every new connection is a new Ogg stream (headers first), as Icecast
-//!   and its listeners expect of a source that comes back.
+//! - Every new connection is a new stream (Ogg: headers first), as
+//!   Icecast and its listeners expect of a source that comes back.
 //! - The log gets one line when the state changes (connected; a failure
 //!   of a new kind, such as a refused password, said once however often it
 //!   is retried; connected again), and [`Fault`] holds the failure while
 //!   it lasts, so `status` and `zones` show the zone `degraded` with it.
 //!
-//! Not done: the title of what plays (an Ogg stream carries it in
-//! `OpusTags`, which would need a new chained stream per item; Icecast's
-//! admin metadata update does not apply to Ogg), MP3 (refused at load),
-//! and TLS (the loader allows plain HTTP to a loopback server only).
+//! The title of what plays ([`NowPlaying`], set by the daemon when an item
+//! goes on air; the engine never sees it): an Ogg stream carries it in its
+//! `OpusTags`, and a new title starts a new chained logical stream at the
+//! item boundary; an MP3 mount's title goes to Icecast's admin metadata
+//! endpoint from a thread of its own (`icecast/metadata.rs`).
+//!
+//! Not done: TLS (the loader allows plain HTTP to a loopback server only).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::{Fault, Output, OutputHealth, Tick};
-use crate::config::IcecastOutput as IcecastConfig;
+use crate::config::{IcecastFormat, IcecastOutput as IcecastConfig};
 
+mod encoder;
+mod metadata;
+mod mp3;
 mod ogg;
 mod source;
+mod title;
 
+pub use encoder::{ICECAST_KBPS, MP3_KBPS_PER_CHANNEL};
+pub use mp3::MP3_RATES;
 pub use ogg::{crc32, PACKETS_PER_PAGE};
-pub use source::{ICECAST_KBPS, RETRY_FIRST, RETRY_MAX};
+pub use source::{RETRY_FIRST, RETRY_MAX};
+pub use title::{NowPlaying, TITLE_MAX};
 
 /// Seconds of audio the ring holds before packets are dropped.
 pub const RING_SECONDS: usize = 2;
@@ -51,15 +63,18 @@ pub struct IcecastOutput {
     producer: Option<rtrb::Producer<f32>>,
     connected: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The MP3 title sender, and what tells it to stop.
+    metadata: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
     health: Arc<OutputHealth>,
     fault: Arc<Fault>,
+    now_playing: Arc<NowPlaying>,
 }
 
 impl IcecastOutput {
     /// Start the source thread for `zone`'s audio at `rate` Hz and
-    /// `channels`: it connects at once and keeps trying. Errors: the rate
-    /// is not one Opus takes (the loader refuses such zones), or the
-    /// thread cannot start.
+    /// `channels`: it connects at once and keeps trying (and for MP3 the
+    /// title's thread). Errors: the rate is not one the format takes (the
+    /// loader refuses such zones), or a thread cannot start.
     pub fn start(
         zone: &str,
         config: &IcecastConfig,
@@ -71,17 +86,34 @@ impl IcecastOutput {
         let connected = Arc::new(AtomicBool::new(false));
         let health = Arc::new(OutputHealth::default());
         let fault = Arc::new(Fault::default());
-        let mut source = source::Source::new(
-            zone,
-            config,
-            rate,
-            channels,
-            consumer,
-            connected.clone(),
-            health.clone(),
-            fault.clone(),
-        )
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let connections = Arc::new(AtomicU64::new(0));
+        let now_playing = Arc::new(NowPlaying::default());
+        let shared = source::Shared {
+            connected: connected.clone(),
+            connections: connections.clone(),
+            health: health.clone(),
+            fault: fault.clone(),
+            now_playing: now_playing.clone(),
+        };
+        let mut source = source::Source::new(zone, config, rate, channels, consumer, shared)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let metadata = if config.format == IcecastFormat::Mp3 {
+            let stop = Arc::new(AtomicBool::new(false));
+            let watch = metadata::Watch {
+                zone: zone.to_string(),
+                config: config.clone(),
+                now_playing: now_playing.clone(),
+                connected: connected.clone(),
+                connections,
+                stop: stop.clone(),
+            };
+            let t = std::thread::Builder::new()
+                .name("icecast-title".into())
+                .spawn(move || watch.run())?;
+            Some((t, stop))
+        } else {
+            None
+        };
         let thread = std::thread::Builder::new()
             .name("icecast-source".into())
             .spawn(move || source.run())?;
@@ -90,14 +122,21 @@ impl IcecastOutput {
             producer: Some(producer),
             connected,
             thread: Some(thread),
+            metadata,
             health,
             fault,
+            now_playing,
         })
     }
 
     /// Set while the source is not connected, with why.
     pub fn fault(&self) -> Arc<Fault> {
         self.fault.clone()
+    }
+
+    /// Where the daemon says what plays (see [`NowPlaying`]).
+    pub fn now_playing(&self) -> Arc<NowPlaying> {
+        self.now_playing.clone()
     }
 
     /// Whether the source is connected to the server now.
@@ -136,6 +175,10 @@ impl Drop for IcecastOutput {
         // (Outputs are dropped off the engine thread: the engine retires
         // them.)
         drop(self.producer.take());
+        if let Some((t, stop)) = self.metadata.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = t.join();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -248,6 +291,96 @@ mod tests {
         assert!(packets
             .iter()
             .all(|p| crate::rtp::opus::packet_ticks(p) == Some(960)));
+    }
+
+    fn tone_packet(k: usize) -> Vec<f32> {
+        (0..960)
+            .map(|i| {
+                let t = (k * 960 + i) as f32 / 48000.0;
+                0.5 * (2.0 * std::f32::consts::PI * 1000.0 * t).sin()
+            })
+            .collect()
+    }
+
+    /// A new title mid-stream ends the Ogg stream and starts a chained
+    /// one whose `OpusTags` carry it; the first stream's tags carry the
+    /// zone's name (nothing had played).
+    #[test]
+    fn a_new_title_starts_a_chained_ogg_stream_with_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut out = IcecastOutput::start("pasar", &config(port), 48000, 1).unwrap();
+        let np = out.now_playing();
+        let (mut sock, _) = accept(&listener, "HTTP/1.1 200 OK");
+        wait("connected", || out.is_connected());
+        for k in 0..10 {
+            out.write(&tone_packet(k), &tick());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Let the source take those before the title changes.
+        std::thread::sleep(Duration::from_millis(100));
+        np.set("Adzan Subuh");
+        for k in 10..20 {
+            out.write(&tone_packet(k), &tick());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(out);
+        let mut data = Vec::new();
+        sock.read_to_end(&mut data).unwrap();
+        let pages = read_pages(&data);
+        let starts: Vec<usize> = (0..pages.len()).filter(|&i| pages[i].0 & 2 == 2).collect();
+        assert_eq!(starts.len(), 2, "two logical streams");
+        let tags = |i: usize| String::from_utf8_lossy(&pages[i + 1].2[0]).to_string();
+        assert!(
+            tags(starts[0]).contains("TITLE=pasar"),
+            "{}",
+            tags(starts[0])
+        );
+        assert!(tags(starts[1]).contains("TITLE=Adzan Subuh"));
+        assert_eq!(pages[starts[1] - 1].0 & 4, 4, "the first stream ended");
+        let audio: usize = pages
+            .iter()
+            .filter(|p| !p.2.is_empty() && !p.2[0].starts_with(b"Opus"))
+            .map(|p| p.2.len())
+            .sum();
+        assert_eq!(audio, 20, "every packet, in one stream or the other");
+    }
+
+    /// `format = "mp3"`: the same PUT with `Content-Type: audio/mpeg`,
+    /// then MP3 frames (frame sync, MPEG-1 Layer III) and nothing else.
+    #[test]
+    fn streams_mp3_after_a_put_with_its_content_type() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut c = config(port);
+        c.format = IcecastFormat::Mp3;
+        c.mount = "/t.mp3".into();
+        let mut out = IcecastOutput::start("pasar", &c, 48000, 1).unwrap();
+        let (mut sock, head) = accept(&listener, "HTTP/1.1 200 OK");
+        assert_eq!(head[0], "PUT /t.mp3 HTTP/1.1");
+        assert!(
+            head.iter().any(|h| h == "Content-Type: audio/mpeg"),
+            "{head:?}"
+        );
+        assert!(
+            head.iter()
+                .any(|h| h == "ice-audio-info: channels=1;samplerate=48000;bitrate=64"),
+            "{head:?}"
+        );
+        wait("connected", || out.is_connected());
+        for k in 0..50 {
+            out.write(&tone_packet(k), &tick());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(out);
+        let mut data = Vec::new();
+        sock.read_to_end(&mut data).unwrap();
+        // 64 kbit/s at 48 kHz: 192-byte frames.
+        assert!(data.len() >= 40 * 192, "{} bytes", data.len());
+        assert_eq!(data.len() % 192, 0, "whole frames");
+        assert!(data
+            .chunks(192)
+            .all(|f| f[0] == 0xff && f[1] & 0xfe == 0xfa));
     }
 
     /// A refused password: not connected, the fault says why, and what the

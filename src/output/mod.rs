@@ -10,8 +10,10 @@
 //! - `icmp.rs`: ICMP port-unreachable reports for unicast destinations.
 //! - `sdp.rs`: the SDP a receiver needs for a zone.
 //! - `wav.rs`: the recorder zone: a WAV file of what the zone plays.
-//! - `icecast.rs`: an Icecast source: the zone as Ogg Opus over an HTTP
-//!   `PUT`, from its own thread (`icecast/source.rs`, `icecast/ogg.rs`).
+//! - `icecast.rs`: an Icecast source: the zone as Ogg Opus or MP3 over an
+//!   HTTP `PUT`, from its own thread, with the title of what plays
+//!   (`icecast/source.rs`, `encoder.rs`, `ogg.rs`, `mp3.rs`, `title.rs`,
+//!   `metadata.rs`).
 //! - `local.rs` (cargo feature `local-audio`): the kiosk's own sound card,
 //!   through rodio; also the sink of `corong receive --local`.
 //!

@@ -1,7 +1,7 @@
 //! A zone's `icecast` table: the server's URL (plain HTTP to a loopback
 //! host only: corong has no TLS client for it yet), the source user, the
-//! password read from its file, and the format (Ogg Opus; MP3 is refused
-//! until an encoder is built in).
+//! password read from its file, and the format (Ogg Opus or MP3), each
+//! checked against the rate the zone mixes at.
 
 use toml::Spanned;
 
@@ -13,6 +13,8 @@ use crate::config::schema::{self, IcecastTable};
 /// Rates libopus takes audio at: a zone with an Ogg Opus stream mixes at
 /// one of them.
 const OPUS_RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
+/// Rates LAME writes MP3 at without resampling (MPEG-1, 2 and 2.5).
+const MP3_RATES: [u32; 9] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 
 impl Loader<'_> {
     /// The zone's Icecast output, or `None` after reporting why not.
@@ -38,17 +40,11 @@ impl Loader<'_> {
         if let Some(f) = &raw.format {
             match f.get_ref().as_str() {
                 "opus" => format = IcecastFormat::Opus,
-                "mp3" => {
-                    self.error(
-                        f.span(),
-                        "`icecast.format` \"mp3\": MP3 is not built into corong yet; use \"opus\" (Ogg Opus plays on Android, iOS 17+ and every desktop browser)",
-                    );
-                    ok = false;
-                }
+                "mp3" => format = IcecastFormat::Mp3,
                 other => {
                     self.error(
                         f.span(),
-                        format!("`icecast.format` \"{other}\" is not known: expected \"opus\""),
+                        format!("`icecast.format` \"{other}\" is not known: expected \"opus\" or \"mp3\""),
                     );
                     ok = false;
                 }
@@ -59,6 +55,15 @@ impl Loader<'_> {
                 raw.url.span(),
                 format!(
                     "zone `{zone}` streams Ogg Opus to Icecast but mixes at {mix_rate} Hz: Opus takes 8000, 12000, 16000, 24000 or 48000 Hz (set `[daemon] sample_rate` = 48000)"
+                ),
+            );
+            ok = false;
+        }
+        if format == IcecastFormat::Mp3 && !MP3_RATES.contains(&mix_rate) {
+            self.error(
+                raw.url.span(),
+                format!(
+                    "zone `{zone}` streams MP3 to Icecast but mixes at {mix_rate} Hz: MP3 takes 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000 Hz (set `[daemon] sample_rate` = 48000)"
                 ),
             );
             ok = false;
@@ -241,6 +246,12 @@ mod tests {
         );
         assert!(out.contains("Icecast(IcecastOutput { url: \"http://127.0.0.1:8000/pasar.ogg\", host: \"127.0.0.1\", port: 8000, mount: \"/pasar.ogg\", user: \"source\", password: Secret(..), format: Opus })"), "{out}");
         assert!(!out.contains("s3cret"), "{out}");
+        let (_, out) = load(
+            "icecast = { url = \"http://127.0.0.1:8000/pasar.mp3\", password_file = \"secrets/icecast\", format = \"mp3\" }",
+            Some("pw"),
+        );
+        assert!(out.contains("mount: \"/pasar.mp3\""), "{out}");
+        assert!(out.contains("format: Mp3 })"), "{out}");
     }
 
     /// Each bad key is one line naming the file, the line and the key.
@@ -249,9 +260,9 @@ mod tests {
         let url = "url = \"http://127.0.0.1:8000/a.ogg\"";
         for (keys, password, want) in [
             (
-                format!("icecast = {{ {url}, password_file = \"secrets/icecast\", format = \"mp3\" }}"),
+                format!("icecast = {{ {url}, password_file = \"secrets/icecast\", format = \"aac\" }}"),
                 Some("pw"),
-                "`icecast.format` \"mp3\": MP3 is not built into corong yet",
+                "`icecast.format` \"aac\" is not known: expected \"opus\" or \"mp3\"",
             ),
             (
                 format!("icecast = {{ {url}, password_file = \"secrets/none\" }}"),

@@ -207,6 +207,8 @@ pub struct Job {
     pub waiters: Vec<mpsc::Sender<Response>>,
     /// Fires of its schedule skipped while it played.
     pub skipped_fires: u32,
+    /// The text of a `say` or `emergency --text` job (its title).
+    pub text: Option<String>,
 }
 
 impl Job {
@@ -228,6 +230,7 @@ impl Job {
             cut: HashMap::new(),
             waiters: Vec::new(),
             skipped_fires: 0,
+            text: None,
         }
     }
 

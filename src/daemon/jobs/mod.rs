@@ -22,6 +22,7 @@ mod job;
 mod operators;
 #[cfg(test)]
 mod tests;
+mod title;
 
 pub use job::{Effect, Job, JobError, JobSpec, Origin, Release, Run, StartError};
 
@@ -412,6 +413,7 @@ impl Ledger {
             );
             j.persisted = persisted;
             j.zones_done = zones_done;
+            j.text = job.job.text.clone();
             j
         });
     }

@@ -882,3 +882,35 @@ fn an_interrupted_zone_plays_again_after_a_restart() {
     let fx = b.ledger.restore(wib(10, 1, 0));
     assert_eq!(plays(&fx)[0].0, id);
 }
+
+/// The title of the item on air (for Icecast): none for the chime, the
+/// file's name once the decoder has said which file the item is, even when
+/// that word comes after the engine's that the item went on air.
+#[test]
+fn the_title_on_air_is_the_file_name_once_the_file_is_known() {
+    let mut b = bench("");
+    let now = wib(10, 0, 0);
+    let (id, _) = b
+        .ledger
+        .start_job(announcement(&[PASAR], "/media/Adzan Subuh.wav"), now)
+        .unwrap();
+    let opened = |item: u32, path: PathBuf| FeedEvent::ItemOpened {
+        zone: PASAR,
+        job: id,
+        item,
+        path,
+    };
+    let chime = b.ledger.wrapping.chime.clone();
+    b.ledger.on_feed_event(opened(0, chime), now);
+    b.ledger.on_engine_event(started(PASAR, id, 0), now);
+    assert_eq!(b.ledger.title_on(id, PASAR), None, "the chime has none");
+    b.ledger.on_engine_event(started(PASAR, id, 1), now);
+    assert_eq!(b.ledger.title_if_on_air(id, PASAR, 1), None, "no file yet");
+    b.ledger
+        .on_feed_event(opened(1, PathBuf::from("/media/Adzan Subuh.wav")), now);
+    assert_eq!(
+        b.ledger.title_if_on_air(id, PASAR, 1).as_deref(),
+        Some("Adzan Subuh")
+    );
+    assert_eq!(b.ledger.title_if_on_air(id, PASAR, 0), None, "not on air");
+}

@@ -1,35 +1,29 @@
 //! The source thread: connect with an HTTP `PUT`, encode the ring's audio
-//! into Ogg Opus pages and write them; on any failure drop the connection,
-//! say so once, and try again with backoff (module docs of `icecast.rs`).
+//! (Ogg Opus or MP3: `encoder.rs`) and write it; on any failure drop the
+//! connection, say so once, and try again with backoff (module docs of
+//! `icecast.rs`).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audiopus::coder::Encoder;
-use audiopus::{Application, Bitrate, Channels, SampleRate};
-
-use super::ogg::{opus_head, opus_tags, OggStream, PACKETS_PER_PAGE};
-use crate::config::IcecastOutput as IcecastConfig;
+use super::encoder::{self, IcecastEncoder};
+use super::title::NowPlaying;
+use crate::config::{IcecastFormat, IcecastOutput as IcecastConfig};
 use crate::output::{Fault, OutputHealth};
 
 /// The first retry after a failure comes this soon...
 pub const RETRY_FIRST: Duration = Duration::from_millis(250);
 /// ...and each further one twice as late, up to this.
 pub const RETRY_MAX: Duration = Duration::from_secs(5);
-/// The stream's bitrate, kbit/s: music and speech at near-broadcast
-/// quality for phones, a tenth of what MP3 would need for the same.
-pub const ICECAST_KBPS: i32 = 48;
 /// How long connecting, and waiting for the server's answer, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A write the server does not take within this is a dead connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the thread sleeps when there is nothing to do.
 const IDLE: Duration = Duration::from_millis(10);
-/// Opus frames are 20 ms: 960 ticks of the 48 kHz granule clock.
-const FRAME_TICKS: u64 = 960;
 
 /// Why a connection failed or ended: `kind` tells failures apart for the
 /// log (one line per new kind), `message` is the line.
@@ -39,12 +33,10 @@ struct Failure {
     message: String,
 }
 
-/// A connection and the Ogg stream on it.
+/// A connection and the stream on it.
 struct Session {
     stream: TcpStream,
-    encoder: Encoder,
-    ogg: OggStream,
-    granule: u64,
+    encoder: IcecastEncoder,
 }
 
 pub(super) struct Source {
@@ -54,30 +46,43 @@ pub(super) struct Source {
     channels: u16,
     ring: rtrb::Consumer<f32>,
     connected: Arc<AtomicBool>,
+    /// Connections made so far (the metadata thread sends the title again
+    /// on each).
+    connections: Arc<AtomicU64>,
     health: Arc<OutputHealth>,
     fault: Arc<Fault>,
+    now_playing: Arc<NowPlaying>,
+    /// The title the stream carries, and its version.
+    title: String,
+    title_version: u64,
     /// One 20 ms frame being gathered, interleaved.
     frame: Vec<f32>,
     frame_len: usize,
-    packet: Vec<u8>,
     out: Vec<u8>,
 }
 
+/// What the source thread shares with the output and the metadata
+/// thread.
+pub(super) struct Shared {
+    pub connected: Arc<AtomicBool>,
+    pub connections: Arc<AtomicU64>,
+    pub health: Arc<OutputHealth>,
+    pub fault: Arc<Fault>,
+    pub now_playing: Arc<NowPlaying>,
+}
+
 impl Source {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         zone: &str,
         config: &IcecastConfig,
         rate: u32,
         channels: u16,
         ring: rtrb::Consumer<f32>,
-        connected: Arc<AtomicBool>,
-        health: Arc<OutputHealth>,
-        fault: Arc<Fault>,
+        shared: Shared,
     ) -> Result<Source, String> {
         // Checked here so that a wrong rate is an error at build, not a
         // thread that fails every connection.
-        encoder(rate, channels)?;
+        encoder::check(config.format, rate, channels)?;
         let frame_len = rate as usize / 50 * channels as usize;
         Ok(Source {
             zone: zone.to_string(),
@@ -85,12 +90,15 @@ impl Source {
             rate,
             channels,
             ring,
-            connected,
-            health,
-            fault,
+            connected: shared.connected,
+            connections: shared.connections,
+            health: shared.health,
+            fault: shared.fault,
+            now_playing: shared.now_playing,
+            title: String::with_capacity(super::title::TITLE_MAX),
+            title_version: 0,
             frame: Vec::with_capacity(frame_len),
             frame_len,
-            packet: vec![0u8; 4000],
             out: Vec::with_capacity(16 * 1024),
         })
     }
@@ -132,14 +140,19 @@ impl Source {
                                 _ => tracing::info!(
                                     zone = %self.zone,
                                     output = %self.label(),
-                                    "streaming Ogg Opus to Icecast {}",
+                                    "streaming {} to Icecast {}",
+                                    match self.config.format {
+                                        IcecastFormat::Opus => "Ogg Opus",
+                                        IcecastFormat::Mp3 => "MP3",
+                                    },
                                     self.config.url
                                 ),
                             }
                             logged = None;
                             // Audio from now on; what came before is gone.
                             self.frame.clear();
-                            self.connected.store(true, Ordering::Relaxed);
+                            self.connections.fetch_add(1, Ordering::Release);
+                            self.connected.store(true, Ordering::Release);
                         }
                         Err(f) => {
                             down_since.get_or_insert_with(Instant::now);
@@ -154,7 +167,7 @@ impl Source {
                         // Everything pushed before the producer went away
                         // is in the ring: send it and end the stream.
                         self.pump(s).and_then(|_| {
-                            s.ogg.flush(s.granule, true, &mut self.out);
+                            s.encoder.finish(&mut self.out);
                             self.send(s)
                         })
                     } else {
@@ -225,25 +238,25 @@ impl Source {
         if n == 0 {
             return Ok(0);
         }
+        // A new title in an Ogg stream: a new chained stream from here.
+        if self.config.format == IcecastFormat::Opus
+            && self.now_playing.version() != self.title_version
+            && self.frame.is_empty()
+        {
+            if let Some(v) = self.now_playing.try_read(&mut self.title) {
+                self.title_version = v;
+                if let Err(e) = s.encoder.retitle(&self.title, &mut self.out) {
+                    return Err(io::Error::other(e));
+                }
+            }
+        }
         let chunk = self.ring.read_chunk(n).expect("slots are available");
         let (a, b) = chunk.as_slices();
         for &x in a.iter().chain(b) {
             self.frame.push(x);
             if self.frame.len() == self.frame_len {
-                let len = s
-                    .encoder
-                    .encode_float(&self.frame, &mut self.packet)
-                    .unwrap_or(0);
+                s.encoder.encode(&self.frame, &mut self.out);
                 self.frame.clear();
-                if len == 0 {
-                    continue;
-                }
-                s.ogg
-                    .add_packet(&self.packet[..len], s.granule, &mut self.out);
-                s.granule += FRAME_TICKS;
-                if s.ogg.pending() >= PACKETS_PER_PAGE {
-                    s.ogg.flush(s.granule, false, &mut self.out);
-                }
             }
         }
         chunk.commit_all();
@@ -268,8 +281,8 @@ impl Source {
         result.map(|_| n)
     }
 
-    /// Connect, ask for the mount and start a new Ogg stream with its
-    /// headers.
+    /// Connect, ask for the mount and start a new stream (Ogg: its
+    /// headers, with the title of what plays).
     fn connect(&mut self) -> Result<Session, Failure> {
         let url = self.config.url.clone();
         let io_failure = |e: io::Error| Failure {
@@ -292,7 +305,7 @@ impl Source {
             .map_err(io_failure)?;
         let request = format!(
             "PUT {mount} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Basic {auth}\r\n\
-             User-Agent: corong/{version}\r\nContent-Type: audio/ogg\r\nice-public: 0\r\n\
+             User-Agent: corong/{version}\r\nContent-Type: {mime}\r\nice-public: 0\r\n\
              ice-name: {zone}\r\nice-description: corong zone {zone}\r\n\
              ice-audio-info: channels={channels};samplerate={rate};bitrate={kbps}\r\n\
              Expect: 100-continue\r\n\r\n",
@@ -304,7 +317,8 @@ impl Source {
             zone = self.zone,
             channels = self.channels,
             rate = self.rate,
-            kbps = ICECAST_KBPS,
+            mime = encoder::content_type(c.format),
+            kbps = encoder::kbps(c.format, self.channels),
         );
         stream.write_all(request.as_bytes()).map_err(io_failure)?;
         let status = read_status(&mut stream).map_err(io_failure)?;
@@ -335,56 +349,31 @@ impl Source {
                 });
             }
         }
-        let encoder = encoder(self.rate, self.channels).map_err(|e| Failure {
-            kind: "encoder".into(),
-            message: format!("cannot start the Opus encoder: {e}"),
-        })?;
-        let lookahead = encoder.lookahead().unwrap_or(0) as u64;
-        let pre_skip = (lookahead * 48_000 / self.rate as u64) as u16;
-        let mut ogg = OggStream::new(rand::random());
-        ogg.add_packet(
-            &opus_head(self.channels as u8, pre_skip, self.rate),
-            0,
+        // The title of what plays now; the zone's name until something
+        // has played.
+        match self.now_playing.try_read(&mut self.title) {
+            Some(v) if v > 0 => self.title_version = v,
+            _ => {
+                self.title_version = self.now_playing.version();
+                self.title.clear();
+                self.title.push_str(&self.zone);
+            }
+        }
+        let encoder = IcecastEncoder::start(
+            c.format,
+            self.rate,
+            self.channels,
+            &self.title,
             &mut self.out,
-        );
-        ogg.flush(0, false, &mut self.out);
-        let tags = opus_tags(
-            concat!("corong ", env!("CARGO_PKG_VERSION")),
-            &[format!("TITLE={}", self.zone)],
-        );
-        ogg.add_packet(&tags, 0, &mut self.out);
-        ogg.flush(0, false, &mut self.out);
-        let mut session = Session {
-            stream,
-            encoder,
-            ogg,
-            granule: 0,
-        };
+        )
+        .map_err(|e| Failure {
+            kind: "encoder".into(),
+            message: format!("cannot start the encoder: {e}"),
+        })?;
+        let mut session = Session { stream, encoder };
         self.send(&mut session).map_err(io_failure)?;
         Ok(session)
     }
-}
-
-/// The stream's Opus encoder: music and speech (application audio), the
-/// stream's bitrate.
-fn encoder(rate: u32, channels: u16) -> Result<Encoder, String> {
-    let sample_rate = match rate {
-        8000 => SampleRate::Hz8000,
-        12000 => SampleRate::Hz12000,
-        16000 => SampleRate::Hz16000,
-        24000 => SampleRate::Hz24000,
-        48000 => SampleRate::Hz48000,
-        _ => return Err(format!("{rate} Hz is not a rate Opus takes")),
-    };
-    let ch = if channels == 2 {
-        Channels::Stereo
-    } else {
-        Channels::Mono
-    };
-    let mut e = Encoder::new(sample_rate, ch, Application::Audio).map_err(|e| e.to_string())?;
-    e.set_bitrate(Bitrate::BitsPerSecond(ICECAST_KBPS * 1000))
-        .map_err(|e| e.to_string())?;
-    Ok(e)
 }
 
 /// Read the answer's head (up to the blank line) and return its status
@@ -406,7 +395,7 @@ fn read_status(stream: &mut TcpStream) -> io::Result<String> {
 }
 
 /// Standard base64 with padding, for Basic auth.
-fn base64(data: &[u8]) -> String {
+pub(super) fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for group in data.chunks(3) {
