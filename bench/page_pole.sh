@@ -12,6 +12,10 @@
 # often the page's input came late to the engine (the daemon's log).
 #
 #   bench/page_pole.sh [PTIME_MS] [SECONDS] [ZONES]   (default 20, 30, 10)
+#
+# FEEDER_FIFO=N runs the feeder and its `corong page` at SCHED_FIFO N (as
+# a capture program with real-time priority would be): it tells the
+# machine's delays to the feeder apart from corong's own.
 . "$(dirname "$0")/lib.sh"
 PTIME=${1:-20}
 SECONDS_=${2:-30}
@@ -33,7 +37,9 @@ for _ in $(seq 50); do [ -S "$DIR/run/corong.sock" ] && break; sleep 0.1; done
     --wav "$DIR/pole.wav" 2> "$DIR/receive.log" &
 RECEIVER=$!
 PIDS+=($!)
-machine_line "packet ${PTIME} ms, ${ZONES} L16 zones, live page without chime, $(basename "$CORONG") $(stat -c %y "$CORONG" | cut -d. -f1)"
-python3 bench/page_pole.py "$CORONG" "$DIR/run/corong.sock" "$BASE" "$ZONES" "$SECONDS_" \
+FEEDER_SCHED="at normal priority"
+[ -n "${FEEDER_FIFO:-}" ] && FEEDER_SCHED="at SCHED_FIFO $FEEDER_FIFO"
+machine_line "packet ${PTIME} ms, ${ZONES} L16 zones, live page without chime, feeder $FEEDER_SCHED, $(basename "$CORONG") $(stat -c %y "$CORONG" | cut -d. -f1)"
+${FEEDER_FIFO:+chrt -f "$FEEDER_FIFO"} python3 bench/page_pole.py "$CORONG" "$DIR/run/corong.sock" "$BASE" "$ZONES" "$SECONDS_" \
     "$DAEMON" "$RECEIVER" "$DIR/pole.wav"
 echo "page input late to the engine (daemon log): $(grep -c 'input came late' "$DIR/daemon.log" || true) times"

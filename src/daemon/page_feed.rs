@@ -150,8 +150,9 @@ impl Group {
                 chunks.push(group.chunk(piece));
                 chime_frames += (piece.len() / group.channels) as u64;
             }
-            // The chime gives the speech its lead.
+            // The chime gives the speech its lead, and it stays.
             group.primed = true;
+            group.margin.keep_lead(chime_frames as usize);
         }
         for (zone, mut input) in g.inputs {
             let mut item = 0;

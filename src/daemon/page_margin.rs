@@ -4,13 +4,13 @@
 //! The page thread holds a packet and a margin of the speaker's audio
 //! before the voice plays. When the engine finds the ring short (the input
 //! came late: the client, this thread or the machine stalled), the margin
-//! grows by a step, as a jitter buffer's does (and the ring keeps what was
-//! left in it, up to a packet more). Once the input has come on time for
-//! [`STEADY`] the margin shrinks again by a step, and when the audio
-//! really held stays above the margin's floor, up to a step of it is
-//! dropped from the input: the delay a hiccup added does not stay for the
-//! whole page. Only what underruns added is ever dropped (a pre-chime's
-//! lead is the listener's, not the machine's). Dropping is inaudible: a quiet stretch loses samples
+//! grows by a step, as a jitter buffer's does; and what the input held
+//! back while it stalled then comes all at once, on top of that lead.
+//! Once the input has come on time for [`STEADY`] the margin shrinks
+//! again by a step, and whatever the ring held beyond the margin all
+//! through that second is dropped from the input: the delay a hiccup
+//! added does not stay for the whole page. A pre-chime's lead is kept (it
+//! is the listener's, not the machine's). Dropping is inaudible: a quiet stretch loses samples
 //! from its end; sound loses one sample in each [`SPAN`], where the
 //! waveform is flattest (as the pole's receiver corrects its clock). It
 //! works in place on the thread's scratch buffer: nothing allocates.
@@ -46,9 +46,8 @@ pub struct Margin {
     /// The least `prime_frames` gets: a packet and one step.
     pub floor_frames: usize,
     packet: usize,
-    /// Lead that underruns added and is not dropped yet (at most a step
-    /// and a packet each).
-    owed: usize,
+    /// Lead never dropped: the pre-chime's.
+    keep: usize,
     steady_frames: usize,
     steady_after: usize,
     /// The least audio held ahead of the engine as input arrived, in this
@@ -73,7 +72,7 @@ impl Margin {
             prime_frames: packet + step,
             floor_frames: packet + step,
             packet,
-            owed: 0,
+            keep: 0,
             steady_frames: 0,
             steady_after: at(STEADY).max(1),
             low: usize::MAX,
@@ -89,13 +88,16 @@ impl Margin {
         self.prime_frames - self.floor_frames
     }
 
+    /// The speech is held behind a pre-chime of `frames`: that lead stays.
+    pub fn keep_lead(&mut self, frames: usize) {
+        self.keep = frames;
+    }
+
     /// The engine ran short: more lead from now on, and nothing dropped.
     pub fn underrun(&mut self) {
         if self.prime_frames < self.floor_frames + (MAX_STEPS - 1) * self.step {
             self.prime_frames += self.step;
         }
-        let most = MAX_STEPS * (self.step + self.packet);
-        self.owed = (self.owed + self.debt + self.step + self.packet).min(most);
         self.steady_frames = 0;
         self.low = usize::MAX;
         self.debt = 0;
@@ -110,14 +112,17 @@ impl Margin {
         if self.steady_frames >= self.steady_after {
             if self.prime_frames > self.floor_frames {
                 self.prime_frames -= self.step.min(self.prime_frames - self.floor_frames);
+                tracing::debug!(
+                    added_frames = self.added(),
+                    dropped = self.dropped,
+                    "live page: the input is steady; the lead comes back down"
+                );
             }
-            // Drop only what is really held beyond the floor's margin
-            // when input arrives (after a re-prime the ring may hold more
-            // or less than the lead), and only what underruns added.
-            let room = self.low.saturating_sub(self.step + self.debt);
-            let d = self.step.min(self.owed).min(room);
-            self.debt += d;
-            self.owed -= d;
+            // What was held beyond the margin each time input arrived
+            // (after a re-prime the ring may hold more or less than the
+            // lead) goes: at once from quiet input, slowly from sound.
+            let margin = self.prime_frames - self.packet + self.keep;
+            self.debt += self.low.saturating_sub(margin + self.debt);
             self.steady_frames = 0;
             self.low = usize::MAX;
         }
@@ -169,15 +174,17 @@ mod tests {
         assert_eq!(m.added(), 3 * 480);
         // Plenty held, silence coming: each steady second takes a step
         // off and drops it from the quiet input.
+        // 3000 frames held (a stall's backlog on top of the lead), less
+        // what was dropped; silence coming: each steady second takes a
+        // step off the margin and drops what is held beyond it.
         let mut piece = Vec::with_capacity(240);
         for _ in 0..900 {
             piece.clear();
             piece.resize(240, 0.0);
-            m.arrived(5_000, &mut piece);
+            m.arrived(3_000 - m.dropped as usize, &mut piece);
         }
         assert_eq!(m.added(), 0);
-        // A step a second (the ring held more than the lead).
-        assert_eq!(m.dropped, 4 * 480);
+        assert_eq!(m.dropped, 3_000 - 480);
     }
 
     #[test]
