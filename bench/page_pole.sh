@@ -28,7 +28,7 @@ BASE=$(free_port)
         printf '[[zones]]\nname = "z%s"\nrtp = ["127.0.0.1:%s"]\ncodec = "l16"\n' "$i" $((BASE + 2 * i))
     done
 } > "$DIR/config.toml"
-RUST_LOG=info,corong::daemon::page_feed=debug \
+RUST_LOG=info,corong::daemon::page_feed=debug,corong::daemon::page_margin=debug \
     "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
 DAEMON=$!
 PIDS+=($!)
@@ -42,4 +42,5 @@ FEEDER_SCHED="at normal priority"
 machine_line "packet ${PTIME} ms, ${ZONES} L16 zones, live page without chime, feeder $FEEDER_SCHED, $(basename "$CORONG") $(stat -c %y "$CORONG" | cut -d. -f1)"
 ${FEEDER_FIFO:+chrt -f "$FEEDER_FIFO"} python3 bench/page_pole.py "$CORONG" "$DIR/run/corong.sock" "$BASE" "$ZONES" "$SECONDS_" \
     "$DAEMON" "$RECEIVER" "$DIR/pole.wav"
-echo "page input late to the engine (daemon log): $(grep -c 'input came late' "$DIR/daemon.log" || true) times"
+echo "page input late to the engine (daemon log): $(grep -c "input came late" "$DIR/daemon.log" || true) times; backlogs dropped $(grep -c "held more than its margin" "$DIR/daemon.log" || true) times"
+[ -n "${KEEP_LOG:-}" ] && cp "$DIR/daemon.log" "$KEEP_LOG"

@@ -252,6 +252,7 @@ impl Group {
 
     /// Push what the rings have room for.
     fn flush(&mut self) {
+        let mut just_primed = false;
         if !self.primed {
             // After the input ran dry (or at the start), hold the speech
             // until a packet and a margin are here.
@@ -259,6 +260,7 @@ impl Group {
                 return;
             }
             self.primed = true;
+            just_primed = true;
         }
         let ch = self.channels;
         for o in &mut self.outs {
@@ -288,7 +290,11 @@ impl Group {
             .iter()
             .map(|o| o.input.shared.underrun_frames.load(Ordering::Relaxed))
             .sum();
-        if underruns > self.underruns {
+        if just_primed {
+            // The engine counted the packets it waited for the lead: one
+            // underrun, already answered.
+            self.underruns = underruns;
+        } else if underruns > self.underruns {
             self.underruns = underruns;
             self.margin.underrun();
             self.primed = false;
@@ -618,22 +624,21 @@ mod tests {
         let own_step = (0..RATE as usize)
             .map(|i| (tone(i + 1) - tone(i)).abs())
             .fold(0.0, f32::max);
-        // Pieces due every 5 ms; for the first 3 s they come up to 30 ms
-        // late (in order), then on time for 40 s (sound loses at most a
-        // sample in 5 ms: the lead comes back slowly).
+        // Pieces due every 5 ms; for the first 3 s the sender stalls for
+        // 40 to 70 ms every half second, then sends what it held at once;
+        // then it is on time for 40 s (sound loses at most a sample in
+        // 5 ms: the lead comes back slowly).
         let pieces = 43_000 / 5;
         let mut arrive = Vec::with_capacity(pieces);
         let mut seed = 7u32;
-        let mut prev = 0;
+        let mut stall_end = 0;
         for i in 0..pieces {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let late = if i * 5 < 3_000 {
-                (seed >> 16) as usize % 31
-            } else {
-                0
-            };
-            prev = (i * 5 + late).max(prev);
-            arrive.push(prev);
+            let due = i * 5;
+            if due < 3_000 && due % 500 == 250 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                stall_end = due + 40 + (seed >> 16) as usize % 31;
+            }
+            arrive.push(due.max(stall_end));
         }
         let mut played = Vec::new();
         let mut next = 0;

@@ -7,8 +7,8 @@
 //! grows by a step, as a jitter buffer's does; and what the input held
 //! back while it stalled then comes all at once, on top of that lead.
 //! Once the input has come on time for [`STEADY`] the margin shrinks
-//! again by a step, and whatever the ring held beyond the margin all
-//! through that second is dropped from the input: the delay a hiccup
+//! again by a step; and whatever the ring held beyond the margin all
+//! through [`WATCH`] of input on time is dropped from the input: the delay a hiccup
 //! added does not stay for the whole page. A pre-chime's lead is kept (it
 //! is the listener's, not the machine's). Dropping is inaudible: a quiet stretch loses samples
 //! from its end; sound loses one sample in each [`SPAN`], where the
@@ -27,6 +27,10 @@ const MAX_STEPS: usize = 12;
 
 /// Input on time for this long (no underrun) takes a step off the margin.
 const STEADY: Duration = Duration::from_secs(1);
+
+/// What was held beyond the margin all through this much input on time
+/// is dropped (a stall's backlog goes within a quarter second of quiet).
+const WATCH: Duration = Duration::from_millis(250);
 
 /// At most one sample of sound is dropped in this much of it (0.4 %: no
 /// one hears the pitch move).
@@ -50,8 +54,10 @@ pub struct Margin {
     keep: usize,
     steady_frames: usize,
     steady_after: usize,
+    watch_frames: usize,
+    watch_after: usize,
     /// The least audio held ahead of the engine as input arrived, in this
-    /// steady stretch.
+    /// watch.
     low: usize,
     /// Frames still to be dropped.
     debt: usize,
@@ -75,6 +81,8 @@ impl Margin {
             keep: 0,
             steady_frames: 0,
             steady_after: at(STEADY).max(1),
+            watch_frames: 0,
+            watch_after: at(WATCH).max(1),
             low: usize::MAX,
             debt: 0,
             since_drop: 0,
@@ -99,6 +107,7 @@ impl Margin {
             self.prime_frames += self.step;
         }
         self.steady_frames = 0;
+        self.watch_frames = 0;
         self.low = usize::MAX;
         self.debt = 0;
     }
@@ -109,21 +118,30 @@ impl Margin {
     pub fn arrived(&mut self, held: usize, mono: &mut Vec<f32>) {
         self.low = self.low.min(held);
         self.steady_frames += mono.len();
+        self.watch_frames += mono.len();
         if self.steady_frames >= self.steady_after {
             if self.prime_frames > self.floor_frames {
                 self.prime_frames -= self.step.min(self.prime_frames - self.floor_frames);
-                tracing::debug!(
-                    added_frames = self.added(),
-                    dropped = self.dropped,
-                    "live page: the input is steady; the lead comes back down"
-                );
             }
+            self.steady_frames = 0;
+        }
+        if self.watch_frames >= self.watch_after {
             // What was held beyond the margin each time input arrived
             // (after a re-prime the ring may hold more or less than the
             // lead) goes: at once from quiet input, slowly from sound.
             let margin = self.prime_frames - self.packet + self.keep;
-            self.debt += self.low.saturating_sub(margin + self.debt);
-            self.steady_frames = 0;
+            let more = self.low.saturating_sub(margin + self.debt);
+            self.debt += more;
+            if more > 0 {
+                tracing::debug!(
+                    added_frames = self.added(),
+                    least_held = self.low,
+                    dropping = self.debt,
+                    dropped = self.dropped,
+                    "live page: held more than its margin"
+                );
+            }
+            self.watch_frames = 0;
             self.low = usize::MAX;
         }
         self.trim(mono);
