@@ -172,7 +172,7 @@ impl Group {
             });
             let _ = events.send(FeedEvent::ItemOpened {
                 zone,
-                job: job,
+                job,
                 item,
                 path: PathBuf::from("(live)"),
             });
