@@ -626,9 +626,9 @@ mod tests {
             .fold(0.0, f32::max);
         // Pieces due every 5 ms; for the first 3 s the sender stalls for
         // 40 to 70 ms every half second, then sends what it held at once;
-        // then it is on time for 40 s (sound loses at most a sample in
-        // 5 ms: the lead comes back slowly).
-        let pieces = 43_000 / 5;
+        // then it is on time for 60 s (sound loses at most a sample in
+        // 500: the lead comes back slowly).
+        let pieces = 63_000 / 5;
         let mut arrive = Vec::with_capacity(pieces);
         let mut seed = 7u32;
         let mut stall_end = 0;
@@ -646,7 +646,7 @@ mod tests {
         let mut last_silent_tick = 0;
         let mut lead_after_tick = Vec::new();
         let mut piece = Vec::with_capacity(PIECE);
-        for ms in 0..43_000 {
+        for ms in 0..63_000 {
             while next < pieces && arrive[next] <= ms {
                 piece.clear();
                 piece.extend((next * PIECE..(next + 1) * PIECE).map(tone));

@@ -11,7 +11,7 @@
 //! through [`WATCH`] of input on time is dropped from the input: the delay a hiccup
 //! added does not stay for the whole page. A pre-chime's lead is kept (it
 //! is the listener's, not the machine's). Dropping is inaudible: a quiet stretch loses samples
-//! from its end; sound loses one sample in each [`SPAN`], where the
+//! from its end; sound loses at most one sample in [`SPAN`], where the
 //! waveform is flattest (as the pole's receiver corrects its clock). It
 //! works in place on the thread's scratch buffer: nothing allocates.
 
@@ -32,9 +32,9 @@ const STEADY: Duration = Duration::from_secs(1);
 /// is dropped (a stall's backlog goes within a quarter second of quiet).
 const WATCH: Duration = Duration::from_millis(250);
 
-/// At most one sample of sound is dropped in this much of it (0.4 %: no
-/// one hears the pitch move).
-const SPAN: Duration = Duration::from_millis(5);
+/// At most one sample of sound is dropped in this many (0.2 %, 3.5 cents
+/// at any rate: no one hears the pitch move; 2 ms of lead a second).
+const SPAN: usize = 500;
 
 /// A piece of input this quiet throughout (about -60 dBFS) is silence: it
 /// may lose any number of samples.
@@ -86,7 +86,7 @@ impl Margin {
             low: usize::MAX,
             debt: 0,
             since_drop: 0,
-            span: at(SPAN).max(2),
+            span: SPAN,
             dropped: 0,
         }
     }
@@ -226,6 +226,7 @@ mod tests {
         m.underrun();
         m.debt = 5;
         let tone = |i: usize| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48_000.0).sin();
+        m.since_drop = SPAN;
         let mut piece: Vec<f32> = (0..240).map(tone).collect();
         let step = piece
             .windows(2)
