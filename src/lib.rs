@@ -113,7 +113,9 @@
 //!   (`receivers.rs`); hazard feeds and the alerts' inbox (`alerts.rs`);
 //!   live pages: which zones each holds (`page_book.rs`), the job and its
 //!   voices (`page_live.rs`) and the OS thread per page that reads the
-//!   speaker's frames into them (`page_feed.rs`); places on each zone's
+//!   speaker's frames into them (`page_feed.rs`) with the lead it keeps
+//!   ahead of the engine, grown at underruns and given back
+//!   (`page_margin.rs`); places on each zone's
 //!   mixer, emergencies first (`slots.rs`); as-run pruning
 //!   (`retention.rs`). See
 //!   `docs/architecture.md` for the road a job takes and where to add a

@@ -42,6 +42,7 @@ pub mod notify;
 mod page_book;
 mod page_feed;
 mod page_live;
+mod page_margin;
 mod pause_book;
 mod pauses;
 pub mod receivers;

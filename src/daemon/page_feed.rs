@@ -35,13 +35,7 @@ use crate::engine::ZoneId;
 use crate::ids::JobId;
 use crate::media::prefetch::FeedEvent;
 
-/// Audio beyond a packet the ring holds before a live voice starts (and
-/// after the input ran dry), so that input arriving a little late does not
-/// starve it.
-const MARGIN: Duration = Duration::from_millis(10);
-
-/// The margin grows by `MARGIN` at each underrun, up to this many times.
-const MAX_MARGIN_STEPS: usize = 12;
+use super::page_margin::Margin;
 
 /// The fade at `max_s`, and the tail that takes the last sample to zero
 /// when the input just stops.
@@ -92,18 +86,17 @@ struct Out {
 
 /// A group of like zones: one conversion, shared chunks.
 struct Group {
+    /// The zones' rate.
+    rate: u32,
     channels: usize,
     resampler: Linear,
     outs: Vec<Out>,
     pool: Vec<Arc<Chunk>>,
-    /// The speech waits until this many frames are held (a packet and a
-    /// margin), then flows as it comes.
-    prime_frames: usize,
+    /// The speech waits until `margin.prime_frames` are held (a packet
+    /// and a margin), then flows as it comes.
+    margin: Margin,
     held: usize,
     primed: bool,
-    packet_frames: usize,
-    /// How much the margin grows at each underrun.
-    margin_step: usize,
     /// Underruns the engine counted so far (all zones).
     underruns: u64,
     /// The last mono sample sent, for the tail at the end.
@@ -114,18 +107,27 @@ struct Group {
 
 impl Group {
     fn new(plan: &FeedPlan, g: LiveGroup) -> Group {
-        let packet = (g.rate as f64 * plan.packet.as_secs_f64()).round() as usize;
-        let margin = (g.rate as f64 * MARGIN.as_secs_f64()).round() as usize;
+        Group::build(plan.job, plan.rate, plan.packet, &plan.events, g)
+    }
+
+    /// A group for page `job` whose client sends `rate` samples a second,
+    /// played by an engine of `packet` packets.
+    fn build(
+        job: JobId,
+        rate: u32,
+        packet: Duration,
+        events: &std_mpsc::Sender<FeedEvent>,
+        g: LiveGroup,
+    ) -> Group {
         let mut group = Group {
+            rate: g.rate,
             channels: g.channels.max(1) as usize,
-            resampler: Linear::new(plan.rate, g.rate),
+            resampler: Linear::new(rate, g.rate),
             outs: Vec::new(),
             pool: Vec::new(),
-            prime_frames: packet + margin,
+            margin: Margin::new(g.rate, packet),
             held: 0,
             primed: false,
-            packet_frames: packet,
-            margin_step: margin.max(1),
             underruns: 0,
             last: 0.0,
             scratch: Vec::with_capacity(CHUNK_FRAMES),
@@ -137,7 +139,7 @@ impl Group {
             .and_then(|p| match decode_chime(p, g.rate, g.channels) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    tracing::warn!(job = %plan.job, file = %p.display(), "live page without its chime: {e}");
+                    tracing::warn!(job = %job, file = %p.display(), "live page without its chime: {e}");
                     None
                 }
             });
@@ -148,16 +150,17 @@ impl Group {
                 chunks.push(group.chunk(piece));
                 chime_frames += (piece.len() / group.channels) as u64;
             }
-            // The chime gives the speech its lead.
+            // The chime gives the speech its lead, and it stays.
             group.primed = true;
+            group.margin.keep_lead(chime_frames as usize);
         }
         for (zone, mut input) in g.inputs {
             let mut item = 0;
             if let Some(path) = g.chime.as_ref().filter(|_| chime.is_some()) {
                 let _ = input.markers.push(Marker { item, at_frame: 0 });
-                let _ = plan.events.send(FeedEvent::ItemOpened {
+                let _ = events.send(FeedEvent::ItemOpened {
                     zone,
-                    job: plan.job,
+                    job,
                     item,
                     path: path.clone(),
                 });
@@ -167,9 +170,9 @@ impl Group {
                 item,
                 at_frame: chime_frames,
             });
-            let _ = plan.events.send(FeedEvent::ItemOpened {
+            let _ = events.send(FeedEvent::ItemOpened {
                 zone,
-                job: plan.job,
+                job,
                 item,
                 path: PathBuf::from("(live)"),
             });
@@ -203,6 +206,14 @@ impl Group {
     fn add(&mut self, mono: &[f32]) {
         self.scratch.clear();
         self.resampler.push(mono, &mut self.scratch);
+        // What a hiccup added to the speech's lead is dropped again, a
+        // little at a time, once the input is steady.
+        let held = self.outs.first().map_or(0, |o| {
+            let read = o.input.shared.frames_read.load(Ordering::Acquire);
+            let in_ring = o.input.frames_pushed().saturating_sub(read) as usize;
+            in_ring + o.pending.iter().map(|c| c.len()).sum::<usize>() / self.channels
+        });
+        self.margin.arrived(held, &mut self.scratch);
         if let Some(l) = self.scratch.last() {
             self.last = *l;
         }
@@ -241,13 +252,15 @@ impl Group {
 
     /// Push what the rings have room for.
     fn flush(&mut self) {
+        let mut just_primed = false;
         if !self.primed {
             // After the input ran dry (or at the start), hold the speech
             // until a packet and a margin are here.
-            if self.held < self.prime_frames {
+            if self.held < self.margin.prime_frames {
                 return;
             }
             self.primed = true;
+            just_primed = true;
         }
         let ch = self.channels;
         for o in &mut self.outs {
@@ -277,13 +290,18 @@ impl Group {
             .iter()
             .map(|o| o.input.shared.underrun_frames.load(Ordering::Relaxed))
             .sum();
-        if underruns > self.underruns {
+        if just_primed {
+            // The engine counted the packets it waited for the lead: one
+            // underrun, already answered.
             self.underruns = underruns;
-            let step = self.margin_step;
-            if self.prime_frames < self.packet_frames + MAX_MARGIN_STEPS * step {
-                self.prime_frames += step;
-            }
+        } else if underruns > self.underruns {
+            self.underruns = underruns;
+            self.margin.underrun();
             self.primed = false;
+            tracing::debug!(
+                lead_ms = self.margin.prime_frames as f64 * 1000.0 / self.rate as f64,
+                "live page: the input came late; the speech leads by more"
+            );
         }
     }
 
@@ -370,7 +388,27 @@ fn say(plan: &FeedPlan, why: &str) {
     }));
 }
 
+/// Real-time scheduling for the page's thread, below the engine's
+/// (`SCHED_FIFO` 20): on a busy machine a normal thread woken by the
+/// speaker's frame can wait tens of milliseconds for a core, and the
+/// engine then finds the ring short. Best effort, as for the engine.
+fn request_realtime() -> &'static str {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param
+    // that outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
+        return "SCHED_FIFO priority 10";
+    }
+    // SAFETY: setpriority on the calling thread (who 0); no memory.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -10) } == 0 {
+        return "nice -10";
+    }
+    "normal scheduling"
+}
+
 fn run(mut plan: FeedPlan) {
+    let sched = request_realtime();
+    tracing::debug!(job = %plan.job, "live page thread running with {sched}");
     let mut groups: Vec<Group> = Vec::new();
     let mut reader = FrameReader::default();
     let mut buf = vec![0u8; 16 * 1024];
@@ -515,6 +553,154 @@ fn run(mut plan: FeedPlan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The engine's side, as the mixer takes a live voice: a packet when
+    /// the ring holds one, else silence and an underrun.
+    struct Engine {
+        out: crate::ring::RingOutput,
+        offset: usize,
+        read: u64,
+    }
+
+    impl Engine {
+        fn tick(&mut self, frames: usize, played: &mut Vec<f32>) -> bool {
+            let shared = &self.out.shared;
+            let pushed = shared.frames_pushed.load(Ordering::Acquire);
+            if pushed - self.read < frames as u64 {
+                shared
+                    .underrun_frames
+                    .fetch_add(frames as u64, Ordering::Relaxed);
+                played.extend(std::iter::repeat_n(0.0, frames));
+                return false;
+            }
+            let mut need = frames;
+            while need > 0 {
+                let c = self.out.chunks.peek().expect("a chunk is there");
+                let take = (c.len() - self.offset).min(need);
+                played.extend_from_slice(&c.samples()[self.offset..self.offset + take]);
+                self.offset += take;
+                need -= take;
+                if self.offset == c.len() {
+                    let _ = self.out.chunks.pop();
+                    self.offset = 0;
+                }
+            }
+            self.read += frames as u64;
+            shared.frames_read.store(self.read, Ordering::Release);
+            true
+        }
+    }
+
+    #[test]
+    fn the_lead_a_late_input_added_comes_back_without_a_click() {
+        const RATE: u32 = 48_000;
+        const PIECE: usize = 240; // 5 ms, as the client sends
+        const PACKET: usize = 960; // 20 ms
+        let (events, _seen) = std_mpsc::channel();
+        let (out, input) = crate::ring::ring(1, RATE as usize * 2);
+        let mut group = Group::build(
+            JobId(1),
+            RATE,
+            Duration::from_millis(20),
+            &events,
+            LiveGroup {
+                rate: RATE,
+                channels: 1,
+                chime: None,
+                inputs: vec![(ZoneId(0), input)],
+            },
+        );
+        let floor = group.margin.prime_frames;
+        let mut engine = Engine {
+            out,
+            offset: 0,
+            read: 0,
+        };
+        // A 440 Hz tone, never quiet: only flat spots may lose samples.
+        let tone = |i: usize| {
+            let cycles = (i as f64 * 440.0 / f64::from(RATE)).fract();
+            (0.5 * (cycles * std::f64::consts::TAU).sin()) as f32
+        };
+        let own_step = (0..RATE as usize)
+            .map(|i| (tone(i + 1) - tone(i)).abs())
+            .fold(0.0, f32::max);
+        // Pieces due every 5 ms; for the first 3 s the sender stalls for
+        // 40 to 70 ms every half second, then sends what it held at once;
+        // then it is on time for 60 s (sound loses at most a sample in
+        // 500: the lead comes back slowly).
+        let pieces = 63_000 / 5;
+        let mut arrive = Vec::with_capacity(pieces);
+        let mut seed = 7u32;
+        let mut stall_end = 0;
+        for i in 0..pieces {
+            let due = i * 5;
+            if due < 3_000 && due % 500 == 250 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                stall_end = due + 40 + (seed >> 16) as usize % 31;
+            }
+            arrive.push(due.max(stall_end));
+        }
+        let mut played = Vec::new();
+        let mut next = 0;
+        let mut most_added = 0;
+        let mut last_silent_tick = 0;
+        let mut lead_after_tick = Vec::new();
+        let mut piece = Vec::with_capacity(PIECE);
+        for ms in 0..63_000 {
+            while next < pieces && arrive[next] <= ms {
+                piece.clear();
+                piece.extend((next * PIECE..(next + 1) * PIECE).map(tone));
+                group.add(&piece);
+                next += 1;
+            }
+            group.flush();
+            most_added = most_added.max(group.margin.added());
+            if ms % 20 == 19 {
+                if !engine.tick(PACKET, &mut played) {
+                    last_silent_tick = ms;
+                }
+                let pushed = engine.out.shared.frames_pushed.load(Ordering::Acquire);
+                lead_after_tick.push(pushed - engine.read);
+            }
+        }
+        assert!(
+            most_added >= 2 * 480,
+            "the late input never grew the lead: {most_added}"
+        );
+        assert!(
+            last_silent_tick < 4_000,
+            "still starving at {last_silent_tick} ms"
+        );
+        // The lead is back at its floor: the margin, and what the ring
+        // holds just after the engine took a packet (a margin and a piece).
+        assert_eq!(group.margin.prime_frames, floor);
+        let last_second = &lead_after_tick[lead_after_tick.len() - 50..];
+        assert!(
+            last_second.iter().all(|&l| l <= (480 + PIECE) as u64),
+            "still held after a packet: {last_second:?}"
+        );
+        // Only flat spots were dropped: from the first packet after the
+        // last silent one the wave never steps further than the tone does.
+        let from = (last_silent_tick / 20 + 1) * PACKET;
+        let worst = played[from..]
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= own_step * 1.001,
+            "a step of {worst} (the tone's own: {own_step})"
+        );
+        // Nothing but the dropped samples is lost.
+        let held = group.outs[0].pending.iter().map(|c| c.len()).sum::<usize>() as u64
+            + engine.out.shared.frames_pushed.load(Ordering::Acquire)
+            - engine.read;
+        assert!(group.margin.dropped > 0);
+        assert_eq!(
+            engine.read + held + group.margin.dropped,
+            (pieces * PIECE) as u64,
+            "frames lost"
+        );
+    }
 
     #[test]
     fn linear_keeps_the_rate_ratio_across_pieces() {
