@@ -1007,6 +1007,30 @@ fn recorder_rotation_and_retention_keys() {
 }
 
 #[test]
+fn uploads_keep_days() {
+    let dir = fixture();
+    let load = |daemon: &str| {
+        let text = format!("[daemon]\n{daemon}\n{ZONE}[groups]\ng = [\"alun-alun\"]\n");
+        config::load_with_warnings(&write_config(&dir, &text))
+    };
+    assert_eq!(load("").unwrap().0.daemon.uploads_keep_days, 30);
+    assert_eq!(
+        load("uploads_keep_days = 7")
+            .unwrap()
+            .0
+            .daemon
+            .uploads_keep_days,
+        7
+    );
+    assert_one_error(
+        &format!("[daemon]\nuploads_keep_days = 0\n{ZONE}"),
+        2,
+        21,
+        &["uploads_keep_days", "out of range", "1..=3650"],
+    );
+}
+
+#[test]
 fn asrun_keep_days() {
     let dir = fixture();
     let load = |daemon: &str| {

@@ -78,6 +78,7 @@ fn daemon() -> Daemon {
         receiver_timeout: None,
         wait_for_clock_sync: false,
         asrun_keep_days: None,
+        uploads_keep_days: 30,
     }
 }
 

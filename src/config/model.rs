@@ -103,6 +103,9 @@ pub struct Daemon {
     /// The as-run log keeps rows of items that started at most this many
     /// days ago. `None`: forever. Default 365.
     pub asrun_keep_days: Option<u32>,
+    /// `state_dir/uploads/` keeps a file this many days after its last
+    /// use (uploads, recorded pages). Default 30.
+    pub uploads_keep_days: u32,
 }
 
 impl Daemon {

@@ -48,6 +48,11 @@ pub const DEFAULT_ASRUN_KEEP_DAYS: u32 = 365;
 /// Accepted `[daemon] asrun_keep_days` (0: keep forever). The top is a
 /// hundred years: past it a date overflows nothing, but it is a typo.
 pub const ASRUN_KEEP_DAYS_RANGE: std::ops::RangeInclusive<i64> = 0..=36_500;
+/// Default `[daemon] uploads_keep_days`: files sent over the socket or the
+/// console, and recorded pages, a month after their last use.
+pub const DEFAULT_UPLOADS_KEEP_DAYS: u32 = 30;
+/// Accepted `[daemon] uploads_keep_days`.
+pub const UPLOADS_KEEP_DAYS_RANGE: std::ops::RangeInclusive<i64> = 1..=3_650;
 /// Default zone `wav_keep_days`.
 pub const DEFAULT_WAV_KEEP_DAYS: u32 = 7;
 /// Accepted zone `wav_keep_days` (0: no bound by age).
@@ -390,6 +395,10 @@ pub struct DaemonTable {
     /// items that started longer ago are deleted at start and once a day,
     /// and the deletion is itself a row. Default 365.
     pub asrun_keep_days: Option<Spanned<i64>>,
+    /// Days `state_dir/uploads/` keeps a file after its last use (files
+    /// sent over the socket or uploaded through the console, recorded
+    /// pages), 1..=3650. Default 30.
+    pub uploads_keep_days: Option<Spanned<i64>>,
 }
 
 /// One `[[zones]]` table.

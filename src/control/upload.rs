@@ -129,7 +129,8 @@ async fn fill<R: AsyncBufRead + Unpin>(
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// How long an uploaded file is kept when no unfinished job names it.
+/// How long an uploaded file is kept when no unfinished job names it, by
+/// default (`[daemon] uploads_keep_days`).
 pub const KEEP_UNUSED: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Delete the files in `dir` last changed more than `older_than` ago that

@@ -714,7 +714,10 @@ impl Station {
             .flat_map(|j| j.job.files.iter().cloned())
             .collect();
         let dir = self.config.daemon.state_dir.join("uploads");
-        match crate::control::upload::prune(&dir, crate::control::upload::KEEP_UNUSED, &in_use) {
+        let keep = std::time::Duration::from_secs(
+            u64::from(self.config.daemon.uploads_keep_days) * 24 * 3600,
+        );
+        match crate::control::upload::prune(&dir, keep, &in_use) {
             Ok(gone) if !gone.is_empty() => {
                 tracing::info!(folder = %dir.display(), files = gone.len(), "old uploads deleted")
             }

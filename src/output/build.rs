@@ -255,6 +255,7 @@ mod tests {
             receiver_timeout: None,
             wait_for_clock_sync: false,
             asrun_keep_days: None,
+            uploads_keep_days: 30,
         }
     }
 

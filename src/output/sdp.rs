@@ -122,6 +122,7 @@ mod tests {
             receiver_timeout: None,
             wait_for_clock_sync: false,
             asrun_keep_days: None,
+            uploads_keep_days: 30,
         }
     }
 

@@ -166,6 +166,19 @@ impl Loader<'_> {
             }
         }
 
+        let mut uploads_keep_days = schema::DEFAULT_UPLOADS_KEEP_DAYS;
+        if let Some(d) = &raw.uploads_keep_days {
+            let v = *d.get_ref();
+            if schema::UPLOADS_KEEP_DAYS_RANGE.contains(&v) {
+                uploads_keep_days = v as u32;
+            } else {
+                self.error(
+                    d.span(),
+                    format!("`uploads_keep_days` {v} is out of range: expected 1..=3650 days (default 30)"),
+                );
+            }
+        }
+
         Daemon {
             timezone,
             control_socket,
@@ -177,6 +190,7 @@ impl Loader<'_> {
             receiver_timeout,
             wait_for_clock_sync: raw.wait_for_clock_sync.unwrap_or(false),
             asrun_keep_days,
+            uploads_keep_days,
         }
     }
 
