@@ -51,23 +51,30 @@ impl std::fmt::Debug for OpusEncoder {
     }
 }
 
+/// libopus's names for `rate` (one of [`INPUT_RATES`]) and `channels`
+/// (2: stereo, else mono); every Opus encoder here is made from them.
+pub fn libopus_format(rate: u32, channels: u16) -> Result<(SampleRate, Channels), String> {
+    let sample_rate = match rate {
+        8000 => SampleRate::Hz8000,
+        12000 => SampleRate::Hz12000,
+        16000 => SampleRate::Hz16000,
+        24000 => SampleRate::Hz24000,
+        48000 => SampleRate::Hz48000,
+        _ => return Err(format!("{rate} Hz is not a rate libopus takes")),
+    };
+    let ch = if channels == 2 {
+        Channels::Stereo
+    } else {
+        Channels::Mono
+    };
+    Ok((sample_rate, ch))
+}
+
 impl OpusEncoder {
     /// An encoder for `channels` (1 or 2) at `rate` (one of
     /// [`INPUT_RATES`]) and `kbps`.
     pub fn new(rate: u32, channels: u16, kbps: u32) -> Result<OpusEncoder, String> {
-        let sample_rate = match rate {
-            8000 => SampleRate::Hz8000,
-            12000 => SampleRate::Hz12000,
-            16000 => SampleRate::Hz16000,
-            24000 => SampleRate::Hz24000,
-            48000 => SampleRate::Hz48000,
-            _ => return Err(format!("{rate} Hz is not a rate libopus takes")),
-        };
-        let ch = if channels == 2 {
-            Channels::Stereo
-        } else {
-            Channels::Mono
-        };
+        let (sample_rate, ch) = libopus_format(rate, channels)?;
         let e = |e: audiopus::Error| e.to_string();
         let mut encoder = Encoder::new(sample_rate, ch, Application::Voip).map_err(e)?;
         let bits = kbps.clamp(*KBPS_RANGE.start(), *KBPS_RANGE.end()) * 1000;

@@ -4,7 +4,7 @@
 //! same for both (`source.rs`).
 
 use audiopus::coder::Encoder as OpusEncoder;
-use audiopus::{Application, Bitrate, Channels, SampleRate};
+use audiopus::{Application, Bitrate};
 
 use super::mp3::Mp3;
 use super::ogg::{opus_head, opus_tags, OggStream, PACKETS_PER_PAGE};
@@ -175,19 +175,7 @@ impl OggOpus {
 /// The stream's Opus encoder: music and speech (application audio), the
 /// stream's bitrate.
 fn opus_encoder(rate: u32, channels: u16) -> Result<OpusEncoder, String> {
-    let sample_rate = match rate {
-        8000 => SampleRate::Hz8000,
-        12000 => SampleRate::Hz12000,
-        16000 => SampleRate::Hz16000,
-        24000 => SampleRate::Hz24000,
-        48000 => SampleRate::Hz48000,
-        _ => return Err(format!("{rate} Hz is not a rate Opus takes")),
-    };
-    let ch = if channels == 2 {
-        Channels::Stereo
-    } else {
-        Channels::Mono
-    };
+    let (sample_rate, ch) = crate::rtp::opus::libopus_format(rate, channels)?;
     let mut e = OpusEncoder::new(sample_rate, ch, Application::Audio).map_err(|e| e.to_string())?;
     e.set_bitrate(Bitrate::BitsPerSecond(ICECAST_KBPS * 1000))
         .map_err(|e| e.to_string())?;
