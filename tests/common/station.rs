@@ -181,10 +181,19 @@ impl Daemon {
     }
 
     /// Lines of the log that contain every one of `needles`.
+    ///
+    /// Needles are looked for after each line's timestamp: a number such
+    /// as `401` must not match the digits of the time it was logged.
     pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
+        fn message(l: &str) -> &str {
+            match l.split_once(' ') {
+                Some((stamp, rest)) if stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' => rest,
+                _ => l,
+            }
+        }
         self.log_text()
             .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .filter(|l| needles.iter().all(|n| message(l).contains(n)))
             .map(str::to_string)
             .collect()
     }
