@@ -259,6 +259,12 @@ pub async fn run_on(
     socket: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // SIGHUP is watched from the first moment: its default action ends the
+    // process, and a reload asked while the daemon starts (systemd's
+    // `ExecReload`, an operator) must reload, not kill it. One that comes
+    // before the loop runs is kept for it.
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| anyhow::anyhow!("cannot watch SIGHUP: {e}"))?;
     // The socket first: a second daemon on the same config stops here,
     // before it touches the zones or the store.
     let socket = socket.unwrap_or_else(|| config.daemon.control_socket.clone());
@@ -342,9 +348,6 @@ pub async fn run_on(
             .run_with_updates(clock, fire_tx, schedules_rx, stopped)
             .await
     });
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| anyhow::anyhow!("cannot watch SIGHUP: {e}"))?;
-
     let mut asrun_retention = retention::AsRunRetention::new(config.daemon.asrun_keep_days);
     let mut health_timer = tokio::time::interval(Duration::from_secs(1));
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
