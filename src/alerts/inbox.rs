@@ -10,6 +10,9 @@
 //!   operator already decided on this warning); if it was pending, the
 //!   update waits in its place.
 //! - A `Cancel` stops what it references, on air or pending.
+//! - A Cancel or Update that is itself not `Actual` (a drill's, a test's)
+//!   touches only alerts that were not `Actual` either: a sender's
+//!   exercise never stops a real warning.
 //! - Held documents (not `Actual`, expired, no playbook, no zone) are
 //!   listed as `ignored` or `expired` with the reason, and never play.
 //! - `confirm` mode: pending until an operator confirms or dismisses; a
@@ -27,7 +30,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::cap::{self, MsgType};
+use super::cap::{self, MsgType, Status};
 use super::inatews::Bulletin;
 use super::matching::{self, Decision};
 use crate::config::{AlertMode, Config};
@@ -94,6 +97,11 @@ pub struct Alert {
     pub expires: Option<DateTime<Utc>>,
     /// Who confirmed, dismissed or set it.
     pub by: Option<String>,
+    /// A CAP document whose status was not `Actual` (an exercise, a
+    /// test): its own Cancel or Update may end it, another's may not end
+    /// a real one. Absent in inboxes kept before it existed: `false`.
+    #[serde(default)]
+    pub not_actual: bool,
 }
 
 /// What the daemon is to do.
@@ -187,14 +195,18 @@ impl Inbox {
         if !self.seen.insert(identity.clone()) {
             return Vec::new();
         }
+        let not_actual = doc.status != Status::Actual;
         let referenced: Vec<String> = doc
             .references
             .iter()
             .map(|r| format!("{},{},{}", r.sender, r.identifier, r.sent))
+            // A drill's Cancel or Update never reaches a real warning.
+            .filter(|r| !not_actual || self.alerts.iter().any(|a| &a.identity == r && a.not_actual))
             .collect();
         let outcome = matching::match_cap(config, doc, Some(feed), now.fixed_offset());
         let info = doc.infos.first();
         let mut alert = self.new_alert(identity, feed, now);
+        alert.not_actual = not_actual;
         alert.event = info.map_or_else(|| format!("{:?}", doc.msg_type), |i| i.event.clone());
         alert.level = info.map_or(String::new(), |i| i.severity.to_string());
         alert.covered = outcome.covered.clone();
@@ -506,6 +518,7 @@ impl Inbox {
             starts: None,
             expires: None,
             by: None,
+            not_actual: false,
         }
     }
 

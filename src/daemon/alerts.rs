@@ -737,6 +737,7 @@ mod tests {
             starts: None,
             expires: None,
             by: Some("sri".into()),
+            not_actual: false,
         }
     }
 

@@ -166,6 +166,42 @@ fn an_update_replaces_what_plays_and_a_cancel_stops_it() {
         .contains("Cancel of alert 2"));
 }
 
+/// A sender's drill that cancels or updates by mistake (or by malice) a
+/// real warning's identity ends nothing: only a drill's own.
+#[test]
+fn a_drills_cancel_or_update_never_ends_a_real_warning() {
+    let config = config();
+    let mut inbox = Inbox::new();
+    inbox.receive_cap(&config, "bmkg", &cap_doc("nowcast.xml"), t0());
+    inbox.confirm(1, "op", t0()).unwrap();
+    let as_exercise = |name: &str| {
+        let text = String::from_utf8(doc(name)).unwrap();
+        assert!(text.contains("<status>Actual</status>"));
+        // Its own identity (a drill is a message of its own), the real
+        // warning's in its references.
+        let text = text
+            .replace("<status>Actual</status>", "<status>Exercise</status>")
+            .replace("</identifier>", ".latihan</identifier>");
+        cap::read(text.as_bytes()).unwrap()
+    };
+    let actions = inbox.receive_cap(&config, "bmkg", &as_exercise("nowcast-cancel.xml"), t0());
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(state(&inbox, 1), State::OnAir);
+    let reason = inbox.get(2).unwrap().reason.clone().unwrap();
+    assert!(reason.contains("nothing live"), "{reason}");
+    let actions = inbox.receive_cap(&config, "bmkg", &as_exercise("nowcast-update.xml"), t0());
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Replace { .. } | Action::Stop { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(state(&inbox, 1), State::OnAir);
+    // The real Cancel still ends it.
+    let actions = inbox.receive_cap(&config, "bmkg", &cap_doc("nowcast-cancel.xml"), t0());
+    assert_eq!(actions, [Action::Stop { alert: 1 }]);
+}
+
 #[test]
 fn an_update_of_a_pending_alert_waits_in_its_place() {
     let config = config();
