@@ -661,12 +661,13 @@ mode = "auto"
         v["alerts"][0]["zones"],
         serde_json::json!(["wlingi", "kanigoro"])
     );
+    let job = v["alerts"][0]["job"].as_u64().expect("the alert's job");
     let k = kanigoro.try_clone().unwrap();
     let other = std::thread::spawn(move || count_loud(&k, Duration::from_secs(1)));
     assert!(count_loud(&wlingi, Duration::from_secs(1)) > 10);
     assert!(other.join().unwrap() > 10);
 
-    // The Update (wlingi only) takes its place.
+    // The Update (wlingi only) takes its place, inside the same job.
     pages.lock().unwrap()[0].1 = index(&base, &[("nowcast.xml", "n1"), ("update.xml", "n2")]);
     let start = Instant::now();
     let v = loop {
@@ -680,6 +681,20 @@ mode = "auto"
     assert_eq!(v["alerts"][0]["state"], "cancelled", "{v}");
     assert_eq!(v["alerts"][1]["state"], "on-air", "{v}");
     assert_eq!(v["alerts"][1]["zones"], serde_json::json!(["wlingi"]));
+    assert_eq!(v["alerts"][1]["job"].as_u64(), Some(job), "{v}");
+    let (code, out, err) = station.client(&["queue", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let queue: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let jobs: Vec<_> = queue["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{queue}"))
+        .iter()
+        .map(|j| (j["id"].as_u64(), j["origin"].as_str().map(str::to_string)))
+        .collect();
+    assert_eq!(jobs, [(Some(job), Some("alert:2".to_string()))], "{queue}");
+    // The old words cut off on both zones, logged once each.
+    let (_, log, _) = station.client(&["log", "--json"]);
+    assert_eq!(log.matches("replaced by alert 2").count(), 2, "{log}");
     // What was in flight drains, then kanigoro is silent and wlingi plays.
     let _ = count_loud(&kanigoro, Duration::from_millis(500));
     let k = kanigoro.try_clone().unwrap();

@@ -20,8 +20,10 @@
 //! that ended longer ago than `[daemon] asrun_keep_days`, and their kept
 //! documents, are pruned once a day.
 //!
-//! Not yet: an Update's new words replace what plays by a new job on the
-//! same zones, not inside the old one.
+//! An Update (or a volcano's new level) puts its words in the place of
+//! what plays inside the same job (`Ledger::replace`): the job keeps its
+//! number, the old words play on until the new ones are rendered, and a
+//! zone the update no longer covers falls silent.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -363,6 +365,7 @@ impl Alerts {
                     self.speech.insert(alert, path);
                     if let Some(action) = self.waiting.remove(&alert) {
                         self.act(vec![action], station);
+                        self.save();
                     }
                 }
                 Err(e) => tracing::error!(alert, "the alert's speech could not be rendered: {e}"),
@@ -565,9 +568,14 @@ impl Alerts {
                     ref decision,
                     until,
                 } => {
-                    self.stop(station, old, &format!("replaced by alert {alert}"));
+                    // The old words play on until the new ones are
+                    // rendered; the job is found under the new alert from
+                    // now on (a Cancel of the update finds it).
+                    if let Some(job) = self.jobs.remove(&old) {
+                        self.jobs.insert(alert, job);
+                    }
                     if let Some(file) = self.media(alert, decision, station, &action) {
-                        self.start_job(station, alert, decision, file, Utc::now(), until);
+                        self.replace(station, old, alert, decision, file, until);
                     }
                 }
                 Action::Stop { alert } => {
@@ -630,47 +638,44 @@ impl Alerts {
         at: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
     ) {
-        let zones: Vec<_> = decision
-            .zones
-            .iter()
-            .filter_map(|z| station.zone_id(z))
-            .collect();
-        let now = Utc::now();
-        let (repeat, interval) = match (decision.repeat_every, until) {
-            (Some(every), Some(until)) => {
-                let span = (until - at.max(now)).num_seconds().max(0) as u64;
-                (
-                    (span / every.as_secs().max(1)).min(MAX_PLAYS as u64 - 1) as u32 + 1,
-                    every,
-                )
-            }
-            (Some(every), None) => (MAX_PLAYS, every),
-            (None, _) => (1, Duration::ZERO),
-        };
-        let text = match &decision.message {
-            Spoken::Text(t) => Some(t.clone()),
-            Spoken::File(_) => None,
-        };
-        let spec = JobSpec {
-            chime_before: true,
-            not_before: (at > now).then_some(at),
-            repeat,
-            interval,
-            text,
-            ..JobSpec::new(
-                JobKind::Announcement,
-                Origin::Alert(alert),
-                decision.priority,
-                zones,
-                vec![file],
-            )
-        };
+        let spec = job_spec(station, alert, decision, file, at, until);
         match station.start_job(spec) {
             Ok(job) => {
                 self.jobs.insert(alert, job);
                 tracing::warn!(alert, job = %job, playbook = %decision.playbook, zones = %decision.zones.join(","), "ALERT on air");
             }
             Err(e) => tracing::error!(alert, "the alert's job could not start: {e}"),
+        }
+    }
+
+    /// `alert`'s words in the place of `old`'s, in the same job (the issue
+    /// says no second job); a new job only when the old one has ended.
+    fn replace(
+        &mut self,
+        station: &mut Station,
+        old: AlertId,
+        alert: AlertId,
+        decision: &Decision,
+        file: PathBuf,
+        until: Option<DateTime<Utc>>,
+    ) {
+        let now = Utc::now();
+        let Some(job) = self.jobs.get(&alert).copied() else {
+            self.start_job(station, alert, decision, file, now, until);
+            return;
+        };
+        let spec = job_spec(station, alert, decision, file.clone(), now, until);
+        let why = format!("replaced by alert {alert}");
+        match station.ledger.replace(job, spec, &why, now) {
+            Ok(effects) => {
+                station.apply(effects);
+                tracing::warn!(alert, old, job = %job, playbook = %decision.playbook, zones = %decision.zones.join(","), "ALERT updated: new words in the same job");
+            }
+            Err(e) => {
+                tracing::info!(alert, old, job = %job, "the old alert's job had ended ({e}): a new job");
+                self.jobs.remove(&alert);
+                self.start_job(station, alert, decision, file, now, until);
+            }
         }
     }
 
@@ -686,6 +691,52 @@ impl Alerts {
             }
             Err(e) => tracing::debug!(alert, job = %job, "the alert's job had ended: {e}"),
         }
+    }
+}
+
+/// The job that plays `decision` for `alert` from `at` until `until`.
+fn job_spec(
+    station: &Station,
+    alert: AlertId,
+    decision: &Decision,
+    file: PathBuf,
+    at: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> JobSpec {
+    let zones: Vec<_> = decision
+        .zones
+        .iter()
+        .filter_map(|z| station.zone_id(z))
+        .collect();
+    let now = Utc::now();
+    let (repeat, interval) = match (decision.repeat_every, until) {
+        (Some(every), Some(until)) => {
+            let span = (until - at.max(now)).num_seconds().max(0) as u64;
+            (
+                (span / every.as_secs().max(1)).min(MAX_PLAYS as u64 - 1) as u32 + 1,
+                every,
+            )
+        }
+        (Some(every), None) => (MAX_PLAYS, every),
+        (None, _) => (1, Duration::ZERO),
+    };
+    let text = match &decision.message {
+        Spoken::Text(t) => Some(t.clone()),
+        Spoken::File(_) => None,
+    };
+    JobSpec {
+        chime_before: true,
+        not_before: (at > now).then_some(at),
+        repeat,
+        interval,
+        text,
+        ..JobSpec::new(
+            JobKind::Announcement,
+            Origin::Alert(alert),
+            decision.priority,
+            zones,
+            vec![file],
+        )
     }
 }
 

@@ -162,24 +162,7 @@ impl Store {
             if finished.is_some() {
                 return Err(StoreError::JobFinished(job).into());
             }
-            let mut playing = Vec::new();
-            {
-                let mut stmt = tx.prepare(
-                    "SELECT zone, file, item_started_at_ms, started_at_ms FROM job_zones
-                     WHERE job = ?1 AND state = 'playing' ORDER BY position",
-                )?;
-                let rows = stmt.query_map([job.0], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, Option<String>>(1)?,
-                        row.get::<_, Option<i64>>(2)?
-                            .or(row.get::<_, Option<i64>>(3)?),
-                    ))
-                })?;
-                for row in rows {
-                    playing.push(row?);
-                }
-            }
+            let playing = on_air(tx, job)?;
             for (zone, file, started) in &playing {
                 insert_as_run(
                     tx,
@@ -206,6 +189,84 @@ impl Store {
                 "UPDATE jobs SET finished_at_ms = ?2, cancelled = 1 WHERE id = ?1",
                 params![job.0, at],
             )?;
+            Ok(playing.into_iter().map(|(zone, _, _)| zone).collect())
+        })
+    }
+
+    /// Puts `job` (its origin, priority, zones, files, repeats, text) in
+    /// the place of unfinished job `id`, which keeps its number: an alert's
+    /// Update, new words for the same warning. The items on air are
+    /// written to the as-run log as cut off (`cancelled`, with `reason`);
+    /// the new content starts a fresh first play on every zone it names.
+    /// Returns the zones that were on air (the daemon stops them and logs
+    /// nothing more for them).
+    ///
+    /// Errors: [`StoreError::NoSuchJob`], [`StoreError::JobFinished`] (also
+    /// for a cancelled job), [`StoreError::InvalidJob`].
+    pub fn replace_job(
+        &mut self,
+        id: JobId,
+        job: &NewJob,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let files = validate(job)?;
+        let zones_json = to_json(&job.zones)?;
+        let files_json = to_json(&files)?;
+        self.write(|tx| {
+            let (origin, finished): (String, Option<i64>) = tx
+                .query_row(
+                    "SELECT origin, finished_at_ms FROM jobs WHERE id = ?1",
+                    [id.0],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?
+                .ok_or(StoreError::NoSuchJob(id))?;
+            if finished.is_some() {
+                return Err(StoreError::JobFinished(id).into());
+            }
+            let playing = on_air(tx, id)?;
+            for (zone, file, started) in &playing {
+                insert_as_run(
+                    tx,
+                    &AsRunEntry {
+                        zone: zone.clone(),
+                        job: Some(id),
+                        origin: origin.clone(),
+                        file: file.clone().unwrap_or_default(),
+                        started_at: started.map(from_ms).unwrap_or(at),
+                        ended_at: at,
+                        how: How::Cancelled,
+                        reason: Some(reason.to_string()),
+                    },
+                )?;
+            }
+            tx.execute(
+                "UPDATE jobs SET origin = ?2, priority = ?3, zones = ?4, files = ?5,
+                                 chime_before = ?6, chime_after = ?7, not_before_ms = ?8,
+                                 repeat_total = ?9, repeat_interval_ms = ?10, text = ?11,
+                                 plays_done = 0, next_due_ms = NULL
+                 WHERE id = ?1",
+                params![
+                    id.0,
+                    job.origin,
+                    job.priority,
+                    zones_json,
+                    files_json,
+                    job.chime_before,
+                    job.chime_after,
+                    job.not_before.map(to_ms),
+                    job.repeat,
+                    duration_to_ms(job.repeat_interval),
+                    job.text,
+                ],
+            )?;
+            tx.execute("DELETE FROM job_zones WHERE job = ?1", [id.0])?;
+            let mut insert =
+                tx.prepare("INSERT INTO job_zones (job, zone, position) VALUES (?1, ?2, ?3)")?;
+            for (position, zone) in job.zones.iter().enumerate() {
+                insert.execute(params![id.0, zone, position as i64])?;
+            }
             Ok(playing.into_iter().map(|(zone, _, _)| zone).collect())
         })
     }
@@ -310,6 +371,26 @@ impl Store {
 
 /// Checks what the store itself relies on, and returns the file paths as
 /// UTF-8 strings (JSON needs them so).
+/// A zone where a job is on air: (zone, file, since when, ms).
+type OnAir = (String, Option<String>, Option<i64>);
+
+/// The zones where `job` is on air.
+fn on_air(tx: &Connection, job: JobId) -> rusqlite::Result<Vec<OnAir>> {
+    let mut stmt = tx.prepare(
+        "SELECT zone, file, item_started_at_ms, started_at_ms FROM job_zones
+         WHERE job = ?1 AND state = 'playing' ORDER BY position",
+    )?;
+    let rows = stmt.query_map([job.0], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, Option<i64>>(2)?
+                .or(row.get::<_, Option<i64>>(3)?),
+        ))
+    })?;
+    rows.collect()
+}
+
 fn validate(job: &NewJob) -> Result<Vec<String>, StoreError> {
     let invalid = |why: String| Err(StoreError::InvalidJob(why));
     if job.zones.is_empty() {
@@ -509,4 +590,86 @@ fn zone_from_row(row: &Row<'_>) -> Result<ZoneProgress, Failure> {
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<T, Failure> {
     serde_json::from_str(text).map_err(|_| bad_value(column, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 6, 8, m, 0).unwrap()
+    }
+
+    fn alert_job(origin: &str, zones: &[&str], file: &str) -> NewJob {
+        NewJob {
+            kind: JobKind::Announcement,
+            origin: origin.into(),
+            priority: 200,
+            zones: zones.iter().map(|z| z.to_string()).collect(),
+            files: vec![PathBuf::from(file)],
+            chime_before: true,
+            chime_after: false,
+            not_before: None,
+            repeat: 3,
+            repeat_interval: Duration::from_secs(600),
+            text: Some("Hujan lebat".into()),
+        }
+    }
+
+    /// An Update's new words take the place of a job half-way through its
+    /// repeats: the same number, the item cut off logged once with the
+    /// reason, a fresh first play on the new zones only.
+    #[test]
+    fn a_replaced_job_keeps_its_number_and_starts_a_fresh_play() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = store
+            .accept(&alert_job("alert:1", &["wlingi", "kanigoro"], "/s/a.wav"))
+            .unwrap();
+        store
+            .mark_playing(id, "wlingi", 1, "/s/a.wav", t(0))
+            .unwrap();
+        let end = ZoneEnd {
+            how: How::Completed,
+            reason: None,
+            at: t(1),
+        };
+        store.finish_zone(id, "kanigoro", &end, &[]).unwrap();
+        let new = NewJob {
+            text: Some("Hujan lebat disertai angin".into()),
+            ..alert_job("alert:2", &["wlingi"], "/s/b.wav")
+        };
+        let cut = store
+            .replace_job(id, &new, t(2), "replaced by alert 2")
+            .unwrap();
+        assert_eq!(cut, ["wlingi"]);
+        let stored = store.job(id).unwrap().unwrap();
+        assert_eq!(stored.job, new);
+        assert_eq!(stored.plays_done, 0);
+        assert_eq!(stored.next_due, None);
+        assert!(stored.finished_at.is_none());
+        let zones: Vec<_> = stored
+            .progress
+            .iter()
+            .map(|p| (p.zone.as_str(), p.state))
+            .collect();
+        assert_eq!(zones, [("wlingi", ZoneState::Pending)]);
+        let rows = store.query_as_run(None, None, None).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].origin, "alert:1");
+        assert_eq!(rows[0].how, How::Cancelled);
+        assert_eq!(rows[0].reason.as_deref(), Some("replaced by alert 2"));
+        assert_eq!((rows[0].started_at, rows[0].ended_at), (t(0), t(2)));
+        // A finished job cannot be replaced; an unknown one neither.
+        store.cancel_job(id, t(3), Some("stop")).unwrap();
+        assert!(matches!(
+            store.replace_job(id, &new, t(4), "x"),
+            Err(StoreError::JobFinished(_))
+        ));
+        assert!(matches!(
+            store.replace_job(JobId(99), &new, t(4), "x"),
+            Err(StoreError::NoSuchJob(_))
+        ));
+    }
 }

@@ -143,6 +143,11 @@ impl Ledger {
         item: u32,
         at: DateTime<Utc>,
     ) {
+        // An old voice's next item in the packet before its stop took:
+        // the store has already closed the old content.
+        if self.jobs.get(&id).is_some_and(|j| j.replacing) {
+            return;
+        }
         if let Some(row) = self.close_item(id, zone, at, How::Completed) {
             self.record(&row);
         }
@@ -213,6 +218,10 @@ impl Ledger {
         reason: EndReason,
         at: DateTime<Utc>,
     ) {
+        if self.jobs.get(&id).is_some_and(|j| j.replacing) {
+            self.replaced_voice_ended(zone, id, at);
+            return;
+        }
         let how = match reason {
             EndReason::Completed => How::Completed,
             EndReason::Preempted => How::Preempted,

@@ -187,6 +187,9 @@ pub struct Job {
     pub persisted: bool,
     /// Cancelled through the store, which logged the cut-off items itself.
     pub cancelled: bool,
+    /// Its content was replaced in the store (an alert's Update): its old
+    /// voices are ending, and the new content plays once they all have.
+    pub replacing: bool,
     /// Zones of the job, and those it has finished on (all repeats).
     pub zones_total: usize,
     pub zones_done: usize,
@@ -220,6 +223,7 @@ impl Job {
             schedule: None,
             persisted: false,
             cancelled: false,
+            replacing: false,
             zones_total: zones,
             zones_done: 0,
             playing: BTreeSet::new(),

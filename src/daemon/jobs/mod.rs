@@ -250,23 +250,7 @@ impl Ledger {
         spec: JobSpec,
         now: DateTime<Utc>,
     ) -> Result<(JobId, Vec<Effect>), StartError> {
-        let new = NewJob {
-            kind: spec.kind,
-            origin: spec.origin.label(),
-            priority: spec.priority.0,
-            zones: spec
-                .zones
-                .iter()
-                .map(|z| self.zone_name(*z).to_string())
-                .collect(),
-            files: spec.files.clone(),
-            chime_before: spec.chime_before,
-            chime_after: spec.chime_after,
-            not_before: spec.not_before,
-            repeat: spec.repeat.max(1),
-            repeat_interval: spec.interval,
-            text: spec.text.clone(),
-        };
+        let new = self.new_job(&spec);
         let (id, persisted) = match self.accept(&new) {
             Ok(id) => (id, true),
             Err(_) if spec.run.is_some() => {
@@ -303,6 +287,27 @@ impl Ledger {
             self.resume_stored(&stored, now);
         }
         Ok((id, self.take_effects()))
+    }
+
+    /// What the store keeps of `spec`.
+    fn new_job(&self, spec: &JobSpec) -> NewJob {
+        NewJob {
+            kind: spec.kind,
+            origin: spec.origin.label(),
+            priority: spec.priority.0,
+            zones: spec
+                .zones
+                .iter()
+                .map(|z| self.zone_name(*z).to_string())
+                .collect(),
+            files: spec.files.clone(),
+            chime_before: spec.chime_before,
+            chime_after: spec.chime_after,
+            not_before: spec.not_before,
+            repeat: spec.repeat.max(1),
+            repeat_interval: spec.interval,
+            text: spec.text.clone(),
+        }
     }
 
     /// Restore what the store had unfinished at start-up: announcements
@@ -360,6 +365,9 @@ impl Ledger {
         match store.job(id) {
             // Not due yet (the clock went back) or due in quiet hours:
             // resume_stored waits again.
+            // A wake set before the job's content was replaced can come
+            // while the new content plays: it is not a second play.
+            Ok(Some(_)) if self.jobs.get(&id).is_some_and(|j| !j.playing.is_empty()) => {}
             Ok(Some(job)) if job.finished_at.is_none() && !job.cancelled => {
                 self.resume_stored(&job, now)
             }

@@ -8,11 +8,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use super::{on_disk, Effect, JobError, Ledger, Release};
+use super::{on_disk, Effect, Job, JobError, JobSpec, Ledger, Release};
 use crate::control::protocol::{JobState, Reply, Response};
 use crate::engine::voice::EndReason;
 use crate::engine::ZoneId;
-use crate::store::{JobId, StoreError};
+use crate::store::{How, JobId, StoreError};
 
 impl Ledger {
     /// Cancel job `id` in the store and stop it wherever it plays.
@@ -44,6 +44,88 @@ impl Ledger {
             self.finish(id, JobState::Cancelled, Some(reason.to_string()));
         }
         Ok((zones, self.take_effects()))
+    }
+
+    /// Put `spec`'s content in the place of job `id`'s (an alert's
+    /// Update): the same job, its number kept, new words on the zones
+    /// `spec` names. The old voices are stopped and the new content plays
+    /// as soon as the last of them has ended (no two voices of one job on a
+    /// zone, no end of an old voice taken for the new one's); a zone the
+    /// new content no longer names falls silent.
+    pub fn replace(
+        &mut self,
+        id: JobId,
+        spec: JobSpec,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, JobError> {
+        let new = self.new_job(&spec);
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| JobError::Store("no state store".into()))?;
+        on_disk(|| store.replace_job(id, &new, now, reason)).map_err(|e| match e {
+            StoreError::NoSuchJob(_) => JobError::NoSuchJob(id),
+            StoreError::JobFinished(_) => JobError::Finished(id),
+            e => JobError::Store(e.to_string()),
+        })?;
+        let j = self
+            .jobs
+            .entry(id)
+            .or_insert_with(|| Job::new(new.kind, new.origin.clone(), spec.priority, 0));
+        j.origin = new.origin;
+        j.priority = spec.priority;
+        j.text = spec.text;
+        j.zones_total = spec.zones.len();
+        j.zones_done = 0;
+        j.items.clear();
+        j.failed.clear();
+        j.cut.clear();
+        j.replacing = true;
+        tracing::info!(job = %id, "job's content replaced: {reason}");
+        self.effects.push(Effect::Stop {
+            job: id,
+            zone: None,
+            reason: EndReason::Cancelled,
+        });
+        self.drop_waiting(id, None, EndReason::Cancelled, now);
+        if self
+            .jobs
+            .get(&id)
+            .is_some_and(|j| j.replacing && j.playing.is_empty())
+        {
+            self.play_replaced(id, now);
+        }
+        Ok(self.take_effects())
+    }
+
+    /// An old voice of a job whose content was replaced ended on `zone`
+    /// (its item's as-run row was written at the replacement).
+    pub(super) fn replaced_voice_ended(&mut self, zone: ZoneId, id: JobId, now: DateTime<Utc>) {
+        let _ = self.close_item(id, zone, now, How::Cancelled);
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        j.playing.remove(&zone);
+        j.paused.remove(&zone);
+        if j.playing.is_empty() {
+            self.play_replaced(id, now);
+        }
+    }
+
+    /// Every old voice has ended: the new content plays (now, or when due).
+    fn play_replaced(&mut self, id: JobId, now: DateTime<Utc>) {
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.replacing = false;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.job(id) {
+            Ok(Some(job)) if job.finished_at.is_none() => self.resume_stored(&job, now),
+            Ok(_) => {}
+            Err(e) => tracing::error!(job = %id, "cannot read the job back: {e}"),
+        }
     }
 
     /// End job `id` on `zone` only (it goes on on its other zones).

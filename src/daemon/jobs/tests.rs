@@ -18,6 +18,8 @@ use crate::media::prefetch::{FeedEvent, Looping};
 use crate::priority::Priority;
 use crate::store::{How, JobId, JobKind, Store};
 
+mod replace;
+
 const PASAR: ZoneId = ZoneId(1);
 const ALUN: ZoneId = ZoneId(2);
 const MASJID: ZoneId = ZoneId(3);
