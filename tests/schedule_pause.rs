@@ -218,6 +218,35 @@ fn only_an_admin_pauses_from_the_console_and_the_board_shows_who() {
     assert!(get(addr, "/api/schedule", &ana).json()["schedules"][0]
         .get("paused")
         .is_none());
+    // Both actions are in the as-run log (the proof of play), with who.
+    let (_, log, _) = st.client(&["log", "--json"]);
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let actions: Vec<(&str, &str, &str)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["how"] == "paused" || e["how"] == "resumed")
+        .inspect(|e| assert_eq!(e["origin"], "schedule:pagi (web:ana)", "{e}"))
+        .map(|e| {
+            (
+                e["how"].as_str().unwrap(),
+                e["zone"].as_str().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("paused", "alun-alun", "paused by web:ana"),
+            (
+                "resumed",
+                "alun-alun",
+                "resumed by web:ana (paused by web:ana)"
+            )
+        ],
+        "{log}"
+    );
     assert!(d.stop().success());
 }
 
@@ -257,6 +286,7 @@ fn a_run_playing_when_paused_plays_to_its_end() {
         .iter()
         .map(|e| e["how"].as_str().unwrap())
         .collect();
-    assert_eq!(hows, ["completed"], "{log}");
+    // The run's item, and the pause itself (a row, not an item).
+    assert_eq!(hows, ["completed", "paused"], "{log}");
     assert!(d.stop().success());
 }

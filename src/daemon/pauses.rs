@@ -1,7 +1,8 @@
 //! Pausing and resuming a schedule (`corong schedule pause|resume NAME`,
 //! the console's Jeda/Lanjutkan): a paused schedule's fires are skipped,
 //! each logged and written to the as-run log as `skipped`, "paused by
-//! USER". A run already playing when it is paused plays on: pausing stops
+//! USER"; the pause and the resume themselves are as-run rows too
+//! (`paused`, `resumed`, with who). A run already playing when it is paused plays on: pausing stops
 //! the next fires, it is not `stop`. The pauses are kept in SQLite
 //! (`store::PauseBook`, held by `pause_book.rs`) by name, so a restart or
 //! a reload keeps them.
@@ -14,7 +15,7 @@ use super::station::Station;
 use crate::control::protocol::{DoneResult, ErrorCode, Paused, Reply};
 use crate::control::server::Peer;
 use crate::schedule::Fire;
-use crate::store::{AsRunEntry, How, Pause};
+use crate::store::{AsRunEntry, How, Pause, PRUNED_ZONE};
 
 impl Station {
     /// `schedule_pause NAME`: kept before the answer.
@@ -36,6 +37,12 @@ impl Station {
         on_disk(|| self.pauses.pause(name, pause))
             .map_err(|e| refuse(ErrorCode::Failed, format!("pause not kept: {e}")))?;
         tracing::warn!(schedule = %name, user = %peer.user, "schedule paused: its fires are skipped until resumed");
+        self.record_pause(
+            name,
+            &peer.user,
+            How::Paused,
+            format!("paused by {}", peer.user),
+        );
         Ok(done(format!(
             "paused schedule `{name}`: its fires are skipped until `corong schedule resume {name}` \
              (a run playing now plays on)"
@@ -50,11 +57,53 @@ impl Station {
         }
         let was = on_disk(|| self.pauses.resume(name))
             .map_err(|e| refuse(ErrorCode::Failed, format!("resume not kept: {e}")))?;
-        tracing::warn!(schedule = %name, user = %peer.user,
-            paused_by = %was.map(|p| p.by).unwrap_or_default(), "schedule resumed");
+        let was = was.map(|p| p.by).unwrap_or_default();
+        tracing::warn!(schedule = %name, user = %peer.user, paused_by = %was, "schedule resumed");
+        self.record_pause(
+            name,
+            &peer.user,
+            How::Resumed,
+            format!("resumed by {} (paused by {was})", peer.user),
+        );
         Ok(done(format!(
             "resumed schedule `{name}`: its next fire plays"
         )))
+    }
+
+    /// The as-run rows of a pause or a resume (`how`), one per zone of the
+    /// schedule (`all` for one no longer in the config): the proof of play
+    /// says who stopped the programme, and when.
+    /// The origin names the schedule and who (`schedule:pagi (web:ana)`), so
+    /// that the console's origin filter finds it by either.
+    fn record_pause(&mut self, name: &str, user: &str, how: How, reason: String) {
+        let now = Utc::now();
+        let sched = self.config.schedules.iter().find(|s| s.name == name);
+        let file = match sched {
+            Some(s) => match &s.text {
+                Some(text) => format!("tts: {text}"),
+                None => s.playlist_path.display().to_string(),
+            },
+            None => String::new(),
+        };
+        let zones = sched.map_or_else(|| vec![PRUNED_ZONE.to_string()], |s| s.zones.clone());
+        let Some(store) = self.ledger.store_mut() else {
+            return;
+        };
+        for zone in zones {
+            let row = AsRunEntry {
+                zone,
+                job: None,
+                origin: format!("schedule:{name} ({user})"),
+                file: file.clone(),
+                started_at: now,
+                ended_at: now,
+                how,
+                reason: Some(reason.clone()),
+            };
+            if let Err(e) = on_disk(|| store.record_as_run(&row)) {
+                tracing::error!(zone = %row.zone, "as-run log not written: {e}");
+            }
+        }
     }
 
     /// `name` is a schedule of the config; else "did you mean". (A paused

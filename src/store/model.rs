@@ -136,6 +136,11 @@ pub enum How {
     /// Not an item: the daemon deleted old rows of the as-run log
     /// (`asrun_keep_days`); the reason says how many, older than what.
     Pruned,
+    /// Not an item: an admin paused a schedule (`corong schedule pause`,
+    /// the console); the reason says who. Its later fires are `skipped`.
+    Paused,
+    /// Not an item: an admin resumed a paused schedule; the reason says who.
+    Resumed,
 }
 
 impl How {
@@ -149,6 +154,8 @@ impl How {
             How::Interrupted => "interrupted",
             How::Damaged => "damaged",
             How::Pruned => "pruned",
+            How::Paused => "paused",
+            How::Resumed => "resumed",
         }
     }
 
@@ -162,6 +169,8 @@ impl How {
             "interrupted" => How::Interrupted,
             "damaged" => How::Damaged,
             "pruned" => How::Pruned,
+            "paused" => How::Paused,
+            "resumed" => How::Resumed,
             _ => return None,
         })
     }

@@ -134,6 +134,32 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sessions_account ON sessions (account);
     "#,
+    // v4: `how` may be 'paused' or 'resumed': an admin paused or resumed a
+    // schedule (not an item; the proof of play shows who and when). The
+    // table is rebuilt as in v2, ids kept.
+    r#"
+    CREATE TABLE as_run_v4 (
+        id             INTEGER PRIMARY KEY,
+        zone           TEXT    NOT NULL,
+        job            INTEGER,
+        origin         TEXT    NOT NULL,
+        file           TEXT    NOT NULL,
+        started_at_ms  INTEGER NOT NULL,
+        ended_at_ms    INTEGER NOT NULL,
+        how            TEXT    NOT NULL
+                       CHECK (how IN ('completed', 'preempted', 'skipped', 'cancelled',
+                                      'failed', 'interrupted', 'damaged', 'pruned',
+                                      'paused', 'resumed')),
+        reason         TEXT
+    );
+    INSERT INTO as_run_v4 SELECT id, zone, job, origin, file, started_at_ms, ended_at_ms,
+                                 how, reason FROM as_run;
+    DROP TABLE as_run;
+    ALTER TABLE as_run_v4 RENAME TO as_run;
+    CREATE INDEX as_run_zone_started ON as_run (zone, started_at_ms);
+    CREATE INDEX as_run_started ON as_run (started_at_ms);
+    CREATE INDEX as_run_ended ON as_run (ended_at_ms);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -209,5 +235,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 3);
+    }
+
+    /// A version 3 log keeps its rows (and ids) through version 4, which
+    /// also takes a schedule's `paused` and `resumed`.
+    #[test]
+    fn v4_keeps_the_as_run_log_and_takes_paused_and_resumed() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        let row =
+            "INSERT INTO as_run (zone, job, origin, file, started_at_ms, ended_at_ms, how, reason)
+                   VALUES ('pasar', NULL, 'schedule:pagi', 'p.m3u', 1, 2, ?1, ?2)";
+        conn.execute(row, ("damaged", "cut short")).unwrap();
+        assert!(conn.execute(row, ("paused", "paused by ana")).is_err());
+        migrate(&mut conn, std::path::Path::new("test.db")).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        conn.execute(row, ("paused", "paused by ana")).unwrap();
+        conn.execute(row, ("resumed", "resumed by ana")).unwrap();
+        let hows: Vec<(i64, String)> = conn
+            .prepare("SELECT id, how FROM as_run ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            hows,
+            [
+                (1, "damaged".into()),
+                (2, "paused".into()),
+                (3, "resumed".into())
+            ]
+        );
+        assert!(conn.execute(row, ("mangled", "no")).is_err());
     }
 }
