@@ -151,33 +151,7 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<Vec<String>, StoreError> {
         self.write(|tx| {
-            let (origin, finished): (String, Option<i64>) = tx
-                .query_row(
-                    "SELECT origin, finished_at_ms FROM jobs WHERE id = ?1",
-                    [job.0],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?
-                .ok_or(StoreError::NoSuchJob(job))?;
-            if finished.is_some() {
-                return Err(StoreError::JobFinished(job).into());
-            }
-            let playing = on_air(tx, job)?;
-            for (zone, file, started) in &playing {
-                insert_as_run(
-                    tx,
-                    &AsRunEntry {
-                        zone: zone.clone(),
-                        job: Some(job),
-                        origin: origin.clone(),
-                        file: file.clone().unwrap_or_default(),
-                        started_at: started.map(from_ms).unwrap_or(at),
-                        ended_at: at,
-                        how: How::Cancelled,
-                        reason: reason.map(str::to_string),
-                    },
-                )?;
-            }
+            let playing = cut_off(tx, job, at, reason)?;
             let at = to_ms(at);
             tx.execute(
                 "UPDATE job_zones SET state = 'done', how = 'cancelled', reason = ?2,
@@ -189,7 +163,7 @@ impl Store {
                 "UPDATE jobs SET finished_at_ms = ?2, cancelled = 1 WHERE id = ?1",
                 params![job.0, at],
             )?;
-            Ok(playing.into_iter().map(|(zone, _, _)| zone).collect())
+            Ok(playing)
         })
     }
 
@@ -214,33 +188,7 @@ impl Store {
         let zones_json = to_json(&job.zones)?;
         let files_json = to_json(&files)?;
         self.write(|tx| {
-            let (origin, finished): (String, Option<i64>) = tx
-                .query_row(
-                    "SELECT origin, finished_at_ms FROM jobs WHERE id = ?1",
-                    [id.0],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?
-                .ok_or(StoreError::NoSuchJob(id))?;
-            if finished.is_some() {
-                return Err(StoreError::JobFinished(id).into());
-            }
-            let playing = on_air(tx, id)?;
-            for (zone, file, started) in &playing {
-                insert_as_run(
-                    tx,
-                    &AsRunEntry {
-                        zone: zone.clone(),
-                        job: Some(id),
-                        origin: origin.clone(),
-                        file: file.clone().unwrap_or_default(),
-                        started_at: started.map(from_ms).unwrap_or(at),
-                        ended_at: at,
-                        how: How::Cancelled,
-                        reason: Some(reason.to_string()),
-                    },
-                )?;
-            }
+            let playing = cut_off(tx, id, at, Some(reason))?;
             tx.execute(
                 "UPDATE jobs SET origin = ?2, priority = ?3, zones = ?4, files = ?5,
                                  chime_before = ?6, chime_after = ?7, not_before_ms = ?8,
@@ -267,7 +215,7 @@ impl Store {
             for (position, zone) in job.zones.iter().enumerate() {
                 insert.execute(params![id.0, zone, position as i64])?;
             }
-            Ok(playing.into_iter().map(|(zone, _, _)| zone).collect())
+            Ok(playing)
         })
     }
 
@@ -371,24 +319,58 @@ impl Store {
 
 /// Checks what the store itself relies on, and returns the file paths as
 /// UTF-8 strings (JSON needs them so).
-/// A zone where a job is on air: (zone, file, since when, ms).
-type OnAir = (String, Option<String>, Option<i64>);
-
-/// The zones where `job` is on air.
-fn on_air(tx: &Connection, job: JobId) -> rusqlite::Result<Vec<OnAir>> {
+/// Unfinished `job`'s items on air end at `at`: their as-run rows are
+/// written (`cancelled`, with `reason`) and their zones returned. Errors for
+/// an unknown or finished job.
+fn cut_off(
+    tx: &Connection,
+    job: JobId,
+    at: DateTime<Utc>,
+    reason: Option<&str>,
+) -> Result<Vec<String>, Failure> {
+    let (origin, finished): (String, Option<i64>) = tx
+        .query_row(
+            "SELECT origin, finished_at_ms FROM jobs WHERE id = ?1",
+            [job.0],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::NoSuchJob(job))?;
+    if finished.is_some() {
+        return Err(StoreError::JobFinished(job).into());
+    }
     let mut stmt = tx.prepare(
         "SELECT zone, file, item_started_at_ms, started_at_ms FROM job_zones
          WHERE job = ?1 AND state = 'playing' ORDER BY position",
     )?;
-    let rows = stmt.query_map([job.0], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, Option<String>>(1)?,
-            row.get::<_, Option<i64>>(2)?
-                .or(row.get::<_, Option<i64>>(3)?),
-        ))
-    })?;
-    rows.collect()
+    let playing = stmt
+        .query_map([job.0], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, Option<i64>>(2)?
+                    .or(row.get::<_, Option<i64>>(3)?),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut zones = Vec::with_capacity(playing.len());
+    for (zone, file, started) in playing {
+        insert_as_run(
+            tx,
+            &AsRunEntry {
+                zone: zone.clone(),
+                job: Some(job),
+                origin: origin.clone(),
+                file: file.unwrap_or_default(),
+                started_at: started.map(from_ms).unwrap_or(at),
+                ended_at: at,
+                how: How::Cancelled,
+                reason: reason.map(str::to_string),
+            },
+        )?;
+        zones.push(zone);
+    }
+    Ok(zones)
 }
 
 fn validate(job: &NewJob) -> Result<Vec<String>, StoreError> {
