@@ -73,6 +73,31 @@ fn count_loud(sock: &UdpSocket, span: Duration) -> usize {
     n
 }
 
+/// A test document of `tests/data/alerts`.
+fn test_doc(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/alerts")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// An RSS index whose items link to `(document, guid)` under `base`.
+fn rss_index(base: &str, items: &[(&str, &str)]) -> String {
+    let items: String = items
+        .iter()
+        .map(|(doc, guid)| {
+            format!("<item><title>Hujan</title><link>{base}/{doc}</link><guid>{guid}</guid></item>")
+        })
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+}
+
+/// A pole on loopback: its port (RTCP on the next) and its socket.
+fn pole() -> (u16, UdpSocket) {
+    let port = free_port_pair();
+    (port, UdpSocket::bind(("127.0.0.1", port)).unwrap())
+}
+
 fn alerts_json(station: &Station) -> serde_json::Value {
     let (code, out, err) = station.client(&["alerts", "--json"]);
     assert_eq!(code, 0, "{err}");
@@ -83,19 +108,15 @@ fn alerts_json(station: &Station) -> serde_json::Value {
 fn a_feed_alert_waits_for_confirm_then_plays_on_the_matched_zone_only() {
     let station = Station::new();
     tone_wav(&station.path("media/hujan.wav"), 440.0, 1.0);
-    let nowcast = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/nowcast.xml"),
-    )
-    .unwrap();
-    let empty_index = "<rss version=\"2.0\"><channel><title>t</title></channel></rss>".to_string();
+    let nowcast = test_doc("nowcast.xml");
+    let empty_index = rss_index("", &[]);
     let pages = Arc::new(Mutex::new(vec![
         ("/rss.xml".to_string(), empty_index),
         ("/nowcast.xml".to_string(), nowcast),
     ]));
     let base = serve(pages.clone());
-    let (p_wlingi, p_kota) = (free_port_pair(), free_port_pair());
-    let wlingi = UdpSocket::bind(("127.0.0.1", p_wlingi)).unwrap();
-    let kota = UdpSocket::bind(("127.0.0.1", p_kota)).unwrap();
+    let (p_wlingi, wlingi) = pole();
+    let (p_kota, kota) = pole();
     station.config(&format!(
         r#"
 [[zones]]
@@ -125,10 +146,9 @@ file = "media/hujan.wav"
     assert_eq!(alerts_json(&station)["alerts"], serde_json::json!([]));
 
     // The document appears in the index.
-    pages.lock().unwrap()[0].1 = format!(
-        "<rss version=\"2.0\"><channel><title>t</title><item><title>Hujan</title>\
-         <link>{base}/nowcast.xml</link><guid>2.49.0.1.360.0.2026.12.06.15.35.001</guid></item>\
-         </channel></rss>"
+    pages.lock().unwrap()[0].1 = rss_index(
+        &base,
+        &[("nowcast.xml", "2.49.0.1.360.0.2026.12.06.15.35.001")],
     );
     let appeared = Instant::now();
     let alert = loop {
@@ -231,15 +251,8 @@ fn volcano_rings_auto_mode_and_hostile_documents() {
     let station = Station::new();
     tone_wav(&station.path("media/kelud.wav"), 440.0, 3.0);
     tone_wav(&station.path("media/tsunami.wav"), 660.0, 1.0);
-    let inatews = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/inatews.xml"),
-    )
-    .unwrap();
-    let hostile = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/alerts/doctype-entity.xml"),
-    )
-    .unwrap();
+    let inatews = test_doc("inatews.xml");
+    let hostile = test_doc("doctype-entity.xml");
     let pages = Arc::new(Mutex::new(vec![
         ("/warninggeof.xml".to_string(), inatews),
         ("/bad.xml".to_string(), hostile),
@@ -458,10 +471,7 @@ fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
 
     // Pointed at a server that answers, by a reload: the new poller reads
     // it and the alert waits for an operator.
-    let nowcast = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/nowcast.xml"),
-    )
-    .unwrap();
+    let nowcast = test_doc("nowcast.xml");
     let base = serve(Arc::new(Mutex::new(vec![(
         "/nowcast.xml".to_string(),
         nowcast,
@@ -507,15 +517,11 @@ fn a_failing_feed_is_shown_and_a_reload_repoints_it() {
 fn an_exercise_plays_on_the_drill_zones_only() {
     let station = Station::new();
     tone_wav(&station.path("media/latihan.wav"), 440.0, 1.0);
-    let exercise = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerts/exercise.xml"),
-    )
-    .unwrap();
+    let exercise = test_doc("exercise.xml");
     let pages = Arc::new(Mutex::new(vec![("/latihan.xml".to_string(), exercise)]));
     let base = serve(pages);
-    let (p_drill, p_other) = (free_port_pair(), free_port_pair());
-    let drill = UdpSocket::bind(("127.0.0.1", p_drill)).unwrap();
-    let other = UdpSocket::bind(("127.0.0.1", p_other)).unwrap();
+    let (p_drill, drill) = pole();
+    let (p_other, other) = pole();
     // Both zones are in the drill's district; only one takes part.
     station.config(&format!(
         r#"
@@ -570,36 +576,16 @@ mode = "auto"
 fn two_feeds_one_alert_an_update_replaces_and_a_cancel_stops() {
     let station = Station::new();
     tone_wav(&station.path("media/hujan.wav"), 440.0, 30.0);
-    let read = |name: &str| {
-        std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/data/alerts")
-                .join(name),
-        )
-        .unwrap()
-    };
-    let index = |base: &str, items: &[(&str, &str)]| {
-        let items: String = items
-            .iter()
-            .map(|(doc, guid)| {
-                format!(
-                    "<item><title>Hujan</title><link>{base}/{doc}</link><guid>{guid}</guid></item>"
-                )
-            })
-            .collect();
-        format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
-    };
     let pages = Arc::new(Mutex::new(vec![
         ("/rss.xml".to_string(), String::new()),
-        ("/nowcast.xml".to_string(), read("nowcast.xml")),
-        ("/update.xml".to_string(), read("nowcast-update.xml")),
-        ("/cancel.xml".to_string(), read("nowcast-cancel.xml")),
+        ("/nowcast.xml".to_string(), test_doc("nowcast.xml")),
+        ("/update.xml".to_string(), test_doc("nowcast-update.xml")),
+        ("/cancel.xml".to_string(), test_doc("nowcast-cancel.xml")),
     ]));
     let base = serve(pages.clone());
-    pages.lock().unwrap()[0].1 = index(&base, &[("nowcast.xml", "n1")]);
-    let (p_wlingi, p_kanigoro) = (free_port_pair(), free_port_pair());
-    let wlingi = UdpSocket::bind(("127.0.0.1", p_wlingi)).unwrap();
-    let kanigoro = UdpSocket::bind(("127.0.0.1", p_kanigoro)).unwrap();
+    pages.lock().unwrap()[0].1 = rss_index(&base, &[("nowcast.xml", "n1")]);
+    let (p_wlingi, wlingi) = pole();
+    let (p_kanigoro, kanigoro) = pole();
     station.config(&format!(
         r#"
 [[zones]]
@@ -668,7 +654,7 @@ mode = "auto"
     assert!(other.join().unwrap() > 10);
 
     // The Update (wlingi only) takes its place, inside the same job.
-    pages.lock().unwrap()[0].1 = index(&base, &[("nowcast.xml", "n1"), ("update.xml", "n2")]);
+    pages.lock().unwrap()[0].1 = rss_index(&base, &[("nowcast.xml", "n1"), ("update.xml", "n2")]);
     let start = Instant::now();
     let v = loop {
         let v = alerts_json(&station);
@@ -707,7 +693,7 @@ mode = "auto"
     );
 
     // The Cancel stops it.
-    pages.lock().unwrap()[0].1 = index(
+    pages.lock().unwrap()[0].1 = rss_index(
         &base,
         &[
             ("nowcast.xml", "n1"),
