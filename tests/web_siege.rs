@@ -163,10 +163,29 @@ fn an_emergency_gets_through_while_clients_hold_the_console_open() {
         );
     }
 
-    // The uploads give up: nothing half-written stays behind.
+    // The uploads give up: nothing half-written stays behind. One of
+    // them stays connected but falls silent: the daemon answers it 408
+    // once it has sent nothing for 30 s (upload::STALL).
     stop.store(true, Ordering::Relaxed);
     dribbler.join().unwrap();
+    let silent_since = Instant::now();
+    let mut stalled = slow.pop().unwrap();
     drop(slow);
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(45)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut stalled, &mut answer);
+    let waited = silent_since.elapsed();
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "a stalled upload got {answer:?} after {waited:?}"
+    );
+    assert!(answer.contains("stalled"), "{answer}");
+    assert!(
+        (Duration::from_secs(29)..Duration::from_secs(45)).contains(&waited),
+        "408 after {waited:?} of silence (the bound is 30 s)"
+    );
     common::wait_until(
         "the partial uploads deleted",
         Duration::from_secs(5),
