@@ -12,6 +12,7 @@ time its first sample was written to the first audible packet after it.
 usage: page.py CORONG SOCKET PORT BURSTS
 """
 import math
+import os
 import socket
 import struct
 import subprocess
@@ -19,35 +20,27 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wire import SO_TIMESTAMPNS, Onsets  # noqa: E402
+
 corong, sock_path, port, bursts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 RATE, STEP, PERIOD, BURST = 48000, 240, 60, 12  # 5 ms writes; bursts every 60 steps, 12 long
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 s.bind(("127.0.0.1", port))
 s.settimeout(0.5)
-audible = []  # kernel receive times of audible packets
+audible = Onsets(3000)
 stop = threading.Event()
 
 
 def listen():
-    was = False
     while not stop.is_set():
         try:
             data, anc, _, _ = s.recvmsg(4096, 1024)
         except socket.timeout:
             continue
-        at = None
-        for level, kind, raw in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                sec, ns = struct.unpack("qq", raw[:16])
-                at = sec + ns / 1e9
-        payload = data[12:]
-        loud = any(abs(v) > 3000 for (v,) in struct.iter_unpack(">h", payload[: len(payload) // 2 * 2]))
-        if loud and not was and at is not None:
-            audible.append(at)
-        was = loud
+        audible.feed(data, anc)
 
 
 t = threading.Thread(target=listen)
@@ -77,7 +70,7 @@ stop.set()
 t.join()
 lat = []
 for on in onsets:
-    after = [a for a in audible if a >= on]
+    after = [a for a in audible.times if a >= on]
     if after and after[0] - on < 0.25:
         lat.append((after[0] - on) * 1000)
 lat.sort()

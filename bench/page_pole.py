@@ -26,7 +26,7 @@ import time
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wire import SO_TIMESTAMPNS, pct  # noqa: E402
+from wire import SO_TIMESTAMPNS, Onsets, pct  # noqa: E402
 
 corong, sock_path = sys.argv[1], sys.argv[2]
 base, zones, seconds = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
@@ -62,12 +62,11 @@ for i in range(1, zones):
     if i == 1:
         s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     socks.append(s)
-audible = []
+audible = Onsets(LOUD)
 stop = threading.Event()
 
 
 def listen():
-    was = False
     while not stop.is_set():
         ready, _, _ = select.select(socks, [], [], 0.2)
         for s in ready:
@@ -78,16 +77,7 @@ def listen():
                 data, anc, _, _ = s.recvmsg(4096, 1024)
             except BlockingIOError:
                 continue
-            at = None
-            for level, kind, raw in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, ns = struct.unpack("qq", raw[:16])
-                    at = sec + ns / 1e9
-            payload = data[12:]
-            loud = any(abs(v) > LOUD for (v,) in struct.iter_unpack(">h", payload[: len(payload) // 2 * 2]))
-            if loud and not was and at is not None:
-                audible.append(at)
-            was = loud
+            audible.feed(data, anc)
 
 
 t = threading.Thread(target=listen)
@@ -147,7 +137,7 @@ time.sleep(0.2)
 # Input to wire (zone 1).
 wire = []
 for on in onsets:
-    after = [a for a in audible if a >= on / 1e9]
+    after = [a for a in audible.times if a >= on / 1e9]
     if after and after[0] - on / 1e9 < 0.5:
         wire.append((after[0] - on / 1e9) * 1000)
 

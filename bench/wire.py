@@ -54,6 +54,30 @@ class Zone:
                 raise RuntimeError(f"no sound within {within} s")
 
 
+class Onsets:
+    """Kernel receive times of the packets at which an L16 zone turns
+    loud (a sample above `threshold` after a packet with none)."""
+
+    def __init__(self, threshold):
+        self.threshold = threshold
+        self.times = []
+        self.was = False
+
+    def feed(self, data, anc):
+        """One packet as `recvmsg` gave it (with SO_TIMESTAMPNS on)."""
+        at = None
+        for level, kind, raw in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", raw[:16])
+                at = sec + nsec / 1e9
+        payload = data[12:]
+        samples = struct.iter_unpack(">h", payload[: len(payload) // 2 * 2])
+        loud = any(abs(v) > self.threshold for (v,) in samples)
+        if loud and not self.was and at is not None:
+            self.times.append(at)
+        self.was = loud
+
+
 def pct(values, p):
     v = sorted(values)
     k = min(len(v) - 1, max(0, round(p / 100 * (len(v) - 1))))
