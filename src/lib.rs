@@ -104,8 +104,9 @@
 //!   presence for `corong sites` (`table.rs`). See `docs/regency.md`.
 //! - [`daemon`]: the running kiosk. Every job enters through the job
 //!   ledger (`daemon/jobs/`), which decides and returns effects; the
-//!   station (`daemon/station.rs`) is the shell that carries them out on
-//!   the engine, the decoders and the timers. Operators' requests
+//!   station (`daemon/station.rs`: zones, start-up, reload) is the shell
+//!   that carries them out on the engine, the decoders and the timers
+//!   (`daemon/effects.rs`). Operators' requests
 //!   (`requests.rs`, with their slow work prepared beside the loop), the
 //!   read-only replies (`report.rs`), schedules' fires and catch-up
 //!   (`fires.rs`), `--at`/`--since` times (`when.rs`); systemd's ready and

@@ -2,7 +2,9 @@
 //! plane's loop that turns events into jobs and logs what plays where.
 //!
 //! - `mod.rs`: start-up, the main loop, shutdown.
-//! - `station.rs`: the running zones and jobs (start a job, follow its events).
+//! - `station.rs`: the running zones and jobs: start-up, reload, health.
+//! - `effects.rs`: the station carrying out the ledger's effects (voices,
+//!   decoders, timers) and handing the audio world's events back to it.
 //! - `health.rs`: output counters turned into log lines, at most once a
 //!   minute, one watch per endpoint.
 //! - `receivers.rs`: the RTCP receiver reports (and BYEs) that come back to
@@ -35,6 +37,7 @@
 mod alerts;
 mod bridge;
 mod control;
+mod effects;
 mod fires;
 pub mod health;
 pub mod jobs;
