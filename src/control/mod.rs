@@ -5,6 +5,7 @@
 //! - [`server`]: binds the socket (mode 0660, operators' group, stale-socket
 //!   cleanup) and serves it: a task per connection, bounded line reads, peer
 //!   credentials, graceful shutdown. The daemon plugs in a [`Handler`].
+//!   Who the peer is and whether it may talk: `peer.rs`.
 //! - [`client`]: the blocking client the CLI uses, with bounded waits (the
 //!   CLI finds the socket path itself: `cli/socket.rs`).
 //! - [`render`]: human-readable output of replies (pure: strings out).
@@ -15,6 +16,7 @@
 
 pub mod client;
 pub mod live;
+mod peer;
 pub mod protocol;
 pub mod render;
 pub mod server;
