@@ -398,7 +398,7 @@ mod tests {
             let mut out = IcecastOutput::start("pasar", &c, 48000, 1).unwrap();
             let (mut sock, head) = accept(&listener, "HTTP/1.1 200 OK");
             let info = format!("ice-audio-info: channels=1;samplerate=48000;bitrate={kbps}");
-            assert!(head.iter().any(|h| *h == info), "{info} in {head:?}");
+            assert!(head.contains(&info), "{info} in {head:?}");
             wait("connected", || out.is_connected());
             for k in 0..50 {
                 out.write(&tone_packet(k), &tick());
