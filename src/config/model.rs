@@ -154,8 +154,8 @@ pub enum ZoneOutput {
     /// `local = true` or `local = "DEVICE"`: the kiosk's own sound card
     /// (cargo feature `local-audio`).
     Local(LocalOutput),
-    /// `icecast = { url, user, password_file, format }`: an Icecast source
-    /// connection for listeners' phones.
+    /// `icecast = { url, user, password_file, format, bitrate_kbps }`: an Icecast
+    /// source connection for listeners' phones.
     Icecast(IcecastOutput),
 }
 
