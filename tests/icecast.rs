@@ -436,7 +436,7 @@ fn an_mp3_mount_carries_the_tone_and_both_mounts_carry_the_title() {
          [[zones]]\nname = \"pasar\"\nrtp = [\"127.0.0.1:{rtp_a}\"]\n\
          icecast = {{ url = \"http://127.0.0.1:{ice_port}/pasar.ogg\", password_file = \"secrets/icecast\" }}\n\n\
          [[zones]]\nname = \"alun\"\nrtp = [\"127.0.0.1:{rtp_b}\"]\n\
-         icecast = {{ url = \"http://127.0.0.1:{ice_port}/alun.mp3\", password_file = \"secrets/icecast\", format = \"mp3\" }}\n"
+         icecast = {{ url = \"http://127.0.0.1:{ice_port}/alun.mp3\", password_file = \"secrets/icecast\", format = \"mp3\", bitrate_kbps = 128 }}\n"
     ));
     let ice = Icecast::start(st.dir.path(), ice_port);
     let d: Daemon = st.start();
@@ -461,6 +461,10 @@ fn an_mp3_mount_carries_the_tone_and_both_mounts_carry_the_title() {
     assert_eq!(code, 0, "{err}");
     d.wait_log("on air zone=alun", Duration::from_secs(5));
 
+    // The zone's bitrate_kbps reached the server (from ice-audio-info).
+    let mp3 = mount_status(ice_port, "/alun.mp3").expect("the MP3 mount");
+    let info = mp3["audio_info"].as_str().unwrap_or("");
+    assert!(info.contains("bitrate=128"), "{mp3}");
     let url = format!("http://127.0.0.1:{ice_port}/alun.mp3");
     let (f, level) = listen(&url, &st.path("mp3.wav"), 2);
     assert_tone_within(f, level, 3.0);

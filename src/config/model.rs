@@ -154,8 +154,8 @@ pub enum ZoneOutput {
     /// `local = true` or `local = "DEVICE"`: the kiosk's own sound card
     /// (cargo feature `local-audio`).
     Local(LocalOutput),
-    /// `icecast = { url, user, password_file, format }`: an Icecast source
-    /// connection for listeners' phones.
+    /// `icecast = { url, user, password_file, format, bitrate_kbps }`: an Icecast
+    /// source connection for listeners' phones.
     Icecast(IcecastOutput),
 }
 
@@ -330,6 +330,22 @@ pub struct IcecastOutput {
     /// The password, read from `password_file` at load.
     pub password: Secret,
     pub format: IcecastFormat,
+    /// `bitrate_kbps`, checked against the format at load; `None`: the
+    /// format's default (Ogg Opus 48, MP3 64 a channel).
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// Bitrates an Icecast MP3 stream may have, kbit/s (those LAME writes
+/// and corong's LAME binding names): at 32 kHz and above (MPEG-1) 32 and
+/// up, below 32 kHz (MPEG-2 and 2.5) up to 160.
+pub const MP3_BITRATES_KBPS: [u32; 16] = [
+    8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+];
+
+/// Whether MP3 at `rate` Hz can be sent at `kbps` kbit/s.
+pub fn mp3_bitrate_fits(rate: u32, kbps: u32) -> bool {
+    let mpeg1 = rate >= 32_000;
+    MP3_BITRATES_KBPS.contains(&kbps) && if mpeg1 { kbps >= 32 } else { kbps <= 160 }
 }
 
 /// What an Icecast output encodes.

@@ -458,7 +458,7 @@ pub struct ZoneTable {
     /// `true`: CAP alerts of status `Exercise` (drills) may play here.
     /// Default: false (a drill plays nowhere).
     pub drill: Option<Spanned<bool>>,
-    /// An Icecast source: `{ url, user, password_file, format }`.
+    /// An Icecast source: `{ url, user, password_file, format, bitrate_kbps }`.
     /// Default: none.
     pub icecast: Option<Spanned<IcecastTable>>,
 }
@@ -477,6 +477,9 @@ pub struct IcecastTable {
     pub password_file: Spanned<String>,
     /// `"opus"` (Ogg Opus, the default) or `"mp3"` (64 kbit/s a channel).
     pub format: Option<Spanned<String>>,
+    /// The stream's bitrate, kbit/s: Opus 6..=510, MP3 one of LAME's
+    /// bitrates for the zone's rate. Default: Opus 48, MP3 64 a channel.
+    pub bitrate_kbps: Option<Spanned<i64>>,
 }
 
 /// Default `icecast.user`.

@@ -202,6 +202,7 @@ mod tests {
             user: "source".into(),
             password: Secret("pw".into()),
             format: IcecastFormat::Opus,
+            bitrate_kbps: None,
         }
     }
 
@@ -381,6 +382,48 @@ mod tests {
         assert!(data
             .chunks(192)
             .all(|f| f[0] == 0xff && f[1] & 0xfe == 0xfa));
+    }
+
+    /// A zone's `bitrate_kbps` is what `ice-audio-info` says and what the
+    /// encoder writes: Opus at 16 kbit/s (40 bytes a 20 ms packet, against
+    /// 120 at the default 48), MP3 at 128 (384-byte frames at 48 kHz).
+    #[test]
+    fn a_configured_bitrate_is_in_the_header_and_in_the_stream() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for (format, kbps) in [(IcecastFormat::Opus, 16), (IcecastFormat::Mp3, 128)] {
+            let mut c = config(port);
+            c.format = format;
+            c.bitrate_kbps = Some(kbps);
+            let mut out = IcecastOutput::start("pasar", &c, 48000, 1).unwrap();
+            let (mut sock, head) = accept(&listener, "HTTP/1.1 200 OK");
+            let info = format!("ice-audio-info: channels=1;samplerate=48000;bitrate={kbps}");
+            assert!(head.contains(&info), "{info} in {head:?}");
+            wait("connected", || out.is_connected());
+            for k in 0..50 {
+                out.write(&tone_packet(k), &tick());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            drop(out);
+            let mut data = Vec::new();
+            sock.read_to_end(&mut data).unwrap();
+            if format == IcecastFormat::Opus {
+                let pages = read_pages(&data);
+                let packets: Vec<&Vec<u8>> = pages[2..].iter().flat_map(|p| &p.2).collect();
+                assert_eq!(packets.len(), 50);
+                let mean = packets.iter().map(|p| p.len()).sum::<usize>() / packets.len();
+                assert!(
+                    (25..=60).contains(&mean),
+                    "{mean} bytes a packet at 16 kbit/s"
+                );
+            } else {
+                assert!(data.len() >= 40 * 384, "{} bytes", data.len());
+                assert_eq!(data.len() % 384, 0, "whole 128 kbit/s frames");
+                assert!(data
+                    .chunks(384)
+                    .all(|f| f[0] == 0xff && f[2] >> 4 == 0b1001));
+            }
+        }
     }
 
     /// A refused password: not connected, the fault says why, and what the

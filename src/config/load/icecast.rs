@@ -7,7 +7,9 @@ use toml::Spanned;
 
 use super::loader::Loader;
 use crate::config::hazards::is_loopback_url;
-use crate::config::model::{IcecastFormat, IcecastOutput, Secret};
+use crate::config::model::{
+    mp3_bitrate_fits, IcecastFormat, IcecastOutput, Secret, MP3_BITRATES_KBPS,
+};
 use crate::config::schema::{self, IcecastTable};
 
 /// Rates libopus takes audio at: a zone with an Ogg Opus stream mixes at
@@ -68,6 +70,20 @@ impl Loader<'_> {
             );
             ok = false;
         }
+        let bitrate_kbps = match &raw.bitrate_kbps {
+            Some(b) => {
+                let v = *b.get_ref();
+                match bitrate_error(format, mix_rate, v) {
+                    Some(why) => {
+                        self.error(b.span(), format!("`icecast.bitrate_kbps` {v} {why}"));
+                        ok = false;
+                        None
+                    }
+                    None => Some(v as u32),
+                }
+            }
+            None => None,
+        };
         let user = match &raw.user {
             Some(u) if u.get_ref().is_empty() || u.get_ref().contains(':') => {
                 self.error(
@@ -94,6 +110,7 @@ impl Loader<'_> {
             user,
             password: password?,
             format,
+            bitrate_kbps,
         })
     }
 
@@ -126,6 +143,34 @@ impl Loader<'_> {
                 );
                 None
             }
+        }
+    }
+}
+
+/// Why `kbps` cannot be the bitrate of a `format` stream mixed at
+/// `rate`, or `None` when it can.
+fn bitrate_error(format: IcecastFormat, rate: u32, kbps: i64) -> Option<String> {
+    match format {
+        IcecastFormat::Opus => {
+            let range = crate::rtp::opus::KBPS_RANGE;
+            let fits = u32::try_from(kbps).is_ok_and(|k| range.contains(&k));
+            (!fits).then(|| {
+                "is out of range for Ogg Opus: expected 6..=510 (48 is the default)".to_string()
+            })
+        }
+        IcecastFormat::Mp3 => {
+            if u32::try_from(kbps).is_ok_and(|k| mp3_bitrate_fits(rate, k)) {
+                return None;
+            }
+            let allowed: Vec<String> = MP3_BITRATES_KBPS
+                .iter()
+                .filter(|&&k| mp3_bitrate_fits(rate, k))
+                .map(|k| k.to_string())
+                .collect();
+            Some(format!(
+                "is not an MP3 bitrate at {rate} Hz: expected one of {} (64 a channel is the default)",
+                allowed.join(", ")
+            ))
         }
     }
 }
@@ -244,14 +289,59 @@ mod tests {
             "icecast = { url = \"http://127.0.0.1:8000/pasar.ogg\", password_file = \"secrets/icecast\" }",
             Some("s3cret-pw\nsecond line\n"),
         );
-        assert!(out.contains("Icecast(IcecastOutput { url: \"http://127.0.0.1:8000/pasar.ogg\", host: \"127.0.0.1\", port: 8000, mount: \"/pasar.ogg\", user: \"source\", password: Secret(..), format: Opus })"), "{out}");
+        assert!(out.contains("Icecast(IcecastOutput { url: \"http://127.0.0.1:8000/pasar.ogg\", host: \"127.0.0.1\", port: 8000, mount: \"/pasar.ogg\", user: \"source\", password: Secret(..), format: Opus, bitrate_kbps: None })"), "{out}");
         assert!(!out.contains("s3cret"), "{out}");
         let (_, out) = load(
             "icecast = { url = \"http://127.0.0.1:8000/pasar.mp3\", password_file = \"secrets/icecast\", format = \"mp3\" }",
             Some("pw"),
         );
         assert!(out.contains("mount: \"/pasar.mp3\""), "{out}");
-        assert!(out.contains("format: Mp3 })"), "{out}");
+        assert!(out.contains("format: Mp3, bitrate_kbps: None })"), "{out}");
+        let (_, out) = load(
+            "icecast = { url = \"http://127.0.0.1:8000/pasar.ogg\", password_file = \"secrets/icecast\", bitrate_kbps = 24 }",
+            Some("pw"),
+        );
+        assert!(
+            out.contains("format: Opus, bitrate_kbps: Some(24) })"),
+            "{out}"
+        );
+        let (_, out) = load(
+            "icecast = { url = \"http://127.0.0.1:8000/pasar.mp3\", password_file = \"secrets/icecast\", format = \"mp3\", bitrate_kbps = 320 }",
+            Some("pw"),
+        );
+        assert!(
+            out.contains("format: Mp3, bitrate_kbps: Some(320) })"),
+            "{out}"
+        );
+    }
+
+    /// `bitrate_kbps` is checked against the format and, for MP3, the
+    /// MPEG version the zone's rate gives (MPEG-1 at 32 kHz and above).
+    #[test]
+    fn bitrates_each_format_takes() {
+        use IcecastFormat::{Mp3, Opus};
+        for ok in [6, 48, 510] {
+            assert_eq!(bitrate_error(Opus, 48000, ok), None, "{ok}");
+        }
+        for bad in [-1, 0, 5, 511, 1 << 40] {
+            let why = bitrate_error(Opus, 48000, bad).unwrap();
+            assert!(why.contains("expected 6..=510"), "{bad}: {why}");
+        }
+        for ok in [32, 64, 128, 320] {
+            assert_eq!(bitrate_error(Mp3, 48000, ok), None, "{ok}");
+        }
+        for ok in [8, 64, 160] {
+            assert_eq!(bitrate_error(Mp3, 16000, ok), None, "{ok}");
+        }
+        assert_eq!(
+            bitrate_error(Mp3, 48000, 65).unwrap(),
+            "is not an MP3 bitrate at 48000 Hz: expected one of 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 (64 a channel is the default)"
+        );
+        assert!(bitrate_error(Mp3, 48000, 16).is_some());
+        assert!(bitrate_error(Mp3, 22050, 192)
+            .unwrap()
+            .contains("expected one of 8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160 ("));
+        assert!(bitrate_error(Mp3, 48000, -64).is_some());
     }
 
     /// Each bad key is one line naming the file, the line and the key.
@@ -283,6 +373,16 @@ mod tests {
                 format!("icecast = {{ {url} }}"),
                 None,
                 "password_file",
+            ),
+            (
+                format!("icecast = {{ {url}, password_file = \"secrets/icecast\", bitrate_kbps = 600 }}"),
+                Some("pw"),
+                "`icecast.bitrate_kbps` 600 is out of range for Ogg Opus: expected 6..=510",
+            ),
+            (
+                format!("icecast = {{ {url}, password_file = \"secrets/icecast\", format = \"mp3\", bitrate_kbps = 65 }}"),
+                Some("pw"),
+                "`icecast.bitrate_kbps` 65 is not an MP3 bitrate at 48000 Hz: expected one of 32, 40,",
             ),
         ] {
             let (dir, out) = load(&keys, password);

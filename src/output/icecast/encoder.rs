@@ -10,10 +10,10 @@ use super::mp3::Mp3;
 use super::ogg::{opus_head, opus_tags, OggStream, PACKETS_PER_PAGE};
 use crate::config::IcecastFormat;
 
-/// The Ogg Opus stream's bitrate, kbit/s: music and speech at
+/// The Ogg Opus stream's bitrate by default, kbit/s: music and speech at
 /// near-broadcast quality for phones.
 pub const ICECAST_KBPS: i32 = 48;
-/// The MP3 stream's bitrate per channel, kbit/s: 64 mono (128 stereo),
+/// The MP3 stream's bitrate per channel by default, kbit/s: 64 mono (128 stereo),
 /// which every phone and browser plays and speech and music survive.
 pub const MP3_KBPS_PER_CHANNEL: u32 = 64;
 /// Opus frames are 20 ms: 960 ticks of the 48 kHz granule clock.
@@ -27,12 +27,14 @@ pub fn content_type(format: IcecastFormat) -> &'static str {
     }
 }
 
-/// The stream's bitrate, kbit/s (for `ice-audio-info`).
-pub fn kbps(format: IcecastFormat, channels: u16) -> u32 {
-    match format {
+/// The stream's bitrate, kbit/s: the zone's `bitrate_kbps` (checked at
+/// load) or the format's default. The encoder is set to it and
+/// `ice-audio-info` says it.
+pub fn kbps(format: IcecastFormat, channels: u16, configured: Option<u32>) -> u32 {
+    configured.unwrap_or(match format {
         IcecastFormat::Opus => ICECAST_KBPS as u32,
         IcecastFormat::Mp3 => MP3_KBPS_PER_CHANNEL * channels.clamp(1, 2) as u32,
-    }
+    })
 }
 
 /// A connection's encoder. See the module docs.
@@ -42,25 +44,24 @@ pub enum IcecastEncoder {
 }
 
 impl IcecastEncoder {
-    /// A new encoder for a new connection; `title` is what plays now (the
-    /// Ogg stream carries it in its header). Its first bytes (Ogg's
-    /// headers) go into `out`.
+    /// A new encoder for a new connection, at `kbps` ([`kbps`]); `title`
+    /// is what plays now (the Ogg stream carries it in its header). Its
+    /// first bytes (Ogg's headers) go into `out`.
     pub fn start(
         format: IcecastFormat,
         rate: u32,
         channels: u16,
+        kbps: u32,
         title: &str,
         out: &mut Vec<u8>,
     ) -> Result<IcecastEncoder, String> {
         Ok(match format {
             IcecastFormat::Opus => {
-                let mut e = OggOpus::new(rate, channels)?;
+                let mut e = OggOpus::new(rate, channels, kbps)?;
                 e.begin(title, out)?;
                 IcecastEncoder::OggOpus(Box::new(e))
             }
-            IcecastFormat::Mp3 => {
-                IcecastEncoder::Mp3(Box::new(Mp3::new(rate, channels, kbps(format, channels))?))
-            }
+            IcecastFormat::Mp3 => IcecastEncoder::Mp3(Box::new(Mp3::new(rate, channels, kbps)?)),
         })
     }
 
@@ -95,13 +96,13 @@ impl IcecastEncoder {
     }
 }
 
-/// Check at build that `format` takes audio at `rate` and `channels`, so
-/// that a wrong rate is an error then, not a thread that fails every
-/// connection.
-pub fn check(format: IcecastFormat, rate: u32, channels: u16) -> Result<(), String> {
+/// Check at build that `format` takes audio at `rate`, `channels` and
+/// `kbps`, so that a wrong rate is an error then, not a thread that fails
+/// every connection.
+pub fn check(format: IcecastFormat, rate: u32, channels: u16, kbps: u32) -> Result<(), String> {
     match format {
-        IcecastFormat::Opus => opus_encoder(rate, channels).map(|_| ()),
-        IcecastFormat::Mp3 => Mp3::new(rate, channels, kbps(format, channels)).map(|_| ()),
+        IcecastFormat::Opus => opus_encoder(rate, channels, kbps).map(|_| ()),
+        IcecastFormat::Mp3 => Mp3::new(rate, channels, kbps).map(|_| ()),
     }
 }
 
@@ -110,6 +111,7 @@ pub fn check(format: IcecastFormat, rate: u32, channels: u16) -> Result<(), Stri
 pub struct OggOpus {
     rate: u32,
     channels: u16,
+    kbps: u32,
     encoder: OpusEncoder,
     ogg: OggStream,
     granule: u64,
@@ -117,11 +119,12 @@ pub struct OggOpus {
 }
 
 impl OggOpus {
-    fn new(rate: u32, channels: u16) -> Result<OggOpus, String> {
+    fn new(rate: u32, channels: u16, kbps: u32) -> Result<OggOpus, String> {
         Ok(OggOpus {
             rate,
             channels,
-            encoder: opus_encoder(rate, channels)?,
+            kbps,
+            encoder: opus_encoder(rate, channels, kbps)?,
             ogg: OggStream::new(rand::random()),
             granule: 0,
             packet: vec![0u8; 4000],
@@ -133,7 +136,7 @@ impl OggOpus {
     /// state, as its decoder will.
     fn begin(&mut self, title: &str, out: &mut Vec<u8>) -> Result<(), String> {
         if self.granule > 0 {
-            self.encoder = opus_encoder(self.rate, self.channels)?;
+            self.encoder = opus_encoder(self.rate, self.channels, self.kbps)?;
         }
         let lookahead = self.encoder.lookahead().unwrap_or(0) as u64;
         let pre_skip = (lookahead * 48_000 / self.rate as u64) as u16;
@@ -172,12 +175,13 @@ impl OggOpus {
     }
 }
 
-/// The stream's Opus encoder: music and speech (application audio), the
-/// stream's bitrate.
-fn opus_encoder(rate: u32, channels: u16) -> Result<OpusEncoder, String> {
+/// The stream's Opus encoder: music and speech (application audio), at
+/// `kbps`.
+fn opus_encoder(rate: u32, channels: u16, kbps: u32) -> Result<OpusEncoder, String> {
     let (sample_rate, ch) = crate::rtp::opus::libopus_format(rate, channels)?;
     let mut e = OpusEncoder::new(sample_rate, ch, Application::Audio).map_err(|e| e.to_string())?;
-    e.set_bitrate(Bitrate::BitsPerSecond(ICECAST_KBPS * 1000))
+    let bits = i32::try_from(kbps * 1000).map_err(|_| format!("{kbps} kbit/s"))?;
+    e.set_bitrate(Bitrate::BitsPerSecond(bits))
         .map_err(|e| e.to_string())?;
     Ok(e)
 }

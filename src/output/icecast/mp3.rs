@@ -18,6 +18,30 @@ use mp3lame_encoder::{
 /// Rates LAME writes as they are.
 pub const MP3_RATES: [u32; 9] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 
+/// LAME's name for a bitrate (`config::MP3_BITRATES_KBPS`, which the
+/// config checks a zone's `bitrate_kbps` against).
+fn lame_bitrate(kbps: u32) -> Option<Bitrate> {
+    Some(match kbps {
+        8 => Bitrate::Kbps8,
+        16 => Bitrate::Kbps16,
+        24 => Bitrate::Kbps24,
+        32 => Bitrate::Kbps32,
+        40 => Bitrate::Kbps40,
+        48 => Bitrate::Kbps48,
+        64 => Bitrate::Kbps64,
+        80 => Bitrate::Kbps80,
+        96 => Bitrate::Kbps96,
+        112 => Bitrate::Kbps112,
+        128 => Bitrate::Kbps128,
+        160 => Bitrate::Kbps160,
+        192 => Bitrate::Kbps192,
+        224 => Bitrate::Kbps224,
+        256 => Bitrate::Kbps256,
+        320 => Bitrate::Kbps320,
+        _ => return None,
+    })
+}
+
 /// A connection's LAME encoder.
 pub struct Mp3 {
     encoder: Encoder,
@@ -31,13 +55,9 @@ impl Mp3 {
         if !MP3_RATES.contains(&rate) {
             return Err(format!("{rate} Hz is not a rate MP3 takes"));
         }
-        let brate = match kbps {
-            0..=32 => Bitrate::Kbps32,
-            33..=48 => Bitrate::Kbps48,
-            49..=64 => Bitrate::Kbps64,
-            65..=96 => Bitrate::Kbps96,
-            _ => Bitrate::Kbps128,
-        };
+        let brate = lame_bitrate(kbps)
+            .filter(|_| crate::config::mp3_bitrate_fits(rate, kbps))
+            .ok_or_else(|| format!("{kbps} kbit/s is not an MP3 bitrate at {rate} Hz"))?;
         let mono = channels < 2;
         let err = |e: mp3lame_encoder::BuildError| format!("cannot set up LAME: {e}");
         let mut b = Builder::new().ok_or("cannot start LAME (out of memory)")?;
@@ -132,6 +152,35 @@ mod tests {
         }
         assert_eq!(at, out.len(), "whole frames");
         assert!(frames >= 41, "{frames} frames");
+    }
+
+    /// Every bitrate the config lets a zone ask for builds, and a second of
+    /// audio comes out at about that many bits; one it refuses does not.
+    #[test]
+    fn every_bitrate_the_config_allows_is_what_lame_writes() {
+        for rate in [48000, 16000] {
+            for &kbps in crate::config::MP3_BITRATES_KBPS.iter() {
+                if !crate::config::mp3_bitrate_fits(rate, kbps) {
+                    assert!(Mp3::new(rate, 1, kbps).is_err(), "{rate} Hz {kbps} kbit/s");
+                    continue;
+                }
+                let mut e = Mp3::new(rate, 1, kbps).unwrap();
+                let mut out = Vec::new();
+                let frame: Vec<f32> = (0..rate as usize / 50)
+                    .map(|i| 0.3 * (i as f32 * 0.13).sin())
+                    .collect();
+                for _ in 0..50 {
+                    e.encode(&frame, &mut out);
+                }
+                let second = kbps as usize * 125;
+                assert!(
+                    out.len() * 10 >= second * 8 && out.len() * 10 <= second * 13,
+                    "{rate} Hz {kbps} kbit/s: {} bytes",
+                    out.len()
+                );
+            }
+        }
+        assert!(Mp3::new(48000, 1, 65).is_err());
     }
 
     /// A stereo zone: interleaved frames in, 128 kbit/s joint stereo out

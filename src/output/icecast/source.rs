@@ -82,7 +82,8 @@ impl Source {
     ) -> Result<Source, String> {
         // Checked here so that a wrong rate is an error at build, not a
         // thread that fails every connection.
-        encoder::check(config.format, rate, channels)?;
+        let kbps = encoder::kbps(config.format, channels, config.bitrate_kbps);
+        encoder::check(config.format, rate, channels, kbps)?;
         let frame_len = rate as usize / 50 * channels as usize;
         Ok(Source {
             zone: zone.to_string(),
@@ -318,7 +319,7 @@ impl Source {
             channels = self.channels,
             rate = self.rate,
             mime = encoder::content_type(c.format),
-            kbps = encoder::kbps(c.format, self.channels),
+            kbps = encoder::kbps(c.format, self.channels, c.bitrate_kbps),
         );
         stream.write_all(request.as_bytes()).map_err(io_failure)?;
         let status = read_status(&mut stream).map_err(io_failure)?;
@@ -363,6 +364,7 @@ impl Source {
             c.format,
             self.rate,
             self.channels,
+            encoder::kbps(c.format, self.channels, c.bitrate_kbps),
             &self.title,
             &mut self.out,
         )
