@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The web console's figures (issue 15) through headless chromium: RUNS
 # clicks on "confirm emergency" to the first non-silent RTP packet (p50,
-# p99), the board's page weight (HTML+CSS+JS as served), and the daemon's
-# RSS with the console open and ZONES PCMU zones on 127.0.0.1.
+# p99; timed from the browser's click event and, as before, from
+# WebDriver's click command; with where the time goes), the first speech
+# synthesis, RUNS changes on a zone (announce, then stop, over the control
+# socket) to the board's update by server-sent events (p50, p99), the
+# board's page weight (HTML+CSS+JS as served), and the daemon's RSS with
+# the console open and ZONES PCMU zones on 127.0.0.1. bench/web.py says how
+# each is timed.
 #
 #   bench/web.sh [RUNS] [ZONES]      (default 30 runs, 10 zones)
 #
@@ -29,6 +34,8 @@ echo 'kelud-siaga-3' | "$CORONG" --config "$DIR/config.toml" user add sri --role
 "$CORONG" daemon --config "$DIR/config.toml" 2> "$DIR/daemon.log" &
 echo $! > "$DIR/daemon.pid"
 PIDS+=($!)
+# What the board's change runs announce (long enough to be stopped).
+ffmpeg -v error -f lavfi -i "sine=f=1000:r=48000:d=5" -ac 1 -c:a pcm_s16le -y "$DIR/pengumuman.wav"
 for _ in $(seq 100); do grep -q "web console ready" "$DIR/daemon.log" && break; sleep 0.1; done
 machine_line "$("$CORONG" --version 2>/dev/null || true)"
-python3 bench/web.py "$CORONG" "$DIR" "$WEB_PORT" "$RUNS" "${PORTS[@]}"
+python3 bench/web.py "$CORONG" "$DIR" "$WEB_PORT" "$RUNS" "$DIR/pengumuman.wav" "${PORTS[@]}"

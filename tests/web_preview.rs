@@ -1,13 +1,16 @@
 //! "Listen first" on the console's announce form: `POST /api/say/preview`
 //! answers the text's speech as a WAV (espeak-ng, rendered by the daemon
 //! beside its loop as `say` renders), queues nothing, needs an operator,
-//! and refuses an over-long text in one line. Only 127.0.0.1.
+//! and refuses an over-long text in one line. And the emergency dialog's
+//! prepared message is rendered when the console starts, so the first
+//! confirm finds it in the cache. Only 127.0.0.1.
 
 mod common;
 #[path = "web_support/http.rs"]
 mod http;
 
 use std::net::UdpSocket;
+use std::time::{Duration, Instant};
 
 use common::require_peer;
 use common::station::{free_port_pair, Station};
@@ -77,5 +80,78 @@ fn the_preview_is_the_texts_speech_for_an_operator_and_queues_nothing() {
     let a = post_json(addr, "/api/say/preview", &sri, &huge);
     assert_eq!(a.status, 413, "{a:?}");
     assert!(!a.json()["error"].as_str().unwrap().contains('\n'));
+    assert!(d.stop().success());
+}
+
+#[test]
+fn the_emergency_dialogs_message_is_in_the_speech_cache_before_the_first_confirm() {
+    if !require_peer("espeak-ng") {
+        return;
+    }
+    let port = free_port_pair();
+    let rtp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let st = Station::new();
+    st.config(&format!(
+        "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{port}\"]\ncodec = \"pcmu\"\n\n\
+         [web]\nlisten = \"127.0.0.1:0\"\n"
+    ));
+    add_user(&st, "sri", "operator", PASSWORD);
+    let d = st.start();
+    let addr = web_addr(&d);
+    // Both languages' messages, before anyone asked for them.
+    d.wait_log_count(
+        "the emergency message's speech is ready",
+        2,
+        Duration::from_secs(20),
+    );
+
+    // The message as the board's dialog holds it, sent as its confirm does.
+    let sri = login(addr, "sri", PASSWORD).cookie().unwrap();
+    let board = get(addr, "/", &sri).body;
+    let text = board
+        .split("id=\"emergency-text\" rows=\"3\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</textarea>").next())
+        .expect("the dialog's message on the board")
+        .to_string();
+    assert!(text.starts_with("Perhatian."), "{text}");
+    let sent = Instant::now();
+    let a = post_json(
+        addr,
+        "/api/emergency",
+        &sri,
+        &serde_json::json!({ "text": text }).to_string(),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    // The alert is on the zone ...
+    let mut buf = [0u8; 2048];
+    loop {
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "no audio on the zone"
+        );
+        if let Ok(n) = rtp.recv(&mut buf) {
+            if buf[12..n].iter().filter(|b| (*b & 0x7F) < 0x60).count() > 20 {
+                break;
+            }
+        }
+    }
+    // ... and its speech came from the cache: espeak-ng ran only for the
+    // two prepared messages.
+    let rendered = d.log_lines(&["speech rendered"]);
+    assert_eq!(rendered.len(), 3, "{rendered:?}");
+    assert!(rendered[2].contains("cached=true"), "{rendered:?}");
+    assert_eq!(
+        rendered
+            .iter()
+            .filter(|l| l.contains("cached=false"))
+            .count(),
+        2,
+        "{rendered:?}"
+    );
+    let a = post_json(addr, "/api/emergency/stop", &sri, "{}");
+    assert_eq!(a.status, 200, "{a:?}");
     assert!(d.stop().success());
 }

@@ -193,9 +193,35 @@ pub async fn serve(
             sites: sites_tx,
         },
     ));
+    let speech = tokio::spawn(prepare_emergency_speech(app.clone()));
     let result = listen::run(bound, router(app), shutdown).await;
     hub.abort();
+    speech.abort();
     result
+}
+
+/// Render the emergency dialog's prepared message (both languages) into
+/// the speech cache now, as "listen first" would: the first "confirm
+/// emergency" then finds it there, and its alert does not wait for
+/// espeak-ng (20 to 110 ms in `bench/web.sh`, the first time a state
+/// directory's cache meets the text). Without espeak-ng, nothing to
+/// prepare (the emergency then says why, as from the control socket).
+async fn prepare_emergency_speech(app: Arc<App>) {
+    for text in pages::EMERGENCY_TEXT {
+        let request = Request::SayPreview {
+            text: text.to_string(),
+            voice: None,
+        };
+        match app.ask(request, "console").await {
+            Response::Ok(_) => {
+                tracing::info!(text, "web console: the emergency message's speech is ready")
+            }
+            Response::Err { error, .. } => {
+                tracing::debug!(text, "web console: the emergency message's speech: {error}")
+            }
+            Response::Progress(_) => {}
+        }
+    }
 }
 
 fn open_accounts(state_dir: &Path) -> anyhow::Result<Accounts> {

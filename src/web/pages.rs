@@ -15,6 +15,14 @@ use super::sections::escape;
 use super::App;
 use crate::store::Role;
 
+/// The emergency dialog's prepared message (Bahasa Indonesia, English):
+/// rendered into the speech cache when the console starts
+/// (`prepare_emergency_speech` in `mod.rs`).
+pub const EMERGENCY_TEXT: [&str; 2] = [
+    "Perhatian. Ini adalah peringatan darurat. Ikuti petunjuk petugas.",
+    "Attention. This is an emergency warning. Follow the officers' instructions.",
+];
+
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
@@ -143,11 +151,7 @@ pub async fn board(
             zones_label = t(l, "Zona", "Zones"),
             all = escape(&zones.join(", ")),
             text_label = t(l, "Pesan", "Message"),
-            default_text = t(
-                l,
-                "Perhatian. Ini adalah peringatan darurat. Ikuti petunjuk petugas.",
-                "Attention. This is an emergency warning. Follow the officers' instructions."
-            ),
+            default_text = escape(t(l, EMERGENCY_TEXT[0], EMERGENCY_TEXT[1])),
             yes = t(l, "Ya, siarkan sekarang", "Yes, broadcast now"),
             no = t(l, "Batal", "Cancel"),
         )

@@ -255,10 +255,11 @@ function wire() {
   if (button && dialog) {
     button.addEventListener("click", () => dialog.showModal());
     document.getElementById("confirm-no").addEventListener("click", () => dialog.close());
+    // The request first, the dialog after: closing it costs the page a
+    // style pass (2 to 4 ms in bench/web.sh) the emergency need not wait for.
     document.getElementById("confirm-yes").addEventListener("click", () => {
-      const text = document.getElementById("emergency-text").value;
+      post("/api/emergency", { text: document.getElementById("emergency-text").value });
       dialog.close();
-      post("/api/emergency", { text: text });
     });
   }
   const stop = document.getElementById("emergency-stop");
