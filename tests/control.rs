@@ -34,6 +34,9 @@ fn status_result() -> StatusResult {
             pid: 1,
             started_at: "2024-05-01T23:00:00Z".into(),
             timezone: "Asia/Jakarta".into(),
+            fires: 0,
+            fires_missed: 0,
+            decode_errors: 0,
         },
         zones: vec![ZoneStatus {
             name: "alun-alun".into(),

@@ -56,6 +56,11 @@ fn a_file_cut_or_overwritten_while_it_plays_is_logged_damaged() {
     d.wait_log("ended zone=pasar job=3", Duration::from_secs(20));
     let (code, log, err) = st.client(&["log", "--json"]);
     assert_eq!(code, 0, "{err}");
+    // Both are counted as decode errors (`/metrics`: corong_decode_errors_total).
+    let (code, status, err) = st.client(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["daemon"]["decode_errors"], 2, "{status}");
     let text = d.log_text();
     drop(d);
 

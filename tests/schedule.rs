@@ -286,6 +286,12 @@ fn poll_forward_jump_beyond_grace_skips_the_old_times() {
             utc(2026, 11, 23, 1, 0, 0),
         ]
     );
+    // 00:01 to 00:55 were skipped, and counted (`/metrics`).
+    assert_eq!(
+        s.skipped_counter()
+            .load(std::sync::atomic::Ordering::Relaxed),
+        55
+    );
     // A jump of a year over an every-second schedule stays cheap.
     let mut s = scheduler(&[schedule("tiap-detik", "* * * * * *")], JAKARTA);
     s.poll(start);

@@ -134,6 +134,15 @@ fn a_paused_schedule_stays_silent_across_reload_and_restart_and_resumes() {
         })
         .count();
     assert!(skipped >= 2, "{log}");
+    // Counted as fires that played nothing (`/metrics`).
+    let (_, status, _) = st.client(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let (fires, missed) = (
+        &status["daemon"]["fires"],
+        &status["daemon"]["fires_missed"],
+    );
+    assert!(missed.as_u64().unwrap_or(0) >= 2, "{status}");
+    assert!(fires.as_u64() >= missed.as_u64(), "{status}");
 
     // A reload keeps it.
     let (code, out, err) = st.client(&["reload"]);

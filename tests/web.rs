@@ -290,6 +290,30 @@ fn metrics_pass_promtool_and_an_emergency_from_the_api_is_on_air_and_on_the_even
         m.body
     );
     promtool(&m.body);
+    // The counters of the list: packets sent to the zone's pole,
+    // failed sends, the engine's lateness histogram, fires, decode errors,
+    // the state directory's free space.
+    let value = |name: &str| -> f64 {
+        m.body
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{}", m.body))
+    };
+    let endpoint = format!("{{zone=\"alun-alun\",endpoint=\"rtp://127.0.0.1:{port}\"}}");
+    assert!(value(&format!("corong_output_packets_sent_total{endpoint}")) > 10.0);
+    assert_eq!(
+        value(&format!("corong_output_send_errors_total{endpoint}")),
+        0.0
+    );
+    let ticks = value("corong_engine_send_lateness_seconds_count");
+    assert!(ticks > 10.0, "{ticks}");
+    assert_eq!(
+        value("corong_engine_send_lateness_seconds_bucket{le=\"+Inf\"}"),
+        ticks
+    );
+    assert_eq!(value("corong_schedule_fires_total"), 0.0);
+    assert_eq!(value("corong_decode_errors_total"), 0.0);
+    assert!(value("corong_state_disk_free_bytes") > 0.0);
 
     let a = post_json(addr, "/api/emergency/stop", &sri, "{}");
     assert_eq!(a.status, 200, "{a:?}");

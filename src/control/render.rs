@@ -628,6 +628,9 @@ mod tests {
                         ),
                         since: None,
                         dropped_frames: 0,
+                        packets_sent: 0,
+                        send_errors: 0,
+                        underruns: 0,
                     },
                     EndpointHealth {
                         endpoint: "rtp://10.0.0.8:5004".into(),
@@ -635,6 +638,9 @@ mod tests {
                         error: None,
                         since: None,
                         dropped_frames: 0,
+                        packets_sent: 0,
+                        send_errors: 0,
+                        underruns: 0,
                     },
                 ],
                 receivers: vec![receiver()],
@@ -681,6 +687,9 @@ mod tests {
                 pid: 42,
                 started_at: "2024-05-01T23:00:00Z".into(),
                 timezone: "Asia/Jakarta".into(),
+                fires: 0,
+                fires_missed: 0,
+                decode_errors: 0,
             },
             zones: vec![
                 ZoneStatus {

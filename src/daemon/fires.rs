@@ -30,11 +30,17 @@ impl Station {
             .cloned()?;
         // Fires up to here are handled: a restart must not catch them up.
         self.mark_alive(fire.at);
+        self.fires += 1;
         if self.skip_if_paused(fire) {
+            self.fires_missed += 1;
             return None;
         }
         let tz = self.config.daemon.timezone;
-        let zones = self.ledger.fire_zones(&sched, fire.at)?;
+        let Some(zones) = self.ledger.fire_zones(&sched, fire.at) else {
+            // Its previous run is still on air (or no zone is left).
+            self.fires_missed += 1;
+            return None;
+        };
         let files: Vec<PathBuf> = if let Some(text) = &sched.text {
             tracing::info!(schedule = %sched.name, text = %text, at = %fire.at.with_timezone(&tz), "schedule fired");
             let voice = &self.config.announcements.tts_voice;

@@ -334,6 +334,7 @@ pub async fn run_on(
     let (fire_tx, mut fires) = mpsc::channel(64);
     let (schedules_tx, schedules_rx) = mpsc::channel(4);
     let scheduler = schedule::Scheduler::new(&config.schedules, config.daemon.timezone);
+    station.fires_skipped_by_clock = scheduler.skipped_counter();
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let clock: Arc<dyn schedule::Clock> = Arc::new(schedule::SystemClock);
     let mut scheduler_task = tokio::spawn(async move {

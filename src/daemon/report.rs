@@ -136,6 +136,9 @@ impl Station {
                     error,
                     since,
                     dropped_frames: o.health.dropped_frames.load(Ordering::Relaxed),
+                    packets_sent: o.health.packets_sent.load(Ordering::Relaxed),
+                    send_errors: o.health.send_errors.load(Ordering::Relaxed),
+                    underruns: o.health.underruns.load(Ordering::Relaxed),
                 }
             })
             .collect();
@@ -246,6 +249,12 @@ impl Station {
                 pid: std::process::id(),
                 started_at: self.local(self.started_at),
                 timezone: tz.name().into(),
+                fires: self.fires,
+                fires_missed: self.fires_missed
+                    + self
+                        .fires_skipped_by_clock
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                decode_errors: self.ledger.decode_errors,
             },
             zones,
             next_events,

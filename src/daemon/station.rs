@@ -85,6 +85,12 @@ pub struct Station {
     pub(super) live: super::page_book::LivePages,
     /// Schedules an admin paused (`pause_book.rs`), kept across restarts.
     pub(super) pauses: super::pause_book::SchedulePauses,
+    /// Schedule fires since the start, and those that played nothing here
+    /// (paused, or the previous run still on air); the scheduler counts
+    /// those a forward clock jump made too old.
+    pub(super) fires: u64,
+    pub(super) fires_missed: u64,
+    pub(super) fires_skipped_by_clock: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An answer that waits for the store's syncer.
@@ -187,6 +193,9 @@ impl Station {
             feeds: Vec::new(),
             live: Default::default(),
             pauses: super::pause_book::SchedulePauses::open(&d.state_dir),
+            fires: 0,
+            fires_missed: 0,
+            fires_skipped_by_clock: Arc::default(),
             config: config.clone(),
         };
         for (n, zone) in config.zones.iter().enumerate() {

@@ -165,6 +165,32 @@ pub struct Heartbeat {
     pub wall_steps: AtomicU64,
     /// Events lost because the event ring was full.
     pub events_dropped: AtomicU64,
+    /// How long after its deadline each packet time's packets were all
+    /// handed to the outputs: counts per bucket of [`LATENESS_BOUNDS`]
+    /// (the last one: above them all), and the sum, in nanoseconds. Plain
+    /// counters: the engine neither allocates nor locks to keep them.
+    pub lateness: [AtomicU64; LATENESS_BOUNDS.len() + 1],
+    pub lateness_sum_ns: AtomicU64,
+}
+
+/// Upper bounds of [`Heartbeat::lateness`]'s buckets, seconds: from well
+/// inside a packet time to a whole stall.
+pub const LATENESS_BOUNDS: [f64; 8] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1];
+
+impl Heartbeat {
+    /// One packet time finished `late` after its deadline.
+    fn record_lateness(&self, late: Duration) {
+        let s = late.as_secs_f64();
+        let bucket = LATENESS_BOUNDS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(LATENESS_BOUNDS.len());
+        self.lateness[bucket].fetch_add(1, Ordering::Relaxed);
+        self.lateness_sum_ns.fetch_add(
+            late.as_nanos().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
+    }
 }
 
 const COMMAND_CAPACITY: usize = 1024;
@@ -368,6 +394,8 @@ impl EngineThread {
             let tick = pacer.wait_next();
             self.apply_commands(&tick);
             self.produce(&tick);
+            self.heartbeat
+                .record_lateness(Instant::now().saturating_duration_since(tick.deadline));
             self.tell_outbox();
             self.heartbeat
                 .ticks

@@ -1,6 +1,7 @@
 //! The scheduler task: turns wall-clock time into [`Fire`] events.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -57,6 +58,8 @@ pub struct Scheduler {
     tz: Tz,
     schedules: Vec<(String, CronSchedule)>,
     last_checked: Option<DateTime<Utc>>,
+    /// Fires skipped because a forward jump made them too old (`/metrics`).
+    skipped: Arc<AtomicU64>,
 }
 
 impl Scheduler {
@@ -66,7 +69,14 @@ impl Scheduler {
             tz,
             schedules: crons(schedules),
             last_checked: None,
+            skipped: Arc::default(),
         }
+    }
+
+    /// The count of fires skipped after forward clock jumps, read while
+    /// the scheduler runs on its task.
+    pub fn skipped_counter(&self) -> Arc<AtomicU64> {
+        self.skipped.clone()
     }
 
     /// Swaps in a new list of schedules (after a config reload), keeping the
@@ -105,7 +115,8 @@ impl Scheduler {
         let mut fires = Vec::new();
         for (index, (name, cron)) in self.schedules.iter().enumerate() {
             if start > last {
-                warn_skipped(name, cron, self.tz, last, start, now);
+                let n = warn_skipped(name, cron, self.tz, last, start, now);
+                self.skipped.fetch_add(n, Ordering::Relaxed);
             }
             fires.extend(
                 fires_between(cron, self.tz, start, now)
@@ -208,12 +219,14 @@ fn warn_skipped(
     last: DateTime<Utc>,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
-) {
+) -> u64 {
     // Counted with a cap: a jump of a year over an every-second schedule
     // must not stall the scheduler.
     const CAP: usize = 10_000;
     let mut skipped = fires_after(cron, tz, last).take_while(|f| *f <= cutoff);
-    let Some(first) = skipped.next() else { return };
+    let Some(first) = skipped.next() else {
+        return 0;
+    };
     let more = skipped.take(CAP).count();
     let count = if more == CAP {
         format!("more than {CAP}")
@@ -229,4 +242,5 @@ fn warn_skipped(
         "wall clock jumped forward; skipping fires older than {} minutes",
         FORWARD_JUMP_GRACE.num_minutes()
     );
+    more as u64 + 1
 }

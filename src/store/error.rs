@@ -167,6 +167,21 @@ pub fn filesystem_full(path: &Path) -> bool {
     matches!(probe_fs(path), FsState::Full)
 }
 
+/// Bytes free for us on the filesystem that holds `path` (`/metrics`).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: as in `probe_fs`: a valid C string, and a plain struct read
+    // only after statvfs returned 0.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c_path.as_ptr(), &mut st) == 0)
+            .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    }
+}
+
 enum FsState {
     ReadOnly,
     Full,

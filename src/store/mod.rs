@@ -87,7 +87,7 @@ pub use accounts::{Account, Accounts, Role};
 pub use alert_book::{AlertBook, AlertRow as KeptAlert, Kept as KeptAlerts};
 pub use asrun::{Pruned, PRUNED_ZONE};
 pub use backup::{backup, BackupSummary};
-pub use error::{filesystem_full, StoreError};
+pub use error::{filesystem_full, free_bytes, StoreError};
 pub use lifecycle::{CLEAN_STOP_SUFFIX, CREATED_SUFFIX};
 pub use model::{
     AfterFinish, AsRunEntry, How, JobId, JobKind, Loudness, NewJob, StoredJob, ZoneEnd,

@@ -15,7 +15,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::guard::refuse;
 use super::App;
-use crate::control::protocol::{QueueResult, Reply, Request, Response as Answer, StatusResult};
+use crate::control::protocol::{
+    EndpointHealth, QueueResult, Reply, Request, Response as Answer, StatusResult,
+};
+use crate::engine::LATENESS_BOUNDS;
 
 /// A label value, escaped as the format asks.
 fn label(v: &str) -> String {
@@ -30,11 +33,13 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// The exposition text for a status, a queue and the engine's counters.
+/// The exposition text for a status, a queue, the engine's counters and
+/// the state directory's free space.
 pub fn render(
     status: &StatusResult,
     queue: Option<&QueueResult>,
     heartbeat: Option<&crate::engine::Heartbeat>,
+    disk_free: Option<u64>,
 ) -> String {
     let mut o = String::new();
     family(
@@ -258,7 +263,39 @@ pub fn render(
             }
         }
     }
+    outputs(&mut o, status);
+    let d = &status.daemon;
+    for (name, help, value) in [
+        (
+            "corong_schedule_fires_total",
+            "Schedule fire times reached since the start.",
+            d.fires,
+        ),
+        (
+            "corong_schedule_fires_missed_total",
+            "Fire times that played nothing: the schedule paused, its previous run still on air, or too old after a forward clock jump.",
+            d.fires_missed,
+        ),
+        (
+            "corong_decode_errors_total",
+            "Items that could not be decoded, or were found damaged, since the start.",
+            d.decode_errors,
+        ),
+    ] {
+        family(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name} {value}");
+    }
+    if let Some(free) = disk_free {
+        family(
+            &mut o,
+            "corong_state_disk_free_bytes",
+            "gauge",
+            "Bytes free for the daemon on the filesystem of its state directory.",
+        );
+        let _ = writeln!(o, "corong_state_disk_free_bytes {free}");
+    }
     if let Some(h) = heartbeat {
+        lateness(&mut o, h);
         family(
             &mut o,
             "corong_engine_packets_total",
@@ -296,6 +333,69 @@ pub fn render(
     o
 }
 
+/// A metric's value read from an endpoint's health.
+type Counter = fn(&EndpointHealth) -> u64;
+
+/// Each endpoint's packets sent, failed sends and underruns.
+fn outputs(o: &mut String, status: &StatusResult) {
+    let endpoints: Vec<_> = status
+        .zones
+        .iter()
+        .flat_map(|z| z.endpoint_health.iter().map(move |e| (z, e)))
+        .collect();
+    let counters: [(&str, &str, Counter); 3] = [
+        (
+            "corong_output_packets_sent_total",
+            "Packets a zone's output sent to an endpoint (RTP).",
+            |e| e.packets_sent,
+        ),
+        (
+            "corong_output_send_errors_total",
+            "Sends to an endpoint that failed.",
+            |e| e.send_errors,
+        ),
+        (
+            "corong_output_underruns_total",
+            "Times a zone's sound card found nothing to play.",
+            |e| e.underruns,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(o, name, "counter", help);
+        for (z, e) in &endpoints {
+            let _ = writeln!(
+                o,
+                "{name}{{zone=\"{}\",endpoint=\"{}\"}} {}",
+                label(&z.name),
+                label(&e.endpoint),
+                value(e)
+            );
+        }
+    }
+}
+
+/// How late after its deadline the engine finished each packet time's
+/// sends: a histogram (cumulative buckets, as the format wants).
+fn lateness(o: &mut String, h: &crate::engine::Heartbeat) {
+    let name = "corong_engine_send_lateness_seconds";
+    family(
+        o,
+        name,
+        "histogram",
+        "How long after its deadline the engine had handed a packet time's packets to every output.",
+    );
+    let mut count = 0u64;
+    for (i, bound) in LATENESS_BOUNDS.iter().enumerate() {
+        count += h.lateness[i].load(Ordering::Relaxed);
+        let _ = writeln!(o, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    count += h.lateness[LATENESS_BOUNDS.len()].load(Ordering::Relaxed);
+    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let sum = h.lateness_sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+    let _ = writeln!(o, "{name}_sum {sum}");
+    let _ = writeln!(o, "{name}_count {count}");
+}
+
 /// `GET /metrics`.
 pub async fn metrics(
     State(app): State<Arc<App>>,
@@ -322,7 +422,12 @@ pub async fn metrics(
         Answer::Ok(Reply::Queue(q)) => Some(q),
         _ => None,
     };
-    let text = render(&status, queue.as_ref(), app.heartbeat.as_deref());
+    let state_dir = app.state_dir.clone();
+    let disk_free = tokio::task::spawn_blocking(move || crate::store::free_bytes(&state_dir))
+        .await
+        .ok()
+        .flatten();
+    let text = render(&status, queue.as_ref(), app.heartbeat.as_deref(), disk_free);
     (
         [(
             header::CONTENT_TYPE,

@@ -220,6 +220,16 @@ pub struct DaemonInfo {
     pub started_at: String,
     /// The IANA time zone schedules are read in.
     pub timezone: String,
+    /// Schedule fires since the start, and those that played nothing: the
+    /// schedule paused, its previous run still on air, or older than the
+    /// grace after the clock jumped forward (added December 2026).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fires: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fires_missed: u64,
+    /// Items that could not be decoded, or were found damaged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub decode_errors: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +274,15 @@ pub struct EndpointHealth {
     /// while its server is away); absent while none (added December 2026).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_frames: u64,
+    /// Packets sent to it since the daemon started (RTP).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub packets_sent: u64,
+    /// Sends to it that failed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub send_errors: u64,
+    /// Times a sound card found nothing to play (local audio).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub underruns: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -34,7 +34,10 @@ impl Ledger {
                 item,
                 path,
                 reason,
-            } => self.on_item_failed(zone, job, item, path, reason, now),
+            } => {
+                self.decode_errors += 1;
+                self.on_item_failed(zone, job, item, path, reason, now)
+            }
             FeedEvent::ItemDamaged {
                 zone,
                 job,
@@ -42,6 +45,7 @@ impl Ledger {
                 path,
                 reason,
             } => {
+                self.decode_errors += 1;
                 let zone_name = self.zone_name(zone).to_string();
                 let id = job;
                 if let Some(j) = self.jobs.get_mut(&id) {

@@ -56,6 +56,9 @@ pub struct Wrapping {
 
 /// Jobs, their places on the zones, and the store that keeps them.
 pub struct Ledger {
+    /// Items that could not be decoded or were found damaged, since the
+    /// start (`/metrics`).
+    pub decode_errors: u64,
     config: Config,
     wrapping: Wrapping,
     store: Option<Store>,
@@ -95,6 +98,7 @@ pub(in crate::daemon) fn on_disk<T>(f: impl FnOnce() -> T) -> T {
 impl Ledger {
     pub fn new(config: Config, wrapping: Wrapping, store: Option<Store>) -> Ledger {
         Ledger {
+            decode_errors: 0,
             config,
             wrapping,
             store,
