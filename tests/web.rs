@@ -630,7 +630,11 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
 
     // A good file for tomorrow: kept under its content's hash, queued as
     // the operator's, seen by `corong queue`; then cancelled from the web.
-    let a = announce(addr, &sri, &own, &good("Pengumuman Pagi.WAV"));
+    // Played three times, 15 minutes apart (the form's repeat fields).
+    let mut parts = good("Pengumuman Pagi.WAV");
+    parts.push(field("repeat", "3"));
+    parts.push(field("interval_min", "15"));
+    let a = announce(addr, &sri, &own, &parts);
     assert_eq!(a.status, 200, "{a:?}");
     let v = a.json();
     assert_eq!(v["type"], "announced");
@@ -650,6 +654,16 @@ fn announcements_from_the_web_are_bounded_checked_and_need_an_operator() {
     let job = &q.json()["jobs"][0];
     assert_eq!(job["id"].as_i64(), Some(id));
     assert_eq!(job["origin"], "operator:web:sri");
+    assert_eq!(job["repeat"], 3, "{job}");
+    let db = rusqlite::Connection::open(st.path("state/corong.db")).unwrap();
+    let interval: i64 = db
+        .query_row(
+            "SELECT repeat_interval_ms FROM jobs WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(interval, 900_000);
     assert!(job["files"][0].as_str().unwrap().ends_with(&kept[0]));
     let a = post_json(addr, "/api/cancel", &sri, &format!(r#"{{"id":{id}}}"#));
     assert_eq!(a.status, 200, "{a:?}");

@@ -197,11 +197,17 @@ fn an_operator_starts_and_stops_an_emergency_in_a_real_browser() {
         .unwrap();
     let _rtp2 = UdpSocket::bind(("127.0.0.1", p2)).unwrap();
     let st = Station::new();
+    // A schedule that fires once, two days from now at noon: inside the
+    // board's week, never during the test.
+    let soon = chrono::Utc::now() + chrono::Duration::days(2);
+    let (day, month) = (soon.format("%-d"), soon.format("%-m"));
     st.config(&format!(
         "[[zones]]\nname = \"alun-alun\"\nrtp = [\"127.0.0.1:{p1}\"]\ncodec = \"pcmu\"\n\n\
          [[zones]]\nname = \"pasar-wlingi\"\nrtp = [\"127.0.0.1:{p2}\"]\ncodec = \"pcmu\"\n\n\
          [[schedules]]\nname = \"tahun-baru\"\ncron = \"0 0 3 1 1 *\"\nplaylist = \"tahun-baru\"\n\
          zones = [\"pasar-wlingi\"]\nexcept_dates = [\"2099-01-01\"]\n\n\
+         [[schedules]]\nname = \"pengajian\"\ncron = \"0 0 12 {day} {month} *\"\nplaylist = \"tahun-baru\"\n\
+         zones = [\"alun-alun\"]\n\n\
          [web]\nlisten = \"127.0.0.1:0\"\n"
     ));
     common::tone_wav(&st.path("media/tahun-baru.wav"), 440.0, 0.5);
@@ -432,8 +438,34 @@ fn announce_through_the_page_and_export_the_log(
 /// (resume), and the daemon agrees. The holiday shows in its column.
 fn pause_and_resume_a_schedule_as_an_admin(b: &Driver, st: &Station) {
     b.wait_true(
-        "return document.querySelectorAll('#schedules tr').length === 1",
+        "return document.querySelectorAll('#schedules tr').length === 2",
         Duration::from_secs(5),
+    );
+    // The week's view: seven days, the noon fire on its day, nothing on
+    // the others.
+    assert_eq!(
+        b.script("return document.querySelectorAll('#week-days th').length"),
+        json!(7)
+    );
+    let cells =
+        b.script("return [...document.querySelectorAll('#week td')].map((td) => td.textContent)");
+    let cells: Vec<&str> = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cells
+            .iter()
+            .filter(|c| c.contains("12:00 pengajian"))
+            .count(),
+        1,
+        "{cells:?}"
+    );
+    assert!(
+        cells.iter().filter(|c| **c == "tidak ada").count() >= 5,
+        "{cells:?}"
     );
     assert_eq!(
         b.script("return document.querySelectorAll('#schedules button').length"),

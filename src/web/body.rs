@@ -144,6 +144,8 @@ pub struct AnnounceFields {
     pub priority: Option<Priority>,
     pub at: Option<String>,
     pub repeat: Option<u32>,
+    /// Minutes between plays when `repeat` > 1 (`interval_min`).
+    pub interval_min: Option<u64>,
     /// `false` for `--no-chime`.
     pub chime: Option<bool>,
 }
@@ -193,6 +195,14 @@ impl AnnounceFields {
                     self.repeat = Some(n);
                 }
             }
+            "interval_min" => {
+                if !value.is_empty() {
+                    let n = value
+                        .parse::<u64>()
+                        .map_err(|_| format!("field `interval_min`: not minutes: {value:?}"))?;
+                    self.interval_min = Some(n);
+                }
+            }
             // The page sends a hidden `off` and, when the box is ticked,
             // `on` after it: the last one counts.
             "chime" => {
@@ -218,6 +228,8 @@ impl AnnounceFields {
             priority: self.priority,
             at: self.at,
             repeat: self.repeat.unwrap_or(1),
+            // Bounded with the socket's own check (a week at most).
+            interval_s: self.interval_min.map(|m| m.saturating_mul(60)),
             chime: self.chime.unwrap_or(true),
             ..Delivery::default()
         };
@@ -253,6 +265,8 @@ mod tests {
         f.field("priority", "live").unwrap();
         f.field("at", "2026-12-07T06:30").unwrap();
         f.field("chime", "off").unwrap();
+        f.field("repeat", "3").unwrap();
+        f.field("interval_min", "15").unwrap();
         let r = f.request(Some("/state/uploads/ab.wav".into())).unwrap();
         let Request::Announce { files, delivery } = r else {
             panic!("{r:?}")
@@ -262,6 +276,12 @@ mod tests {
         assert_eq!(delivery.priority, Some(Priority::LIVE));
         assert_eq!(delivery.at.as_deref(), Some("2026-12-07 06:30"));
         assert!(!delivery.chime);
+        assert_eq!((delivery.repeat, delivery.interval_s), (3, Some(900)));
+        let mut bad = AnnounceFields::default();
+        assert!(bad
+            .field("interval_min", "soon")
+            .unwrap_err()
+            .contains("interval_min"));
 
         let mut f = AnnounceFields::default();
         f.field("text", "Selamat pagi").unwrap();

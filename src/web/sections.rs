@@ -132,7 +132,12 @@ fn schedules(en: bool, admin: bool) -> String {
         "<section id=\"schedules-section\" data-admin=\"{admin}\" aria-labelledby=\"schedules-title\">\
          <h2 id=\"schedules-title\">{title}</h2>\
          <p id=\"quiet\" data-none=\"{none}\" data-label=\"{quiet}\"></p>{table}\
-         <p id=\"schedules-result\" role=\"status\" aria-live=\"polite\"></p></section>",
+         <p id=\"schedules-result\" role=\"status\" aria-live=\"polite\"></p>\
+         <h3 id=\"week-title\">{week}</h3><div class=\"scroll\"><table class=\"week\" aria-labelledby=\"week-title\">\
+         <thead><tr id=\"week-days\"></tr></thead><tbody><tr id=\"week\" data-none=\"{no_fires}\" data-more=\"{more}\"></tr></tbody></table></div></section>",
+        week = t(en, "Tujuh hari ke depan", "The next seven days"),
+        no_fires = t(en, "tidak ada", "none"),
+        more = t(en, "lagi", "more"),
         title = t(en, "Jadwal", "Schedules"),
         none = t(en, "Tanpa jam tenang", "No quiet hours"),
         quiet = t(en, "Jam tenang", "Quiet hours"),
@@ -186,6 +191,8 @@ fn announce(en: bool, zones: &[String], groups: &[String]) -> String {
          <select id=\"announce-priority\" name=\"priority\">{priorities}</select>\
          <label for=\"announce-at\">{at}</label>\
          <input id=\"announce-at\" name=\"at\" type=\"datetime-local\">\
+         <div class=\"row\"><label>{repeat} <input id=\"announce-repeat\" name=\"repeat\" type=\"number\" min=\"1\" max=\"{max_repeat}\" value=\"1\"></label>\
+         <label>{interval} <input id=\"announce-interval\" name=\"interval_min\" type=\"number\" min=\"0\" max=\"{max_interval}\" placeholder=\"1\"></label></div>\
          <input type=\"hidden\" name=\"chime\" value=\"off\">\
          <label><input id=\"announce-chime\" type=\"checkbox\" name=\"chime\" value=\"on\" checked> {chime}</label>\
          <button id=\"announce-go\" type=\"submit\">{go}</button>\
@@ -198,6 +205,10 @@ fn announce(en: bool, zones: &[String], groups: &[String]) -> String {
         group_boxes = checkboxes(groups, "group-choice"),
         prio = t(en, "Prioritas", "Priority"),
         at = t(en, "Waktu (kosong: sekarang)", "Time (empty: now)"),
+        repeat = t(en, "Diputar (kali)", "Plays (times)"),
+        interval = t(en, "Jeda antar putaran (menit)", "Minutes between plays"),
+        max_repeat = crate::control::protocol::MAX_REPEAT,
+        max_interval = crate::control::protocol::MAX_INTERVAL_S / 60,
         go = t(en, "Masukkan antrean", "Queue it"),
         listen = t(en, "Dengar dulu", "Listen first"),
         preview = t(en, "Pratinjau", "Preview"),

@@ -95,7 +95,8 @@ function renderQueue(queue) {
 
 function loadSchedules() {
   if (!document.getElementById("schedules")) return;
-  fetch("/api/schedule", { credentials: "same-origin" }).then((r) => r.json()).then((s) => {
+  // Enough fire times for the week's view; the table shows the first five.
+  fetch("/api/schedule?next=200", { credentials: "same-origin" }).then((r) => r.json()).then((s) => {
     const quiet = document.getElementById("quiet");
     quiet.textContent = s.quiet_hours
       ? quiet.dataset.label + ": " + s.quiet_hours.from + "–" + s.quiet_hours.to + " (" + s.timezone + ")"
@@ -125,10 +126,58 @@ function loadSchedules() {
         return cell;
       };
       return [x.name, x.cron, x.playlist, x.zones.join(", "),
-        lines(x.next.map((t) => t.replace("T", " ").slice(0, 16))),
+        lines(x.next.slice(0, 5).map((t) => t.replace("T", " ").slice(0, 16))),
         lines(x.except_dates || []), state, acts];
     }));
+    week(s);
   });
+}
+
+// The next seven days in the daemon's time zone, a column each: every
+// fire time of every schedule that day (a paused one marked), at most 12
+// a day and how many more.
+function week(s) {
+  const head = document.getElementById("week-days");
+  const row = document.getElementById("week");
+  if (!head || !row) return;
+  const day = new Intl.DateTimeFormat("en-CA", { timeZone: s.timezone });
+  const name = new Intl.DateTimeFormat(EN ? "en-GB" : "id-ID", { timeZone: s.timezone, weekday: "short", day: "numeric", month: "short" });
+  const days = [];
+  for (let i = 0; i < 7; i++) {
+    const at = new Date(Date.now() + i * 86400000);
+    days.push({ date: day.format(at), label: name.format(at), fires: [] });
+  }
+  for (const x of s.schedules || []) {
+    for (const t of x.next) {
+      const d = days.find((d) => d.date === t.slice(0, 10));
+      if (d) d.fires.push(t.slice(11, 16) + " " + x.name + (x.paused ? (EN ? " (paused)" : " (dijeda)") : ""));
+    }
+  }
+  head.replaceChildren(...days.map((d) => {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = d.label;
+    th.dataset.date = d.date;
+    return th;
+  }));
+  row.replaceChildren(...days.map((d) => {
+    const td = document.createElement("td");
+    d.fires.sort();
+    const shown = d.fires.length ? d.fires.slice(0, 12) : [row.dataset.none];
+    for (const f of shown) {
+      const line = document.createElement("span");
+      line.className = "line";
+      line.textContent = f;
+      td.append(line);
+    }
+    if (d.fires.length > 12) {
+      const line = document.createElement("span");
+      line.className = "line";
+      line.textContent = "+" + (d.fires.length - 12) + " " + row.dataset.more;
+      td.append(line);
+    }
+    return td;
+  }));
 }
 
 // An admin's pause or resume of schedule `name`; the table is fetched again.
