@@ -57,13 +57,9 @@ impl Store {
                     accepted_at,
                 ],
             )?;
-            let id = tx.last_insert_rowid();
-            let mut insert =
-                tx.prepare("INSERT INTO job_zones (job, zone, position) VALUES (?1, ?2, ?3)")?;
-            for (position, zone) in job.zones.iter().enumerate() {
-                insert.execute(params![id, zone, position as i64])?;
-            }
-            Ok(JobId(id))
+            let id = JobId(tx.last_insert_rowid());
+            insert_zones(tx, id, &job.zones)?;
+            Ok(id)
         })
     }
 
@@ -210,11 +206,7 @@ impl Store {
                 ],
             )?;
             tx.execute("DELETE FROM job_zones WHERE job = ?1", [id.0])?;
-            let mut insert =
-                tx.prepare("INSERT INTO job_zones (job, zone, position) VALUES (?1, ?2, ?3)")?;
-            for (position, zone) in job.zones.iter().enumerate() {
-                insert.execute(params![id.0, zone, position as i64])?;
-            }
+            insert_zones(tx, id, &job.zones)?;
             Ok(playing)
         })
     }
@@ -319,6 +311,16 @@ impl Store {
 
 /// Checks what the store itself relies on, and returns the file paths as
 /// UTF-8 strings (JSON needs them so).
+/// `job` pending on each of `zones`, in their order.
+fn insert_zones(tx: &Connection, job: JobId, zones: &[String]) -> rusqlite::Result<()> {
+    let mut insert =
+        tx.prepare("INSERT INTO job_zones (job, zone, position) VALUES (?1, ?2, ?3)")?;
+    for (position, zone) in zones.iter().enumerate() {
+        insert.execute(params![job.0, zone, position as i64])?;
+    }
+    Ok(())
+}
+
 /// Unfinished `job`'s items on air end at `at`: their as-run rows are
 /// written (`cancelled`, with `reason`) and their zones returned. Errors for
 /// an unknown or finished job.
