@@ -37,12 +37,11 @@ impl Station {
         on_disk(|| self.pauses.pause(name, pause))
             .map_err(|e| refuse(ErrorCode::Failed, format!("pause not kept: {e}")))?;
         tracing::warn!(schedule = %name, user = %peer.user, "schedule paused: its fires are skipped until resumed");
-        self.record_pause(
-            name,
-            &peer.user,
-            How::Paused,
-            format!("paused by {}", peer.user),
-        );
+        // The origin names the schedule and who (`schedule:pagi
+        // (web:ana)`): the console's origin filter finds it by either.
+        let origin = format!("schedule:{name} ({})", peer.user);
+        let reason = format!("paused by {}", peer.user);
+        self.record_schedule_rows(name, origin, How::Paused, Utc::now(), reason);
         Ok(done(format!(
             "paused schedule `{name}`: its fires are skipped until `corong schedule resume {name}` \
              (a run playing now plays on)"
@@ -59,24 +58,25 @@ impl Station {
             .map_err(|e| refuse(ErrorCode::Failed, format!("resume not kept: {e}")))?;
         let was = was.map(|p| p.by).unwrap_or_default();
         tracing::warn!(schedule = %name, user = %peer.user, paused_by = %was, "schedule resumed");
-        self.record_pause(
-            name,
-            &peer.user,
-            How::Resumed,
-            format!("resumed by {} (paused by {was})", peer.user),
-        );
+        let origin = format!("schedule:{name} ({})", peer.user);
+        let reason = format!("resumed by {} (paused by {was})", peer.user);
+        self.record_schedule_rows(name, origin, How::Resumed, Utc::now(), reason);
         Ok(done(format!(
             "resumed schedule `{name}`: its next fire plays"
         )))
     }
 
-    /// The as-run rows of a pause or a resume (`how`), one per zone of the
-    /// schedule (`all` for one no longer in the config): the proof of play
-    /// says who stopped the programme, and when.
-    /// The origin names the schedule and who (`schedule:pagi (web:ana)`), so
-    /// that the console's origin filter finds it by either.
-    fn record_pause(&mut self, name: &str, user: &str, how: How, reason: String) {
-        let now = Utc::now();
+    /// The as-run rows of schedule `name` that are not items (`how`: a
+    /// skipped fire, a pause, a resume), one per zone of the schedule
+    /// (`all` for one no longer in the config), at `at`.
+    fn record_schedule_rows(
+        &mut self,
+        name: &str,
+        origin: String,
+        how: How,
+        at: DateTime<Utc>,
+        reason: String,
+    ) {
         let sched = self.config.schedules.iter().find(|s| s.name == name);
         let file = match sched {
             Some(s) => match &s.text {
@@ -93,10 +93,10 @@ impl Station {
             let row = AsRunEntry {
                 zone,
                 job: None,
-                origin: format!("schedule:{name} ({user})"),
+                origin: origin.clone(),
                 file: file.clone(),
-                started_at: now,
-                ended_at: now,
+                started_at: at,
+                ended_at: at,
                 how,
                 reason: Some(reason.clone()),
             };
@@ -146,31 +146,8 @@ impl Station {
         let tz = self.config.daemon.timezone;
         let reason = format!("paused by {by}");
         tracing::info!(schedule = %sched.name, at = %fire.at.with_timezone(&tz), "fire skipped: {reason}");
-        let file = match &sched.text {
-            Some(text) => format!("tts: {text}"),
-            None => sched.playlist_path.display().to_string(),
-        };
-        let rows: Vec<AsRunEntry> = sched
-            .zones
-            .iter()
-            .map(|zone| AsRunEntry {
-                zone: zone.clone(),
-                job: None,
-                origin: format!("schedule:{}", sched.name),
-                file: file.clone(),
-                started_at: fire.at,
-                ended_at: fire.at,
-                how: How::Skipped,
-                reason: Some(reason.clone()),
-            })
-            .collect();
-        if let Some(store) = self.ledger.store_mut() {
-            for row in &rows {
-                if let Err(e) = on_disk(|| store.record_as_run(row)) {
-                    tracing::error!(zone = %row.zone, "as-run log not written: {e}");
-                }
-            }
-        }
+        let origin = format!("schedule:{}", sched.name);
+        self.record_schedule_rows(&fire.schedule, origin, How::Skipped, fire.at, reason);
         true
     }
 }
