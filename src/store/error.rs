@@ -169,16 +169,23 @@ pub fn filesystem_full(path: &Path) -> bool {
 
 /// Bytes free for us on the filesystem that holds `path` (`/metrics`).
 pub fn free_bytes(path: &Path) -> Option<u64> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
+    let c_path = c_path(path)?;
+    statvfs(&c_path).map(|st| st.f_bavail * st.f_frsize)
+}
 
-    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: as in `probe_fs`: a valid C string, and a plain struct read
-    // only after statvfs returned 0.
+fn c_path(path: &Path) -> Option<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
+}
+
+/// What statvfs says of the filesystem holding `path`.
+fn statvfs(path: &std::ffi::CStr) -> Option<libc::statvfs> {
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the
+    // call; `st` is a plain C struct that statvfs fills in, read only after
+    // statvfs returned 0.
     unsafe {
         let mut st: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(c_path.as_ptr(), &mut st) == 0)
-            .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+        (libc::statvfs(path.as_ptr(), &mut st) == 0).then_some(st)
     }
 }
 
@@ -191,33 +198,26 @@ enum FsState {
 /// Looks at the filesystem that holds `db` (or its directory, if the file is
 /// not there yet): mounted read-only or not writable by us, or out of space.
 fn probe_fs(db: &Path) -> FsState {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-
     let target = if db.exists() {
         db
     } else {
         db.parent().unwrap_or(db)
     };
-    let Ok(c_path) = CString::new(target.as_os_str().as_bytes()) else {
+    let Some(c_path) = c_path(target) else {
         return FsState::Fine;
     };
-    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the
-    // calls; `st` is a plain C struct that statvfs fills in, read only after
-    // statvfs returned 0.
-    unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c_path.as_ptr(), &mut st) == 0 {
-            if st.f_flag & libc::ST_RDONLY != 0 {
-                return FsState::ReadOnly;
-            }
-            if st.f_bavail == 0 {
-                return FsState::Full;
-            }
-        }
-        if libc::access(c_path.as_ptr(), libc::W_OK) != 0 {
+    if let Some(st) = statvfs(&c_path) {
+        if st.f_flag & libc::ST_RDONLY != 0 {
             return FsState::ReadOnly;
         }
+        if st.f_bavail == 0 {
+            return FsState::Full;
+        }
+    }
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the
+    // call.
+    if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+        return FsState::ReadOnly;
     }
     FsState::Fine
 }
